@@ -1,0 +1,3 @@
+"""Benchmark data sets: real-data loaders and synthetic generators."""
+
+__all__: list[str] = []
