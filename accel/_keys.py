@@ -34,6 +34,7 @@ import numpy as np
 __all__ = [
     "COUNTER_BASED_IMPLS",
     "DEFAULT_IMPL",
+    "IMAGE_NOISE_STREAM",
     "check_seed",
     "epoch_key",
     "epoch_permutation",
@@ -45,6 +46,10 @@ __all__ = [
 
 DEFAULT_IMPL = "threefry2x32"
 COUNTER_BASED_IMPLS = ("threefry2x32",)
+# Sub-streams of one sample's key K(seed, epoch, id): fold_in(K, STREAM) gives an independent
+# key for a second use of the same sample (e.g. the pixel noise of an image), so it never
+# reuses the bits that drew the sample's augmentation parameters.
+IMAGE_NOISE_STREAM = 0x6E6F6973  # b"nois"
 _U32 = 0xFFFFFFFF
 _MAX_U64 = 2**64 - 1
 
