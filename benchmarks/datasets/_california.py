@@ -37,6 +37,8 @@ FEATURE_NAMES = (
 
 
 def _parse_csv(data: bytes, name: str) -> np.ndarray:
+    if not data.strip():
+        raise ValueError(f"{name}: the file is empty")
     try:
         raw = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as error:
