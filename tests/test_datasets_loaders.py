@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import benchmarks.datasets as ds
 from benchmarks.datasets import (
     DataUnavailableError,
     _cache,
@@ -22,6 +23,8 @@ from benchmarks.datasets import (
     load_mnist,
 )
 from benchmarks.datasets._cache import RemoteFile
+
+REQUIRED_KEYS = ("name", "source", "n_train", "n_test", "n_features", "condition_number")
 
 # ---- fixtures -------------------------------------------------------------------------------
 
@@ -395,3 +398,44 @@ def test_california_recorded_archive():
     remote = _california.CALIFORNIA_ARCHIVE
     assert remote.name == "cal_housing.tgz"
     assert remote.sha256 == "aaa5c9a6afe2225cc2aed2723682ae403280c4a3695a2ddda4ffb5d8215ea681"
+
+
+# ---- metadata contract (every loader and generator) ------------------------------------------------------------------------
+
+
+def _all_sources(tmp_path):
+    write_mnist(tmp_path / "mnist", mnist_arrays())
+    (tmp_path / "cal").mkdir()
+    # 40 rows (10 fixture rows, jittered): enough for a nonsingular 8-feature training Hessian.
+    jitter = 1 + 0.05 * np.random.default_rng(0).random((4, *CAL_ROWS.shape))
+    (tmp_path / "cal" / "cal_housing.data").write_bytes(cal_csv(np.vstack(CAL_ROWS * jitter)))
+    X, _, _, meta = ds.generate_highdim_regression(50, 10)
+    yield "generate_highdim_regression", X, None, meta
+    X, _, meta = ds.generate_extreme_condition_data(60, 12, condition_type="near_singular")
+    yield "generate_extreme_condition_data", X, None, meta
+    X_tr, _, X_te, _, meta = ds.load_mnist(n_samples=20, data_dir=tmp_path / "mnist")
+    yield "load_mnist", X_tr, X_te, meta
+    X_tr, _, X_te, _, meta = ds.load_california_housing(tmp_path / "cal")
+    yield "load_california_housing", X_tr, X_te, meta
+    for loader in (ds.load_digits_binary, ds.load_diabetes):
+        X_tr, _, X_te, _, meta = loader()
+        yield loader.__name__, X_tr, X_te, meta
+
+
+def test_every_loader_and_generator_has_the_metadata_contract(tmp_path):
+    seen = []
+    for name, X_tr, X_te, meta in _all_sources(tmp_path):
+        seen.append(name)
+        assert set(REQUIRED_KEYS) <= set(meta), name
+        assert isinstance(meta["name"], str) and meta["name"], name
+        assert isinstance(meta["source"], str) and meta["source"], name
+        assert meta["n_train"] == X_tr.shape[0], name
+        assert meta["n_test"] == (0 if X_te is None else X_te.shape[0]), name
+        assert meta["n_features"] == X_tr.shape[1], name
+        # Reference: NumPy's condition number of the training Hessian (inf when singular).
+        H = X_tr.T @ X_tr / X_tr.shape[0]
+        if np.linalg.matrix_rank(X_tr) < X_tr.shape[1]:
+            assert meta["condition_number"] == np.inf and meta["singular"] is True, name
+        else:
+            assert meta["condition_number"] == pytest.approx(np.linalg.cond(H), rel=1e-6), name
+    assert sorted(seen) == sorted(f for f in ds.__all__ if f.startswith(("load_", "generate_")))
