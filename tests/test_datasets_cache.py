@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import os
 import urllib.error
@@ -119,15 +120,24 @@ def test_checksum_mismatch_leaves_nothing(tmp_path, net):
 
 
 class _Interrupted(io.BytesIO):
+    def __init__(self, data: bytes, error: BaseException):
+        super().__init__(data)
+        self.error = error
+
     def read(self, size=-1):
         if self.tell() >= 100:
-            raise ConnectionResetError("connection reset mid-download")
+            raise self.error
         return super().read(min(size, 100))
 
 
-def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(_cache, "_open_url", lambda url, timeout: _Interrupted(A))
-    with pytest.raises(DataUnavailableError, match="connection reset mid-download"):
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionResetError("connection reset mid-download"), http.client.IncompleteRead(b"x" * 100, 4900),
+     TimeoutError("timed out")],
+)  # fmt: skip
+def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch, error):
+    monkeypatch.setattr(_cache, "_open_url", lambda url, timeout: _Interrupted(A, error))
+    with pytest.raises(DataUnavailableError, match=type(error).__name__):
         ensure_files("Toy", FILES[:1], tmp_path / "d", download=True, subdir="toy")
     assert _tree(tmp_path) == []
 

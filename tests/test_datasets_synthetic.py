@@ -250,3 +250,22 @@ def test_hessian_spectrum_matches_numpy_and_detects_singularity():
         hessian_spectrum(np.array([[1.0, np.nan]]))
     with pytest.raises(ValueError, match="non-empty 2-D"):
         hessian_spectrum(np.ones(3))
+
+
+@pytest.mark.parametrize(("n", "d", "kappa"), [(400, 50, 1e7), (400, 50, 1e9), (60, 50, 1e7)])
+def test_hessian_spectrum_fast_and_svd_paths_agree(n, d, kappa):
+    # Tall and kappa < 1e8: Gram path; otherwise SVD. Both must match NumPy's cond of X.
+    X, _, _ = generate_extreme_condition_data(n, d, kappa, seed=2)
+    assert hessian_spectrum(X)["condition_number"] == pytest.approx(_kappa_ref(X), rel=1e-6)
+
+
+def test_hessian_spectrum_ignores_exact_zero_columns_for_the_nonzero_part():
+    rng = np.random.default_rng(1)
+    X = np.zeros((100, 6))
+    X[:, [1, 4]] = rng.standard_normal((100, 2))
+    spec = hessian_spectrum(X)
+    assert spec["singular"] is True and spec["rank"] == 2
+    assert spec["condition_number_nonzero"] == pytest.approx(
+        np.linalg.cond(X[:, [1, 4]]) ** 2, rel=1e-10
+    )
+    assert hessian_spectrum(np.zeros((3, 2)))["rank"] == 0

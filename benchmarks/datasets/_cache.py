@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
@@ -206,7 +207,7 @@ def ensure_files(
                 try:
                     _download(url, paths[remote.name], remote.sha256)
                     break
-                except (OSError, _ChecksumMismatch) as error:
+                except (OSError, http.client.HTTPException, _ChecksumMismatch) as error:
                     last_error = error
                     errors.append(f"{url}: {type(error).__name__}: {error}")
                     down.append(_is_network_down(error))
