@@ -120,7 +120,7 @@ def _synthetic_metadata(
         None,
         centered=n > d,
         condition_number_with_intercept=with_intercept,
-        eigenvalues=lam,
+        requested_eigenvalues=lam,
         **extra,
     )
 
@@ -141,8 +141,9 @@ def generate_highdim_regression(
     ``condition_number^(-(i-1)/(d-1))``, from 1 down to ``1/condition_number``. When
     ``n_samples > n_features`` the columns are centred, so the Hessian with an intercept
     column has the same condition number (``metadata['condition_number_with_intercept']``).
-    ``metadata['condition_number']`` is measured on the returned ``X`` (SVD) and equals the
-    request to ~1e-10 relative whenever ``n_samples >= n_features``. When
+    ``metadata['condition_number']`` is measured on the returned ``X`` and equals the
+    request to better than 1e-8 relative whenever ``n_samples >= n_features`` (about 1e-11
+    for requests up to 1e12; the limit is :data:`MAX_CONDITION_NUMBER`). When
     ``n_samples < n_features`` the Hessian has rank ``n_samples`` and is singular:
     ``metadata['singular']`` is True and ``metadata['condition_number']`` is ``inf``.
 
@@ -198,8 +199,8 @@ def generate_extreme_condition_data(
       crowded near ``1/target_kappa``.
 
     ``metadata['actual_kappa']`` (= ``metadata['condition_number']``) is measured on the
-    returned ``X`` by SVD; it matches ``target_kappa`` to ~1e-8 relative for
-    ``target_kappa <= 1e12`` when ``n_samples >= n_features`` (``inf`` when
+    returned ``X``; it matches ``target_kappa`` to better than 1e-8 relative when
+    ``n_samples >= n_features`` (``inf`` when
     ``n_samples < n_features``: the Hessian is then singular).
     ``metadata['true_params']`` holds the N(0, 1) coefficients with
     ``y = X @ true_params + noise * N(0, 1)``.
