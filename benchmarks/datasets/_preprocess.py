@@ -59,4 +59,7 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
     center = np.where(constant, X_train[0], X_train.mean(axis=0))
     std = X_train.std(axis=0)
     scale = np.where(constant | (std == 0.0), 1.0, std)
-    return (X_train - center) / scale, (X_test - center) / scale
+    Z_train, Z_test = X_train - center, X_test - center  # fresh arrays: divide in place
+    Z_train /= scale
+    Z_test /= scale
+    return Z_train, Z_test
