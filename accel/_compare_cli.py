@@ -171,6 +171,7 @@ def plot_comparisons(request: CompareRequest, comparisons: dict[int, Comparison]
     """Log-log median time against size, one line per backend that ran; PNG via Agg."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
 
     fig = Figure(figsize=PLOT_SIZE_INCHES, dpi=PLOT_DPI)
     FigureCanvasAgg(fig)
@@ -184,6 +185,8 @@ def plot_comparisons(request: CompareRequest, comparisons: dict[int, Comparison]
             ax.plot([], [], label=f"{name} (unavailable)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(list(request.sizes), labels=[str(n) for n in request.sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("size n")
     ax.set_ylabel("median time per call [s]")
     ax.set_title(f"accel compare: {request.op}, {request.dtype}")
