@@ -2,7 +2,7 @@
 
 Measured while the ``with`` block runs:
 
-* wall time (``time.perf_counter``);
+* wall time (``time.perf_counter``), after waiting for the optimizer's fitted JAX arrays;
 * per-epoch time: ``history_['epoch_time']`` of the optimizer when it records one, else the
   wall time divided by ``n_epochs_`` (``epoch_time_source`` says which);
 * host memory: the process RSS sampled in a background thread (psutil; start, end, peak),
@@ -32,7 +32,7 @@ from typing import Any
 import jax
 
 from accel._sampler import PeriodicSampler
-from accel._speed_benchmark import _n_epochs
+from accel._speed_benchmark import _block_fitted, _n_epochs
 
 __all__ = ["OptimizerProfiler"]
 
@@ -105,6 +105,8 @@ class OptimizerProfiler:
         tb: TracebackType | None,
     ) -> None:
         assert self._t0 is not None
+        if self.optimizer is not None and exc_type is None:
+            _block_fitted(self.optimizer)  # JAX dispatches asynchronously: wait before the clock
         wall = time.perf_counter() - self._t0
         stats: dict[str, Any] = {"wall_time": wall}
         try:

@@ -479,7 +479,7 @@ def _make_estimator(optimizer: Any, config: dict[str, Any] | None) -> Any:
 
 def _block_fitted(est: Any) -> None:
     """Wait for every fitted attribute (sklearn convention: trailing ``_``) to be computed."""
-    for key, value in vars(est).items():
+    for key, value in getattr(est, "__dict__", {}).items():
         if key.endswith("_") and not key.startswith("_"):
             jax.block_until_ready(value)
 

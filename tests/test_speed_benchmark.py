@@ -193,6 +193,55 @@ def test_cupy_without_gpu_is_reported_not_raised():
     assert json.loads(res.to_json())["results"]["cupy"]["available"] is False
 
 
+def _fake_cupy(events):
+    """A stand-in for CuPy backed by NumPy that records transfers and synchronisations."""
+    cp = types.ModuleType("cupy")
+    cp.__version__ = "0.fake"
+
+    class Device:
+        id = 0
+
+        def synchronize(self):
+            events.append("sync")
+
+    def asarray(a):
+        events.append("h2d")
+        return np.array(a, copy=True)
+
+    def asnumpy(a):
+        events.append("d2h")
+        return np.asarray(a)
+
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1,
+                                    getDeviceProperties=lambda i: {"name": b"Fake GPU"})
+    cp.cuda = types.SimpleNamespace(Device=Device, runtime=runtime)
+    cp.asarray, cp.asnumpy, cp.zeros = asarray, asnumpy, np.zeros
+    return cp
+
+
+def test_cupy_code_path_places_syncs_and_copies_back(monkeypatch):
+    events = []
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(events))
+    calls = []
+
+    def op(A, B):
+        calls.append(len(events))
+        return A @ B
+
+    res = compare_backends(op, (_x(16), _x(16, seed=1)), backends=("numpy", "cupy"), n_runs=4,
+                           warmup=2, dtype="float32")
+    r = res["cupy"]
+    assert r.available and r.device == "cuda:0 (Fake GPU)" and r.dtype == "float32"
+    assert r.compile_time is None and r.transfer_time > 0 and len(r.times) == 4
+    assert r.max_rel_diff == 0.0
+    # 3 timed placements of 2 inputs, each followed by a sync; then one sync per call
+    # (2 warm-up + 4 timed); then the copy back for the agreement check.
+    assert events == ["h2d", "h2d", "sync"] * 3 + ["sync"] * 6 + ["d2h"]
+    # Events seen at each call: NumPy's 6 calls before any; CuPy's after the placements
+    # (9 events) and each after the previous call's sync.
+    assert calls == [0] * 6 + [9, 10, 11, 12, 13, 14]
+
+
 def test_table_and_json(tmp_path):
     res = compare_backends(lambda X: X.sum(axis=0), _x(), backends=("numpy", "jax"),
                            n_runs=3, warmup=1, dtype="float32")
