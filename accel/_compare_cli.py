@@ -20,7 +20,6 @@ import io
 import json
 import os
 import platform
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +127,7 @@ def render_table(request: CompareRequest, comparisons: dict[int, Comparison]) ->
     return format_table(headers, rows)
 
 
-def to_document(request: CompareRequest, comparisons: dict[int, Comparison], argv: list[str] | None) -> dict[str, Any]:
+def to_document(request: CompareRequest, comparisons: dict[int, Comparison], command: str | None) -> dict[str, Any]:
     backend, devices = jax_devices()
     op = OPERATIONS[request.op]
     results = []
@@ -144,7 +143,7 @@ def to_document(request: CompareRequest, comparisons: dict[int, Comparison], arg
             entry["backends"][name]["gflop_per_s"] = _gflops(request.op, size, r.median_time)
         results.append(entry)
     return {
-        "command": shlex.join(["accel", *(argv or [])]),
+        "command": command,
         "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),
@@ -176,29 +175,36 @@ def plot_comparisons(request: CompareRequest, comparisons: dict[int, Comparison]
     fig = Figure(figsize=PLOT_SIZE_INCHES, dpi=PLOT_DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    ax.set_title(f"accel compare: {request.op}, {request.dtype}")
+    plotted = False
     for name in request.backends:
         points = [(n, c[name].median_time) for n, c in comparisons.items() if c[name].available]
         if points:
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", label=name)
+            plotted = True
         else:
             ax.plot([], [], label=f"{name} (unavailable)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(list(request.sizes), labels=[str(n) for n in request.sizes])
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel("size n")
-    ax.set_ylabel("median time per call [s]")
-    ax.set_title(f"accel compare: {request.op}, {request.dtype}")
-    ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    if plotted:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(list(request.sizes), labels=[str(n) for n in request.sizes])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("size n")
+        ax.set_ylabel("median time per call [s]")
+        ax.grid(True, which="both", alpha=0.3)
+    else:
+        ax.text(0.5, 0.5, "no backend could run (see the table or JSON for why)",
+                transform=ax.transAxes, ha="center", va="center")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     write_atomic(path, buf.getvalue())
 
 
-def run(request: CompareRequest, argv: list[str] | None = None) -> dict[int, Comparison]:
-    """Run, print the table, write JSON and plot as requested."""
+def run(request: CompareRequest, command: str | None = None) -> dict[int, Comparison]:
+    """Run, print the table, write JSON and plot as requested; ``command`` is recorded in
+    the JSON so that the numbers can be reproduced."""
     comparisons = {
         n: run_operation(request.op, n, request.backends, request.dtype,
                          request.n_runs, request.warmup, request.seed)
@@ -208,7 +214,7 @@ def run(request: CompareRequest, argv: list[str] | None = None) -> dict[int, Com
           f"n_runs={request.n_runs}, warmup={request.warmup}; times in ms")
     print(render_table(request, comparisons))
     if request.json_path is not None:
-        text = json.dumps(to_document(request, comparisons, argv), indent=2, allow_nan=False)
+        text = json.dumps(to_document(request, comparisons, command), indent=2, allow_nan=False)
         write_atomic(request.json_path, text + "\n")
         print(f"wrote {request.json_path}")
     if request.plot_path is not None:

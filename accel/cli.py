@@ -10,6 +10,7 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -33,7 +34,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, ImportError) as exc:
         print(f"accel compare: error: {exc}", file=sys.stderr)
         return 2
-    _compare_cli.run(request, argv=args.argv)
+    _compare_cli.run(request, command=shlex.join(["accel", *args.argv]))
     return 0
 
 

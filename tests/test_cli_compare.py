@@ -66,6 +66,14 @@ def test_compare_end_to_end(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.png"]
 
 
+@pytest.mark.skipif(CUPY_INSTALLED, reason="cupy is installed")
+def test_plot_when_no_backend_can_run(tmp_path, capsys):
+    png = tmp_path / "none.png"
+    assert main(["compare", "--sizes", "8,16", "--backends", "cupy", "--plot", str(png)]) == 0
+    assert "unavailable: cupy is not installed" in capsys.readouterr().out
+    assert matplotlib.image.imread(png).ndim == 3
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
