@@ -14,6 +14,10 @@ What makes a comparison honest here (shared DESIGN.md, "What the peers got wrong
 * a backend that cannot run here (CuPy without a GPU) is reported with ``available=False``
   and the reason, never a crash.
 
+Same dtype is not always same arithmetic: on NVIDIA GPUs XLA runs float32 matrix products on
+TF32 matrix units by default (``jax.default_matmul_precision``), CuPy only with
+``CUPY_TF32=1``; ``max_rel_diff`` (about 1e-3 for TF32) shows when that happened.
+
 Example:
     >>> import numpy as np
     >>> from accel import compare_backends

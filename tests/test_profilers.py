@@ -137,6 +137,25 @@ def test_memory_tracker_numpy_and_jax(cpu_devices):
     assert "replicated" in str(t)
 
 
+class _CuPyLikeArray:
+    """Shape of a cupy.ndarray as MemoryTracker reads it (no GPU needed)."""
+
+    __module__ = "cupy._core.core"
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.nbytes = int(np.prod(shape)) * self.dtype.itemsize
+        self.device = types.SimpleNamespace(id=1)
+
+
+def test_memory_tracker_cupy_arrays():
+    t = MemoryTracker()
+    t.track_array("g", _CuPyLikeArray((3, 5), "float16"))
+    s = t.get_summary()
+    assert s["by_backend"] == {"cupy": 30} and s["by_device"] == {"cuda:1": 30}
+    assert s["arrays"][0]["dtype"] == "float16" and s["arrays"][0]["shape"] == (3, 5)
+
+
 def test_memory_tracker_rejects():
     t = MemoryTracker()
     with pytest.raises(TypeError, match=r"NumPy, JAX or CuPy array, got builtins\.list"):
