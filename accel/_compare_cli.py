@@ -17,7 +17,6 @@ import dataclasses
 import datetime
 import importlib
 import io
-import json
 import os
 import platform
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from accel._info import jax_devices, package_versions
 from accel._operations import OPERATIONS, get_operation, parse_sizes, run_operation
-from accel._report import format_table, write_atomic
+from accel._report import dump_json, format_table, write_atomic
 from accel._speed_benchmark import (
     _TABLE_HEADERS,
     Comparison,
@@ -214,8 +213,7 @@ def run(request: CompareRequest, command: str | None = None) -> dict[int, Compar
           f"n_runs={request.n_runs}, warmup={request.warmup}; times in ms")
     print(render_table(request, comparisons))
     if request.json_path is not None:
-        text = json.dumps(to_document(request, comparisons, command), indent=2, allow_nan=False)
-        write_atomic(request.json_path, text + "\n")
+        dump_json(to_document(request, comparisons, command), request.json_path)
         print(f"wrote {request.json_path}")
     if request.plot_path is not None:
         plot_comparisons(request, comparisons, request.plot_path)

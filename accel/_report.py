@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tempfile
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_table", "jsonable", "ms", "write_atomic"]
+__all__ = ["dump_json", "format_table", "jsonable", "ms", "write_atomic"]
 
 
 def ms(seconds: float | None) -> float | None:
@@ -86,3 +87,12 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def dump_json(value: Any, path: str | os.PathLike[str] | None = None, *, indent: int = 2) -> str:
+    """``value`` as strict JSON text (see :func:`jsonable`); also written atomically to
+    ``path`` when given."""
+    text = json.dumps(jsonable(value), indent=indent, allow_nan=False)
+    if path is not None:
+        write_atomic(path, text + "\n")
+    return text

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import inspect
-import json
 import numbers
 import os
 import time
@@ -46,7 +45,7 @@ import jax
 import numpy as np
 
 from accel._backends import BACKEND_NAMES, get_backend
-from accel._report import format_table, jsonable, ms, write_atomic
+from accel._report import dump_json, format_table, jsonable, ms
 
 __all__ = [
     "DTYPES",
@@ -224,10 +223,7 @@ class Comparison(dict[str, BackendResult]):
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 2) -> str:
         """The JSON text; also written (atomically) to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            write_atomic(path, text + "\n")
-        return text
+        return dump_json(self.to_dict(), path, indent=indent)
 
 
 # --------------------------------------------------------------------------- timing
@@ -443,10 +439,8 @@ class OptimizerBenchmark:
         return jsonable(self)
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 2) -> str:
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            write_atomic(path, text + "\n")
-        return text
+        """The JSON text; also written (atomically) to ``path`` when given."""
+        return dump_json(self.to_dict(), path, indent=indent)
 
     def table(self) -> str:
         headers = ("optimizer", "rows", "epochs", "warm-up ms", "median ms", "mean ms",
@@ -602,7 +596,4 @@ class SpeedBenchmark:
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 2) -> str:
         """All results so far as one JSON list; also written (atomically) to ``path``."""
-        text = json.dumps([r.to_dict() for r in self.results], indent=indent, allow_nan=False)
-        if path is not None:
-            write_atomic(path, text + "\n")
-        return text
+        return dump_json([r.to_dict() for r in self.results], path, indent=indent)
