@@ -86,6 +86,16 @@ def test_profiler_device_memory_on_cpu_says_why_missing():
     assert stats["device_memory_reason"] == "JAX's cpu device provides no memory_stats()"
 
 
+def test_profiler_without_psutil_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil -> ImportError
+    with OptimizerProfiler() as prof:
+        a = np.ones(MB // 8)
+    stats = prof.get_stats()
+    assert stats["rss_peak_bytes"] is None and stats["rss_samples"] == 0
+    assert "pip install 'accel[profile]'" in stats["rss_reason"]
+    assert stats["tracemalloc_peak_increase_bytes"] >= a.nbytes  # the rest still works
+
+
 def test_profiler_misuse():
     prof = OptimizerProfiler()
     with pytest.raises(RuntimeError, match="no stats yet"):

@@ -242,6 +242,12 @@ def test_cupy_code_path_places_syncs_and_copies_back(monkeypatch):
     assert calls == [0] * 6 + [9, 10, 11, 12, 13, 14]
 
 
+def test_without_numpy_the_first_backend_is_the_reference():
+    res = compare_backends(lambda X: X * 2, _x(8), backends=("jax",), n_runs=2, warmup=0)
+    assert res.reference == "jax"
+    assert res["jax"].speedup_vs_numpy is None and res["jax"].max_rel_diff is None
+
+
 def test_table_and_json(tmp_path):
     res = compare_backends(lambda X: X.sum(axis=0), _x(), backends=("numpy", "jax"),
                            n_runs=3, warmup=1, dtype="float32")
@@ -421,6 +427,11 @@ def test_augment_op_with_a_stand_in_module(monkeypatch):
 )
 def test_parse_sizes(text, expected):
     assert parse_sizes(text) == expected
+
+
+@given(st.lists(st.integers(1, 10**9), min_size=1, max_size=8))
+def test_parse_sizes_round_trips_any_positive_ints(sizes):
+    assert parse_sizes(",".join(map(str, sizes))) == tuple(sizes)
 
 
 @pytest.mark.parametrize("text", ["", "0", "-1", "8,abc", "2.5", "8,,16", [True], [0]])
