@@ -264,8 +264,9 @@ def _max_rel_diff(backend: str, out: Any, ref: Any) -> float:
         raise ValueError(f"backend {backend!r} returned {out_tree}, the reference returned {ref_tree}")
     worst = 0.0
     for o, r in zip(out_leaves, ref_leaves, strict=True):
-        o = np.asarray(o, dtype=np.float64)
-        r = np.asarray(r, dtype=np.float64)
+        o, r = np.asarray(o), np.asarray(r)
+        wide = np.result_type(o.dtype, r.dtype, np.float64)  # complex128 for complex outputs
+        o, r = o.astype(wide), r.astype(wide)
         if o.shape != r.shape:
             raise ValueError(
                 f"backend {backend!r} returned shape {o.shape}, the reference returned {r.shape}"

@@ -309,6 +309,8 @@ def test_max_rel_diff_reference_values():
     assert _max_rel_diff("b", np.array([np.nan, 1.0]), np.array([0.0, 1.0])) == float("inf")
     assert _max_rel_diff("b", np.array([1e-3]), np.array([0.0])) == 1e-3  # absolute at zero
     assert _max_rel_diff("b", (ref, 2 * ref), (ref, ref)) == 1.0  # worst over a tuple
+    assert _max_rel_diff("b", np.array([3 + 4j]), np.array([3 - 4j])) == 8 / 5  # complex
+    assert _max_rel_diff("b", np.array([1, 3]), np.array([1, 2])) == 0.5  # integers
     with pytest.raises(ValueError, match="backend 'b' returned shape"):
         _max_rel_diff("b", np.ones(2), np.ones(3))
 
