@@ -3,6 +3,10 @@ and honest backend benchmarks.
 
 Public API (explicit re-exports; everything else is private):
     accel.augment        deterministic augmentation parameters (subpackage)
+    SpeedBenchmark, compare_backends, benchmark_optimizer
+                         honest NumPy / JAX / CuPy timings (``accel compare`` on the CLI)
+    OptimizerProfiler, MemoryTracker, GPUMonitor
+                         wall time, host/device memory and GPU power of a training region
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -12,4 +16,17 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+from accel._gpu_monitor import GPUMonitor
+from accel._memory import MemoryTracker
+from accel._profiling import OptimizerProfiler
+from accel._speed_benchmark import SpeedBenchmark, benchmark_optimizer, compare_backends
+
+__all__ = [
+    "GPUMonitor",
+    "MemoryTracker",
+    "OptimizerProfiler",
+    "SpeedBenchmark",
+    "__version__",
+    "benchmark_optimizer",
+    "compare_backends",
+]
