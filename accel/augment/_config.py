@@ -28,6 +28,9 @@ __all__ = ["PARAM_NAMES", "PRESETS", "AugmentationConfig", "get_preset"]
 
 PARAM_NAMES: tuple[str, ...] = ("rotation", "brightness", "noise", "scale", "contrast")
 _F32 = np.float32
+_MAX_ABS = 1e30  # float32 headroom: widths stay finite
+_MIN_ABS = 1e-30  # bounds stay normal float32 numbers (devices may flush subnormals to zero)
+_MIN_WIDTH = 2.0**-60  # the exact split products of the kernel stay normal floats
 
 
 def _f32_at_or_above(x: float) -> np.float32:
@@ -56,10 +59,16 @@ def _check_range(name: str, value: object) -> tuple[float, float]:
         raise ValueError(f"{name} must satisfy lo < hi, got {value!r}")
     # Counter-based algorithms draw float32 values: [lo, hi) must hold a float32 and its
     # width must be finite in float32.
-    if not (_f32_at_or_above(lo) <= _f32_below(hi) and math.isfinite(_F32(hi) - _F32(lo))):
+    if not (
+        all(v == 0 or _MIN_ABS <= abs(v) <= _MAX_ABS for v in (lo, hi))
+        and hi - lo >= _MIN_WIDTH
+        and math.isfinite(_F32(hi - lo))
+        and _f32_at_or_above(lo) <= _f32_below(hi)
+    ):
         raise ValueError(
             f"{name} = {value!r} is too narrow or too wide for float32 parameters "
-            "(need a float32 in [lo, hi) and a finite float32 width)"
+            f"(need lo, hi each 0 or of magnitude in [{_MIN_ABS:g}, {_MAX_ABS:g}], hi - lo >= 2**-60 "
+            "and a float32 in [lo, hi))"
         )
     return lo, hi
 

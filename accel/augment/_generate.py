@@ -8,7 +8,7 @@ parameters are drawn from its own key ``K = K(seed, epoch, id)`` of ``accel._key
     (w0, w1) = key_data(fold_in(K, 0)); (w2, w3) = key_data(fold_in(K, 1));
     (w4, _)  = key_data(fold_in(K, 2))            # = jax.random.split(K, 3) for threefry
     u_j      = bitcast_f32((w_j >> 9) | 0x3F800000) - 1          in [0, 1), 23 bits
-    p_j      = clip(a_j + (hi_j - lo_j) * u_j, a_j, c_j)         (float32)
+    p_j      = clip(a_j + (hi_j - lo_j) * u_j, a_j, c_j)          (float32, see affine_exact)
 
 where ``a_j`` is the smallest float32 >= ``lo_j`` and ``c_j`` the largest float32 < ``hi_j``, so
 every value lies in ``[lo_j, hi_j)`` even after float32 rounding. Rank-aware parameters
@@ -100,8 +100,9 @@ def as_id_array(sample_ids: object) -> np.ndarray:
 
 # -- the traceable math -------------------------------------------------------------------
 def bounds_array(config: AugmentationConfig) -> np.ndarray:
-    """``(5, 3)`` float32 rows ``(a, width, c)``: a = first f32 >= lo, c = last f32 < hi."""
-    rows = [(_f32_at_or_above(lo), np.float32(hi) - np.float32(lo), _f32_below(hi)) for lo, hi in config.ranges]
+    """``(5, 3)`` float32 rows ``(a, width, c)``: a = first f32 >= lo, width = f32(hi - lo),
+    c = last f32 < hi."""
+    rows = [(_f32_at_or_above(lo), np.float32(hi - lo), _f32_below(hi)) for lo, hi in config.ranges]
     return np.array(rows, dtype=np.float32)
 
 
@@ -133,12 +134,33 @@ def _param_words(
     return [sub[:, j] for j in range(5)]
 
 
+def _split12(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``x = hi + lo`` exactly, ``hi`` keeping the top 12 of 24 significand bits."""
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32) & np.uint32(0xFFFFF000)
+    hi = jax.lax.bitcast_convert_type(bits, jnp.float32)
+    return hi, x - hi
+
+
 def _params_from_words(words: list[jax.Array], bounds: jax.Array) -> tuple[jax.Array, ...]:
+    """``clip(a + width * u, a, c)`` with every product exact (see ``affine_exact``)."""
     out = []
     for j, w in enumerate(words):
         a, width, c = bounds[j, 0], bounds[j, 1], bounds[j, 2]
-        out.append(jnp.clip(a + width * _unit_float(w), a, c))
+        out.append(jnp.clip(affine_exact(a, width, _unit_float(w)), a, c))
     return tuple(out)
+
+
+def affine_exact(a: jax.Array, width: jax.Array, u: jax.Array) -> jax.Array:
+    """``a + width * u`` in float32, identical on every IEEE backend.
+
+    ``width`` and ``u`` are split into 12-bit halves (``wh + wl``, ``uh + ul``), so the four
+    partial products are exact and the sum ``a + (((wh*uh) + (wh*ul + wl*uh)) + wl*ul)`` has a
+    fixed rounding: whether a compiler contracts multiply-adds into FMAs (XLA:CPU and GPUs
+    do) cannot change a bit. NumPy with the same expression gives the same values.
+    """
+    wh, wl = _split12(width)
+    uh, ul = _split12(u)
+    return a + (((wh * uh) + (wh * ul + wl * uh)) + wl * ul)
 
 
 @functools.partial(jax.jit, static_argnames=("algorithm", "ranked"))
@@ -191,6 +213,18 @@ def _id_words(ids: np.ndarray) -> np.ndarray:
     return np.stack([(ids & np.uint64(0xFFFFFFFF)).astype(np.uint32), (ids >> np.uint64(32)).astype(np.uint32)], axis=1)
 
 
+def bucket_size(n: int) -> int:
+    """Compiled length for ``n`` ids: 8, powers of two up to 1024, then multiples of
+    ``2**(bit_length(n-1) - 6)`` (at most ~3% padding), so arbitrary batch lengths need
+    few compilations. Padding ids are computed and dropped; they never affect real ids."""
+    if n <= 8:
+        return 8
+    if n <= 1024:
+        return 1 << (n - 1).bit_length()
+    step = 1 << ((n - 1).bit_length() - 6)
+    return -(-n // step) * step
+
+
 def dpa_prefix(seed: int, epoch: int, rank: int | None) -> str:
     """Hash prefix of the bit-exact DPA algorithm (DPA has no seed/epoch outside ranks)."""
     if epoch != 0:
@@ -223,8 +257,9 @@ def generate(
         values = {name: lo + (hi - lo) * u[:, j] for j, (name, (lo, hi)) in enumerate(zip(PARAM_NAMES, config.ranges, strict=True))}
     else:
         words = _id_words(ids)
-        if pad_to is not None and pad_to > n:
-            words = np.concatenate([words, np.zeros((pad_to - n, 2), np.uint32)])
+        size = bucket_size(max(n, pad_to or 0))
+        if size > n:
+            words = np.concatenate([words, np.zeros((size - n, 2), np.uint32)])
         out = _kernel(
             _epoch_key_data(seed, epoch, algorithm),
             words,
@@ -258,7 +293,8 @@ def gen_augmentation_batch(
 
     Returns:
         ``AugmentationBatch``: value ``i`` of each parameter belongs to ``sample_ids[i]`` and
-        lies in ``[lo, hi)`` of its range. One compilation per batch length.
+        lies in ``[lo, hi)`` of its range. Lengths are padded to a few compiled sizes
+        (``bucket_size``), so varying batch lengths compile rarely.
     """
     config = resolve_config(config)
     seed = _keys.check_seed(seed)
