@@ -310,7 +310,7 @@ def test_config_validation(kwargs, exc, match):
         (lambda: get_preset("wild"), ValueError, "unknown preset 'wild'"),
         (lambda: get_preset(3), TypeError, "preset name must be a str"),
         (lambda: gen_augmentation_batch([-1]), ValueError, "sample_ids must be non-negative"),
-        (lambda: gen_augmentation_batch([1.5]), TypeError, "sample_ids must be integers"),
+        (lambda: gen_augmentation_batch([1.5]), TypeError, "sample_ids must be an integer"),
         (lambda: gen_augmentation_batch(np.array([1.0])), TypeError, "sample_ids must be integers"),
         (lambda: gen_augmentation_batch([2**64]), ValueError, r"sample_ids must be an integer in \[0, 2\*\*64\)"),
         (lambda: gen_augmentation_batch(np.array([True])), TypeError, "sample_ids must be integers"),
