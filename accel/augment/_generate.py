@@ -251,9 +251,10 @@ def generate(
     """Validated-argument core shared by every public generator (ids already uint64 1-D)."""
     n = ids.shape[0]
     if algorithm == "dpa":
-        from . import _dpa  # written by the bit-exact DPA work; imported only when asked for
+        prefix = dpa_prefix(seed, epoch, rank)
+        from . import _dpa  # the bit-exact DPA kernel; imported only when asked for
 
-        u = np.asarray(_dpa.dpa_uniforms(ids, depth=config.augmentation_depth, prefix=dpa_prefix(seed, epoch, rank)))
+        u = np.asarray(_dpa.dpa_uniforms(ids, depth=config.augmentation_depth, prefix=prefix))
         values = {name: lo + (hi - lo) * u[:, j] for j, (name, (lo, hi)) in enumerate(zip(PARAM_NAMES, config.ranges, strict=True))}
     else:
         words = _id_words(ids)
