@@ -59,7 +59,7 @@ VERSION = 1
 _HEADER = struct.Struct("<8sII")
 _TRAILER = struct.Struct("<QII8s")
 _FORMATS = ("json", "binary")
-_BLOCK = 1 << 22
+_BLOCK = 1 << 18  # read and CRC blocks: bounds memory of verify passes
 
 
 @contextlib.contextmanager
