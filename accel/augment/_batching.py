@@ -44,6 +44,8 @@ __all__ = ["BatchConfig", "BatchProcessor", "BatchStrategy", "process_memory_bud
 
 _UNLIMITED = 1 << 60  # cgroup v1 reports "no limit" as a huge number
 _DEFAULT_BUDGET_MB = 1024  # used only when neither a cgroup limit nor RLIMIT_AS is set
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 
 
 class BatchStrategy(enum.Enum):
@@ -110,9 +112,9 @@ def _read_int(path: Path) -> int | None:
 
 def _cgroup_available() -> int | None:
     """Limit minus usage of this process's memory cgroup (v2 or v1), or None if unlimited."""
-    root = Path("/sys/fs/cgroup")
+    root = CGROUP_ROOT
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = PROC_SELF_CGROUP.read_text().splitlines()
     except OSError:
         return None
     best: int | None = None
