@@ -258,9 +258,9 @@ def generate(
         values = {name: lo + (hi - lo) * u[:, j] for j, (name, (lo, hi)) in enumerate(zip(PARAM_NAMES, config.ranges, strict=True))}
     else:
         words = _id_words(ids)
-        # streams compile exactly their chunk size (no slicing of full chunks); other calls
-        # pad to a bucket so varying lengths compile rarely
-        size = pad_to if pad_to is not None and pad_to >= n else bucket_size(n)
+        # large stream chunks compile exactly their size (no slicing of full chunks); other
+        # calls pad to a bucket so varying lengths compile rarely
+        size = pad_to if pad_to is not None and pad_to >= max(n, 1024) else bucket_size(max(n, pad_to or 0))
         if size > n:
             words = np.concatenate([words, np.zeros((size - n, 2), np.uint32)])
         out = _kernel(
