@@ -96,6 +96,8 @@ def test_kernel_equals_jax_random_reference(algorithm, ids, seed, epoch):
 def test_golden_values(algorithm):
     got = gen_augmentation_batch([0, 1, 2**64 - 1], algorithm=algorithm).to_numpy()
     assert {k: v.tolist() for k, v in got.items()} == GOLDEN[algorithm]
+    low = gen_augmentation_batch([1, 0], algorithm=algorithm).to_numpy()  # ids < 2**32 only
+    assert {k: v.tolist() for k, v in low.items()} == {k: v[1::-1] for k, v in GOLDEN[algorithm].items()}
     seeded = gen_augmentation_params(7, seed=2**40 + 3, epoch=5, algorithm=algorithm)
     assert seeded["rotation"] == GOLDEN_SEEDED[algorithm]
 

@@ -170,6 +170,31 @@ def _kernel(key_data, id_words, bounds, rank, *, algorithm, ranked):
     return _params_from_words(words, bounds)
 
 
+# The threefry path runs in two compiled steps so the sample keys are materialised once:
+# XLA:CPU would otherwise recompute the key chain inside each of the five output fusions.
+@functools.partial(jax.jit, static_argnames=("high_ids", "ranked"))
+def _threefry_keys(base, id_words, rank, *, high_ids, ranked):
+    fold = _keys.threefry_fold_in_data
+    lo, hi = id_words[:, 0], id_words[:, 1]
+    if high_ids:
+        k0, k1 = fold(*fold(base[0], base[1], hi), lo)
+    else:  # all ids < 2**32: base is already fold_in(K(seed, epoch), 0), the same key bits
+        k0, k1 = fold(base[0], base[1], lo)
+    if ranked:
+        k0, k1 = fold(*fold(k0, k1, jnp.full_like(lo, _keys.RANK_STREAM)), jnp.broadcast_to(rank, lo.shape))
+    return k0, k1
+
+
+@jax.jit
+def _threefry_params(k0, k1, bounds):
+    fold = _keys.threefry_fold_in_data
+    zero = jnp.zeros_like(k0)
+    w0, w1 = fold(k0, k1, zero)
+    w2, w3 = fold(k0, k1, zero + np.uint32(1))
+    w4, _ = fold(k0, k1, zero + np.uint32(2))
+    return _params_from_words([w0, w1, w2, w3, w4], bounds)
+
+
 def augmentation_params(
     key: jax.Array, ids_hi: jax.Array, ids_lo: jax.Array, config: AugmentationConfig | None = None
 ) -> dict[str, jax.Array]:
@@ -205,6 +230,13 @@ def _epoch_key_data(seed: int, epoch: int, algorithm: str) -> jax.Array:
     return jax.random.key_data(key)
 
 
+@functools.lru_cache(maxsize=64)
+def _low_ids_key_data(seed: int, epoch: int) -> jax.Array:
+    """``fold_in(K(seed, epoch), 0)``: the first step of every id below ``2**32``."""
+    kd = _epoch_key_data(seed, epoch, "threefry2x32")
+    return jnp.stack(_keys.threefry_fold_in_data(kd[0], kd[1], jnp.uint32(0)))
+
+
 def _id_words(ids: np.ndarray) -> np.ndarray:
     """``(n, 2)`` uint32 view ``[lo, hi]`` of uint64 ids (no copy on little-endian hosts)."""
     ids = np.ascontiguousarray(ids, dtype=np.uint64)
@@ -213,14 +245,21 @@ def _id_words(ids: np.ndarray) -> np.ndarray:
     return np.stack([(ids & np.uint64(0xFFFFFFFF)).astype(np.uint32), (ids >> np.uint64(32)).astype(np.uint32)], axis=1)
 
 
+_EXACT_FROM = 1 << 20
+
+
 def bucket_size(n: int) -> int:
     """Compiled length for ``n`` ids: 8, powers of two up to 1024, then multiples of
     ``2**(bit_length(n-1) - 6)`` (at most ~3% padding), so arbitrary batch lengths need
-    few compilations. Padding ids are computed and dropped; they never affect real ids."""
+    few compilations; from ``2**20`` ids on, the exact length (padding and slicing such
+    batches would cost more than their compilation). Padding ids are computed and dropped;
+    they never affect real ids."""
     if n <= 8:
         return 8
     if n <= 1024:
         return 1 << (n - 1).bit_length()
+    if n >= _EXACT_FROM:
+        return n
     step = 1 << ((n - 1).bit_length() - 6)
     return -(-n // step) * step
 
@@ -263,14 +302,21 @@ def generate(
         size = pad_to if pad_to is not None and pad_to >= max(n, 1024) else bucket_size(max(n, pad_to or 0))
         if size > n:
             words = np.concatenate([words, np.zeros((size - n, 2), np.uint32)])
-        out = _kernel(
-            _epoch_key_data(seed, epoch, algorithm),
-            words,
-            bounds_array(config),
-            np.uint32(0 if rank is None else rank),
-            algorithm=algorithm,
-            ranked=rank is not None,
-        )
+        rank_arg = np.uint32(0 if rank is None else rank)
+        if algorithm == "threefry2x32":
+            high_ids = bool(n) and int(ids.max()) > 0xFFFFFFFF
+            base = _epoch_key_data(seed, epoch, algorithm) if high_ids else _low_ids_key_data(seed, epoch)
+            keys = _threefry_keys(base, words, rank_arg, high_ids=high_ids, ranked=rank is not None)
+            out = _threefry_params(*keys, bounds_array(config))
+        else:
+            out = _kernel(
+                _epoch_key_data(seed, epoch, algorithm),
+                words,
+                bounds_array(config),
+                rank_arg,
+                algorithm=algorithm,
+                ranked=rank is not None,
+            )
         if words.shape[0] != n:
             out = tuple(o[:n] for o in out)
         values = dict(zip(PARAM_NAMES, out, strict=True))
@@ -296,8 +342,8 @@ def gen_augmentation_batch(
 
     Returns:
         ``AugmentationBatch``: value ``i`` of each parameter belongs to ``sample_ids[i]`` and
-        lies in ``[lo, hi)`` of its range. Lengths are padded to a few compiled sizes
-        (``bucket_size``), so varying batch lengths compile rarely.
+        lies in ``[lo, hi)`` of its range. Lengths below ``2**20`` are padded to a few
+        compiled sizes (``bucket_size``), so varying batch lengths compile rarely.
     """
     config = resolve_config(config)
     seed = _keys.check_seed(seed)
