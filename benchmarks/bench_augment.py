@@ -9,6 +9,8 @@ Measures, in one run on one machine:
   the ids are a NumPy ``uint64`` array made before timing; each timed call includes the
   host->device transfer and waits with ``block_until_ready``. The first (compiling) call is
   reported apart as ``compile_s``.
+* the same threefry parameters computed with ``jax.random`` alone (``vmap`` of ``fold_in``,
+  ids already on the device), to show what the fused kernel gains;
 * the streaming rate (``stream_augmentation_chain``, chunk_size 10000) and the distributed
   stream (rank 0 of 4, contiguous and strided), consuming every chunk.
 
@@ -86,6 +88,33 @@ def bench_batch(n: int, repeats: int, config: AugmentationConfig, algorithm: str
             "compile_s": compile_s, "times_s": times}
 
 
+def jax_random_params(ids_hi, ids_lo, bounds, seed: int = 0, epoch: int = 0):
+    """The same parameters through ``jax.random`` only (vmap of fold_in), for comparison."""
+    from accel import _keys
+    from accel.augment._generate import _params_from_words
+
+    key = _keys.epoch_key(_keys.seed_key(seed), epoch)
+    keys = _keys.sample_keys(key, ids_hi, ids_lo)
+    words = [jax.random.key_data(jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(keys)) for j in range(3)]
+    flat = [words[0][:, 0], words[0][:, 1], words[1][:, 0], words[1][:, 1], words[2][:, 0]]
+    return _params_from_words(flat, bounds)
+
+
+def bench_jax_random(n: int, repeats: int, config: AugmentationConfig) -> dict:
+    from accel import _keys
+    from accel.augment._generate import bounds_array
+
+    hi, lo = (jax.device_put(a) for a in _keys.split_ids(np.arange(n, dtype=np.uint64)))
+    f = jax.jit(jax_random_params)
+    bounds = bounds_array(config)
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(hi, lo, bounds))
+    compile_s = time.perf_counter() - t0
+    med, times = _median_time(lambda: jax.block_until_ready(f(hi, lo, bounds)), repeats)
+    return {"name": "jax.random fold_in path (ids already on device)", "n": n, "median_s": med,
+            "samples_per_s": n / med, "compile_s": compile_s, "times_s": times}
+
+
 def _consume(stream) -> int:
     count = 0
     for chunk in stream:
@@ -123,6 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--algorithms", default="threefry2x32,philox4x32")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    p.add_argument("--no-jax-random", action="store_true", help="skip the plain jax.random comparison")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
     if args.quick:
@@ -141,6 +171,8 @@ def main(argv: list[str] | None = None) -> dict:
     for algorithm in args.algorithms.split(","):
         results.append(bench_batch(args.n, args.repeats, config, algorithm))
     best = max(results[1:], key=lambda r: r["samples_per_s"])
+    if not args.no_jax_random:
+        results.append(bench_jax_random(args.n, max(1, min(args.repeats, 3)), config))
     results += bench_streams(args.stream_n, max(1, min(args.repeats, 3)), config, best["name"].split("[")[1].rstrip("]"))
     ref = results[0]["samples_per_s"]
     for r in results:

@@ -50,7 +50,7 @@ def main(num_images: int = 64, epochs: int = 2) -> list[dict[str, torch.Tensor]]
     seen = []
     for epoch in range(epochs):
         ds.set_epoch(epoch)
-        for imgs, params in loader:
+        for _imgs, params in loader:
             seen.append(params)
         print(f"epoch {epoch}: {len(loader)} batches, last rotation mean {params['rotation'].mean():.3f}")
     return seen

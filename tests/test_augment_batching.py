@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import resource
 from pathlib import Path
 
@@ -13,10 +15,10 @@ from accel.augment import (
     BatchConfig,
     BatchProcessor,
     BatchStrategy,
+    _batching,
     process_memory_budget,
     stream_augmentation_chain,
 )
-from accel.augment import _batching
 
 
 def _ids(batches):
@@ -38,7 +40,7 @@ def test_round_robin_deals_samples_over_buckets():
     got, _ = _run(BatchStrategy.ROUND_ROBIN, n=14, batch_size=3, num_buckets=4)
     assert got == [[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11], [12], [13]]
     seq, _ = _run(BatchStrategy.SEQUENTIAL, n=14, batch_size=3)
-    assert got != seq and sorted(sum(got, [])) == sorted(sum(seq, [])) == list(range(14))
+    assert got != seq and sorted(functools.reduce(operator.iadd, got, [])) == sorted(functools.reduce(operator.iadd, seq, [])) == list(range(14))
 
 
 def test_batches_carry_the_right_parameters():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tracemalloc
@@ -112,7 +113,7 @@ def test_truncated_binary_raises(binary_file):
     data = binary_file.read_bytes()
     for cut in (len(data) - 1, len(data) // 2, 10):
         binary_file.write_bytes(data[:cut])
-        with pytest.raises(ValueError, match="truncated|bad magic"):
+        with pytest.raises(ValueError, match=r"truncated|bad magic"):
             load_augmentation_stream(binary_file)
 
 
@@ -165,7 +166,7 @@ def test_save_argument_errors(tmp_path):
 def test_statistics_parallel_merge_equals_numpy(data, cuts, offset):
     x = np.asarray(data) + offset
     bounds = sorted({0, len(x), *[c % (len(x) + 1) for c in cuts]})
-    chunks = [{n: x[a:b] * (j + 1) for j, n in enumerate(PARAM_NAMES)} for a, b in zip(bounds, bounds[1:], strict=False)]
+    chunks = [{n: x[a:b] * (j + 1) for j, n in enumerate(PARAM_NAMES)} for a, b in itertools.pairwise(bounds)]
     stats = compute_statistics(chunks)
     for j, n in enumerate(PARAM_NAMES):
         v = x * (j + 1)
