@@ -205,6 +205,16 @@ def test_one_million_ids_give_one_million_distinct_tuples():
     assert np.unique(rows[:, 0]).size > 900_000
 
 
+def test_thread_safe_no_global_state():
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = list(range(40))
+    want = [gen_augmentation_params(i, seed=6) for i in ids]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda i: gen_augmentation_params(i, seed=6), ids))
+    assert got == want
+
+
 def test_64bit_ids_and_seeds_are_not_truncated():
     ids = [5, 5 + 2**32, 5 + 2**40, 2**63 + 5]
     rot = np.asarray(gen_augmentation_batch(ids)["rotation"])
