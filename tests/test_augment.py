@@ -351,3 +351,22 @@ def test_bad_input_raises_clear_errors(call, exc, match):
 def test_algorithm_names():
     assert ALGORITHMS == ("threefry2x32", "philox4x32", "dpa")
     assert DEFAULT_ALGORITHM in COUNTER
+
+
+def test_empty_batch():
+    b = gen_augmentation_batch(np.array([], dtype=np.uint64))
+    assert len(b) == 0 and all(np.asarray(v).shape == (0,) for v in b.values())
+
+
+def test_measurement_helpers():
+    from accel.augment import BenchmarkConfig, BenchmarkRunner, measure_memory, measure_time
+
+    with measure_memory() as mem, measure_time() as t:
+        block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
+    assert mem["delta_rss_mb"] > 30 and mem["peak_rss_mb"] >= mem["final_rss_mb"] - 1
+    assert t["elapsed_seconds"] >= 0 and t["end_time"] >= t["start_time"]
+    del block
+    m = BenchmarkRunner(BenchmarkConfig(iterations=3, warmup_iterations=1)).benchmark_generation(64)
+    assert len(m.times_seconds) == 3 and m.throughput_samples_per_second == pytest.approx(64 / m.median_seconds)
+    with pytest.raises(ValueError, match="iterations must be an integer >= 1"):
+        BenchmarkConfig(iterations=0)
