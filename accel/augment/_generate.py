@@ -116,15 +116,7 @@ def _param_words(
 ) -> list[jax.Array]:
     """The five uint32 words of each sample (see the module docstring)."""
     if algorithm == "threefry2x32":
-        fold = _keys.threefry_fold_in_data
-        k0, k1 = fold(*fold(key_data[0], key_data[1], hi), lo)  # = _keys.sample_keys
-        if rank is not None:
-            k0, k1 = fold(*fold(k0, k1, jnp.full_like(lo, _keys.RANK_STREAM)), jnp.broadcast_to(rank, lo.shape))
-        zero = jnp.zeros_like(lo)
-        w0, w1 = fold(k0, k1, zero)
-        w2, w3 = fold(k0, k1, zero + np.uint32(1))
-        w4, _ = fold(k0, k1, zero + np.uint32(2))
-        return [w0, w1, w2, w3, w4]
+        return _threefry_words(*_threefry_sample_key(key_data, hi, lo, rank, high_ids=True))
     key = jax.random.wrap_key_data(key_data, impl=algorithm)
     keys = _keys.sample_keys(key, hi, lo)
     if rank is not None:
@@ -132,6 +124,31 @@ def _param_words(
     sub = jax.vmap(lambda k: jax.random.key_data(jax.vmap(lambda j: jax.random.fold_in(k, j))(jnp.arange(3, dtype=jnp.uint32))))(keys)
     sub = sub.reshape(sub.shape[0], 6)
     return [sub[:, j] for j in range(5)]
+
+
+def _threefry_sample_key(
+    base: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, *, high_ids: bool
+) -> tuple[jax.Array, jax.Array]:
+    """Key data of ``K(seed, epoch, id)`` (= ``_keys.sample_keys``), rank-folded if given.
+
+    ``base`` is ``K(seed, epoch)``; with ``high_ids=False`` (every id < 2**32) it must be
+    ``fold_in(K(seed, epoch), 0)`` instead, the same first step precomputed once.
+    """
+    fold = _keys.threefry_fold_in_data
+    k0, k1 = fold(*fold(base[0], base[1], hi), lo) if high_ids else fold(base[0], base[1], lo)
+    if rank is not None:
+        k0, k1 = fold(*fold(k0, k1, jnp.full_like(lo, _keys.RANK_STREAM)), jnp.broadcast_to(rank, lo.shape))
+    return k0, k1
+
+
+def _threefry_words(k0: jax.Array, k1: jax.Array) -> list[jax.Array]:
+    """Words 0..4 of ``key_data(fold_in(K, j))`` for j = 0, 1, 2."""
+    fold = _keys.threefry_fold_in_data
+    zero = jnp.zeros_like(k0)
+    w0, w1 = fold(k0, k1, zero)
+    w2, w3 = fold(k0, k1, zero + np.uint32(1))
+    w4, _ = fold(k0, k1, zero + np.uint32(2))
+    return [w0, w1, w2, w3, w4]
 
 
 def _split12(x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -174,25 +191,13 @@ def _kernel(key_data, id_words, bounds, rank, *, algorithm, ranked):
 # XLA:CPU would otherwise recompute the key chain inside each of the five output fusions.
 @functools.partial(jax.jit, static_argnames=("high_ids", "ranked"))
 def _threefry_keys(base, id_words, rank, *, high_ids, ranked):
-    fold = _keys.threefry_fold_in_data
     lo, hi = id_words[:, 0], id_words[:, 1]
-    if high_ids:
-        k0, k1 = fold(*fold(base[0], base[1], hi), lo)
-    else:  # all ids < 2**32: base is already fold_in(K(seed, epoch), 0), the same key bits
-        k0, k1 = fold(base[0], base[1], lo)
-    if ranked:
-        k0, k1 = fold(*fold(k0, k1, jnp.full_like(lo, _keys.RANK_STREAM)), jnp.broadcast_to(rank, lo.shape))
-    return k0, k1
+    return _threefry_sample_key(base, hi, lo, rank if ranked else None, high_ids=high_ids)
 
 
 @jax.jit
 def _threefry_params(k0, k1, bounds):
-    fold = _keys.threefry_fold_in_data
-    zero = jnp.zeros_like(k0)
-    w0, w1 = fold(k0, k1, zero)
-    w2, w3 = fold(k0, k1, zero + np.uint32(1))
-    w4, _ = fold(k0, k1, zero + np.uint32(2))
-    return _params_from_words([w0, w1, w2, w3, w4], bounds)
+    return _params_from_words(_threefry_words(k0, k1), bounds)
 
 
 def augmentation_params(
