@@ -53,6 +53,12 @@ def test_batches_carry_the_right_parameters():
             np.testing.assert_array_equal(b.to_numpy()["rotation"], whole["rotation"][b.sample_ids.astype(np.int64)])
 
 
+def test_dpa_style_config_with_strategy_field():
+    p = BatchProcessor(BatchStrategy.SEQUENTIAL, BatchConfig(strategy=BatchStrategy.SEQUENTIAL, batch_size=32))
+    assert p.config.strategy is BatchStrategy.SEQUENTIAL
+    assert [len(b) for b in p.process_stream(stream_augmentation_chain(40, chunk_size=16))] == [32, 8]
+
+
 def test_dict_streams_give_lists_of_dicts():
     p = BatchProcessor("sequential", BatchConfig(batch_size=4))
     out = list(p.process_stream(stream_augmentation_chain(10, chunk_size=None)))
@@ -164,6 +170,8 @@ def test_strategies_differ():
         (lambda: BatchConfig(num_buckets=0), ValueError, "num_buckets"),
         (lambda: BatchConfig(growth=1.0), ValueError, "growth must be > 1"),
         (lambda: BatchProcessor("fastest"), ValueError, "unknown strategy 'fastest'"),
+        (lambda: BatchConfig(strategy="fastest"), ValueError, "unknown strategy 'fastest'"),
+        (lambda: BatchProcessor("sequential", BatchConfig(strategy="adaptive")), ValueError, "disagrees"),
         (lambda: BatchProcessor("adaptive", {"batch_size": 3}), TypeError, "config must be a BatchConfig"),
         (lambda: list(BatchProcessor("sequential").process_stream([1, 2])), TypeError, "process_stream takes"),
     ],

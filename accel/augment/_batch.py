@@ -119,7 +119,8 @@ class AugmentationBatch(Mapping[str, Any]):
         return self
 
     def select(self, index: slice | np.ndarray | Sequence[int]) -> AugmentationBatch:
-        """A new batch with the samples at ``index`` (a slice or integer index array)."""
+        """A new batch with the samples at ``index`` (a slice or integer index array);
+        its values are NumPy arrays."""
         idx = index if isinstance(index, slice) else np.asarray(index, dtype=np.int64)
         values = {name: v[idx] for name, v in self.to_numpy().items()}
         return self._like(values, self.sample_ids[idx])

@@ -77,8 +77,14 @@ class BatchConfig:
     memory_fraction: float = 0.25
     growth: float = 2.0
     tolerance: float = 0.1
+    strategy: BatchStrategy | str | None = None  # DPA's BatchConfig field; must match the processor's
 
     def __post_init__(self) -> None:
+        if self.strategy is not None:
+            try:
+                object.__setattr__(self, "strategy", BatchStrategy(self.strategy))
+            except ValueError:
+                raise ValueError(f"unknown strategy {self.strategy!r}; accepted: {[s.value for s in BatchStrategy]}") from None
         _positive_int(self.batch_size, "batch_size")
         _positive_int(self.min_batch_size, "min_batch_size")
         _positive_int(self.max_batch_size, "max_batch_size")
@@ -263,6 +269,11 @@ class BatchProcessor:
         if config is not None and not isinstance(config, BatchConfig):
             raise TypeError(f"config must be a BatchConfig or None, got {type(config).__name__}")
         self.config = config or BatchConfig()
+        if self.config.strategy is not None and self.config.strategy is not self.strategy:
+            raise ValueError(
+                f"BatchConfig.strategy={self.config.strategy.value!r} disagrees with the processor's "
+                f"strategy {self.strategy.value!r}"
+            )
         self.clock = clock
         self.batch_sizes: list[int] = []
         self.memory_budget: tuple[int, str] | None = None
