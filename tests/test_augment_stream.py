@@ -34,7 +34,7 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(an[n], bn[n], err_msg=n)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(n=st.integers(1, 40), chunk=st.integers(1, 16), start=st.sampled_from([0, 5, 2**40, 2**64 - 64]))
 def test_stream_equals_one_batch_for_any_chunk_size(n, chunk, start):
     chunks = list(stream_augmentation_chain(n, chunk_size=chunk, start_id=start, seed=4, epoch=2))
@@ -111,7 +111,7 @@ def test_bad_stream_arguments(call, exc, match):
 
 
 # -- distributed -----------------------------------------------------------------------------
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(total=st.integers(0, 300), ws=st.integers(1, 9), mode=st.sampled_from(["contiguous", "strided"]))
 def test_splitter_partitions_balanced_with_o1_lookup(total, ws, mode):
     s = DistributedRangeSplitter(total, ws, mode)

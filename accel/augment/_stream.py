@@ -164,15 +164,17 @@ def generate_augmentation_chain(
     """
     count = check_num_samples(num_samples, allow_infinite=False)
     cfg = resolve_config(config)
-    records: list[dict[str, Any]] = []
-    batches = stream_augmentation_chain(count, cfg, max(1, min(count, 1_000_000)), start_id=start_id, seed=seed, epoch=epoch, algorithm=algorithm)
-    for batch in batches:
-        records.extend(batch.records())
+    batches = list(
+        stream_augmentation_chain(
+            count, cfg, max(1, min(count, 1_000_000)), start_id=start_id, seed=seed, epoch=epoch, algorithm=algorithm
+        )
+    )
+    records = [rec for batch in batches for rec in batch.records()]
     if verbose:
         for rec in records:
             print(rec)
     if save_path is not None:
         from ._io import save_augmentation_chain
 
-        save_augmentation_chain(records, save_path, cfg)
+        save_augmentation_chain(batches if batches else records, save_path, cfg)
     return records
