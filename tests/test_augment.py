@@ -194,7 +194,7 @@ def test_independent_of_device_sharding(cpu_devices):
     for name in PARAM_NAMES:
         np.testing.assert_array_equal(np.asarray(out[name]), one[name])
     # a device computing its own quarter alone gives the same values
-    for i in (1, 3):
+    for i in (3,):
         with jax.default_device(cpu_devices[i]):
             part = gen_augmentation_batch(ids[i * 8 : (i + 1) * 8], seed=11, epoch=2)
         assert next(iter(part["noise"].devices())) == cpu_devices[i]
