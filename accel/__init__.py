@@ -2,7 +2,8 @@
 and honest backend benchmarks.
 
 Public API (explicit re-exports; everything else is private):
-    accel.augment        deterministic augmentation parameters (subpackage)
+    accel.augment        deterministic augmentation parameters (subpackage): gen_augmentation_batch,
+                         streams, distributed splitting, batching, files, statistics
     SpeedBenchmark, compare_backends, benchmark_optimizer
                          honest NumPy / JAX / CuPy timings (``accel compare`` on the CLI)
     OptimizerProfiler, MemoryTracker, GPUMonitor
