@@ -3,13 +3,16 @@ and honest backend benchmarks.
 
 Public API (explicit re-exports; everything else is private):
     accel.augment        deterministic augmentation parameters (subpackage)
+    ParallelTrainer      data-parallel training over devices and hosts (accel.parallel)
 """
 
 from importlib.metadata import PackageNotFoundError, version
+
+from accel.parallel import ParallelTrainer
 
 try:
     __version__ = version("accel")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["ParallelTrainer", "__version__"]
