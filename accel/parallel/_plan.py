@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -115,20 +115,25 @@ def epoch_order(perm: jax.Array, shard: jax.Array, lay: Layout) -> jax.Array:
     return perm[pos] - start
 
 
-def step_rows(order: jax.Array, step: jax.Array, rank: jax.Array, lay: Layout) -> jax.Array:
-    """``(k, m)`` row ids (``-1`` = padding) read by device ``rank`` of its shard group."""
+def step_rows(
+    order: jax.Array, step: jax.Array, rank: jax.Array, lay: Layout, xp: Any = jnp
+) -> jax.Array:
+    """``(k, m)`` row ids (``-1`` = padding) read by device ``rank`` of its shard group.
+
+    Traceable; ``xp=numpy`` evaluates it on the host (tests).
+    """
     q = lay.rows_per_step
-    t = rank * (lay.accum * lay.micro) + jnp.arange(lay.accum * lay.micro, dtype=jnp.int32)
+    t = rank * (lay.accum * lay.micro) + xp.arange(lay.accum * lay.micro, dtype=xp.int32)
     pos = step * q + t
     valid = (t < q) & (pos < lay.n_rows)
-    rows = jnp.where(valid, order[jnp.clip(pos, 0, lay.n_rows - 1)], -1)
+    rows = xp.where(valid, order[xp.clip(pos, 0, lay.n_rows - 1)], -1)
     return rows.reshape(lay.accum, lay.micro)
 
 
-def step_count(step: jax.Array, lay: Layout) -> jax.Array:
+def step_count(step: jax.Array, lay: Layout, xp: Any = jnp) -> jax.Array:
     """Real (unpadded) rows in optimizer step ``step`` over all devices, as float32."""
     q = lay.rows_per_step
-    return (lay.n_shards * jnp.minimum(q, lay.n_rows - step * q)).astype(jnp.float32)
+    return xp.asarray(lay.n_shards * xp.minimum(q, lay.n_rows - step * q)).astype(xp.float32)
 
 
 def eval_rows(rank: jax.Array, lay: Layout) -> jax.Array:

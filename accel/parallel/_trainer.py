@@ -6,8 +6,9 @@ import functools
 import math
 import numbers
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +33,22 @@ __all__ = ["NAN_POLICIES", "STRATEGIES", "ParallelTrainer"]
 STRATEGIES: dict[str, Callable[..., Program]] = {"data_parallel": build_program}
 NAN_POLICIES = ("raise", "skip")
 _PROGRESS_CHUNKS = 20
+# Compiled programs shared by all trainers (a second fit on data of the same shapes does not
+# recompile); least recently used entries are dropped beyond _MAX_PROGRAMS.
+_PROGRAMS: OrderedDict[Any, tuple[Program, Any]] = OrderedDict()
+_MAX_PROGRAMS = 32
+
+
+class _KeyedTransformation(NamedTuple):
+    """An optax transformation built from a name and numbers, with a hashable identity."""
+
+    init: Callable
+    update: Callable
+    accel_key: tuple
+
+
+def _avals(tree: Any) -> tuple:
+    return tuple((np.shape(a), np.asarray(a).dtype.str) for a in jax.tree.leaves(tree))
 
 
 @functools.cache
@@ -158,7 +175,6 @@ class ParallelTrainer:
         self.random_state = random_state
         self.hyperparameters = dict(hyperparameters)
         self._validate()
-        self._programs: dict[Any, tuple[Program, Any]] = {}
         self._emulate_shards = 1  # tests: emulate data_is_local's order in one process
 
     # -- sklearn-style parameters ------------------------------------------------------
@@ -180,7 +196,6 @@ class ParallelTrainer:
             else:
                 self.hyperparameters[key] = value
         self._validate()
-        self._programs.clear()
         return self
 
     def _validate(self) -> None:
@@ -292,9 +307,15 @@ class ParallelTrainer:
             raise RuntimeError("this ParallelTrainer is not fitted yet; call fit(X, y) first")
 
     def _optimizer(self, fit_intercept: bool) -> optax.GradientTransformation:
-        return _optax.make_optimizer(
+        tx = _optax.make_optimizer(
             self.optimizer_type, self.learning_rate, fit_intercept, **self.hyperparameters
         )
+        if isinstance(self.optimizer_type, str) and isinstance(self.learning_rate, numbers.Real):
+            # Same name and numbers -> same update rule: lets a new fit reuse the program.
+            key = (self.optimizer_type, float(self.learning_rate), fit_intercept,
+                   tuple(sorted(self.hyperparameters.items())))  # fmt: skip
+            tx = _KeyedTransformation(tx.init, tx.update, key)
+        return tx
 
     # -- the training loop ---------------------------------------------------------------
     def _devices(self) -> list[jax.Device]:
@@ -438,11 +459,15 @@ class ParallelTrainer:
             yield g
 
     def _program(self, devices, spec, loss_fn, optimizer, params, data, fresh):
-        key = (tuple(devices), spec, loss_fn, optimizer, self.backend, self.strategy,
-               jax.tree.structure(params),
-               tuple((a.shape, a.dtype) for a in jax.tree.leaves(params)))  # fmt: skip
+        """The compiled program, from a process-wide cache keyed by everything it depends on."""
+        opt_key = getattr(optimizer, "accel_key", optimizer)
+        key = (
+            self.strategy, self.backend, tuple(devices), spec, loss_fn, opt_key,
+            jax.tree.structure(params), _avals(params), jax.tree.structure(data), _avals(data),
+        )  # fmt: skip
         data_dev = None
-        if key not in self._programs:
+        entry = _PROGRAMS.get(key)
+        if entry is None:
             build = STRATEGIES[self.strategy]
             program = build(self.backend, devices, spec, loss_fn, optimizer, params)
             t0 = time.perf_counter()
@@ -454,8 +479,13 @@ class ParallelTrainer:
                 np.int32(1),
             ).compile()  # fmt: skip
             self.compile_time_ = time.perf_counter() - t0
-            self._programs[key] = (program, compiled)
-        program, compiled = self._programs[key]
+            entry = _PROGRAMS[key] = (program, compiled)
+            while len(_PROGRAMS) > _MAX_PROGRAMS:
+                _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        else:
+            _PROGRAMS.move_to_end(key)
+            self.compile_time_ = 0.0
+        program, compiled = entry
         if data_dev is None:
             data_dev = program.put_data(data)
         return program, compiled, data_dev
