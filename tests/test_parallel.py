@@ -138,9 +138,11 @@ def test_batch_not_divisible_by_devices_is_padded():
     X, y = _data(n=57, loss="logistic")
     w, b, losses = reference_fit(X, y, epochs=6, batch_size=10, loss="logistic",
                                  optimizer_type="adamw")  # fmt: skip
+    assert b != 0.0
     pt = ParallelTrainer(n_devices=4, epochs=6, batch_size=10, loss="logistic",
                          optimizer_type="adamw").fit(X, y)  # fmt: skip
     _assert_close(pt.coef_, w)
+    _assert_close(pt.intercept_, b)
     _assert_close(pt.history_["loss"], losses)
 
 
@@ -160,7 +162,7 @@ def test_accumulation_equals_larger_batch_without_leaking_across_epochs():
     """k=3 micro-batches of 8 == one batch of 24. n=103 leaves a partial last step every
     epoch (7 rows): a leak of accumulated gradient into the next epoch would break this."""
     X, y = _data()
-    w, b, losses = reference_fit(X, y, epochs=8, batch_size=24, optimizer_type="momentum")
+    w, _, losses = reference_fit(X, y, epochs=8, batch_size=24, optimizer_type="momentum")
     pt = ParallelTrainer(n_devices=4, epochs=8, batch_size=8, grad_accum_steps=3,
                          optimizer_type="momentum").fit(X, y)  # fmt: skip
     _assert_close(pt.coef_, w)
@@ -375,7 +377,8 @@ def test_train_mlp_matches_single_device_loop():
     for e in range(epochs):
         perm = _keys.epoch_permutation(3, e, n)
         for s in range(0, n, batch):
-            ref, state = step(ref, state, jax.tree.map(lambda a: a[perm[s : s + batch]], data))
+            idx = perm[s : s + batch]
+            ref, state = step(ref, state, {k: v[idx] for k, v in data.items()})
 
     pt = ParallelTrainer(n_devices=4, backend="shard_map", random_state=3)
     out, hist = pt.train(_mlp_loss, params, data, optimizer=tx, epochs=epochs, batch_size=batch)
