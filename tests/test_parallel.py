@@ -199,7 +199,7 @@ def _program(backend, k, n_dev=4):
                        np.int32(-1), np.zeros(3, np.int32), np.zeros(4, np.float32))  # fmt: skip
     X, y = _data()
     args = (prog.put_state(state), prog.put_data({"X": X, "y": y}),
-            prog.put_orders(np.zeros((_plan.perms_per_chunk(103), 103), np.int32)),
+            prog.put_orders(np.zeros((_plan.perms_per_chunk(103, 3), 103), np.int32)),
             np.int32(0), np.int32(0), np.int32(1))  # fmt: skip
     return prog, args
 

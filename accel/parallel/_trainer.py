@@ -414,7 +414,7 @@ class ParallelTrainer:
             devices, spec, loss_fn, optimizer, params, data, fresh
         )
         key = _keys.seed_key(self.random_state)
-        cap = _plan.perms_per_chunk(n_global)
+        cap = _plan.perms_per_chunk(n_global, epochs)
         g = int(state.step)
         bar = self._progress_bar(epochs, g // S)
         state_dev = program.put_state(state)
@@ -472,7 +472,7 @@ class ParallelTrainer:
             program = build(self.backend, devices, spec, loss_fn, optimizer, params)
             t0 = time.perf_counter()
             data_dev = program.put_data(data)
-            cap = _plan.perms_per_chunk(spec.layout.n_global)
+            cap = _plan.perms_per_chunk(spec.layout.n_global, spec.epochs)
             orders = program.put_orders(np.zeros((cap, spec.layout.n_global), np.int32))
             compiled = program.run.lower(
                 program.put_state(fresh), data_dev, orders, np.int32(0), np.int32(0),
