@@ -453,3 +453,11 @@ def test_get_set_params_roundtrip():
     assert pt.set_params(backend="jit", b2=0.9).get_params()["b2"] == 0.9
     with pytest.raises(ValueError, match="backend must be one of"):
         pt.set_params(backend="gpu")
+    assert pt.backend == "jit"
+
+
+def test_progress_bar_reports_epochs(grid_fits, capsys):
+    X, y = _data()
+    pt = ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=BATCH, progress=True).fit(X, y)
+    np.testing.assert_array_equal(pt.coef_, grid_fits[1]["pmap", 2].coef_)  # chunked = same
+    assert f"{EPOCHS}/{EPOCHS}" in capsys.readouterr().err

@@ -190,12 +190,13 @@ class ParallelTrainer:
         return {**{k: getattr(self, k) for k in self._PARAM_NAMES}, **self.hyperparameters}
 
     def set_params(self, **params: Any) -> ParallelTrainer:
+        """Set constructor arguments; validated first, so bad values leave ``self`` unchanged."""
+        ParallelTrainer(**{**self.get_params(), **params})
         for key, value in params.items():
             if key in self._PARAM_NAMES:
                 setattr(self, key, value)
             else:
                 self.hyperparameters[key] = value
-        self._validate()
         return self
 
     def _validate(self) -> None:
