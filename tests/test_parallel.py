@@ -219,13 +219,16 @@ def test_one_psum_per_step_none_in_the_micro_batch_loop(backend, k):
 
 def test_jit_backend_one_all_reduce_per_step():
     """GSPMD: the compiled program holds exactly two all-reduces (gradient bucket of
-    d + 1 + 1 floats, per-epoch loss), whatever k is."""
+    d + 1 + 1 floats, per-epoch loss), whatever k is, and no other collective (each device
+    reads its rows from its own copy of the data)."""
     for k in (1, 4):
         prog, args = _program("jit", k)
         hlo = prog.run.lower(*args).compile().as_text()
         lines = [ln for ln in hlo.splitlines() if " all-reduce(" in ln]
         assert len(lines) == 2, lines
         assert sum("f32[7]" in ln for ln in lines) == 1, lines  # [grad_w(5), grad_b, loss]
+        for other in ("all-gather(", "all-to-all(", "collective-permute(", "reduce-scatter("):
+            assert other not in hlo, f"data moves between devices: {other}"
 
 
 # ---------------------------------------------------------------------------------------
