@@ -28,11 +28,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from accel import _keys
 
 __all__ = [
     "Layout",
+    "chunk_orders",
     "epoch_order",
     "epoch_perms",
     "eval_rows",
@@ -101,6 +103,27 @@ def perms_per_chunk(n: int, epochs: int) -> int:
     """Epoch orders per dispatch: ``epochs`` rounded up to a power of two (so runs of
     similar length share compiled programs), at most 256 and ``2**22`` row ids (16 MiB)."""
     return max(1, min(1 << (epochs - 1).bit_length(), 256, (1 << 22) // n))
+
+
+def chunk_orders(key: jax.Array, first_epoch: int, count: int, n: int, cap: int) -> np.ndarray:
+    """``(cap, n)`` int32 host array: the orders of epochs ``first_epoch ... + count - 1``
+    in its first ``count`` rows (the rest zeros).
+
+    Exactly ``count`` permutations are computed (they dominate the cost of an epoch of a
+    linear model on CPU), in blocks of powers of two, so ``epoch_perms`` compiles at most
+    ``log2(cap) + 1`` programs per ``n``, shared by every run.
+    """
+    if not 1 <= count <= cap:
+        raise ValueError(f"count must be in [1, cap={cap}], got {count}")
+    out = np.zeros((cap, n), np.int32)
+    done = 0
+    for bit in reversed(range(count.bit_length())):
+        size = 1 << bit
+        if count & size:
+            block = epoch_perms(key, np.uint32(first_epoch + done), size, n)
+            out[done : done + size] = np.asarray(block)
+            done += size
+    return out
 
 
 def epoch_order(perm: jax.Array, shard: jax.Array, lay: Layout) -> jax.Array:

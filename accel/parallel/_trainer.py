@@ -423,7 +423,8 @@ class ParallelTrainer:
             for g1 in self._chunk_ends(g, total, S, epochs, cap):
                 t0 = time.perf_counter()
                 e0 = g // S
-                orders = program.put_orders(_plan.epoch_perms(key, np.uint32(e0), cap, n_global))
+                count = (g1 - 1) // S - e0 + 1
+                orders = program.put_orders(_plan.chunk_orders(key, e0, count, n_global, cap))
                 state_dev = compiled(state_dev, data_dev, orders, np.int32(e0), np.int32(g),
                                      np.int32(g1))  # fmt: skip
                 bad = int(program.get_state(state_dev.bad_step))
