@@ -48,6 +48,7 @@ __all__ = [
     "check_loss",
     "check_tol",
     "decision_function",
+    "grad_norm",
     "loss_and_grad",
     "loss_value",
     "predict_from_decision",
@@ -133,6 +134,11 @@ def loss_and_grad(
     grad_w = (X.T @ r) / n
     grad_b = xp.sum(r) / n if fit_intercept else xp.zeros_like(value)
     return value, grad_w, grad_b
+
+
+def grad_norm(grad_w: Any, grad_b: Any, xp: Any = None) -> Any:
+    """Euclidean norm of the whole gradient ``(∂L/∂w, ∂L/∂b)``: ``sqrt(gw·gw + gb²)``."""
+    return _ns(xp, grad_w).sqrt(grad_w @ grad_w + grad_b * grad_b)
 
 
 def predict_from_decision(z: Any, loss: str, xp: Any = None) -> Any:
