@@ -2,17 +2,19 @@
 and honest backend benchmarks.
 
 Public API (explicit re-exports; everything else is private):
-    accel.augment        deterministic augmentation parameters (subpackage)
-    ParallelTrainer      data-parallel training over devices and hosts (accel.parallel)
+    accel.augment          deterministic augmentation parameters (subpackage)
+    accel.JAXOptimizer     linear model trained by optax in one compiled XLA loop
+    accel.ParallelTrainer  data-parallel training over devices and hosts (accel.parallel)
 """
 
 from importlib.metadata import PackageNotFoundError, version
-
-from accel.parallel import ParallelTrainer
 
 try:
     __version__ = version("accel")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["ParallelTrainer", "__version__"]
+from accel._jax_optimizer import JAXOptimizer
+from accel.parallel import ParallelTrainer
+
+__all__ = ["JAXOptimizer", "ParallelTrainer", "__version__"]

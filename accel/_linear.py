@@ -13,7 +13,7 @@ Model and losses (shared DESIGN.md, "The numerical contract"):
     z = X @ w + b                                           (prediction, b = 0 without intercept)
     mse:       L = 1/(2n) Σ (z - y)²                         r = z - y
     logistic:  L = 1/n Σ (log(1 + exp(z)) - y z)  (stable)   r = σ(z) - y,  σ(z) = (1 + tanh(z/2)) / 2
-    gradient:  ∂L/∂w = Xᵀ r / n,   ∂L/∂b = Σ r / n
+    gradient:  ∂L/∂w = Xᵀ r / n (computed as r @ X),   ∂L/∂b = Σ r / n
 
 One step costs two matrix-vector products (``X @ w`` and ``Xᵀ @ r``): the residual ``r``
 is computed once and used for the loss and both gradients.
@@ -48,6 +48,7 @@ __all__ = [
     "check_loss",
     "check_tol",
     "decision_function",
+    "grad_norm",
     "loss_and_grad",
     "loss_value",
     "predict_from_decision",
@@ -130,9 +131,14 @@ def loss_and_grad(
         r = r * weight
     n = _normaliser(X.shape[0], weight, xp)
     value = xp.sum(terms) / n
-    grad_w = (X.T @ r) / n
+    grad_w = (r @ X) / n  # not X.T @ r: XLA:CPU runs that form ~10x slower
     grad_b = xp.sum(r) / n if fit_intercept else xp.zeros_like(value)
     return value, grad_w, grad_b
+
+
+def grad_norm(grad_w: Any, grad_b: Any, xp: Any = None) -> Any:
+    """Euclidean norm of the whole gradient ``(∂L/∂w, ∂L/∂b)``: ``sqrt(gw·gw + gb²)``."""
+    return _ns(xp, grad_w).sqrt(grad_w @ grad_w + grad_b * grad_b)
 
 
 def predict_from_decision(z: Any, loss: str, xp: Any = None) -> Any:
