@@ -136,7 +136,7 @@ def main() -> None:
         bench_mlp(2048, 64, 128, 2, 256, args.repeats, counts)
         return
     bench_vs_jax_optimizer(10000, 785, 20, 1000, args.repeats)
-    bench_devices(10000, 785, 20, 1000, args.repeats, ["pmap", "shard_map", "jit"], counts)
+    bench_devices(10000, 785, 10, 1000, args.repeats, ["pmap", "shard_map", "jit"], counts)
     bench_mlp(8192, 784, 256, 3, 512, args.repeats, counts)
     if gpu:
         print("\n## 1 GPU")
