@@ -270,6 +270,18 @@ def test_plan_covers_each_row_once_per_epoch_in_order(n, batch, devices, k):
     assert sorted(seen) == list(range(n))
 
 
+def test_chunk_orders_are_the_shared_epoch_permutations():
+    """Blocks of 8 and 1 epochs give, bit for bit, _keys.epoch_permutation of each epoch."""
+    key = _keys.seed_key(9)
+    out = _plan.chunk_orders(key, 5, 11, 103, 16)
+    assert out.shape == (16, 103) and out.dtype == np.int32
+    for i in range(11):
+        np.testing.assert_array_equal(out[i], _keys.epoch_permutation(9, 5 + i, 103))
+    assert not out[11:].any()
+    with pytest.raises(ValueError, match=r"count must be in \[1, cap=16\], got 17"):
+        _plan.chunk_orders(key, 0, 17, 103, 16)
+
+
 # ---------------------------------------------------------------------------------------
 # mixed precision and non-finite losses
 # ---------------------------------------------------------------------------------------

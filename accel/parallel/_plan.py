@@ -99,6 +99,9 @@ def epoch_perms(key: jax.Array, first_epoch: jax.Array, count: int, n: int) -> j
     )
 
 
+_ORDER_BLOCKS = (8, 1)
+
+
 def perms_per_chunk(n: int, epochs: int) -> int:
     """Epoch orders per dispatch: ``epochs`` rounded up to a power of two (so runs of
     similar length share compiled programs), at most 256 and ``2**22`` row ids (16 MiB)."""
@@ -110,16 +113,15 @@ def chunk_orders(key: jax.Array, first_epoch: int, count: int, n: int, cap: int)
     in its first ``count`` rows (the rest zeros).
 
     Exactly ``count`` permutations are computed (they dominate the cost of an epoch of a
-    linear model on CPU), in blocks of powers of two, so ``epoch_perms`` compiles at most
-    ``log2(cap) + 1`` programs per ``n``, shared by every run.
+    linear model on CPU), in blocks of 8 epochs and then single epochs, so ``epoch_perms``
+    compiles two programs per ``n``, shared by every run.
     """
     if not 1 <= count <= cap:
         raise ValueError(f"count must be in [1, cap={cap}], got {count}")
     out = np.zeros((cap, n), np.int32)
     done = 0
-    for bit in reversed(range(count.bit_length())):
-        size = 1 << bit
-        if count & size:
+    for size in _ORDER_BLOCKS:
+        while count - done >= size:
             block = epoch_perms(key, np.uint32(first_epoch + done), size, n)
             out[done : done + size] = np.asarray(block)
             done += size
