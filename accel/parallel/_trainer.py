@@ -230,7 +230,19 @@ class ParallelTrainer:
         """Train the built-in linear model (``loss``, ``fit_intercept``) on ``(X, y)``.
 
         Sets ``coef_``, ``intercept_``, ``params_``, ``history_``, ``n_epochs_``,
-        ``converged_`` (always ``False``: no ``tol``), ``diverged_`` and ``compile_time_``.
+        ``converged_`` (always ``False``: no ``tol``), ``diverged_``, ``step_`` and
+        ``compile_time_``. ``history_`` holds ``loss`` (at init and after every epoch, over
+        the whole data set), ``skipped_steps``, ``step_time`` and ``samples_per_s`` per
+        epoch (host wall time of the dispatch chunks, spread over their steps) and the
+        final ``loss_scale``.
+
+        ``resume=True`` continues from the latest checkpoint in ``checkpoint_dir`` (from
+        scratch if there is none). In a multi-process run every process passes the full
+        data set by default and reads its own rows; with ``data_is_local=True`` each process
+        passes only its own rows (the same number in every process, ``batch_size`` a multiple
+        of the number of processes): each optimizer step then takes ``batch_size / P`` rows
+        from every process's shard, in the order in which the shared epoch permutation of
+        the concatenated data visits that shard.
         """
         X, y = _linear.check_X_y(X, y, self.loss)
         X = np.asarray(X, dtype=np.float32)
@@ -274,7 +286,7 @@ class ParallelTrainer:
 
         ``loss_fn`` is evaluated per example (a vmap over batches of one row) so that the
         padded rows of a partial last batch can be masked: it must be a mean of per-row terms
-        (no batch statistics).
+        (no batch statistics). ``resume`` and ``data_is_local`` as in :meth:`fit`.
         """
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
