@@ -1,0 +1,1 @@
+"""Deterministic augmentation parameters and image augmentation ops."""
