@@ -233,17 +233,16 @@ def dpa_shifted_words(sample_ids: object, *, depth: int, prefix: str = "") -> np
     args = (
         jnp.asarray(prefix_padded), jnp.uint32(n_prefix), jnp.int32(depth), jnp.asarray(kw), jnp.asarray(mask)
     )
-    outs = []
+    pending = []  # dispatch every chunk before waiting for the first
     for start in range(0, n, _MAX_CHUNK):
-        h, l = hi[start : start + _MAX_CHUNK], lo[start : start + _MAX_CHUNK]
-        size = _bucket(h.size)
-        pad = size - h.size
-        h = np.pad(h, (0, pad))
-        l = np.pad(l, (0, pad))
-        outs.append((kernel(h, l, *args), h.size - pad))
-    if not outs:
+        count = min(_MAX_CHUNK, n - start)
+        pad = (0, _bucket(count) - count)
+        chunk_hi = np.pad(hi[start : start + count], pad)
+        chunk_lo = np.pad(lo[start : start + count], pad)
+        pending.append((kernel(chunk_hi, chunk_lo, *args), count))
+    if not pending:
         return np.zeros((0, len(DRAWS), 2), dtype=np.uint32)
-    return np.concatenate([np.asarray(o)[:k] for o, k in outs])
+    return np.concatenate([np.asarray(out)[:count] for out, count in pending])
 
 
 def dpa_uniforms(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndarray:

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["N", "M", "first_outputs", "init_genrand_host"]
+__all__ = ["M", "N", "first_outputs", "init_genrand_host"]
 
 N = 624
 M = 397
