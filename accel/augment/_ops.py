@@ -149,8 +149,24 @@ def _brightness_one(img: jax.Array, factor: jax.Array) -> jax.Array:
     return img * factor
 
 
+def _image_mean(img: jax.Array) -> jax.Array:
+    """Mean of all values by an explicit pairwise tree of elementwise adds.
+
+    ``jnp.mean`` lets XLA pick the summation order from the array shape, so an image's mean
+    (and its contrast result) changed in the last bit with the batch size; halving a
+    zero-padded power-of-two vector fixes the order for every batch.
+    """
+    flat = img.reshape(-1)
+    size = flat.shape[0]
+    flat = jnp.pad(flat, (0, (1 << (size - 1).bit_length()) - size))
+    while flat.shape[0] > 1:
+        half = flat.shape[0] // 2
+        flat = flat[:half] + flat[half:]
+    return flat[0] / size
+
+
 def _contrast_one(img: jax.Array, factor: jax.Array) -> jax.Array:
-    mean = jnp.mean(img)
+    mean = _image_mean(img)
     return mean + factor * (img - mean)
 
 
