@@ -47,6 +47,7 @@ __all__ = [
     "adjust_brightness",
     "adjust_contrast",
     "apply_augmentations",
+    "noise_keys",
     "rotate_and_scale",
 ]
 

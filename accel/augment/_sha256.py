@@ -93,9 +93,11 @@ def _small_sigma1(x):
 def _round(state: Words, kw_t: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
     """One round; ``kw_t`` is ``K[t] + W[t]``."""
     a, b, c, d, e, f, g, h = state
-    t1 = h + _big_sigma1(e) + (g ^ (e & (f ^ g))) + kw_t
-    t2 = _big_sigma0(a) + ((a & b) | (c & (a | b)))
-    return (t1 + t2, a, b, c, d + t1, e, f, g)
+    e_new = d + (h + _big_sigma1(e) + (g ^ (e & (f ^ g))) + kw_t)
+    # a' = T1 + T2 written as (e' - d) + T2: XLA fuses a' and e' separately, and this keeps
+    # it from recomputing T1 (the larger half of a round) for a'.
+    a_new = (e_new - d) + (_big_sigma0(a) + ((a & b) | (c & (a | b))))
+    return (a_new, a, b, c, e_new, e, f, g)
 
 
 def _feed_forward(state: Words, worked: Words) -> list[jnp.ndarray]:
