@@ -20,9 +20,16 @@ once on the host), ``int(h, 16) % 2**32`` (the last digest word), and MT19937's
 ``init_by_array`` with the first ten tempered outputs. Only the final float64 combination
 ``(a * 67108864 + b) / 2**53`` runs on the host, in NumPy.
 
-Compiled kernels are cached per ``(depth, len(prefix))`` (the prefix bytes are an argument,
-so every rank and base seed of the same length share a kernel), and batches are padded to a
-small set of bucket sizes so that new batch sizes rarely compile.
+Compilation: depth, the prefix bytes and the prefix length are runtime arguments of the one
+kernel (the per-step SHA-256 schedules come from a table of 128 rows, or the next power of
+two above ``depth``; the message holds up to ``ceil((len(prefix) + 29) / 64)`` blocks, one for
+prefixes up to 35 bytes). So a process compiles once per batch bucket (:data:`_BUCKETS`:
+64 lanes for single ids and small batches, 16384 for everything else; longer inputs are cut
+into 16384-lane chunks), and again only for depth > 128 or prefixes longer than 35 bytes.
+A compilation takes 10-25 s on the shared 2-core CPU (measured by
+``benchmarks/bench_augment_dpa.py``). Ids are 64-bit; the rolled SHA-256 and MT19937 loops
+(``unroll=8``) trade a little speed for compile time: XLA:CPU did not finish compiling a fully
+unrolled SHA-256 compression within minutes.
 
 Example:
     >>> import random, hashlib
@@ -49,7 +56,7 @@ import numpy as np
 from accel._keys import split_ids
 from accel.augment import _mt19937, _sha256
 
-__all__ = ["DRAWS", "dpa_uniforms", "fibonacci_suffixes"]
+__all__ = ["DRAWS", "dpa_shifted_words", "dpa_uniforms", "fibonacci_suffixes"]
 
 DRAWS = ("rotation", "brightness", "noise", "scale", "contrast")
 _N_DIGITS = 20  # 2**64 - 1 has 20 decimal digits
