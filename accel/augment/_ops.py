@@ -146,60 +146,41 @@ def _warp_one(img: jax.Array, degrees: jax.Array, scale: jax.Array) -> jax.Array
     return out
 
 
-def _brightness_one(img: jax.Array, factor: jax.Array) -> jax.Array:
-    return img * factor
+def _per_image(value: jax.Array) -> jax.Array:
+    return value[:, None, None, None]
 
 
-def _image_mean(img: jax.Array) -> jax.Array:
-    """Mean of all values by an explicit pairwise tree of elementwise adds.
+def _image_means(x: jax.Array) -> jax.Array:
+    """Mean of each image (over H, W and C), one image at a time.
 
-    ``jnp.mean`` lets XLA pick the summation order from the array shape, so an image's mean
-    (and its contrast result) changed in the last bit with the batch size; halving a
-    zero-padded power-of-two vector fixes the order for every batch.
+    ``lax.map`` compiles the reduction for a single (H, W, C) image, so its summation order
+    cannot depend on the batch size: a batched ``jnp.mean`` over (N, H, W, C) changed an
+    image's mean in the last bit with N.
     """
-    flat = img.reshape(-1)
-    size = flat.shape[0]
-    flat = jnp.pad(flat, (0, (1 << (size - 1).bit_length()) - size))
-    while flat.shape[0] > 1:
-        half = flat.shape[0] // 2
-        flat = flat[:half] + flat[half:]
-    return flat[0] / size
+    return jax.lax.map(jnp.mean, x)
 
 
-def _contrast_one(img: jax.Array, factor: jax.Array) -> jax.Array:
-    mean = _image_mean(img)
-    return mean + factor * (img - mean)
-
-
-def _noise_one(img: jax.Array, std: jax.Array, key: jax.Array) -> jax.Array:
-    return img + std * jax.random.normal(key, img.shape, dtype=jnp.float32)
-
-
-def _clip(x: jax.Array) -> jax.Array:
-    return jnp.clip(x, 0.0, 1.0)
+def _noise(x: jax.Array, keys: jax.Array) -> jax.Array:
+    return jax.vmap(lambda k: jax.random.normal(k, x.shape[1:], dtype=jnp.float32))(keys)
 
 
 @functools.partial(jax.jit, static_argnames=("ops",))
 def _pipeline(images: jax.Array, params: tuple, keys: jax.Array | None, ops: tuple[str, ...]):
-    """Apply ``ops`` in order (each clipped to [0, 1]) to uint8/float32 images, vmapped."""
+    """Apply ``ops`` in order to uint8/float32 images, clipping to [0, 1] after each op."""
     dtype, squeeze = images.dtype, images.ndim == 3
     x = _as_nhwc(_to_unit(images))
-
-    def one(img, p, key):
-        for op, value in zip(ops, p, strict=True):
-            if op == "warp":
-                img = _warp_one(img, *value)
-            elif op == "brightness":
-                img = _brightness_one(img, value)
-            elif op == "contrast":
-                img = _contrast_one(img, value)
-            else:
-                img = _noise_one(img, value, key)
-            img = _clip(img)
-        return img
-
-    out = jax.vmap(one)(x, params, keys)
-    out = _from_unit(out, dtype)
+    for op, value in zip(ops, params, strict=True):
+        if op == "warp":
+            x = jax.vmap(_warp_one)(x, *value)
+        elif op == "brightness":
+            x = x * _per_image(value)
+        elif op == "contrast":
+            mean = _per_image(_image_means(x))
+            x = mean + _per_image(value) * (x - mean)
+        else:
+            x = x + _per_image(value) * _noise(x, keys)
+        x = jnp.clip(x, 0.0, 1.0)
+    out = _from_unit(x, dtype)
     return out[..., 0] if squeeze else out
 
 
