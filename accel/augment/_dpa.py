@@ -192,15 +192,18 @@ def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int
     """Shifted words ``(a >> 5, b >> 6)`` of the five draws for one id: uint32 (5, 2).
 
     ``unroll``: SHA-256 rounds / MT19937 steps per loop iteration (speed vs compile time).
+    Compressions that extend the message schedule use ``2 * unroll`` (16 by default) rounds
+    per iteration, so that the 16-word schedule window is replaced every iteration instead
+    of partly carried over (which XLA implements with copies).
     """
     blocks, n_blocks = _message_words(hi, lo, prefix_padded, n_prefix)
-    state = _sha256.compress(_sha256.initial_state(), list(blocks[0]), unroll=unroll)
+    state = _sha256.compress(_sha256.initial_state(), list(blocks[0]), unroll=2 * unroll)
     for b in range(1, blocks.shape[0]):
-        new = _sha256.compress(state, list(blocks[b]), unroll=unroll)
+        new = _sha256.compress(state, list(blocks[b]), unroll=2 * unroll)
         state = [jnp.where(n_blocks > b, x, y) for x, y in zip(new, state, strict=True)]
 
     def step(i, state):
-        state = _sha256.compress(_sha256.initial_state(), _sha256.hex_words(state), unroll=unroll)
+        state = _sha256.compress(_sha256.initial_state(), _sha256.hex_words(state), unroll=2 * unroll)
         for j in range(kw.shape[1]):
             new = _sha256.compress_expanded(state, kw[i, j], unroll=unroll)
             state = new if j == 0 else [jnp.where(mask[i, j], x, y) for x, y in zip(new, state, strict=True)]
