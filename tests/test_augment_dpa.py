@@ -125,6 +125,7 @@ def test_input_forms_and_shapes():
     [
         ({"sample_ids": [1], "depth": 0}, ValueError, "depth must be an integer >= 1"),
         ({"sample_ids": [1], "depth": -3}, ValueError, "depth must be an integer >= 1"),
+        ({"sample_ids": [1], "depth": 1001}, ValueError, "depth must be an integer >= 1 and <= 1000"),
         ({"sample_ids": [1], "depth": 2.0}, TypeError, "depth must be an integer"),
         ({"sample_ids": [1], "depth": True}, TypeError, "depth must be an integer"),
         ({"sample_ids": [1], "depth": None}, TypeError, "depth must be an integer"),

@@ -56,10 +56,13 @@ import numpy as np
 from accel._keys import split_ids
 from accel.augment import _mt19937, _sha256
 
-__all__ = ["DRAWS", "dpa_shifted_words", "dpa_uniforms", "fibonacci_suffixes"]
+__all__ = ["DRAWS", "MAX_DEPTH", "dpa_shifted_words", "dpa_uniforms", "fibonacci_suffixes"]
 
 DRAWS = ("rotation", "brightness", "noise", "scale", "contrast")
 _N_DIGITS = 20  # 2**64 - 1 has 20 decimal digits
+# The per-step schedule table grows with depth x blocks per suffix (fib(i) has ~0.21 i digits):
+# 1024 rows x 4 blocks at depth 1000. DPA's default depth is 10.
+MAX_DEPTH = 1000
 # Largest batch one kernel call processes; longer inputs are cut into chunks of this size.
 _MAX_CHUNK = 1 << 14
 # Smaller batches are padded to the next of these sizes. A compilation costs 10-25 s on the
@@ -81,8 +84,8 @@ def fibonacci_suffixes(depth: int) -> list[str]:
 def _check_depth(depth: object) -> int:
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
         raise TypeError(f"depth must be an integer >= 1, got {type(depth).__name__}")
-    if depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth}")
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ValueError(f"depth must be an integer >= 1 and <= {MAX_DEPTH}, got {depth}")
     return int(depth)
 
 
@@ -263,7 +266,7 @@ def dpa_uniforms(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndar
     Columns in order rotation, brightness, noise, scale, contrast (:data:`DRAWS`); the hashed
     string is ``prefix + str(sample_id)``. ``sample_ids`` is anything
     :func:`accel._keys.split_ids` accepts (non-negative integers below 2**64), flattened.
-    ``depth`` (int >= 1) is the number of Fibonacci re-hashing steps.
+    ``depth`` (int in ``[1, MAX_DEPTH]``) is the number of Fibonacci re-hashing steps.
     """
     words = dpa_shifted_words(sample_ids, depth=depth, prefix=prefix).astype(np.float64)
     return (words[..., 0] * 67108864.0 + words[..., 1]) / 9007199254740992.0
