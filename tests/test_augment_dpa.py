@@ -84,10 +84,11 @@ def test_long_prefix_uses_two_blocks():
 
 
 @pytest.mark.slow
-def test_deep_chain_suffixes_beyond_one_block():
-    # fib(i) has more than 55 digits from i = 264: the constant tail spans two blocks.
+@pytest.mark.parametrize("depth", [300, _dpa.MAX_DEPTH])
+def test_deep_chain_suffixes_beyond_one_block(depth):
+    # fib(i) has more than 55 digits from i = 264: the constant tail spans 2 (up to 4) blocks.
     ids = [0, 2**64 - 1]
-    np.testing.assert_array_equal(_dpa.dpa_uniforms(ids, depth=300), expected(ids, 300))
+    np.testing.assert_array_equal(_dpa.dpa_uniforms(ids, depth=depth), expected(ids, depth))
 
 
 def test_chunking_and_padding_do_not_change_results(monkeypatch):
