@@ -35,6 +35,14 @@ from ._measure import (
     measure_memory,
     measure_time,
 )
+from ._ops import (
+    add_noise,
+    adjust_brightness,
+    adjust_contrast,
+    apply_augmentations,
+    noise_keys,
+    rotate_and_scale,
+)
 from ._stats import RunningStats, compute_statistics
 from ._stream import (
     generate_augmentation_chain,
@@ -59,6 +67,10 @@ __all__ = [
     "PerformanceMetrics",
     "RankRange",
     "RunningStats",
+    "add_noise",
+    "adjust_brightness",
+    "adjust_contrast",
+    "apply_augmentations",
     "augmentation_params",
     "compute_statistics",
     "gen_augmentation_batch",
@@ -70,7 +82,9 @@ __all__ = [
     "load_augmentation_stream",
     "measure_memory",
     "measure_time",
+    "noise_keys",
     "process_memory_budget",
+    "rotate_and_scale",
     "save_augmentation_chain",
     "stream_augmentation_chain",
     "stream_augmentation_range",
