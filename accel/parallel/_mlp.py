@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -72,13 +73,14 @@ class MLPLoss:
     input: str = "x"
 
     def __call__(self, params: Any, batch: Any) -> jax.Array:
+        check_layers(params, "mlp_loss")
         return self.head(mlp_apply(params, batch[self.input], self.activation), batch)
 
     def row_losses(self, outputs: jax.Array, batch: Any) -> jax.Array:
         """``head`` of every row on its own: shape ``(rows,)`` (for masking padded rows)."""
-        return jax.vmap(
-            lambda o, ex: self.head(o[None], jax.tree.map(lambda a: a[None], ex))
-        )(outputs, batch)
+        return jax.vmap(lambda o, ex: self.head(o[None], jax.tree.map(lambda a: a[None], ex)))(
+            outputs, batch
+        )
 
 
 def mlp_loss(
@@ -88,7 +90,9 @@ def mlp_loss(
     network outputs; ``activation`` one of :data:`ACTIVATIONS`; ``input`` the key of the
     features in the batch dict."""
     if not callable(head):
-        raise TypeError(f"head must be callable (outputs, batch) -> loss, got {type(head).__name__}")
+        raise TypeError(
+            f"head must be callable (outputs, batch) -> loss, got {type(head).__name__}"
+        )
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
     if not isinstance(input, str):
@@ -96,18 +100,18 @@ def mlp_loss(
     return MLPLoss(head, activation, input)
 
 
-def check_layers(params: Any, strategy: str) -> list[tuple[int, int]]:
+def check_layers(params: Any, who: str) -> list[tuple[int, int]]:
     """``[(in, out) per layer]`` of a layer list, or a ``ValueError`` saying what is wrong."""
     accepted = "a list of layers {'w': (in, out), 'b': (out,)} with chaining widths"
     if not isinstance(params, list | tuple) or not params:
         raise ValueError(
-            f"strategy={strategy!r} needs params as {accepted}, got {type(params).__name__}"
+            f"{who} needs params as {accepted}, got {type(params).__name__}"
         )
     dims = []
     for i, layer in enumerate(params):
         if not isinstance(layer, dict) or set(layer) != {"w", "b"}:
             raise ValueError(
-                f"strategy={strategy!r} needs params as {accepted}; params[{i}] is {layer!r:.60}"
+                f"{who} needs params as {accepted}; params[{i}] is {layer!r:.60}"
             )
         w, b = np.shape(layer["w"]), np.shape(layer["b"])
         if len(w) != 2 or b != (w[1],):
@@ -133,5 +137,5 @@ def init_mlp(sizes: list[int], seed: int = 0, scale: float = 1.0) -> list[dict[s
             "w": (rng.normal(size=(a, b)) * scale / np.sqrt(a)).astype(np.float32),
             "b": np.zeros(b, np.float32),
         }
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        for a, b in itertools.pairwise(sizes)
     ]

@@ -57,6 +57,7 @@ from accel.parallel._mlp import ACTIVATIONS, MLPLoss, check_layers
 from accel.parallel._sharded import (
     Layout,
     build_sharded_program,
+    check_elementwise,
     check_single_process,
     leafwise_layout,
 )
@@ -143,7 +144,7 @@ def tensor_parallel_apply(layers: Any, x: jax.Array, activation: str) -> jax.Arr
 
 
 def _mlp_layout(n: int, loss_fn: MLPLoss, params, opt_state) -> Layout:
-    dims = check_layers(params, STRATEGY)
+    dims = check_layers(params, f"strategy={STRATEGY!r}")
     specs = mlp_specs(dims, n)
     placements = []
     for layer_spec, (a, b) in zip(specs, dims, strict=True):
@@ -168,6 +169,7 @@ def build_program(
     """The model-parallel ``run(state, data, orders, e0, g0, g1)`` (see module doc)."""
     _check_backend(backend)
     check_single_process(STRATEGY, spec)
+    check_elementwise(optimizer, params_template, STRATEGY)
     opt_state = optimizer.init(params_template)
     n = len(devices)
     linear = getattr(loss_fn, "linear_model", None)

@@ -56,7 +56,12 @@ from jax.sharding import PartitionSpec as P
 
 from accel.parallel._data_parallel import AXIS, Program, Spec
 from accel.parallel._mlp import ACTIVATIONS, MLPLoss, check_layers
-from accel.parallel._sharded import Layout, build_sharded_program, check_single_process
+from accel.parallel._sharded import (
+    Layout,
+    build_sharded_program,
+    check_elementwise,
+    check_single_process,
+)
 
 __all__ = ["Stacked", "build_program", "pipeline_apply"]
 
@@ -88,7 +93,7 @@ def _check(backend, devices, spec, loss_fn, params) -> tuple[list, int, int]:
             "find"
         )
     check_single_process(STRATEGY, spec)
-    dims = check_layers(params, STRATEGY)
+    dims = check_layers(params, f"strategy={STRATEGY!r}")
     n, L = len(devices), len(dims)
     if L < n:
         raise ValueError(
@@ -109,10 +114,10 @@ def _check(backend, devices, spec, loss_fn, params) -> tuple[list, int, int]:
     return dims, n, M
 
 
-def _masks(dims, l, W):
-    """0/1 masks of the true shape of layer ``l`` (traced index) inside ``W x W``."""
-    ins = jnp.asarray([a for a, _ in dims])[l]
-    outs = jnp.asarray([b for _, b in dims])[l]
+def _masks(dims, layer, W):
+    """0/1 masks of the true shape of layer ``layer`` (traced index) inside ``W x W``."""
+    ins = jnp.asarray([a for a, _ in dims])[layer]
+    outs = jnp.asarray([b for _, b in dims])[layer]
     col = jnp.arange(W) < outs
     return (jnp.arange(W)[:, None] < ins) & col[None, :], col
 
@@ -219,6 +224,7 @@ def build_program(
 ) -> Program:
     """The pipeline-parallel ``run(state, data, orders, e0, g0, g1)`` (see module doc)."""
     dims, n, M = _check(backend, devices, spec, loss_fn, params_template)
+    check_elementwise(optimizer, params_template, STRATEGY)
     opt_state = optimizer.init(params_template)
     layout = _layout(dims, n, M, loss_fn, params_template, opt_state)
     return build_sharded_program(devices, spec, optimizer, layout, params_template)

@@ -43,7 +43,13 @@ from accel.parallel._data_parallel import (
 )
 from accel.parallel._precision import COMPUTE_DTYPES, LossScale, cast_floating
 
-__all__ = ["Layout", "build_sharded_program", "check_single_process", "leafwise_layout"]
+__all__ = [
+    "Layout",
+    "build_sharded_program",
+    "check_elementwise",
+    "check_single_process",
+    "leafwise_layout",
+]
 
 
 class Layout(NamedTuple):
@@ -64,6 +70,35 @@ def check_single_process(strategy: str, spec: Spec) -> None:
             f"strategy={strategy!r} runs in one process with the full data set "
             "(data_is_local=True and multi-process runs are data_parallel only)"
         )
+
+
+def check_elementwise(optimizer: Any, params: Any, strategy: str) -> None:
+    """Refuse an optimizer whose update of one entry depends on other entries (e.g. global
+    norm clipping): applied shard by shard it would silently compute something else.
+
+    Probe: the update for random gradients ``g`` and for ``g`` with one entry changed by
+    1e6 must agree bitwise everywhere else.
+    """
+    rng = np.random.default_rng(0)
+    leaves, treedef = jax.tree.flatten(params)
+    g = [rng.normal(size=np.shape(a)).astype(np.float32) for a in leaves]
+    g2 = [a.copy() for a in g]
+    g2[0].reshape(-1)[0] += np.float32(1e6)
+    state = optimizer.init(params)
+    u1, u2 = (
+        jax.tree.leaves(optimizer.update(treedef.unflatten(x), state, params)[0]) for x in (g, g2)
+    )
+    for i, (a, b) in enumerate(zip(u1, u2, strict=True)):
+        a, b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
+        if i == 0:
+            a, b = a[1:], b[1:]
+        if not np.array_equal(a, b):
+            raise ValueError(
+                f"strategy={strategy!r} applies the optimizer to each device's shard of the "
+                "parameters, so the optimizer must be element-wise (each entry's update depends "
+                "on that entry only, like optax.sgd/adam/adamw); this one couples entries "
+                "(e.g. clip_by_global_norm): use strategy='data_parallel'"
+            )
 
 
 def _is_spec(x: Any) -> bool:
