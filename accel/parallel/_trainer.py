@@ -90,7 +90,7 @@ def _choice(value: object, name: str, choices: tuple[str, ...]) -> str:
 
 
 class ParallelTrainer:
-    """Data-parallel training of a pytree model over devices (and hosts).
+    """Parallel training of a pytree model over devices (and hosts): data, model or pipeline.
 
     The global batch of every optimizer step (``batch_size * grad_accum_steps`` rows of the
     shared epoch order, ``_keys.permutation(_keys.epoch_key(K(random_state), epoch), n)``;
@@ -105,12 +105,23 @@ class ParallelTrainer:
     exactly as one device would (to float32 rounding). Parameters and optimizer state are
     float32; the loss and its gradient are computed in ``compute_dtype``.
 
+    With ``strategy='model_parallel'`` or ``'pipeline_parallel'`` every device reads all
+    rows of the step and holds a part of the parameters (and of the optimizer state)
+    instead; the step computes the same ``g`` and update (``_sharded``).
+
     Args:
         n_devices: devices to use (the first ``n_devices`` of ``jax.devices()``); ``None`` =
             all of them, over all processes.
-        strategy: ``'data_parallel'`` (the only one so far).
+        strategy: ``'data_parallel'`` (the batch is split over devices), ``'model_parallel'``
+            (the parameters are split: feature sharding in ``fit``, Megatron tensor
+            parallelism of a layer-list MLP in ``train``; ``_model_parallel``) or
+            ``'pipeline_parallel'`` (a layer-list MLP cut into stages on consecutive
+            devices, GPipe schedule; ``train`` only; ``_pipeline_parallel``). The last two
+            need ``backend='shard_map'``, one process, and an element-wise optimizer; their
+            ``train`` takes ``loss_fn = accel.parallel.mlp_loss(head, activation)`` and
+            ``params = [{'w': (in, out), 'b': (out,)}, ...]``.
         backend: ``'pmap'`` (default), ``'shard_map'`` or ``'jit'`` (NamedSharding/GSPMD);
-            all three give the same results.
+            all three give the same results for data_parallel.
         optimizer_type, learning_rate, **hyperparameters: as in ``JAXOptimizer``
             (``accel._optax``: 'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam',
             'adamw' or an ``optax.GradientTransformation``).
@@ -132,6 +143,8 @@ class ParallelTrainer:
             continue from the latest one.
         progress: a tqdm bar over epochs (process 0 only), updated per chunk of epochs.
         random_state: seeds the batch order (64-bit integer).
+        n_microbatches: pipeline_parallel only: pieces each micro-batch is cut into for the
+            GPipe schedule (must divide ``batch_size``); ``None`` = ``n_devices``.
 
     Example:
         >>> import numpy as np
