@@ -166,6 +166,8 @@ def test_second_fit_same_shapes_does_not_recompile():
     pt.fit(X * 2, y)
     assert pt.compile_time_ == 0.0
     assert not np.array_equal(pt.coef_, first)
+    pt.set_params(epochs=EPOCHS + 5).fit(X, y)  # the program does not depend on epochs
+    assert pt.compile_time_ == 0.0 and pt.n_epochs_ == EPOCHS + 5
 
 
 # ---------------------------------------------------------------------------------------
@@ -202,17 +204,18 @@ def _params_jaxprs(values):
 
 def _program(backend, k, n_dev=4):
     lay = _plan.Layout(n_rows=103, n_shards=1, group_devices=n_dev, batch_size=8, accum=k)
-    spec = Spec(lay, 3, "float32", 1.0, "raise", False)
+    cap = _plan.perms_per_chunk(103)
+    spec = Spec(lay, cap, "float32", 1.0, "raise", False)
     params = {"w": np.zeros(5, np.float32), "b": np.zeros((), np.float32)}
     tx = optax.adam(0.01)
     prog = build_program(backend, jax.devices()[:n_dev], spec, _linear_loss("mse", True), tx,
                          params)  # fmt: skip
     state = TrainState(params, jax.tree.map(np.asarray, tx.init(params)),
                        jax.tree.map(np.asarray, init_loss_scale(1.0)), np.int32(0),
-                       np.int32(-1), np.zeros(3, np.int32), np.zeros(4, np.float32))  # fmt: skip
+                       np.int32(-1), np.zeros(cap, np.int32), np.zeros(cap + 1, np.float32))  # fmt: skip
     X, y = _data()
     args = (prog.put_state(state), prog.put_data({"X": X, "y": y}),
-            prog.put_orders(np.zeros((_plan.perms_per_chunk(103, 3), 103), np.int32)),
+            prog.put_orders(np.zeros((_plan.perms_per_chunk(103), 103), np.int32)),
             np.int32(0), np.int32(0), np.int32(1))  # fmt: skip
     return prog, args
 

@@ -40,6 +40,7 @@ def test_resume_20_to_50_epochs_is_bitwise_identical(tmp_path):
     assert meta["seed"] == CONFIG["random_state"] and len(meta["key_data"]) == 2
 
     resumed = ParallelTrainer(epochs=50, **common).fit(X, y, resume=True)
+    assert resumed.compile_time_ == 0.0  # same program as the 20-epoch run
     straight = ParallelTrainer(epochs=50, **CONFIG, n_devices=2).fit(X, y)
     np.testing.assert_array_equal(resumed.coef_, straight.coef_)
     assert resumed.intercept_ == straight.intercept_

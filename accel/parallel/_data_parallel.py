@@ -64,21 +64,24 @@ class TrainState(NamedTuple):
     loss_scale: LossScale
     step: jax.Array  # int32: optimizer steps taken since the start (skipped ones included)
     bad_step: jax.Array  # int32: -1, or the first step with a non-finite loss (nan_policy='raise')
-    skipped: jax.Array  # int32[epochs]: skipped steps per epoch
-    losses: jax.Array  # float32[epochs + 1]: loss at init and after each epoch (nan = not yet)
+    # Per-chunk outputs, indexed by epoch - e0 (reset at the start of every chunk, so the
+    # program does not depend on the number of epochs; the host keeps the history):
+    skipped: jax.Array  # int32[chunk_epochs]: skipped steps per epoch of the chunk
+    losses: jax.Array  # float32[chunk_epochs + 1]: loss at the epoch boundaries of the chunk
 
 
 class Spec(NamedTuple):
     """Static configuration of a compiled program."""
 
     layout: _plan.Layout
-    epochs: int
+    chunk_epochs: int  # epoch orders per dispatch (rows of ``orders``)
     compute_dtype: str
     loss_scale: str | float
     nan_policy: str
     shard_offsets: bool  # device data holds all shards: shard g's rows start at g * n_rows
     evaluate: bool = True  # record the loss at init and after each epoch
-    n_microbatches: int | None = None  # pipeline_parallel: micro-batches per batch (None = n_devices)
+    # pipeline_parallel: pieces per micro-batch in the GPipe schedule (None = n_devices)
+    n_microbatches: int | None = None
 
 
 class Program(NamedTuple):
@@ -104,17 +107,18 @@ def _shift(rows: jax.Array, offset: jax.Array) -> jax.Array:
     return jnp.where(rows >= 0, rows + offset, -1)
 
 
-def _apply(state: TrainState, vec: jax.Array, epoch, unravel, optimizer, spec: Spec) -> TrainState:
+def _apply(state: TrainState, vec: jax.Array, slot, unravel, optimizer, spec: Spec) -> TrainState:
     """Step 4 for the flat gradient bucket ``[scaled gradient..., loss]``."""
     return apply_gradients(
-        state, unravel(vec[:-1] / state.loss_scale.scale), vec[-1], epoch, optimizer, spec
+        state, unravel(vec[:-1] / state.loss_scale.scale), vec[-1], slot, optimizer, spec
     )
 
 
 def apply_gradients(
-    state: TrainState, grads, loss, epoch, optimizer, spec: Spec, grads_ok=None
+    state: TrainState, grads, loss, slot, optimizer, spec: Spec, grads_ok=None
 ) -> TrainState:
-    """Check finiteness, update or skip, advance counters (``grads`` already unscaled).
+    """Check finiteness, update or skip, advance counters (``grads`` already unscaled;
+    ``slot`` = epoch - e0, the chunk's row of ``skipped``).
 
     ``grads_ok`` overrides ``all_finite(grads)`` (sharded strategies pass the flag reduced
     over devices, so every device takes the same decision).
@@ -139,7 +143,7 @@ def apply_gradients(
         loss_scale=jax.tree.map(lambda a, b: jnp.where(active, a, b), new_scale, state.loss_scale),
         step=state.step + 1,
         bad_step=bad_step,
-        skipped=state.skipped.at[epoch].add(skip.astype(jnp.int32)),
+        skipped=state.skipped.at[slot].add(skip.astype(jnp.int32)),
         losses=state.losses,
     )
 
@@ -148,10 +152,14 @@ def _loop(state, orders, e0, g0, g1, spec: Spec, steps, evaluate):
     """Epoch and step loops over global steps ``[g0, g1)`` (traced bounds).
 
     Iteration ``e`` first records the loss at the epoch boundary ``e*S`` when the chunk owns
-    it (``g0 < e*S <= g1``, or ``e*S == g0 == 0``), then runs the steps of epoch ``e`` inside
-    the chunk with the order ``orders[e - e0]``. One evaluation site keeps the program small.
+    it (``g0 < e*S <= g1``, or ``e*S == g0 == 0``) in ``losses[e - e0]``, then runs the
+    steps of epoch ``e`` inside the chunk with the order ``orders[e - e0]``. One evaluation
+    site keeps the program small. Requires ``g0 // S == e0`` and ``g1 <= (e0 + cap) * S``.
     """
     S = spec.layout.steps_per_epoch
+    state = state._replace(
+        losses=jnp.full_like(state.losses, jnp.nan), skipped=jnp.zeros_like(state.skipped)
+    )
 
     def epoch_body(e, st):
         boundary = e * S
@@ -160,7 +168,7 @@ def _loop(state, orders, e0, g0, g1, spec: Spec, steps, evaluate):
             st = st._replace(
                 losses=jax.lax.cond(
                     owns,
-                    lambda s: s.losses.at[e].set(evaluate(s.params)),
+                    lambda s: s.losses.at[e - e0].set(evaluate(s.params)),
                     lambda s: s.losses,
                     st,
                 )
@@ -232,7 +240,7 @@ def build_program(
                     vec = local_vec(st.params, data_d, rows, _plan.step_count(s, lay),
                                     st.loss_scale.scale)
                     vec = jax.lax.psum(vec, AXIS)  # the one reduction per optimizer step
-                    return _apply(st, vec, e, unravel, optimizer, spec)
+                    return _apply(st, vec, e - e0, unravel, optimizer, spec)
 
                 return jax.lax.fori_loop(lo, hi, step_body, st)
 
@@ -292,7 +300,7 @@ def build_program(
                         st.params, data, constrain(rows), count, st.loss_scale.scale
                     )
                     vec = jnp.sum(constrain(vecs), axis=0)  # the one reduction (all-reduce)
-                    return _apply(st, vec, e, unravel, optimizer, spec)
+                    return _apply(st, vec, e - e0, unravel, optimizer, spec)
 
                 return jax.lax.fori_loop(lo, hi, step_body, st)
 

@@ -104,15 +104,11 @@ def check_layers(params: Any, who: str) -> list[tuple[int, int]]:
     """``[(in, out) per layer]`` of a layer list, or a ``ValueError`` saying what is wrong."""
     accepted = "a list of layers {'w': (in, out), 'b': (out,)} with chaining widths"
     if not isinstance(params, list | tuple) or not params:
-        raise ValueError(
-            f"{who} needs params as {accepted}, got {type(params).__name__}"
-        )
+        raise ValueError(f"{who} needs params as {accepted}, got {type(params).__name__}")
     dims = []
     for i, layer in enumerate(params):
         if not isinstance(layer, dict) or set(layer) != {"w", "b"}:
-            raise ValueError(
-                f"{who} needs params as {accepted}; params[{i}] is {layer!r:.60}"
-            )
+            raise ValueError(f"{who} needs params as {accepted}; params[{i}] is {layer!r:.60}")
         w, b = np.shape(layer["w"]), np.shape(layer["b"])
         if len(w) != 2 or b != (w[1],):
             raise ValueError(

@@ -102,10 +102,13 @@ def epoch_perms(key: jax.Array, first_epoch: jax.Array, count: int, n: int) -> j
 _ORDER_BLOCKS = (8, 1)
 
 
-def perms_per_chunk(n: int, epochs: int) -> int:
-    """Epoch orders per dispatch: ``epochs`` rounded up to a power of two (so runs of
-    similar length share compiled programs), at most 256 and ``2**22`` row ids (16 MiB)."""
-    return max(1, min(1 << (epochs - 1).bit_length(), 256, (1 << 22) // n))
+def perms_per_chunk(n: int) -> int:
+    """Epoch orders per dispatch: 256, at most ``2**22`` row ids (16 MiB).
+
+    Independent of the number of epochs, so runs of any length (and a resume to more
+    epochs) share one compiled program.
+    """
+    return max(1, min(256, (1 << 22) // n))
 
 
 def chunk_orders(key: jax.Array, first_epoch: int, count: int, n: int, cap: int) -> np.ndarray:

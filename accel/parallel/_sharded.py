@@ -215,7 +215,7 @@ def build_sharded_program(
                 grads = jax.tree.map(lambda g: g / st.loss_scale.scale, grads)
                 bad = sum(jnp.sum(~jnp.isfinite(g)) for g in jax.tree.leaves(grads))
                 grads_ok = jax.lax.psum(bad, AXIS) == 0  # one scalar all-reduce per step
-                return apply_gradients(st, grads, loss, e, optimizer, spec1, grads_ok)
+                return apply_gradients(st, grads, loss, e - e0, optimizer, spec1, grads_ok)
 
             return jax.lax.fori_loop(lo, hi, step_body, st)
 

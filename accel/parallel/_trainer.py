@@ -423,9 +423,10 @@ class ParallelTrainer:
             accum=self.grad_accum_steps,
         )
         compute = check_compute_dtype(self.compute_dtype)
+        cap = _plan.perms_per_chunk(n_global)
         spec = Spec(
             layout=layout,
-            epochs=epochs,
+            chunk_epochs=cap,
             compute_dtype=compute,
             loss_scale=check_loss_scale(self.loss_scale, compute),
             nan_policy=self.nan_policy,
@@ -438,8 +439,8 @@ class ParallelTrainer:
             loss_scale=jax.tree.map(np.asarray, init_loss_scale(spec.loss_scale)),
             step=np.int32(0),
             bad_step=np.int32(-1),
-            skipped=np.zeros(epochs, np.int32),
-            losses=np.full(epochs + 1, np.nan, np.float32),
+            skipped=np.zeros(cap, np.int32),
+            losses=np.full(cap + 1, np.nan, np.float32),
         )
         S = layout.steps_per_epoch
         total = epochs * S
@@ -451,10 +452,13 @@ class ParallelTrainer:
             "random_state": self.random_state,
             "n_shards": n_shards,
         }
-        epoch_time = np.zeros(epochs)
+        hist = _History(
+            losses=np.full(epochs + 1, np.nan), skipped=np.zeros(epochs, np.int64),
+            epoch_time=np.zeros(epochs),
+        )  # fmt: skip
         state = fresh
         if resume:
-            state, epoch_time = self._restore(fresh, fingerprint, epoch_time)
+            state = self._restore(fresh, fingerprint, hist)
         if int(state.step) > total:
             raise ValueError(
                 f"the checkpoint is at step {int(state.step)}, beyond this run's {total} steps "
@@ -465,7 +469,6 @@ class ParallelTrainer:
             devices, spec, loss_fn, optimizer, params, data, fresh
         )
         key = _keys.seed_key(self.random_state)
-        cap = _plan.perms_per_chunk(n_global, epochs)
         g = int(state.step)
         bar = self._progress_bar(epochs, g // S)
         state_dev = program.put_state(state)
@@ -477,11 +480,14 @@ class ParallelTrainer:
                 orders = program.put_orders(_plan.chunk_orders(key, e0, count, n_global, cap))
                 state_dev = compiled(state_dev, data_dev, orders, np.int32(e0), np.int32(g),
                                      np.int32(g1))  # fmt: skip
-                bad = int(program.get_state(state_dev.bad_step))
+                bad, chunk_losses, chunk_skipped = program.get_state(
+                    (state_dev.bad_step, state_dev.losses, state_dev.skipped)
+                )
+                bad = int(bad)
                 dt = time.perf_counter() - t0
-                _spread_time(epoch_time, g, g1, S, dt)
+                hist.record(chunk_losses, chunk_skipped, e0, g, g1, S, dt)
                 if bad >= 0:
-                    self._set_result(program.get_state(state_dev), epoch_time, layout, g1 // S)
+                    self._set_result(program.get_state(state_dev), hist, layout, g1 // S)
                     raise FloatingPointError(
                         f"non-finite loss at optimizer step {bad} (epoch {bad // S}, step "
                         f"{bad % S} of the epoch); nan_policy='raise'. The last finite "
@@ -493,11 +499,11 @@ class ParallelTrainer:
                 if self.checkpoint_dir is not None and (
                     g == total or (self.checkpoint_every and g % self.checkpoint_every == 0)
                 ):
-                    self._save(program.get_state(state_dev), epoch_time, layout, fingerprint)
+                    self._save(program.get_state(state_dev), hist, layout, fingerprint)
         finally:
             if bar is not None:
                 bar.close()
-        return self._set_result(program.get_state(state_dev), epoch_time, layout, epochs)
+        return self._set_result(program.get_state(state_dev), hist, layout, epochs)
 
     def _chunk_ends(self, g: int, total: int, S: int, epochs: int, cap: int):
         """Chunk boundaries: checkpoints, progress updates, ``cap`` epochs of orders each."""
@@ -524,8 +530,9 @@ class ParallelTrainer:
             program = build(self.backend, devices, spec, loss_fn, optimizer, params)
             t0 = time.perf_counter()
             data_dev = program.put_data(data)
-            cap = _plan.perms_per_chunk(spec.layout.n_global, spec.epochs)
-            orders = program.put_orders(np.zeros((cap, spec.layout.n_global), np.int32))
+            orders = program.put_orders(
+                np.zeros((spec.chunk_epochs, spec.layout.n_global), np.int32)
+            )
             compiled = program.run.lower(
                 program.put_state(fresh), data_dev, orders, np.int32(0), np.int32(0),
                 np.int32(1),
@@ -549,13 +556,12 @@ class ParallelTrainer:
 
         return tqdm(total=epochs, initial=done, desc="ParallelTrainer", unit="epoch")
 
-    def _set_result(self, state: TrainState, epoch_time, layout, epochs_done: int):
-        losses = np.asarray(state.losses, dtype=np.float64)
+    def _set_result(self, state: TrainState, hist: _History, layout, epochs_done: int):
         n_done = min(epochs_done, int(state.step) // layout.steps_per_epoch)
-        times = epoch_time[:n_done]
+        times = hist.epoch_time[:n_done]
         history = {
-            "loss": losses[: n_done + 1].tolist(),
-            "skipped_steps": np.asarray(state.skipped)[:n_done].astype(int).tolist(),
+            "loss": hist.losses[: n_done + 1].tolist(),
+            "skipped_steps": hist.skipped[:n_done].astype(int).tolist(),
             "step_time": (times / layout.steps_per_epoch).tolist(),
             "samples_per_s": (layout.n_global / np.maximum(times, 1e-12)).tolist(),
             "loss_scale": float(state.loss_scale.scale),
@@ -569,7 +575,7 @@ class ParallelTrainer:
         return state.params, history
 
     # -- checkpoints ---------------------------------------------------------------------
-    def _save(self, state: TrainState, epoch_time, layout, fingerprint) -> None:
+    def _save(self, state: TrainState, hist: _History, layout, fingerprint) -> None:
         step = int(state.step)
         S = layout.steps_per_epoch
         if _dist.is_main_process():
@@ -583,16 +589,17 @@ class ParallelTrainer:
                     jax.random.key_data(_keys.seed_key(self.random_state))
                 ).tolist(),
                 "fingerprint": fingerprint,
-                "losses": np.asarray(state.losses)[: done + 1].astype(float).tolist(),
-                "skipped": np.asarray(state.skipped)[:done].astype(int).tolist(),
-                "epoch_time": epoch_time[: math.ceil(step / S)].tolist(),
+                "losses": hist.losses[: done + 1].tolist(),
+                "skipped": hist.skipped[: math.ceil(step / S)].astype(int).tolist(),
+                "epoch_time": hist.epoch_time[: math.ceil(step / S)].tolist(),
             }
             _checkpoint.save(
                 self.checkpoint_dir, step, _ckpt_tree(state), meta, keep=self.keep_checkpoints
             )
         _dist.barrier(f"accel-checkpoint-{step}")
 
-    def _restore(self, fresh: TrainState, fingerprint: dict, epoch_time):
+    def _restore(self, fresh: TrainState, fingerprint: dict, hist: _History) -> TrainState:
+        """The latest checkpoint's state (``fresh`` if none); fills ``hist`` from it."""
         step = _checkpoint.latest_step(self.checkpoint_dir)
         if jax.process_count() > 1:
             from jax.experimental import multihost_utils
@@ -600,7 +607,7 @@ class ParallelTrainer:
             step = int(multihost_utils.broadcast_one_to_all(np.int64(-1 if step is None else step)))
             step = None if step < 0 else step
         if step is None:
-            return fresh, epoch_time
+            return fresh
         tree, meta = _checkpoint.restore(self.checkpoint_dir, _ckpt_tree(fresh), step)
         if meta["fingerprint"] != fingerprint:
             raise ValueError(
@@ -608,25 +615,17 @@ class ParallelTrainer:
                 f"{meta['fingerprint']} != {fingerprint}"
             )
         params, opt_state, scale, good, step_arr, bad = tree
-        losses = fresh.losses.copy()
-        skipped = fresh.skipped.copy()
-        n = min(len(meta["losses"]), len(losses))
-        losses[:n] = meta["losses"][:n]
-        m = min(len(meta["skipped"]), len(skipped))
-        skipped[:m] = meta["skipped"][:m]
-        k = min(len(meta["epoch_time"]), len(epoch_time))
-        epoch_time = epoch_time.copy()
-        epoch_time[:k] = meta["epoch_time"][:k]
-        state = TrainState(
+        for name in ("losses", "skipped", "epoch_time"):
+            dst = getattr(hist, name)
+            src = np.asarray(meta[name], dtype=dst.dtype)[: len(dst)]
+            dst[: len(src)] = src
+        return fresh._replace(
             params=params,
             opt_state=opt_state,
             loss_scale=LossScale(scale, good),
             step=step_arr,
             bad_step=bad,
-            skipped=skipped,
-            losses=losses,
         )
-        return state, epoch_time
 
 
 def _ckpt_tree(state: TrainState):
@@ -640,12 +639,25 @@ def _ckpt_tree(state: TrainState):
     )
 
 
-def _spread_time(epoch_time: np.ndarray, g0: int, g1: int, S: int, dt: float) -> None:
-    """Attribute a chunk's wall time to the epochs it covered, per step."""
-    per_step = dt / (g1 - g0)
-    for e in range(g0 // S, math.ceil(g1 / S)):
-        overlap = min(g1, (e + 1) * S) - max(g0, e * S)
-        epoch_time[e] += per_step * overlap
+class _History(NamedTuple):
+    """Host-side history of a run (the program only reports per chunk)."""
+
+    losses: np.ndarray  # float64[epochs + 1]
+    skipped: np.ndarray  # int64[epochs]
+    epoch_time: np.ndarray  # float64[epochs], seconds
+
+    def record(self, chunk_losses, chunk_skipped, e0: int, g0: int, g1: int, S: int,
+               dt: float) -> None:  # fmt: skip
+        """Merge the outputs of the chunk of steps ``[g0, g1)`` (epochs from ``e0``)."""
+        epochs = len(self.skipped)
+        for e in range(g0 // S, g1 // S + 1):
+            boundary = e * S
+            if (boundary > g0 or boundary == g0 == 0) and boundary <= g1 and e <= epochs:
+                self.losses[e] = chunk_losses[e - e0]
+        per_step = dt / (g1 - g0)
+        for e in range(e0, min(math.ceil(g1 / S), epochs)):
+            self.skipped[e] += int(chunk_skipped[e - e0])
+            self.epoch_time[e] += per_step * (min(g1, (e + 1) * S) - max(g0, e * S))
 
 
 def _check_params(params: Any) -> Any:
