@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_parallel            # CPU: 4 emulated host devices
     python -m benchmarks.bench_parallel --quick    # smaller problem (smoke test)
+    python -m benchmarks.bench_parallel --strategies   # only: per-step time per strategy
 
 On CPU the "devices" are XLA host devices emulated on the same cores
 (``JAX_NUM_CPU_DEVICES=4``): more devices split the same cores, so the per-step time shows
@@ -119,10 +120,64 @@ def bench_mlp(n, d, hidden, epochs, batch, repeats, device_counts):
               f"{n * epochs / med:.0f} |")  # fmt: skip
 
 
+STRATEGY_KW = {
+    "data_parallel": {"backend": "pmap"},
+    "model_parallel": {"strategy": "model_parallel", "backend": "shard_map"},
+    "pipeline_parallel": {"strategy": "pipeline_parallel", "backend": "shard_map"},
+}
+
+
+def bench_strategies(fit_shape, mlp_widths, n_mlp, epochs, batch, repeats, device_counts):
+    """Per-step time of each strategy on 1/2/4 devices: ``fit`` (data vs model parallel) and
+    a 4-layer MLP ``train`` (data, model = Megatron tensor, pipeline = GPipe with
+    n_microbatches = n_devices)."""
+    from accel.parallel import init_mlp, mlp_loss
+
+    n, d = fit_shape
+    X, y = _linear_data(n, d)
+    steps = epochs * -(-n // batch)
+    print(f"\n## strategies, fit: {n}x{d}, adam, global batch {batch}, {steps} steps")
+    print("| strategy | devices | first call s | median s | per step ms | vs data_parallel |")
+    print("|---|---|---|---|---|---|")
+    for k in device_counts:
+        base = None
+        for name in ("data_parallel", "model_parallel"):
+            pt = ParallelTrainer(n_devices=k, epochs=epochs, batch_size=batch, **STRATEGY_KW[name])
+            first, med = _time(lambda pt=pt: pt.fit(X, y), repeats)
+            base = base or med
+            print(f"| {name} | {k} | {first:.3f} | {med:.4f} | {1e3 * med / steps:.3f} | "
+                  f"{med / base:.2f} |")  # fmt: skip
+
+    rng = np.random.default_rng(0)
+    data = {"x": rng.normal(size=(n_mlp, mlp_widths[0])).astype(np.float32),
+            "label": rng.integers(0, mlp_widths[-1], n_mlp).astype(np.int32)}  # fmt: skip
+    layers = init_mlp(list(mlp_widths), seed=0)
+
+    def head(out, b):
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, b["label"]))
+
+    loss_fn = mlp_loss(head, activation="relu")
+    steps = epochs * -(-n_mlp // batch)
+    widths = "-".join(map(str, mlp_widths))
+    print(f"\n## strategies, MLP train: {n_mlp} rows, widths {widths}, adam, batch {batch}, "
+          f"{steps} steps")  # fmt: skip
+    print("| strategy | devices | first call s | median s | per step ms | vs data_parallel |")
+    print("|---|---|---|---|---|---|")
+    for k in device_counts:
+        base = None
+        for name in ("data_parallel", "model_parallel", "pipeline_parallel"):
+            pt = ParallelTrainer(n_devices=k, epochs=epochs, batch_size=batch, **STRATEGY_KW[name])
+            first, med = _time(lambda pt=pt: pt.train(loss_fn, layers, data), repeats)
+            base = base or med
+            print(f"| {name} | {k} | {first:.3f} | {med:.4f} | {1e3 * med / steps:.3f} | "
+                  f"{med / base:.2f} |")  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--strategies", action="store_true", help="only the per-strategy timings")
     args = p.parse_args()
     devices = jax.devices()
     gpu = devices[0].platform == "gpu"
@@ -130,6 +185,10 @@ def main() -> None:
     print(f"# bench_parallel: jax {jax.__version__}, {len(devices)} x {devices[0].device_kind}"
           f" ({devices[0].platform}), {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs")  # fmt: skip
+    if args.strategies:
+        bench_strategies((4096, 512), (128, 256, 256, 256, 10), 2048, 2, 256, args.repeats,
+                         counts)  # fmt: skip
+        return
     if args.quick:
         bench_vs_jax_optimizer(2000, 101, 5, 200, args.repeats)
         bench_devices(2000, 101, 5, 200, args.repeats, ["pmap"], counts)
@@ -138,6 +197,7 @@ def main() -> None:
     bench_vs_jax_optimizer(10000, 785, 20, 1000, args.repeats)
     bench_devices(10000, 785, 10, 1000, args.repeats, ["pmap", "shard_map", "jit"], counts)
     bench_mlp(8192, 784, 256, 3, 512, args.repeats, counts)
+    bench_strategies((8192, 1024), (256, 512, 512, 512, 10), 4096, 2, 512, args.repeats, counts)
     if gpu:
         print("\n## 1 GPU")
         bench_vs_jax_optimizer(60000, 784, 100, 60000, args.repeats)

@@ -423,7 +423,7 @@ def test_train_mlp_matches_single_device_loop():
     ("kwargs", "error", "match"),
     [
         ({"backend": "tpu"}, ValueError, r"backend must be one of \('pmap', 'shard_map', 'jit'\)"),
-        ({"strategy": "model_parallel"}, ValueError, r"strategy must be one of \('data_parallel',\)"),
+        ({"strategy": "tensor"}, ValueError, r"strategy must be one of \('data_parallel', "),
         ({"compute_dtype": "float64"}, ValueError, "compute_dtype must be one of"),
         ({"nan_policy": "ignore"}, ValueError, r"nan_policy must be one of \('raise', 'skip'\)"),
         ({"loss_scale": -1.0}, ValueError, "loss_scale must be None, 'dynamic' or a finite positive"),

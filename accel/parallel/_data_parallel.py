@@ -80,6 +80,8 @@ class Spec(NamedTuple):
     nan_policy: str
     shard_offsets: bool  # device data holds all shards: shard g's rows start at g * n_rows
     evaluate: bool = True  # record the loss at init and after each epoch
+    # pipeline_parallel: pieces per micro-batch in the GPipe schedule (None = n_devices)
+    n_microbatches: int | None = None
 
 
 class Program(NamedTuple):
@@ -106,12 +108,23 @@ def _shift(rows: jax.Array, offset: jax.Array) -> jax.Array:
 
 
 def _apply(state: TrainState, vec: jax.Array, slot, unravel, optimizer, spec: Spec) -> TrainState:
-    """Step 4: unscale, check finiteness, update or skip, advance counters."""
-    scale = state.loss_scale.scale
-    loss = vec[-1]
-    grads = unravel(vec[:-1] / scale)
+    """Step 4 for the flat gradient bucket ``[scaled gradient..., loss]``."""
+    return apply_gradients(
+        state, unravel(vec[:-1] / state.loss_scale.scale), vec[-1], slot, optimizer, spec
+    )
+
+
+def apply_gradients(
+    state: TrainState, grads, loss, slot, optimizer, spec: Spec, grads_ok=None
+) -> TrainState:
+    """Check finiteness, update or skip, advance counters (``grads`` already unscaled;
+    ``slot`` = epoch - e0, the chunk's row of ``skipped``).
+
+    ``grads_ok`` overrides ``all_finite(grads)`` (sharded strategies pass the flag reduced
+    over devices, so every device takes the same decision).
+    """
     loss_ok = jnp.isfinite(loss)
-    grads_ok = all_finite(grads)
+    grads_ok = all_finite(grads) if grads_ok is None else grads_ok
     active = state.bad_step < 0
     ok = active & loss_ok & grads_ok
     updates, new_opt = optimizer.update(grads, state.opt_state, state.params)

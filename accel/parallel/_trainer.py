@@ -17,7 +17,7 @@ import optax
 
 from accel import _keys, _linear, _optax
 from accel import distributed as _dist
-from accel.parallel import _checkpoint, _plan
+from accel.parallel import _checkpoint, _model_parallel, _pipeline_parallel, _plan
 from accel.parallel._data_parallel import BACKENDS, Program, Spec, TrainState, build_program
 from accel.parallel._precision import (
     LossScale,
@@ -28,9 +28,18 @@ from accel.parallel._precision import (
 
 __all__ = ["NAN_POLICIES", "STRATEGIES", "ParallelTrainer"]
 
-# strategy name -> program builder (same signature). model_parallel / pipeline_parallel are
-# added here beside data_parallel (issue 8).
-STRATEGIES: dict[str, Callable[..., Program]] = {"data_parallel": build_program}
+# strategy name -> program builder (same signature).
+STRATEGIES: dict[str, Callable[..., Program]] = {
+    "data_parallel": build_program,
+    "model_parallel": _model_parallel.build_program,
+    "pipeline_parallel": _pipeline_parallel.build_program,
+}
+# backends each strategy is written for (the sharded strategies are shard_map programs)
+STRATEGY_BACKENDS: dict[str, tuple[str, ...]] = {
+    "data_parallel": BACKENDS,
+    "model_parallel": ("shard_map",),
+    "pipeline_parallel": ("shard_map",),
+}
 NAN_POLICIES = ("raise", "skip")
 _PROGRESS_CHUNKS = 20
 # Compiled programs shared by all trainers (a second fit on data of the same shapes does not
@@ -59,6 +68,7 @@ def _linear_loss(loss: str, fit_intercept: bool) -> Callable[[Any, Any], jax.Arr
         b = params["b"] if fit_intercept else jax.lax.stop_gradient(params["b"])
         return _linear.loss_value(batch["X"], batch["y"], params["w"], b, loss=loss, xp=jnp)
 
+    loss_fn.linear_model = (loss, fit_intercept)  # lets model_parallel split the features
     return loss_fn
 
 
@@ -80,7 +90,7 @@ def _choice(value: object, name: str, choices: tuple[str, ...]) -> str:
 
 
 class ParallelTrainer:
-    """Data-parallel training of a pytree model over devices (and hosts).
+    """Parallel training of a pytree model over devices (and hosts): data, model or pipeline.
 
     The global batch of every optimizer step (``batch_size * grad_accum_steps`` rows of the
     shared epoch order, ``_keys.permutation(_keys.epoch_key(K(random_state), epoch), n)``;
@@ -95,12 +105,23 @@ class ParallelTrainer:
     exactly as one device would (to float32 rounding). Parameters and optimizer state are
     float32; the loss and its gradient are computed in ``compute_dtype``.
 
+    With ``strategy='model_parallel'`` or ``'pipeline_parallel'`` every device reads all
+    rows of the step and holds a part of the parameters (and of the optimizer state)
+    instead; the step computes the same ``g`` and update (``_sharded``).
+
     Args:
         n_devices: devices to use (the first ``n_devices`` of ``jax.devices()``); ``None`` =
             all of them, over all processes.
-        strategy: ``'data_parallel'`` (the only one so far).
+        strategy: ``'data_parallel'`` (the batch is split over devices), ``'model_parallel'``
+            (the parameters are split: feature sharding in ``fit``, Megatron tensor
+            parallelism of a layer-list MLP in ``train``; ``_model_parallel``) or
+            ``'pipeline_parallel'`` (a layer-list MLP cut into stages on consecutive
+            devices, GPipe schedule; ``train`` only; ``_pipeline_parallel``). The last two
+            need ``backend='shard_map'``, one process, and an element-wise optimizer; their
+            ``train`` takes ``loss_fn = accel.parallel.mlp_loss(head, activation)`` and
+            ``params = [{'w': (in, out), 'b': (out,)}, ...]``.
         backend: ``'pmap'`` (default), ``'shard_map'`` or ``'jit'`` (NamedSharding/GSPMD);
-            all three give the same results.
+            all three give the same results for data_parallel.
         optimizer_type, learning_rate, **hyperparameters: as in ``JAXOptimizer``
             (``accel._optax``: 'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam',
             'adamw' or an ``optax.GradientTransformation``).
@@ -122,6 +143,8 @@ class ParallelTrainer:
             continue from the latest one.
         progress: a tqdm bar over epochs (process 0 only), updated per chunk of epochs.
         random_state: seeds the batch order (64-bit integer).
+        n_microbatches: pipeline_parallel only: pieces each micro-batch is cut into for the
+            GPipe schedule (must divide ``batch_size``); ``None`` = ``n_devices``.
 
     Example:
         >>> import numpy as np
@@ -153,6 +176,7 @@ class ParallelTrainer:
         keep_checkpoints: int = 3,
         progress: bool = False,
         random_state: int = 0,
+        n_microbatches: int | None = None,
         **hyperparameters: Any,
     ) -> None:
         self.n_devices = n_devices
@@ -173,6 +197,7 @@ class ParallelTrainer:
         self.keep_checkpoints = keep_checkpoints
         self.progress = progress
         self.random_state = random_state
+        self.n_microbatches = n_microbatches
         self.hyperparameters = dict(hyperparameters)
         self._validate()
         self._emulate_shards = 1  # tests: emulate data_is_local's order in one process
@@ -182,7 +207,7 @@ class ParallelTrainer:
         "n_devices", "strategy", "backend", "optimizer_type", "learning_rate", "epochs",
         "batch_size", "grad_accum_steps", "compute_dtype", "loss_scale", "nan_policy", "loss",
         "fit_intercept", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "progress",
-        "random_state",
+        "random_state", "n_microbatches",
     )  # fmt: skip
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -203,6 +228,18 @@ class ParallelTrainer:
         _check_int(self.n_devices, "n_devices", 1, allow_none=True)
         _choice(self.strategy, "strategy", tuple(STRATEGIES))
         _choice(self.backend, "backend", BACKENDS)
+        if self.backend not in STRATEGY_BACKENDS[self.strategy]:
+            raise ValueError(
+                f"strategy={self.strategy!r} supports backend="
+                f"{' or '.join(map(repr, STRATEGY_BACKENDS[self.strategy]))} only, got "
+                f"backend={self.backend!r}"
+            )
+        _check_int(self.n_microbatches, "n_microbatches", 1, allow_none=True)
+        if self.n_microbatches is not None and self.strategy != "pipeline_parallel":
+            raise ValueError(
+                f"n_microbatches applies to strategy='pipeline_parallel' only, got "
+                f"strategy={self.strategy!r}"
+            )
         _linear.check_epochs(self.epochs)
         _linear.check_batch_size(self.batch_size)
         _check_int(self.grad_accum_steps, "grad_accum_steps", 1)
@@ -394,6 +431,7 @@ class ParallelTrainer:
             loss_scale=check_loss_scale(self.loss_scale, compute),
             nan_policy=self.nan_policy,
             shard_offsets=not data_is_local and n_shards > 1,
+            n_microbatches=self.n_microbatches,
         )
         fresh = TrainState(
             params=params,

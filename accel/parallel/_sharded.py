@@ -1,0 +1,266 @@
+"""The program of the sharded strategies (model_parallel, pipeline_parallel).
+
+Unlike data parallelism, every device reads *all* rows of a step and holds only a *part of
+the parameters* (and of the optimizer state). A strategy describes its split with a
+:class:`Layout`; this module runs it with the same batch plan, step loop, loss scaling,
+``nan_policy`` and train state as ``_data_parallel`` (one ``jax.jit(jax.shard_map(...))``).
+
+Per optimizer step, on every device:
+
+1. rows ``(k, B)`` of the step (``_plan.step_rows`` of the whole step, ``-1`` = padding);
+2. for each of the ``k`` micro-batches, ``value_and_grad`` of
+   ``scale * sum_i mask_i * loss_i / N`` where ``loss_i = Layout.row_losses(local params,
+   rows)`` is computed by the strategy's collectives (psum / ppermute) and is the same on
+   every device; the gradient of each device's own parameter shard comes out local
+   (shard_map's autodiff transposes the forward collectives), accumulated with ``lax.scan``;
+3. one scalar all-reduce: the count of non-finite gradient entries, so every device takes
+   the same update-or-skip decision;
+4. the optimizer update of the local shards (``_data_parallel.apply_gradients``). This is
+   exact for element-wise optimizers (every optimizer of ``accel._optax``); an optimizer
+   whose state does not mirror the parameters is refused by the layouts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from accel.parallel import _plan
+from accel.parallel._accumulate import gather
+from accel.parallel._data_parallel import (
+    AXIS,
+    Program,
+    Spec,
+    TrainState,
+    _loop,
+    apply_gradients,
+)
+from accel.parallel._precision import COMPUTE_DTYPES, LossScale, cast_floating
+
+__all__ = [
+    "Layout",
+    "build_sharded_program",
+    "check_elementwise",
+    "check_single_process",
+    "leafwise_layout",
+]
+
+
+class Layout(NamedTuple):
+    """How a strategy splits parameters, optimizer state and data over the devices."""
+
+    to_device: Callable[[Any, Any], tuple[Any, Any]]  # host (params, opt) -> device layout
+    to_host: Callable[[Any, Any], tuple[Any, Any]]  # inverse
+    param_specs: Any  # PartitionSpec per device-layout param leaf
+    opt_specs: Any  # PartitionSpec per device-layout optimizer-state leaf
+    data_specs: Any  # PartitionSpec per data leaf, or one for all (a prefix of the data tree)
+    prepare_data: Callable[[Any], Any]  # host data -> host data in device layout (e.g. padded)
+    row_losses: Callable[[Any, Any], jax.Array]  # (local params, local batch) -> (rows,) f32
+
+
+def check_single_process(strategy: str, spec: Spec) -> None:
+    if jax.process_count() > 1 or spec.layout.n_shards > 1:
+        raise ValueError(
+            f"strategy={strategy!r} runs in one process with the full data set "
+            "(data_is_local=True and multi-process runs are data_parallel only)"
+        )
+
+
+def check_elementwise(optimizer: Any, params: Any, strategy: str) -> None:
+    """Refuse an optimizer whose update of one entry depends on other entries (e.g. global
+    norm clipping): applied shard by shard it would silently compute something else.
+
+    Probe: the update for random gradients ``g`` and for ``g`` with one entry changed by
+    1e6 must agree bitwise everywhere else.
+    """
+    rng = np.random.default_rng(0)
+    leaves, treedef = jax.tree.flatten(params)
+    g = [rng.normal(size=np.shape(a)).astype(np.float32) for a in leaves]
+    g2 = [a.copy() for a in g]
+    g2[0].reshape(-1)[0] += np.float32(1e6)
+    state = optimizer.init(params)
+    u1, u2 = (
+        jax.tree.leaves(optimizer.update(treedef.unflatten(x), state, params)[0]) for x in (g, g2)
+    )
+    for i, (a, b) in enumerate(zip(u1, u2, strict=True)):
+        a, b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
+        if i == 0:
+            a, b = a[1:], b[1:]
+        if not np.array_equal(a, b):
+            raise ValueError(
+                f"strategy={strategy!r} applies the optimizer to each device's shard of the "
+                "parameters, so the optimizer must be element-wise (each entry's update depends "
+                "on that entry only, like optax.sgd/adam/adamw); this one couples entries "
+                "(e.g. clip_by_global_norm): use strategy='data_parallel'"
+            )
+
+
+def _is_spec(x: Any) -> bool:
+    return isinstance(x, P)
+
+
+def _path_suffix(path: tuple, param_paths: list[tuple]) -> int | None:
+    for i, q in enumerate(param_paths):
+        if len(path) >= len(q) and tuple(path[len(path) - len(q) :]) == tuple(q):
+            return i
+    return None
+
+
+def leafwise_layout(
+    params: Any, opt_state: Any, placements: list[tuple[P, tuple[int, ...]]], strategy: str
+):
+    """Leaf-by-leaf split (the tree keeps its structure): param leaf ``i`` (flatten order) gets
+    ``placements[i] = (spec, padded global shape)``; an optimizer-state leaf whose key path
+    ends with a param's key path and has its shape gets the same; scalar state leaves are
+    replicated. Returns ``(to_device, to_host, param_specs, opt_specs)``."""
+    p_leaves, p_def = jax.tree_util.tree_flatten_with_path(params)
+    p_paths = [path for path, _ in p_leaves]
+    o_leaves, o_def = jax.tree_util.tree_flatten_with_path(opt_state)
+    o_place = []
+    for path, leaf in o_leaves:
+        i = _path_suffix(path, p_paths)
+        if i is not None and np.shape(leaf) == np.shape(p_leaves[i][1]):
+            o_place.append((*placements[i], np.shape(leaf)))
+        elif np.ndim(leaf) == 0:
+            o_place.append((P(), (), ()))
+        else:
+            raise ValueError(
+                f"strategy={strategy!r} shards the optimizer state like the parameters, so the "
+                f"optimizer must be element-wise (its state mirrors params, e.g. optax.adam); "
+                f"got a state leaf {jax.tree_util.keystr(path)} of shape {np.shape(leaf)}"
+            )
+    p_place = [(*placements[i], np.shape(leaf)) for i, (_, leaf) in enumerate(p_leaves)]
+
+    def pad(leaf, target):
+        leaf = np.asarray(leaf)
+        if leaf.shape == tuple(target):
+            return leaf
+        return np.pad(leaf, [(0, t - s) for s, t in zip(leaf.shape, target, strict=True)])
+
+    def unpad(leaf, shape):
+        return np.asarray(leaf)[tuple(slice(0, s) for s in shape)]
+
+    def to_device(params, opt_state):
+        pl, ol = jax.tree.leaves(params), jax.tree.leaves(opt_state)
+        return (
+            p_def.unflatten([pad(a, t) for a, (_, t, _) in zip(pl, p_place, strict=True)]),
+            o_def.unflatten([pad(a, t) for a, (_, t, _) in zip(ol, o_place, strict=True)]),
+        )
+
+    def to_host(params, opt_state):
+        pl, ol = jax.tree.leaves(params), jax.tree.leaves(opt_state)
+        return (
+            p_def.unflatten([unpad(a, s) for a, (_, _, s) in zip(pl, p_place, strict=True)]),
+            o_def.unflatten([unpad(a, s) for a, (_, _, s) in zip(ol, o_place, strict=True)]),
+        )
+
+    p_specs = p_def.unflatten([s for s, _, _ in p_place])
+    o_specs = o_def.unflatten([s for s, _, _ in o_place])
+    return to_device, to_host, p_specs, o_specs
+
+
+def build_sharded_program(
+    devices: list[jax.Device],
+    spec: Spec,
+    optimizer: Any,
+    layout: Layout,
+    params_template: Any,
+) -> Program:
+    """``run(state, data, orders, e0, g0, g1)`` for a sharded strategy (see module doc)."""
+    lay = spec.layout._replace(group_devices=1)  # every device reads every row of the step
+    spec1 = spec._replace(layout=lay)
+    cdt = COMPUTE_DTYPES[spec.compute_dtype]
+    mesh = Mesh(np.array(devices), (AXIS,))
+    n_global = jnp.float32(lay.n_global)
+
+    def objective_terms(params, batch, mask):
+        losses = layout.row_losses(cast_floating(params, cdt), cast_floating(batch, cdt))
+        return jnp.sum(jnp.where(mask, losses.astype(jnp.float32), 0.0))
+
+    def accumulate(params, data, rows, count, scale):
+        def micro(acc, r):
+            batch = gather(data, r)
+
+            def objective(p):
+                part = objective_terms(p, batch, r >= 0) / count
+                return part * scale, part
+
+            (_, part), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            grads = jax.tree.map(lambda a: a.astype(jnp.float32), grads)
+            return (jax.tree.map(jnp.add, acc[0], grads), acc[1] + part), None
+
+        zeros = jax.tree.map(lambda p: jnp.zeros_like(p, jnp.float32), params)  # keeps varying-ness
+        (grads, loss), _ = jax.lax.scan(micro, (zeros, jnp.float32(0.0)), rows)
+        return grads, loss
+
+    def run_local(state, data, orders, e0, g0, g1):
+        def evaluate(params):
+            def chunk(total, r):
+                return total + objective_terms(params, gather(data, r), r >= 0), None
+
+            total, _ = jax.lax.scan(chunk, jnp.float32(0.0), _plan.eval_rows(0, lay))
+            return total / n_global
+
+        def steps(e, perm, lo, hi, st):
+            def step_body(s, st):
+                rows = _plan.step_rows(perm, s, 0, lay)
+                count = _plan.step_count(s, lay)
+                grads, loss = accumulate(st.params, data, rows, count, st.loss_scale.scale)
+                grads = jax.tree.map(lambda g: g / st.loss_scale.scale, grads)
+                bad = sum(jnp.sum(~jnp.isfinite(g)) for g in jax.tree.leaves(grads))
+                grads_ok = jax.lax.psum(bad, AXIS) == 0  # one scalar all-reduce per step
+                return apply_gradients(st, grads, loss, e - e0, optimizer, spec1, grads_ok)
+
+            return jax.lax.fori_loop(lo, hi, step_body, st)
+
+        return _loop(state, orders, e0, g0, g1, spec1, steps, evaluate)
+
+    state_specs = TrainState(
+        params=layout.param_specs,
+        opt_state=layout.opt_specs,
+        loss_scale=LossScale(P(), P()),
+        step=P(),
+        bad_step=P(),
+        skipped=P(),
+        losses=P(),
+    )
+    run = jax.jit(
+        jax.shard_map(
+            run_local,
+            mesh=mesh,
+            in_specs=(state_specs, layout.data_specs, P(), P(), P(), P()),
+            out_specs=state_specs,
+        )
+    )
+
+    def put(tree, specs):
+        def place(s, sub):  # ``specs`` may be a prefix of ``tree``
+            sharding = NamedSharding(mesh, s)
+            return jax.tree.map(lambda a: jax.device_put(np.asarray(a), sharding), sub)
+
+        return jax.tree.map(place, specs, tree, is_leaf=_is_spec)
+
+    def put_state(state: TrainState):
+        params, opt_state = layout.to_device(state.params, state.opt_state)
+        return put(state._replace(params=params, opt_state=opt_state), state_specs)
+
+    def get_state(out) -> TrainState:
+        host = jax.tree.map(np.asarray, out)
+        if not isinstance(host, TrainState):
+            return host  # a single field (e.g. bad_step)
+        params, opt_state = layout.to_host(host.params, host.opt_state)
+        return host._replace(params=params, opt_state=opt_state)
+
+    def put_data(data):
+        return put(layout.prepare_data(data), layout.data_specs)
+
+    def put_orders(orders):
+        return jax.device_put(np.asarray(orders), NamedSharding(mesh, P()))
+
+    return Program("shard_map", mesh, run, put_state, get_state, put_data, put_orders)
