@@ -1,0 +1,301 @@
+"""The linear model's math and input validation, written once against an array namespace.
+
+Every estimator in the project (the NumPy reference in ``optimizers``, ``JAXOptimizer``,
+``ParallelTrainer``) computes its loss and gradient here, so the numbers agree by
+construction. The functions take the array namespace ``xp`` explicitly (``numpy``,
+``jax.numpy`` or an ``array_api_compat`` namespace; ``xp=None`` infers it from the
+arrays) and work inside ``jax.jit`` traces.
+
+Model and losses (shared DESIGN.md, "The numerical contract"):
+
+.. code-block:: text
+
+    z = X @ w + b                                           (prediction, b = 0 without intercept)
+    mse:       L = 1/(2n) Σ (z - y)²                         r = z - y
+    logistic:  L = 1/n Σ (log(1 + exp(z)) - y z)  (stable)   r = σ(z) - y,  σ(z) = (1 + tanh(z/2)) / 2
+    gradient:  ∂L/∂w = Xᵀ r / n,   ∂L/∂b = Σ r / n
+
+One step costs two matrix-vector products (``X @ w`` and ``Xᵀ @ r``): the residual ``r``
+is computed once and used for the loss and both gradients.
+
+Row weights: every loss/gradient function takes an optional per-row ``weight`` (shape
+``(n,)``, same dtype as ``X``). Then ``n`` becomes ``Σ weight`` and each row's term is
+multiplied by its weight. With a 0/1 mask this is how a compiled loop handles a padded last
+mini-batch: padded rows get weight 0 and the result equals the unpadded batch's.
+
+Validation (host side, before any compiled code runs) raises ``TypeError`` for wrong types
+and ``ValueError`` for wrong values, and the message always names the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "LOSSES",
+    "DivergenceWarning",
+    "check_X",
+    "check_X_y",
+    "check_batch_size",
+    "check_bool",
+    "check_epochs",
+    "check_learning_rate",
+    "check_loss",
+    "check_tol",
+    "decision_function",
+    "grad_norm",
+    "loss_and_grad",
+    "loss_value",
+    "predict_from_decision",
+    "score_from_predictions",
+    "sigmoid",
+]
+
+LOSSES = ("mse", "logistic")
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped at a non-finite loss; the last finite parameters were kept."""
+
+
+# ---------------------------------------------------------------------------------------
+# math (namespace-generic, traceable)
+# ---------------------------------------------------------------------------------------
+
+
+def _ns(xp: Any, *arrays: Any) -> Any:
+    return xp if xp is not None else array_api_compat.array_namespace(*arrays)
+
+
+def sigmoid(z: Any, xp: Any = None) -> Any:
+    """``σ(z) = (1 + tanh(z/2)) / 2``: exact identity, never overflows (no warnings)."""
+    xp = _ns(xp, z)
+    return 0.5 * (1.0 + xp.tanh(0.5 * z))
+
+
+def decision_function(X: Any, w: Any, b: Any, xp: Any = None) -> Any:
+    """``z = X @ w + b`` (one matrix-vector product)."""
+    return X @ w + b
+
+
+def _normaliser(n_rows: int, weight: Any, xp: Any) -> Any:
+    return n_rows if weight is None else xp.sum(weight)
+
+
+def _pointwise_loss(z: Any, y: Any, loss: str, xp: Any) -> tuple[Any, Any]:
+    """Per-row loss terms (without the 1/n) and the residual ``r = ∂loss/∂z``."""
+    if loss == "mse":
+        r = z - y
+        return 0.5 * (r * r), r
+    if loss == "logistic":
+        return xp.logaddexp(xp.zeros_like(z), z) - y * z, sigmoid(z, xp) - y
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def loss_value(
+    X: Any, y: Any, w: Any, b: Any, *, loss: str, weight: Any = None, xp: Any = None
+) -> Any:
+    """The loss ``L`` at ``(w, b)`` (one matrix-vector product)."""
+    xp = _ns(xp, X, y)
+    terms, _ = _pointwise_loss(decision_function(X, w, b, xp), y, loss, xp)
+    if weight is not None:
+        terms = terms * weight
+    return xp.sum(terms) / _normaliser(X.shape[0], weight, xp)
+
+
+def loss_and_grad(
+    X: Any,
+    y: Any,
+    w: Any,
+    b: Any,
+    *,
+    loss: str,
+    fit_intercept: bool = True,
+    weight: Any = None,
+    xp: Any = None,
+) -> tuple[Any, Any, Any]:
+    """``(L, ∂L/∂w, ∂L/∂b)`` with two matrix-vector products.
+
+    ``w`` has shape ``(d,)`` and ``b`` shape ``()``. Without ``fit_intercept`` the intercept
+    gradient is an exact zero, so ``b`` stays at its initial 0 under every optimizer.
+    """
+    xp = _ns(xp, X, y)
+    terms, r = _pointwise_loss(decision_function(X, w, b, xp), y, loss, xp)
+    if weight is not None:
+        terms = terms * weight
+        r = r * weight
+    n = _normaliser(X.shape[0], weight, xp)
+    value = xp.sum(terms) / n
+    grad_w = (X.T @ r) / n
+    grad_b = xp.sum(r) / n if fit_intercept else xp.zeros_like(value)
+    return value, grad_w, grad_b
+
+
+def grad_norm(grad_w: Any, grad_b: Any, xp: Any = None) -> Any:
+    """Euclidean norm of the whole gradient ``(∂L/∂w, ∂L/∂b)``: ``sqrt(gw·gw + gb²)``."""
+    return _ns(xp, grad_w).sqrt(grad_w @ grad_w + grad_b * grad_b)
+
+
+def predict_from_decision(z: Any, loss: str, xp: Any = None) -> Any:
+    """Predictions from ``z``: ``z`` itself for mse, class labels ``z > 0`` (0/1) for logistic."""
+    xp = _ns(xp, z)
+    if loss == "logistic":
+        return xp.astype(z > 0, z.dtype)
+    return z
+
+
+def score_from_predictions(y: Any, y_pred: Any, loss: str, xp: Any = None) -> float:
+    """R² (``1 - SS_res/SS_tot``) for mse, accuracy for logistic, as a Python float.
+
+    R² of a constant ``y`` is 1.0 for a perfect prediction and 0.0 otherwise (sklearn's rule).
+    """
+    xp = _ns(xp, y, y_pred)
+    if loss == "logistic":
+        return int(xp.sum(xp.astype(y_pred == y, xp.int32))) / y.shape[0]
+    ss_res = float(xp.sum((y - y_pred) ** 2))
+    ss_tot = float(xp.sum((y - xp.mean(y)) ** 2))
+    if ss_tot == 0.0:
+        return 1.0 if ss_res == 0.0 else 0.0
+    return 1.0 - ss_res / ss_tot
+
+
+# ---------------------------------------------------------------------------------------
+# validation (host side)
+# ---------------------------------------------------------------------------------------
+
+
+def check_loss(loss: object) -> str:
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be one of {LOSSES}, got {type(loss).__name__}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    return loss
+
+
+def _real(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_positive_real(value: object, name: str) -> float:
+    value = _real(value, name)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def check_learning_rate(learning_rate: object) -> Any:
+    """A number > 0, or a schedule (callable step -> learning rate), returned unchanged."""
+    if callable(learning_rate):
+        return learning_rate
+    return check_positive_real(learning_rate, "learning_rate")
+
+
+def _int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_epochs(epochs: object) -> int:
+    return _int(epochs, "epochs", 1)
+
+
+def check_batch_size(batch_size: object) -> int | None:
+    """``None`` (full batch) or an integer >= 1."""
+    return None if batch_size is None else _int(batch_size, "batch_size", 1)
+
+
+def check_tol(tol: object) -> float | None:
+    """``None`` (run all epochs) or a real number >= 0."""
+    if tol is None:
+        return None
+    tol = _real(tol, "tol")
+    if tol < 0:
+        raise ValueError(f"tol must be >= 0 or None, got {tol}")
+    return tol
+
+
+def check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def _as_array(a: object, name: str) -> Any:
+    """NumPy / JAX / array-API arrays pass through; anything else goes through NumPy."""
+    if array_api_compat.is_array_api_obj(a):
+        return a
+    try:
+        return np.asarray(a)
+    except (TypeError, ValueError) as err:  # ragged nested lists and the like
+        raise TypeError(f"{name} must be array-like of numbers: {err}") from None
+
+
+def _check_numeric(a: Any, name: str, xp: Any) -> None:
+    dtype = a.dtype
+    ok = False
+    try:
+        ok = xp.isdtype(dtype, ("bool", "integral", "real floating"))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TypeError(f"{name} must have a real numeric dtype, got {dtype}")
+
+
+def _check_finite(a: Any, name: str, xp: Any) -> None:
+    if xp.isdtype(a.dtype, "real floating") and not bool(xp.all(xp.isfinite(a))):
+        raise ValueError(f"{name} contains NaN or infinity")
+
+
+def check_X(X: object, n_features: int | None = None, *, name: str = "X") -> Any:
+    """Validate a design matrix: 2-D, non-empty, real numeric, finite; optionally ``d`` columns.
+
+    Returns the array (NumPy input stays NumPy, JAX stays JAX; lists become NumPy).
+    """
+    X = _as_array(X, name)
+    xp = array_api_compat.array_namespace(X)
+    _check_numeric(X, name, xp)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(X.shape)}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features, but the model was fitted with {n_features}")
+    _check_finite(X, name, xp)
+    return X
+
+
+def check_X_y(X: object, y: object, loss: str) -> tuple[Any, Any]:
+    """Validate ``X`` (n, d) and ``y`` (n,) or (n, 1); returns ``(X, y)`` with ``y`` 1-D.
+
+    For ``loss='logistic'`` every label must be 0 or 1.
+    """
+    loss = check_loss(loss)
+    X = check_X(X)
+    y = _as_array(y, "y")
+    xp = array_api_compat.array_namespace(y)
+    _check_numeric(y, "y", xp)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = xp.reshape(y, (-1,))
+    if y.ndim != 1:
+        raise ValueError(f"y must have shape (n_samples,) or (n_samples, 1), got shape {tuple(y.shape)}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X and y have different lengths: X has {X.shape[0]} rows, y has {y.shape[0]}"
+        )
+    _check_finite(y, "y", xp)
+    if loss == "logistic" and not bool(xp.all((y == 0) | (y == 1))):
+        raise ValueError("y must contain only labels 0 and 1 for loss='logistic'")
+    return X, y

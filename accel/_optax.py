@@ -1,0 +1,195 @@
+"""The one table of optimizers: names, hyperparameters (optax's names) and defaults.
+
+Used by the NumPy reference classes (``optimizers``), ``JAXOptimizer`` and ``ParallelTrainer``,
+so a default changes in exactly one place.
+
+============  =====================================================  ============================================
+name          optax transformation                                   hyperparameters (defaults)
+============  =====================================================  ============================================
+``sgd``       ``optax.sgd(lr)``                                      -
+``momentum``  ``optax.sgd(lr, momentum)``                            ``momentum=0.9``
+``nesterov``  ``optax.sgd(lr, momentum, nesterov=True)``             ``momentum=0.9``
+``adagrad``   ``optax.adagrad(lr, initial_accumulator_value, eps)``  ``initial_accumulator_value=0.1, eps=1e-7``
+``rmsprop``   ``optax.rmsprop(lr, decay, eps)`` (eps inside sqrt)    ``decay=0.9, eps=1e-8``
+``adam``      ``optax.adam(lr, b1, b2, eps)``                        ``b1=0.9, b2=0.999, eps=1e-8``
+``adamw``     ``optax.adamw(lr, b1, b2, eps, weight_decay, mask)``   ``b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01``
+============  =====================================================  ============================================
+
+Parameters of the linear model are the pytree ``{'w': array (d,), 'b': array ()}``
+(``b`` is the intercept; it is always present and stays 0 when ``fit_intercept=False``
+because its gradient is then exactly zero). For ``adamw`` the intercept is masked out of
+the weight decay when ``fit_intercept=True``.
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from accel._optax import make_optimizer
+    >>> tx = make_optimizer("adam", 0.01, True, b2=0.99)
+    >>> params = {"w": jnp.zeros(3), "b": jnp.zeros(())}
+    >>> state = tx.init(params)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import optax
+
+from accel._linear import check_learning_rate
+
+__all__ = [
+    "HYPERPARAMETERS",
+    "OPTIMIZER_NAMES",
+    "build_transformation",
+    "check_hyperparameters",
+    "decay_mask",
+    "make_optimizer",
+]
+
+HYPERPARAMETERS: Mapping[str, Mapping[str, float]] = MappingProxyType(
+    {
+        "sgd": MappingProxyType({}),
+        "momentum": MappingProxyType({"momentum": 0.9}),
+        "nesterov": MappingProxyType({"momentum": 0.9}),
+        "adagrad": MappingProxyType({"initial_accumulator_value": 0.1, "eps": 1e-7}),
+        "rmsprop": MappingProxyType({"decay": 0.9, "eps": 1e-8}),
+        "adam": MappingProxyType({"b1": 0.9, "b2": 0.999, "eps": 1e-8}),
+        "adamw": MappingProxyType({"b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.01}),
+    }
+)
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(HYPERPARAMETERS)
+
+# Allowed range of each hyperparameter: (low, low inclusive, high, high inclusive).
+_RANGES: Mapping[str, tuple[float, bool, float, bool]] = MappingProxyType(
+    {
+        "momentum": (0.0, True, 1.0, True),
+        "initial_accumulator_value": (0.0, True, math.inf, False),
+        "eps": (0.0, True, math.inf, False),
+        "decay": (0.0, True, 1.0, True),
+        "b1": (0.0, True, 1.0, False),
+        "b2": (0.0, True, 1.0, False),
+        "weight_decay": (0.0, True, math.inf, False),
+    }
+)
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(
+            f"optimizer must be one of {OPTIMIZER_NAMES} or an optax.GradientTransformation, "
+            f"got {type(name).__name__}"
+        )
+    if name not in HYPERPARAMETERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZER_NAMES}")
+    return name
+
+
+def _check_value(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{key} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    lo, lo_incl, hi, hi_incl = _RANGES[key]
+    ok = math.isfinite(value) and (value >= lo if lo_incl else value > lo)
+    ok = ok and (value <= hi if hi_incl else value < hi)
+    if not ok:
+        interval = f"{'[' if lo_incl else '('}{lo:g}, {hi:g}{']' if hi_incl else ')'}"
+        raise ValueError(f"{key} must be in {interval}, got {value}")
+    return value
+
+
+def check_hyperparameters(name: str, **hyper: object) -> dict[str, float]:
+    """The full hyperparameter dict of optimizer ``name``: defaults overridden by ``hyper``.
+
+    Raises ``ValueError`` for an unknown optimizer, ``TypeError`` for a hyperparameter the
+    optimizer does not have (the message lists the ones it has) or a non-number, and
+    ``ValueError`` for a value out of range (e.g. a negative ``weight_decay``).
+    """
+    name = _check_name(name)
+    defaults = HYPERPARAMETERS[name]
+    unknown = sorted(set(hyper) - set(defaults))
+    if unknown:
+        raise TypeError(
+            f"optimizer {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
+            f"its hyperparameters are {tuple(defaults) or '()'}"
+        )
+    return {key: _check_value(key, hyper.get(key, default)) for key, default in defaults.items()}
+
+
+def decay_mask(params: Mapping[str, Any]) -> dict[str, bool]:
+    """Weight-decay mask of the ``{'w', 'b'}`` pytree: every leaf except the intercept ``'b'``."""
+    return {key: key != "b" for key in params}
+
+
+def build_transformation(
+    name: str, learning_rate: Any, fit_intercept: bool, hyper: Mapping[str, Any]
+) -> optax.GradientTransformation:
+    """The optax transformation of ``name`` WITHOUT validation.
+
+    ``learning_rate`` and the values in ``hyper`` may be traced arrays (so one compiled
+    program serves every value); ``hyper`` must hold all of the optimizer's hyperparameters.
+    Call :func:`make_optimizer` for the validated public entry point.
+    """
+    if name == "sgd":
+        return optax.sgd(learning_rate)
+    if name == "momentum":
+        return optax.sgd(learning_rate, momentum=hyper["momentum"])
+    if name == "nesterov":
+        return optax.sgd(learning_rate, momentum=hyper["momentum"], nesterov=True)
+    if name == "adagrad":
+        return optax.adagrad(
+            learning_rate,
+            initial_accumulator_value=hyper["initial_accumulator_value"],
+            eps=hyper["eps"],
+        )
+    if name == "rmsprop":
+        return optax.rmsprop(learning_rate, decay=hyper["decay"], eps=hyper["eps"])
+    if name == "adam":
+        return optax.adam(learning_rate, b1=hyper["b1"], b2=hyper["b2"], eps=hyper["eps"])
+    if name == "adamw":
+        return optax.adamw(
+            learning_rate,
+            b1=hyper["b1"],
+            b2=hyper["b2"],
+            eps=hyper["eps"],
+            weight_decay=hyper["weight_decay"],
+            mask=decay_mask if fit_intercept else None,
+        )
+    raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZER_NAMES}")
+
+
+def make_optimizer(
+    optimizer: str | optax.GradientTransformation,
+    learning_rate: Any = 0.01,
+    fit_intercept: bool = True,
+    **hyper: object,
+) -> optax.GradientTransformation:
+    """An optax transformation for the ``{'w': (d,), 'b': ()}`` parameters of the linear model.
+
+    Args:
+        optimizer: a name from :data:`OPTIMIZER_NAMES`, or any ``optax.GradientTransformation``
+            (returned as is; it carries its own learning rate, so ``learning_rate`` is then
+            ignored and ``hyper`` must be empty).
+        learning_rate: a number > 0 or an optax schedule (callable step -> rate).
+        fit_intercept: with ``True`` the intercept ``'b'`` is excluded from ``adamw``'s
+            weight decay (with ``False`` it is 0 with a zero gradient, so the mask is moot).
+        **hyper: the optimizer's own hyperparameters (optax names; defaults in
+            :data:`HYPERPARAMETERS`).
+
+    Raises:
+        ValueError: unknown optimizer name, learning_rate <= 0, hyperparameter out of range.
+        TypeError: unknown hyperparameter, non-numeric value, hyperparameters given with a
+            ready-made transformation.
+    """
+    if isinstance(optimizer, optax.GradientTransformation):
+        if hyper:
+            raise TypeError(
+                "hyperparameters "
+                f"{', '.join(map(repr, sorted(hyper)))} cannot be applied to a ready-made "
+                "optax.GradientTransformation; set them when building it"
+            )
+        return optimizer
+    values = check_hyperparameters(optimizer, **hyper)
+    return build_transformation(optimizer, check_learning_rate(learning_rate), fit_intercept, values)

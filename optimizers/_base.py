@@ -1,0 +1,204 @@
+"""The shared training loop of the NumPy reference optimizers.
+
+The contract (shared DESIGN.md) in the order this loop follows it:
+
+* parameters start at zero: ``θ = [w, b]`` with ``w`` of shape ``(d,)``;
+* ``history_['loss'][0]`` and ``history_['grad_norm'][0]`` are the full-data loss and
+  gradient norm at the zero start, then one entry after every completed epoch;
+* an epoch is one step on the full data (``batch_size=None`` or ``>= n``) or one pass over the rows in
+  the order ``accel._keys.epoch_permutation(random_state, epoch, n)`` (epochs count from 0),
+  in batches of ``batch_size`` with the last partial batch kept;
+* a full-batch step uses the gradient of the previous evaluation, so one epoch costs two
+  matrix-vector products; a mini-batch epoch costs two per batch plus two for the
+  full-data evaluation;
+* a non-finite loss after an epoch stops training: that epoch is discarded (the parameters
+  are those of the last finite loss), ``diverged_=True`` and a ``DivergenceWarning``;
+* with ``tol``: after an epoch with ``L_prev - L <= tol * |L_prev|`` (relative decrease
+  below ``tol``) training stops with ``converged_=True``.
+
+Subclasses only provide the update rule (``_init_state`` and ``_direction``), with optax's
+arithmetic: ``θ ← θ - η_t · u_t`` where ``u_t`` is the optimizer's direction and ``η_t``
+the learning rate (or ``learning_rate(t - 1)`` for a schedule, ``t`` counting steps from 1).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+
+from accel import _keys, _linear, _optax
+from accel._estimator import LinearEstimatorMixin
+
+__all__ = ["BaseOptimizer"]
+
+_DTYPES = ("float32", "float64")
+
+
+def check_numpy_dtype(dtype: object) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"dtype must be one of {_DTYPES}, got {dtype!r}") from None
+    if dt.name not in _DTYPES:
+        raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+    return dt
+
+
+class BaseOptimizer(LinearEstimatorMixin):
+    """Linear model (``z = X @ w + b``) trained by a first-order optimizer, in NumPy.
+
+    Args:
+        learning_rate: step size ``η > 0``, or a schedule ``t -> η_t`` (e.g. an optax schedule,
+            called with the 0-based step count).
+        epochs: maximum number of epochs (passes over the data), ``>= 1``.
+        batch_size: rows per step; ``None`` means full batch.
+        loss: ``'mse'`` (``1/(2n) Σ (z - y)²``) or ``'logistic'`` (labels in {0, 1}).
+        fit_intercept: learn ``b``; with ``False`` it stays 0.
+        tol: stop when the relative loss decrease of an epoch is ``<= tol`` (``None``: never).
+        random_state: seed of the mini-batch order (an integer in ``[0, 2**64)``).
+        verbose: print the loss about ten times during training.
+        dtype: ``'float64'`` (default) or ``'float32'``; data and parameters use it.
+
+    Attributes (after ``fit``):
+        coef_ (d,), intercept_, history_ (``'loss'``, ``'grad_norm'``; ``n_epochs_ + 1``
+        entries each), n_epochs_, converged_, diverged_, n_features_in_.
+    """
+
+    _name: ClassVar[str]  # key in accel._optax.HYPERPARAMETERS
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.01,
+        epochs: int = 1000,
+        batch_size: int | None = None,
+        loss: str = "mse",
+        fit_intercept: bool = True,
+        tol: float | None = None,
+        random_state: int = 0,
+        verbose: bool = False,
+        dtype: str = "float64",
+    ) -> None:
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+
+    # ----- the update rule (subclasses) ----------------------------------------------------
+
+    def _init_state(self, theta: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def _direction(
+        self, g: np.ndarray, state: dict[str, Any], theta: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """``(u_t, new_state)``: the step is ``θ ← θ - η_t u_t``."""
+        raise NotImplementedError
+
+    # ----- validation ---------------------------------------------------------------------
+
+    def _hyperparameters(self) -> dict[str, float]:
+        names = _optax.HYPERPARAMETERS[self._name]
+        return _optax.check_hyperparameters(self._name, **{k: getattr(self, k) for k in names})
+
+    def _check_params(self) -> None:
+        _linear.check_learning_rate(self.learning_rate)
+        _linear.check_epochs(self.epochs)
+        _linear.check_batch_size(self.batch_size)
+        _linear.check_loss(self.loss)
+        _linear.check_bool(self.fit_intercept, "fit_intercept")
+        _linear.check_tol(self.tol)
+        _keys.check_seed(self.random_state, "random_state")
+        _linear.check_bool(self.verbose, "verbose")
+        check_numpy_dtype(self.dtype)
+        self._hyperparameters()
+
+    # ----- training -----------------------------------------------------------------------
+
+    def _lr(self, step: int) -> float:
+        if callable(self.learning_rate):
+            return float(self.learning_rate(step))
+        return float(self.learning_rate)
+
+    def fit(self, X: Any, y: Any) -> BaseOptimizer:
+        """Train from zero parameters; returns ``self``."""
+        self._check_params()
+        dtype = check_numpy_dtype(self.dtype)
+        X, y = _linear.check_X_y(X, y, self.loss)
+        X = np.asarray(X, dtype=dtype)
+        y = np.asarray(y, dtype=dtype)
+        n, d = X.shape
+        # hyperparameters as the dtype's scalars (float32 stays float32), read by _direction
+        self._h = {k: dtype.type(v) for k, v in self._hyperparameters().items()}
+        loss, fit_intercept = self.loss, self.fit_intercept
+
+        def evaluate(theta: np.ndarray) -> tuple[Any, np.ndarray]:
+            value, gw, gb = _linear.loss_and_grad(
+                X, y, theta[:d], theta[d], loss=loss, fit_intercept=fit_intercept, xp=np
+            )
+            return value, np.append(gw, gb)
+
+        theta = np.zeros(d + 1, dtype=dtype)
+        state = self._init_state(theta)
+        value, g = evaluate(theta)
+        losses, norms = [value], [np.sqrt(g @ g)]
+        converged, diverged = False, not np.isfinite(value)
+        step = 0
+        report_every = max(1, self.epochs // 10)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(self.epochs if not diverged else 0):
+                new = theta
+                if self.batch_size is None or self.batch_size >= n:
+                    u, state = self._direction(g, state, new)
+                    new = new - dtype.type(self._lr(step)) * u
+                    step += 1
+                else:
+                    order = _keys.epoch_permutation(self.random_state, epoch, n)
+                    for start in range(0, n, self.batch_size):
+                        rows = order[start : start + self.batch_size]
+                        _, gw, gb = _linear.loss_and_grad(
+                            X[rows], y[rows], new[:d], new[d],
+                            loss=loss, fit_intercept=fit_intercept, xp=np,
+                        )  # fmt: skip
+                        u, state = self._direction(np.append(gw, gb), state, new)
+                        new = new - dtype.type(self._lr(step)) * u
+                        step += 1
+                new_value, new_g = evaluate(new)
+                if not np.isfinite(new_value):
+                    diverged = True
+                    break
+                previous, theta, g, value = value, new, new_g, new_value
+                losses.append(value)
+                norms.append(np.sqrt(g @ g))
+                if self.verbose and ((epoch + 1) % report_every == 0 or epoch + 1 == self.epochs):
+                    print(f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}: loss={value:.6g}")
+                if self.tol is not None and previous - value <= self.tol * abs(previous):
+                    converged = True
+                    break
+        if diverged:
+            _warn_diverged(type(self).__name__, len(losses) - 1)
+        self._store_result(
+            theta[:d], theta[d], np.array(losses, dtype=dtype), np.array(norms, dtype=dtype),
+            converged=converged, diverged=diverged,
+        )  # fmt: skip
+        return self
+
+    def _decision(self, X: Any) -> np.ndarray:
+        X = np.asarray(X, dtype=self.coef_.dtype)
+        return _linear.decision_function(X, self.coef_, self.intercept_, np)
+
+
+def _warn_diverged(name: str, kept_epoch: int) -> None:
+    warnings.warn(
+        f"{name}: the loss became non-finite in epoch {kept_epoch + 1}; training stopped and "
+        f"kept the parameters of epoch {kept_epoch} (the last finite loss). Try a smaller "
+        "learning_rate.",
+        _linear.DivergenceWarning,
+        stacklevel=3,
+    )
