@@ -58,7 +58,7 @@ def _mnist(seed: int, download: bool) -> Problem:
         fallback = None
     except datasets.DataUnavailableError as exc:
         X, y, Xt, yt, meta = datasets.load_digits_binary(seed=seed)
-        reason = str(exc).splitlines()[0]
+        reason = str(exc).splitlines()[0].rstrip(":")
         fallback = f"MNIST files absent ({reason}); used the shipped scikit-learn digits set"
     return Problem("MNIST (10k)", "logistic", X, y, Xt, yt, dict(meta), fallback)
 
@@ -71,7 +71,7 @@ def _california(seed: int, download: bool) -> Problem:
         fallback = None
     except datasets.DataUnavailableError as exc:
         X, y, Xt, yt, meta = datasets.load_diabetes(seed=seed)
-        reason = str(exc).splitlines()[0]
+        reason = str(exc).splitlines()[0].rstrip(":")
         fallback = f"California housing files absent ({reason}); used the shipped scikit-learn diabetes set"
     return Problem("California housing", "mse", X, y, Xt, yt, dict(meta), fallback)
 

@@ -109,7 +109,7 @@ def markdown(data: dict[str, Any], plots: dict[str, list[str]]) -> str:
             conv = "yes" if r["converged"] else ("diverged" if r["diverged"] else "no")
             out.append(
                 f"| {r['optimizer']} | {r['backend']} | {_fmt(r['time_median_s'])} | "
-                f"{_fmt(r['compile_time_s'])} | {r['epochs']} | {r['final_train_loss']:.8g} | "
+                f"{_fmt(r['compile_time_s']) if r['backend'] != 'numpy' else '-'} | {r['epochs']} | {r['final_train_loss']:.8g} | "
                 f"{_fmt(r['gap'])} | {r['test_metric']:.6g} | {conv} |"
             )
         out.append("")

@@ -62,7 +62,7 @@ BACKENDS = ("numpy", "jax", "parallel")
 QUICK_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 FULL_OPTIMIZERS = (*QUICK_OPTIMIZERS, "adagrad", "rmsprop")
 SGD_FAMILY = ("sgd", "momentum", "nesterov")
-ADAPTIVE_GRID = (1e-3, 1e-2, 1e-1)
+ADAPTIVE_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 _NUMPY_CLASSES = {
     "sgd": "SGD",
     "momentum": "MomentumSGD",

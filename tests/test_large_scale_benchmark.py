@@ -101,7 +101,7 @@ def test_json_content(tiny_run):
     assert by_problem["Tiny logistic"]["learning_rates"]["adam"] == 0.05
     L = by_problem["Tiny regression"]["lipschitz"]
     assert by_problem["Tiny regression"]["learning_rates"]["sgd"] == pytest.approx(1 / L)
-    assert by_problem["Tiny regression"]["learning_rates"]["adam"] in (1e-3, 1e-2, 1e-1)
+    assert by_problem["Tiny regression"]["learning_rates"]["adam"] in (1e-3, 1e-2, 1e-1, 1.0)
     for r in data["results"]:
         p = by_problem[r["problem"]]
         assert r["optimum_loss"] == p["optimum"]["loss"]
@@ -127,7 +127,7 @@ def test_markdown_content(tiny_run):
     text = report.read_text()
     assert text.startswith("# Large-scale benchmark report")
     assert "`pytest tiny suite`" in text
-    assert "learning_rate = 1/L" in text and "grid [0.001, 0.01, 0.1]" in text
+    assert "learning_rate = 1/L" in text and "grid [0.001, 0.01, 0.1, 1.0]" in text
     assert "## Fallbacks used" in text and "pretend fallback for the test" in text
     for p in data["problems"]:
         assert f"## {p['name']}" in text
