@@ -8,13 +8,14 @@ the fitted attributes through :meth:`LinearEstimatorMixin._store_result` and pro
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
 import numpy as np
 
 from accel import _linear
 
-__all__ = ["LinearEstimatorMixin", "NotFittedError"]
+__all__ = ["LinearEstimatorMixin", "NotFittedError", "warn_diverged"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -141,3 +142,14 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b) and type(a) is type(b)
     except (TypeError, ValueError):
         return a is b
+
+
+def warn_diverged(name: str, kept_epoch: int) -> None:
+    """The ``DivergenceWarning`` every estimator emits when it stops at a non-finite loss."""
+    warnings.warn(
+        f"{name}: the loss became non-finite in epoch {kept_epoch + 1}; training stopped and "
+        f"kept the parameters of epoch {kept_epoch} (the last finite loss). Try a smaller "
+        "learning_rate.",
+        _linear.DivergenceWarning,
+        stacklevel=3,
+    )

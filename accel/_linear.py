@@ -13,7 +13,7 @@ Model and losses (shared DESIGN.md, "The numerical contract"):
     z = X @ w + b                                           (prediction, b = 0 without intercept)
     mse:       L = 1/(2n) Σ (z - y)²                         r = z - y
     logistic:  L = 1/n Σ (log(1 + exp(z)) - y z)  (stable)   r = σ(z) - y,  σ(z) = (1 + tanh(z/2)) / 2
-    gradient:  ∂L/∂w = Xᵀ r / n,   ∂L/∂b = Σ r / n
+    gradient:  ∂L/∂w = Xᵀ r / n (computed as r @ X),   ∂L/∂b = Σ r / n
 
 One step costs two matrix-vector products (``X @ w`` and ``Xᵀ @ r``): the residual ``r``
 is computed once and used for the loss and both gradients.
@@ -131,7 +131,7 @@ def loss_and_grad(
         r = r * weight
     n = _normaliser(X.shape[0], weight, xp)
     value = xp.sum(terms) / n
-    grad_w = (X.T @ r) / n
+    grad_w = (r @ X) / n  # not X.T @ r: XLA:CPU runs that form ~10x slower
     grad_b = xp.sum(r) / n if fit_intercept else xp.zeros_like(value)
     return value, grad_w, grad_b
 

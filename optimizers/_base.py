@@ -23,13 +23,14 @@ the learning rate (or ``learning_rate(t - 1)`` for a schedule, ``t`` counting st
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from accel import _keys, _linear, _optax
-from accel._estimator import LinearEstimatorMixin
+from accel._estimator import LinearEstimatorMixin, warn_diverged
 
 __all__ = ["BaseOptimizer"]
 
@@ -50,8 +51,8 @@ class BaseOptimizer(LinearEstimatorMixin):
     """Linear model (``z = X @ w + b``) trained by a first-order optimizer, in NumPy.
 
     Args:
-        learning_rate: step size ``η > 0``, or a schedule ``t -> η_t`` (e.g. an optax schedule,
-            called with the 0-based step count).
+        learning_rate: step size ``η > 0``, or a schedule ``t -> η_t`` (e.g. an optax schedule;
+            called as optax does, with the 0-based step count as a JAX int32 scalar).
         epochs: maximum number of epochs (passes over the data), ``>= 1``.
         batch_size: rows per step; ``None`` means full batch.
         loss: ``'mse'`` (``1/(2n) Σ (z - y)²``) or ``'logistic'`` (labels in {0, 1}).
@@ -123,7 +124,10 @@ class BaseOptimizer(LinearEstimatorMixin):
 
     def _lr(self, step: int) -> float:
         if callable(self.learning_rate):
-            return float(self.learning_rate(step))
+            # exactly as optax calls it: with an int32 step count (so an optax schedule
+            # computes what it computes inside optax), x64 scoped to this call for float64
+            with jax.enable_x64(np.dtype(self.dtype) == np.float64):
+                return float(self.learning_rate(jnp.int32(step)))
         return float(self.learning_rate)
 
     def fit(self, X: Any, y: Any) -> BaseOptimizer:
@@ -182,7 +186,7 @@ class BaseOptimizer(LinearEstimatorMixin):
                     converged = True
                     break
         if diverged:
-            _warn_diverged(type(self).__name__, len(losses) - 1)
+            warn_diverged(type(self).__name__, len(losses) - 1)
         self._store_result(
             theta[:d], theta[d], np.array(losses, dtype=dtype), np.array(norms, dtype=dtype),
             converged=converged, diverged=diverged,
@@ -193,12 +197,3 @@ class BaseOptimizer(LinearEstimatorMixin):
         X = np.asarray(X, dtype=self.coef_.dtype)
         return _linear.decision_function(X, self.coef_, self.intercept_, np)
 
-
-def _warn_diverged(name: str, kept_epoch: int) -> None:
-    warnings.warn(
-        f"{name}: the loss became non-finite in epoch {kept_epoch + 1}; training stopped and "
-        f"kept the parameters of epoch {kept_epoch} (the last finite loss). Try a smaller "
-        "learning_rate.",
-        _linear.DivergenceWarning,
-        stacklevel=3,
-    )
