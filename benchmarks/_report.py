@@ -171,13 +171,13 @@ def write_plots(data: dict[str, Any], output_dir: Path) -> dict[str, list[str]]:
                     xs = [i * per_epoch for i in range(len(hist))]
                 ax.plot(xs, gaps, styles.get(r["backend"], "-"), label=f"{r['optimizer']} ({r['backend']})")
             ax.set_yscale("log")
-            if kind == "time":
-                ax.set_xscale("symlog", linthresh=1e-4)
             ax.set_xlabel("epoch" if kind == "epoch" else "seconds (median fit time spread evenly over epochs)")
             ax.set_ylabel("training loss - optimum")
             ax.set_title(f"{p['name']}: loss vs {kind}")
-            ax.legend(fontsize=6, ncol=2)
-            fig.tight_layout()
+            # Fixed legend place and margins: "best" and tight_layout measure every tick label
+            # and made the plots the slowest part of the quick suite.
+            ax.legend(fontsize=6, ncol=2, loc="upper right")
+            fig.subplots_adjust(left=0.13, right=0.97, top=0.92, bottom=0.12)
             name = f"loss_vs_{kind}_{slug(p['name'])}.png"
             fig.savefig(output_dir / name)
             plt.close(fig)
@@ -185,7 +185,7 @@ def write_plots(data: dict[str, Any], output_dir: Path) -> dict[str, list[str]]:
     sp = _speedups(data)
     others = sorted({b for r in sp for b in r["speedup"]})
     if others:
-        fig, ax = plt.subplots(figsize=(max(6.4, 0.35 * len(sp)), 4.2), dpi=80)
+        fig, ax = plt.subplots(figsize=(max(6.4, 0.35 * len(sp)), 5.5), dpi=80)
         width = 0.8 / len(others)
         labels = [f"{r['problem']}\n{r['optimizer']}" for r in sp]
         for i, b in enumerate(others):
@@ -195,9 +195,9 @@ def write_plots(data: dict[str, Any], output_dir: Path) -> dict[str, list[str]]:
         ax.set_xticks([x + width * (len(others) - 1) / 2 for x in range(len(sp))], labels, rotation=90, fontsize=6)
         ax.set_ylabel("speed-up vs NumPy reference (x)")
         ax.set_yscale("log")
-        ax.legend()
+        ax.legend(loc="upper right")
         ax.set_title("Backend speed-up (median fit time, compile excluded)")
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.4)
         fig.savefig(output_dir / "backend_speedup.png")
         plt.close(fig)
         written["__speedup__"].append("backend_speedup.png")
