@@ -157,6 +157,7 @@ def write_plots(data: dict[str, Any], output_dir: Path) -> dict[str, list[str]]:
     styles = {"numpy": "-", "jax": "--", "parallel": ":"}
     for p in data["problems"]:
         rows = [r for r in data["results"] if r["problem"] == p["name"]]
+        colors = {o: f"C{i}" for i, o in enumerate(dict.fromkeys(r["optimizer"] for r in rows))}
         opt = p["optimum"]["loss"]
         floor = 1e-12 * max(1.0, abs(opt))
         for kind in ("epoch", "time"):
@@ -169,7 +170,8 @@ def write_plots(data: dict[str, Any], output_dir: Path) -> dict[str, list[str]]:
                 else:
                     per_epoch = r["time_median_s"] / max(r["epochs"], 1)
                     xs = [i * per_epoch for i in range(len(hist))]
-                ax.plot(xs, gaps, styles.get(r["backend"], "-"), label=f"{r['optimizer']} ({r['backend']})")
+                ax.plot(xs, gaps, styles.get(r["backend"], "-"), color=colors[r["optimizer"]],
+                        label=f"{r['optimizer']} ({r['backend']})")
             ax.set_yscale("log")
             ax.set_xlabel("epoch" if kind == "epoch" else "seconds (median fit time spread evenly over epochs)")
             ax.set_ylabel("training loss - optimum")
