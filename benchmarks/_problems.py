@@ -1,0 +1,132 @@
+"""The problems of the large-scale suite, with their fallbacks, for ``--quick`` and ``--full``.
+
+========================  =========  ==================================================
+problem                   loss       data
+========================  =========  ==================================================
+MNIST (10k)               logistic   digits 0-4 -> 0, 5-9 -> 1; falls back to the shipped
+                                     scikit-learn digits set when the MNIST files are absent
+California housing        mse        falls back to the shipped diabetes set
+Synthetic d=100 / 1000    mse        ``generate_highdim_regression`` (kappa 50), 2.5 d rows
+(+ d=5000 / 10000 full)
+Extreme kappa=1e3 / 1e6   mse        ``generate_extreme_condition_data`` (exponential spectrum)
+(+ 1e9 full)
+========================  =========  ==================================================
+
+Synthetic data are split 80/20 into train/test with a seeded permutation; real data keep the
+loaders' own split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Problem", "iter_problems", "problem_names"]
+
+
+@dataclasses.dataclass
+class Problem:
+    """One benchmark problem: data, loss, metadata and the fallback used (if any)."""
+
+    name: str
+    loss: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    metadata: dict[str, Any]
+    fallback: str | None = None
+
+
+def _split(X: np.ndarray, y: np.ndarray, seed: int, test_fraction: float = 0.2):
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    n_test = max(1, round(test_fraction * X.shape[0]))
+    test, train = order[:n_test], order[n_test:]
+    return X[train], y[train], X[test], y[test]
+
+
+def _mnist(seed: int, download: bool) -> Problem:
+    from benchmarks import datasets
+
+    try:
+        X, y, Xt, yt, meta = datasets.load_mnist(
+            n_samples=10000, binary_classification=True, download=download
+        )
+        fallback = None
+    except datasets.DataUnavailableError as exc:
+        X, y, Xt, yt, meta = datasets.load_digits_binary(seed=seed)
+        reason = str(exc).splitlines()[0].rstrip(":")
+        fallback = f"MNIST files absent ({reason}); used the shipped scikit-learn digits set"
+    return Problem("MNIST (10k)", "logistic", X, y, Xt, yt, dict(meta), fallback)
+
+
+def _california(seed: int, download: bool) -> Problem:
+    from benchmarks import datasets
+
+    try:
+        X, y, Xt, yt, meta = datasets.load_california_housing(download=download)
+        fallback = None
+    except datasets.DataUnavailableError as exc:
+        X, y, Xt, yt, meta = datasets.load_diabetes(seed=seed)
+        reason = str(exc).splitlines()[0].rstrip(":")
+        fallback = f"California housing files absent ({reason}); used the shipped scikit-learn diabetes set"
+    return Problem("California housing", "mse", X, y, Xt, yt, dict(meta), fallback)
+
+
+def _highdim(d: int) -> Callable[[int, bool], Problem]:
+    def make(seed: int, download: bool) -> Problem:
+        from benchmarks import datasets
+
+        X, y, _, meta = datasets.generate_highdim_regression(
+            n_samples=2 * d + d // 2, n_features=d, condition_number=50.0, seed=seed
+        )
+        X, y, Xt, yt = _split(X, y, seed)
+        return Problem(f"Synthetic d={d}", "mse", X, y, Xt, yt, dict(meta))
+
+    return make
+
+
+def _extreme(kappa: float) -> Callable[[int, bool], Problem]:
+    def make(seed: int, download: bool) -> Problem:
+        from benchmarks import datasets
+
+        X, y, meta = datasets.generate_extreme_condition_data(
+            n_samples=500, n_features=50, target_kappa=kappa, condition_type="exponential", seed=seed
+        )
+        X, y, Xt, yt = _split(X, y, seed)
+        return Problem(f"Extreme kappa={kappa:.0e}", "mse", X, y, Xt, yt, dict(meta))
+
+    return make
+
+
+_QUICK: dict[str, Callable[[int, bool], Problem]] = {
+    "mnist": _mnist,
+    "california": _california,
+    "highdim100": _highdim(100),
+    "highdim1000": _highdim(1000),
+    "kappa1e3": _extreme(1e3),
+    "kappa1e6": _extreme(1e6),
+}
+_FULL_ONLY: dict[str, Callable[[int, bool], Problem]] = {
+    "highdim5000": _highdim(5000),
+    "highdim10000": _highdim(10000),
+    "kappa1e9": _extreme(1e9),
+}
+
+
+def problem_names(full: bool) -> list[str]:
+    """Short names accepted by ``--problems``, in suite order."""
+    return list(_QUICK) + (list(_FULL_ONLY) if full else [])
+
+
+def iter_problems(names: list[str], *, seed: int, download: bool) -> Iterator[Problem]:
+    """Build the named problems lazily (one data set in memory at a time)."""
+    table = {**_QUICK, **_FULL_ONLY}
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"problems: unknown {unknown}; accepted: {list(table)}")
+    for name in names:
+        yield table[name](seed, download)

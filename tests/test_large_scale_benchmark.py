@@ -1,0 +1,230 @@
+"""The large-scale suite end to end on tiny problems: JSON, Markdown and PNG content."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import scipy.optimize
+
+from benchmarks import _optimum, _report
+from benchmarks.large_scale_benchmark import LargeScaleBenchmark, main
+
+matplotlib_image = pytest.importorskip("matplotlib.image")
+
+
+def _regression(n=120, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = X @ rng.normal(size=d) + 0.5 + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+def _classification(n=160, d=4, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    p = 1 / (1 + np.exp(-(X @ rng.normal(size=d))))
+    return X, (rng.uniform(size=n) < p).astype(np.float64)
+
+
+def _design(X):
+    return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def test_mse_optimum_is_least_squares():
+    X, y = _regression()
+    opt = _optimum.solve_optimum(X, y, "mse")
+    sol = np.linalg.lstsq(_design(X), y, rcond=None)[0]
+    np.testing.assert_allclose(opt.coef, sol[:-1], rtol=1e-10)
+    assert opt.loss == pytest.approx(0.5 * np.mean((_design(X) @ sol - y) ** 2), rel=1e-12)
+    assert opt.grad_norm < 1e-10
+
+
+def test_logistic_optimum_matches_scipy():
+    X, y = _classification()
+    opt = _optimum.solve_optimum(X, y, "logistic")
+    A = _design(X)
+
+    def f(w):
+        z = A @ w
+        return np.mean(np.logaddexp(0, z) - y * z)
+
+    ref = scipy.optimize.minimize(f, np.zeros(A.shape[1]), method="BFGS", options={"gtol": 1e-10})
+    assert opt.loss <= ref.fun + 1e-12
+    assert opt.loss == pytest.approx(ref.fun, rel=1e-8)
+    assert opt.grad_norm < 1e-9
+
+
+@pytest.mark.parametrize("loss", ["mse", "logistic"])
+def test_lipschitz_constant_dense_and_matrix_free_agree(monkeypatch, loss):
+    X, _ = _regression(n=60, d=8)
+    A = _design(X)
+    expected = np.linalg.norm(A, 2) ** 2 / A.shape[0] / (4 if loss == "logistic" else 1)
+    assert _optimum.lipschitz_constant(X, loss) == pytest.approx(expected, rel=1e-10)
+    monkeypatch.setattr(_optimum, "_DENSE_LIMIT", 0)
+    assert _optimum.lipschitz_constant(X, loss) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("suite")
+    backends = ("numpy", "jax", "parallel")
+    bench = LargeScaleBenchmark(out, backends=backends, repeats=1, progress=False, tune_epochs=20,
+                                command="pytest tiny suite")
+    Xr, yr = _regression()
+    bench.benchmark_dataset("Tiny regression", Xr[:100], yr[:100], Xr[100:], yr[100:],
+                            {"name": "tiny", "source": "test", "n_features": 5}, ["sgd", "adam"], 150)
+    Xc, yc = _classification()
+    bench.benchmark_dataset("Tiny logistic", Xc[:120], yc[:120], Xc[120:], yc[120:],
+                            {"name": "tinyc", "loss": "logistic"}, ["sgd", {"optimizer": "adam", "learning_rate": 0.05}],
+                            150, fallback="pretend fallback for the test")
+    return bench, bench.save_results(), bench.generate_summary_report()
+
+
+def test_json_content(tiny_run):
+    _, json_path, _ = tiny_run
+    data = json.loads(json_path.read_text())
+    assert data["schema"] == "accel.large_scale/1"
+    assert data["versions"]["jax"] == jax.__version__
+    assert data["device"]["devices"] and data["dtype"] == "float32"
+    n_backends = 3 if len(jax.local_devices()) > 1 else 2
+    assert len(data["results"]) == 2 * 2 * n_backends
+    by_problem = {p["name"]: p for p in data["problems"]}
+    assert by_problem["Tiny logistic"]["fallback"] == "pretend fallback for the test"
+    assert by_problem["Tiny logistic"]["lr_source"] == {"sgd": "1/L", "adam": "given"}
+    assert by_problem["Tiny logistic"]["learning_rates"]["adam"] == 0.05
+    L = by_problem["Tiny regression"]["lipschitz"]
+    assert by_problem["Tiny regression"]["learning_rates"]["sgd"] == pytest.approx(1 / L)
+    assert by_problem["Tiny regression"]["learning_rates"]["adam"] in (1e-3, 1e-2, 1e-1, 1.0)
+    for r in data["results"]:
+        p = by_problem[r["problem"]]
+        assert r["optimum_loss"] == p["optimum"]["loss"]
+        assert r["final_train_loss"] >= r["optimum_loss"] - 1e-9
+        assert r["gap"] == pytest.approx((r["final_train_loss"] - r["optimum_loss"]) / abs(r["optimum_loss"]))
+        assert r["converged"] == (r["gap"] <= data["rtol"])
+        assert len(r["history_loss"]) == r["epochs"] + 1
+        assert r["time_median_s"] > 0 and len(r["times_s"]) == 1
+        assert r["test_metric_name"] == ("accuracy" if p["loss"] == "logistic" else "test_mse")
+        if r["backend"] == "numpy":
+            assert r["compile_time_s"] == 0.0
+    # 1/L gradient descent on a well-conditioned least-squares problem reaches the optimum.
+    sgd = [r for r in data["results"] if r["problem"] == "Tiny regression" and r["optimizer"] == "sgd"]
+    assert all(r["converged"] for r in sgd)
+    # Same batch order, same math: backends agree on the final loss to float32 rounding.
+    losses = [r["final_train_loss"] for r in sgd]
+    assert max(losses) - min(losses) <= 1e-4 * max(losses)
+
+
+def test_markdown_content(tiny_run):
+    _, json_path, report = tiny_run
+    data = json.loads(json_path.read_text())
+    text = report.read_text()
+    assert text.startswith("# Large-scale benchmark report")
+    assert "`pytest tiny suite`" in text
+    assert "learning_rate = 1/L" in text and "grid [0.001, 0.01, 0.1, 1.0]" in text
+    assert "## Fallbacks used" in text and "pretend fallback for the test" in text
+    for p in data["problems"]:
+        assert f"## {p['name']}" in text
+        assert f"**{p['optimum']['loss']:.10g}**" in text
+    assert "| Test accuracy |" in text and "| Test MSE |" in text
+    for r in data["results"]:
+        assert f"| {r['optimizer']} | {r['backend']} | " in text
+        assert f"{r['final_train_loss']:.8g}" in text
+    assert "## Backend speed-ups" in text
+    assert "jax speed-up" in text
+    for png in Path(report).parent.glob("*.png"):
+        assert f"]({png.name})" in text
+
+
+def test_plots_are_real_images(tiny_run):
+    _, _, report = tiny_run
+    out = Path(report).parent
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == sorted(
+        [f"loss_vs_{k}_{_report.slug(n)}.png" for n in ("Tiny regression", "Tiny logistic") for k in ("epoch", "time")]
+        + ["backend_speedup.png"]
+    )
+    for name in names:
+        img = matplotlib_image.imread(out / name)
+        assert img.shape[0] >= 200 and img.shape[1] >= 300
+        assert float(np.std(img)) > 0.01, f"{name} looks blank"
+
+
+def test_sanity_check_fails_loudly_when_optimum_is_wrong(monkeypatch, tmp_path):
+    X, y = _regression()
+    real = _optimum.solve_optimum
+
+    def wrong(X, y, loss):
+        o = real(X, y, loss)
+        return _optimum.Optimum(o.loss * 2 + 1, o.coef, o.intercept, "deliberately wrong", 0.0)
+
+    monkeypatch.setattr(_optimum, "solve_optimum", wrong)
+    bench = LargeScaleBenchmark(tmp_path, backends=("numpy",), repeats=1, progress=False)
+    with pytest.raises(RuntimeError, match=r"sanity check failed.*below the computed optimum"):
+        bench.benchmark_dataset("bad", X, y, X, y, {}, ["sgd"], 200)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"backends": ("numpy", "torch")}, "backends must be a non-empty subset"),
+        ({"backends": ()}, "backends must be a non-empty subset"),
+        ({"repeats": 0}, "repeats must be an integer >= 1"),
+        ({"dtype": "float16"}, "dtype must be 'float32' or 'float64'"),
+    ],
+)
+def test_bad_constructor_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LargeScaleBenchmark(tmp_path, **kwargs)
+
+
+def test_bad_dataset_arguments(tmp_path):
+    X, y = _regression()
+    bench = LargeScaleBenchmark(tmp_path, backends=("numpy",), repeats=1, progress=False)
+    with pytest.raises(ValueError, match="configs: optimizer must be one of"):
+        bench.benchmark_dataset("x", X, y, X, y, {}, ["lbfgs"], 10)
+    with pytest.raises(ValueError, match="max_epochs must be an integer >= 1"):
+        bench.benchmark_dataset("x", X, y, X, y, {}, ["sgd"], 0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        bench.benchmark_dataset("x", X, y, X, y, {"loss": "hinge"}, ["sgd"], 10)
+
+
+def test_cli_runs_with_mnist_fallback(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("sklearn")
+    monkeypatch.setenv("ACCEL_DATA_DIR", str(tmp_path / "no_data_here"))
+    out = tmp_path / "out"
+    rc = main(["--problems", "mnist,kappa1e3", "--optimizers", "sgd", "--backends", "numpy,jax",
+               "--epochs", "30", "--repeats", "1", "--output", str(out), "--no-progress"])
+    assert rc == 0
+    data = json.loads((out / "large_scale_results.json").read_text())
+    assert [p["name"] for p in data["problems"]] == ["MNIST (10k)", "Extreme kappa=1e+03"]
+    mnist = data["problems"][0]
+    assert mnist["loss"] == "logistic" and "digits" in mnist["fallback"]
+    kappa = float(data["problems"][1]["metadata"]["condition_number"])
+    assert math.isclose(kappa, 1e3, rel_tol=0.2)
+    report = (out / "BENCHMARK_REPORT.md").read_text()
+    assert "## Fallbacks used" in report and "MNIST files absent" in report
+    assert "optimum MNIST (10k)" in capsys.readouterr().out
+
+
+def test_cli_rejects_unknown_names(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--backends", "numpy,torch"])
+    assert exc.value.code == 2
+    assert "--backends: unknown ['torch']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--optimizers", "lbfgs"])
+    assert "--optimizers: unknown" in capsys.readouterr().err
+
+
+def test_script_entry_point_help():
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "large_scale_benchmark.py"
+    out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "--quick" in out.stdout and "--backends" in out.stdout
