@@ -14,10 +14,10 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+from accel._atomic import write_atomic
 
 __all__ = ["dump_json", "format_table", "jsonable", "ms", "write_atomic"]
 
@@ -58,7 +58,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """Dataclasses, tuples and NumPy scalars as JSON values; non-finite floats become ``None``
+    """Dataclasses, tuples, NumPy/JAX scalars and arrays as JSON values; non-finite floats become ``None``
     (JSON has no NaN/Infinity)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -66,27 +66,14 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # NumPy/JAX scalars
+    shape = getattr(value, "shape", None)
+    if shape == () and hasattr(value, "item"):  # NumPy/JAX scalars
         value = value.item()
+    elif shape is not None and hasattr(value, "tolist"):  # NumPy/JAX arrays
+        return jsonable(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
-    """Write ``data`` (text as UTF-8) to ``path`` through a temporary file in the same
-    folder, so that a failure never leaves a partial file behind."""
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def dump_json(value: Any, path: str | os.PathLike[str] | None = None, *, indent: int = 2) -> str:

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["console_summary", "markdown", "slug", "write_atomic", "write_plots"]
+__all__ = ["console_summary", "markdown", "slug", "write_plots"]
 
 
 def slug(name: str) -> str:
     """File-name form of a problem name: ``'Extreme kappa=1e+06'`` -> ``'extreme_kappa_1e_06'``."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-
-
-def write_atomic(path: Path, text: str | bytes) -> Path:
-    """Write ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode() if isinstance(text, str) else text
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _fmt(v: float) -> str:
@@ -83,7 +66,8 @@ def markdown(data: dict[str, Any], plots: dict[str, list[str]]) -> str:
         out += [f"## {p['name']}", ""]
         facts = [f"{k} {meta[k]}" for k in ("source", "n_train", "n_test", "n_features") if k in meta]
         if "condition_number" in meta:
-            facts.append(f"condition number {_fmt(float(meta['condition_number']))}")
+            kappa = meta["condition_number"]  # null in JSON when infinite (singular Hessian)
+            facts.append("condition number " + ("inf (singular)" if kappa is None else _fmt(float(kappa))))
         out.append(f"{p['loss']} loss; " + ", ".join(facts))
         if p["fallback"]:
             out.append(f"\n**Fallback:** {p['fallback']}")

@@ -21,6 +21,8 @@ Outputs in ``--output`` (default ``benchmark_results``):
                     "converged", "diverged", "test_metric", "test_metric_name", "history_loss"}],
        "skipped": [{"backend", "reason"}]}
 
+  Strict JSON: non-finite floats (an infinite condition number, a diverged loss) are ``null``.
+
 * ``BENCHMARK_REPORT.md`` — tables per problem, backend speed-ups, the optimum, fallbacks used.
 * PNG plots: ``loss_vs_epoch_<problem>.png``, ``loss_vs_time_<problem>.png`` and ``backend_speedup.png``.
 
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import math
 import os
 import statistics
@@ -54,6 +55,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: import the package this file belongs to
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from accel._atomic import write_atomic
+from accel._report import dump_json, jsonable
 from benchmarks import _optimum, _problems, _report
 
 __all__ = ["BACKENDS", "LargeScaleBenchmark", "main"]
@@ -273,7 +276,7 @@ class LargeScaleBenchmark:
             {
                 "name": name,
                 "loss": loss,
-                "metadata": _jsonable(metadata),
+                "metadata": jsonable(metadata),
                 "fallback": fallback,
                 "optimum": {"loss": optimum.loss, "method": optimum.method, "grad_norm": optimum.grad_norm},
                 "lipschitz": lipschitz,
@@ -362,27 +365,15 @@ class LargeScaleBenchmark:
 
     def save_results(self, filename: str = "large_scale_results.json") -> Path:
         """Write the JSON results atomically into ``output_dir``; returns the path."""
-        return _report.write_atomic(self.output_dir / filename, json.dumps(self.to_dict(), indent=2))
+        path = self.output_dir / filename
+        dump_json(self.to_dict(), path)  # strict JSON: non-finite floats become null
+        return path
 
     def generate_summary_report(self, filename: str = "BENCHMARK_REPORT.md") -> Path:
         """Write ``BENCHMARK_REPORT.md`` and the PNG plots into ``output_dir``; returns the report path."""
         data = self.to_dict()
         plots = _report.write_plots(data, self.output_dir)
-        return _report.write_atomic(self.output_dir / filename, _report.markdown(data, plots))
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
+        return write_atomic(self.output_dir / filename, _report.markdown(data, plots))
 
 
 def _csv(value: str, accepted: Sequence[str], name: str) -> list[str]:

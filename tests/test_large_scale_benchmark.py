@@ -210,6 +210,8 @@ def test_cli_runs_with_mnist_fallback(tmp_path, monkeypatch, capsys):
     assert math.isclose(kappa, 1e3, rel_tol=0.2)
     report = (out / "BENCHMARK_REPORT.md").read_text()
     assert "## Fallbacks used" in report and "MNIST files absent" in report
+    assert mnist["metadata"]["condition_number"] is None  # digits has constant pixels
+    assert "condition number inf (singular)" in report
     assert "optimum MNIST (10k)" in capsys.readouterr().out
 
 

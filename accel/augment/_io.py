@@ -33,7 +33,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -42,10 +41,11 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_open
 from ._batch import AugmentationBatch
 from ._config import PARAM_NAMES, AugmentationConfig
 from ._stats import compute_statistics
@@ -62,36 +62,6 @@ _FORMATS = ("json", "binary")
 _BLOCK = 1 << 18  # read and CRC blocks: bounds memory of verify passes
 
 
-@contextlib.contextmanager
-def _atomic_open(path: Path) -> Iterator[BinaryIO]:
-    """A temp file beside ``path``, renamed over it only if the block completes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the rename itself (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _format_of(path: Path, fmt: str | None) -> str:
@@ -188,7 +158,7 @@ def _save_json(batches: list[AugmentationBatch], path: Path, config: Augmentatio
     if include_stats:
         out["statistics"] = compute_statistics(batches) if records else {}
     data = json.dumps(out, indent=2).encode()
-    with _atomic_open(path) as f:
+    with atomic_open(path) as f:
         f.write(data)
 
 
@@ -227,7 +197,7 @@ def _save_binary(batches: Iterable[AugmentationBatch], path: Path, config: Augme
     dtype: np.dtype | None = None
     tracker = _IdTracker()
     crc = 0
-    with _atomic_open(path) as f, tempfile.TemporaryFile(dir=path.parent) as side:
+    with atomic_open(path) as f, tempfile.TemporaryFile(dir=path.parent) as side:
         f.write(_HEADER.pack(MAGIC, VERSION, 0))
         for batch in batches:
             cols = batch.to_numpy()

@@ -29,18 +29,18 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from accel._atomic import atomic_open
 
 __all__ = [
     "DOWNLOAD_TIMEOUT_S",
@@ -110,22 +110,13 @@ def _open_url(url: str, timeout: float) -> BinaryIO:
 
 def _download(url: str, dest: Path, sha256: str) -> None:
     """Fetch ``url`` to ``dest`` through a verified temporary file; nothing partial remains."""
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    with atomic_open(dest, suffix=".part") as out, _open_url(url, DOWNLOAD_TIMEOUT_S) as response:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, _open_url(url, DOWNLOAD_TIMEOUT_S) as response:
-            while chunk := response.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != sha256:
+        while chunk := response.read(_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+        if digest.hexdigest() != sha256:  # raising here discards the temporary file
             raise _ChecksumMismatch(f"SHA-256 {digest.hexdigest()} != expected {sha256}")
-        os.replace(tmp, dest)
-        tmp = None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
 
 
 def _make_dirs(directory: Path) -> list[Path]:
