@@ -29,7 +29,11 @@ into 16384-lane chunks), and again only for depth > 128 or prefixes longer than 
 A compilation takes 10-25 s on the shared 2-core CPU (measured by
 ``benchmarks/bench_augment_dpa.py``). Ids are 64-bit; the rolled SHA-256 and MT19937 loops
 (``unroll=8``) trade a little speed for compile time: XLA:CPU did not finish compiling a fully
-unrolled SHA-256 compression within minutes.
+unrolled SHA-256 compression within minutes (unroll 4 and 16 measured slower than 8).
+On the CPU the kernel is compiled for 512-bit vectors (``xla_cpu_prefer_vector_width``;
+XLA's default is 256, and LLVM uses narrower vectors where the CPU has no 512-bit ones):
+1.2-1.3x faster end to end on the AVX-512 Xeon of ``BENCHMARKS.md``. The kernel is integer
+arithmetic only, so its results do not depend on the vector width.
 
 Example:
     >>> import random, hashlib
@@ -218,10 +222,17 @@ def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int
 
 
 @functools.cache
-def _kernel(unroll: int = 8):
-    """jit(vmap(one sample)); jit compiles once per (batch bucket, table shapes)."""
+def _kernel(unroll: int = 8, vector_width: int | None = 512):
+    """jit(vmap(one sample)); jit compiles once per (batch bucket, table shapes).
+
+    ``vector_width``: XLA:CPU's preferred vector width in bits (``None``: XLA's default);
+    only passed when the default backend is the CPU.
+    """
     one = functools.partial(_one_sample, unroll=unroll)
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None, None, None, None)))
+    options = {}
+    if vector_width is not None and jax.default_backend() == "cpu":
+        options = {"xla_cpu_prefer_vector_width": vector_width}
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None, None, None, None)), compiler_options=options)
 
 
 def _bucket(n: int) -> int:
