@@ -33,7 +33,7 @@ unrolled SHA-256 compression within minutes (unroll=4 measured slower than 8, 16
 MT19937 loops run one step per iteration (fastest measured).
 On the CPU the kernel is compiled for 512-bit vectors (``xla_cpu_prefer_vector_width``;
 XLA's default is 256, and LLVM uses narrower vectors where the CPU has no 512-bit ones):
-1.2-1.3x faster end to end on the AVX-512 Xeon of ``BENCHMARKS.md``. The kernel is integer
+1.1-1.3x faster end to end on the AVX-512 Xeon of ``BENCHMARKS.md``. The kernel is integer
 arithmetic only, so its results do not depend on the vector width.
 
 Example:
