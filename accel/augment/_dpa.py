@@ -27,9 +27,14 @@ prefixes up to 35 bytes). So a process compiles once per batch bucket (:data:`_B
 64 lanes for single ids and small batches, 16384 for everything else; longer inputs are cut
 into 16384-lane chunks), and again only for depth > 128 or prefixes longer than 35 bytes.
 A compilation takes 10-25 s on the shared 2-core CPU (measured by
-``benchmarks/bench_augment_dpa.py``). Ids are 64-bit; the rolled SHA-256 and MT19937 loops
-(``unroll=8``) trade a little speed for compile time: XLA:CPU did not finish compiling a fully
-unrolled SHA-256 compression within minutes.
+``benchmarks/bench_augment_dpa.py``). Ids are 64-bit; the rolled SHA-256 loops (8 or 16 rounds
+per iteration) trade a little speed for compile time: XLA:CPU did not finish compiling a fully
+unrolled SHA-256 compression within minutes (unroll=4 measured slower than 8, 16 no faster). The
+MT19937 loops run one step per iteration (fastest measured).
+On the CPU the kernel is compiled for 512-bit vectors (``xla_cpu_prefer_vector_width``;
+XLA's default is 256, and LLVM uses narrower vectors where the CPU has no 512-bit ones):
+1.1-1.3x faster end to end on the AVX-512 Xeon of ``BENCHMARKS.md``. The kernel is integer
+arithmetic only, so its results do not depend on the vector width.
 
 Example:
     >>> import random, hashlib
@@ -194,7 +199,8 @@ def _message_words(hi, lo, prefix_padded, n_prefix):
 def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int):
     """Shifted words ``(a >> 5, b >> 6)`` of the five draws for one id: uint32 (5, 2).
 
-    ``unroll``: SHA-256 rounds / MT19937 steps per loop iteration (speed vs compile time).
+    ``unroll``: SHA-256 rounds per loop iteration (speed vs compile time). MT19937 runs one
+    step per iteration (:func:`accel.augment._mt19937.first_outputs` says why).
     Compressions that extend the message schedule use ``2 * unroll`` (16 by default) rounds
     per iteration, so that the 16-word schedule window is replaced every iteration instead
     of partly carried over (which XLA implements with copies).
@@ -213,15 +219,22 @@ def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int
         return state
 
     state = jax.lax.fori_loop(0, depth, step, state)
-    out = _mt19937.first_outputs(state[7], 2 * len(DRAWS), unroll=unroll)
+    out = _mt19937.first_outputs(state[7], 2 * len(DRAWS))
     return jnp.stack([jnp.stack([out[2 * k] >> 5, out[2 * k + 1] >> 6]) for k in range(len(DRAWS))])
 
 
 @functools.cache
-def _kernel(unroll: int = 8):
-    """jit(vmap(one sample)); jit compiles once per (batch bucket, table shapes)."""
+def _kernel(unroll: int = 8, vector_width: int | None = 512):
+    """jit(vmap(one sample)); jit compiles once per (batch bucket, table shapes).
+
+    ``vector_width``: XLA:CPU's preferred vector width in bits (``None``: XLA's default);
+    only passed when the default backend is the CPU.
+    """
     one = functools.partial(_one_sample, unroll=unroll)
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None, None, None, None)))
+    options = {}
+    if vector_width is not None and jax.default_backend() == "cpu":
+        options = {"xla_cpu_prefer_vector_width": vector_width}
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None, None, None, None)), compiler_options=options)
 
 
 def _bucket(n: int) -> int:
