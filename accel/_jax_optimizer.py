@@ -52,6 +52,7 @@ class _Spec:
     has_tol: bool
     data_dtype: Any
     param_dtype: Any
+    row_blocks: int = 1  # of the full-data gradient, see _linear.rmatvec
 
 
 class _Carry(NamedTuple):
@@ -78,10 +79,10 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
     full_batch = spec.batch_size is None
     loss, fit_intercept, pdt = spec.loss, spec.fit_intercept, spec.param_dtype
 
-    def evaluate(X, y, params, weight=None):
+    def evaluate(X, y, params, weight=None, row_blocks=1):
         value, gw, gb = _linear.loss_and_grad(
             X, y, params["w"], params["b"], loss=loss, fit_intercept=fit_intercept,
-            weight=weight, xp=jnp,
+            weight=weight, row_blocks=row_blocks, xp=jnp,
         )  # fmt: skip
         return value, {"w": gw, "b": gb}
 
@@ -90,7 +91,9 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
         # (it is not part of the per-optimizer program), the rest is a few tiny arrays
         params = {"w": jnp.zeros(spec.d, pdt), "b": jnp.zeros((), pdt)}
         opt_state = _transformation(spec, lr, hyper).init(params)
-        value, grad_w, grad_b = _initial_evaluation(X, y, params["w"], params["b"], loss, fit_intercept)
+        value, grad_w, grad_b = _initial_evaluation(
+            X, y, params["w"], params["b"], loss, fit_intercept, spec.row_blocks
+        )
         hist = jnp.zeros(spec.epochs + 1, pdt)
         return _Carry(
             epoch=jnp.zeros((), jnp.int32),
@@ -136,7 +139,7 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
                 (params, opt_state), _ = jax.lax.scan(
                     batch, (c.params, c.opt_state), (order.reshape(n_batches, bs), mask)
                 )
-            value, grad = evaluate(X, y, params)
+            value, grad = evaluate(X, y, params, row_blocks=spec.row_blocks)
             finite = jnp.isfinite(value)
             e = c.epoch + 1
             converged = jnp.zeros((), bool)
@@ -184,9 +187,11 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
     return init, run
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "fit_intercept"))
-def _initial_evaluation(X, y, w, b, loss, fit_intercept):
-    return _linear.loss_and_grad(X, y, w, b, loss=loss, fit_intercept=fit_intercept, xp=jnp)
+@functools.partial(jax.jit, static_argnames=("loss", "fit_intercept", "row_blocks"))
+def _initial_evaluation(X, y, w, b, loss, fit_intercept, row_blocks):
+    return _linear.loss_and_grad(
+        X, y, w, b, loss=loss, fit_intercept=fit_intercept, row_blocks=row_blocks, xp=jnp
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -196,9 +201,7 @@ def _compiled(spec: _Spec) -> tuple[Any, Any]:
     return init, jax.jit(run, donate_argnums=0)
 
 
-@functools.lru_cache(maxsize=8)
-def _decision_program() -> Any:
-    return jax.jit(lambda X, w, b: _linear.decision_function(X, w, b, jnp))
+_decide = jax.jit(functools.partial(_linear.decision_function, xp=jnp))
 
 
 def _resolve_device(device: Any) -> jax.Device | None:
@@ -210,11 +213,15 @@ def _resolve_device(device: Any) -> jax.Device | None:
             devices = jax.devices(kind)
         except RuntimeError as err:
             raise ValueError(f"device {device!r} is not available: {err}") from None
-        i = int(index) if index else 0
+        i = int(index) if index.isdigit() else 0 if not index else -1
         if not 0 <= i < len(devices):
             raise ValueError(f"device {device!r}: there are {len(devices)} {kind} devices")
         return devices[i]
     raise TypeError(f"device must be None, a jax.Device or a string like 'cpu' or 'gpu:0', got {type(device).__name__}")
+
+
+def _platform(device: jax.Device | None) -> str:
+    return (device if device is not None else jax.devices()[0]).platform
 
 
 def _check_dtype(dtype: object) -> str:
@@ -259,6 +266,10 @@ class JAXOptimizer(LinearEstimatorMixin):
     ``history_`` (``'loss'``, ``'grad_norm'``: at init and after each epoch), ``n_epochs_``,
     ``converged_``, ``diverged_``; ``params_`` holds the parameters ``{'w', 'b'}`` as JAX
     arrays on the device.
+
+    Compilation: one program per optimizer, loss, data shape, dtype, ``batch_size``, ``epochs``
+    and whether ``tol`` is set; a schedule or a ready-made transformation is part of that key
+    by identity, so pass the same object again to reuse the program.
 
     A non-finite loss (too large a learning rate) is detected inside the compiled loop: the
     loop stops, the last finite parameters are kept, ``diverged_`` is set and a
@@ -311,10 +322,6 @@ class JAXOptimizer(LinearEstimatorMixin):
         self.hyperparameters = dict(hyperparameters)
 
     # ----- sklearn parameters ---------------------------------------------------------------
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in super()._param_names() if p != "hyperparameters"]
 
     def _extra_params(self) -> dict[str, Any]:
         return dict(self.hyperparameters)
@@ -376,6 +383,7 @@ class JAXOptimizer(LinearEstimatorMixin):
             has_tol=self.tol is not None,
             data_dtype=data_dtype,
             param_dtype=pdt,
+            row_blocks=_linear.row_blocks_for(n, d) if _platform(device) == "cpu" else 1,
         )
         put = functools.partial(jax.device_put, device=device)
         X = put(jnp.asarray(X, data_dtype))
@@ -436,6 +444,6 @@ class JAXOptimizer(LinearEstimatorMixin):
         w, b = self.params_["w"], self.params_["b"]
         with jax.enable_x64(pdt == jnp.float64):
             X = jax.device_put(jnp.asarray(X, data_dtype), next(iter(w.devices())))
-            z = _decision_program()(X, w, b)
+            z = _decide(X, w, b)
             return np.asarray(z) if as_numpy else z
 
