@@ -8,7 +8,8 @@ and ``random_state`` are traced arguments, so changing them does not recompile e
 The numerical contract is the NumPy reference's (``optimizers``; shared DESIGN.md): zero
 init, history at init and after each epoch, mini-batch order
 ``_keys.permutation(_keys.epoch_key(_keys.seed_key(random_state), epoch), n)`` (bit-for-bit
-the order of ``_keys.epoch_permutation``), last partial batch kept (padded to the batch
+the order of ``_keys.epoch_permutation``; drawn in the program for a block of epochs at a
+time under ``vmap``), last partial batch kept (padded to the batch
 size with zero-weight rows), a full-batch step reusing the gradient of the previous
 evaluation (two matrix-vector products per epoch).
 """
@@ -65,6 +66,7 @@ class _Carry(NamedTuple):
     gnorm_hist: jax.Array  # (epochs + 1,)
     converged: jax.Array
     diverged: jax.Array
+    orders: jax.Array  # row orders of a block of epochs (compiled mini-batch loop), else (0,)
 
 
 def _transformation(spec: _Spec, lr: jax.Array, hyper: dict[str, jax.Array]) -> optax.GradientTransformation:
@@ -78,6 +80,10 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
     """``(init, run)`` for ``spec``, not jitted (see ``run``'s ``seed`` for ``use_jit=False``)."""
     full_batch = spec.batch_size is None
     loss, fit_intercept, pdt = spec.loss, spec.fit_intercept, spec.param_dtype
+    # Row orders are drawn for a block of epochs at once (vmap of the same derivation: the
+    # same bits): XLA:CPU's sort has a large fixed cost per call, which dominates a small
+    # epoch. At most 128 epochs and ~1 MiB per block.
+    order_block = 0 if full_batch else max(1, min(spec.epochs, 128, (1 << 18) // spec.n))
 
     def evaluate(X, y, params, weight=None, row_blocks=1):
         value, gw, gb = _linear.loss_and_grad(
@@ -105,10 +111,12 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
             gnorm_hist=hist.at[0].set(_linear.grad_norm(grad_w, grad_b, jnp)),
             converged=jnp.zeros((), bool),
             diverged=~jnp.isfinite(value),
+            orders=jnp.zeros((order_block, spec.n) if order_block else (0,), jnp.int32),
         )
 
     def make_epoch(tx, X, y, tol, order_of):
-        """One epoch as a function of the carry; ``order_of(epoch)`` gives the row order."""
+        """One epoch as a function of the carry; ``order_of(carry)`` gives
+        ``(row order of the epoch, new order buffer)``."""
 
         def step(params, opt_state, grad):
             updates, opt_state = tx.update(grad, opt_state, params)
@@ -130,10 +138,11 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
                 return step(params, opt_state, grad), None
 
         def epoch(c: _Carry) -> _Carry:
+            orders = c.orders
             if full_batch:
                 params, opt_state = step(c.params, c.opt_state, c.grad)
             else:
-                order = order_of(c.epoch)
+                order, orders = order_of(c)
                 if pad:
                     order = jnp.concatenate([order, jnp.zeros(pad, order.dtype)])
                 (params, opt_state), _ = jax.lax.scan(
@@ -158,6 +167,7 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
                 gnorm_hist=c.gnorm_hist.at[e].set(_linear.grad_norm(grad["w"], grad["b"], jnp)),
                 converged=converged & finite,
                 diverged=~finite,
+                orders=orders,
             )
 
         return epoch
@@ -172,13 +182,25 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
         ``_keys.epoch_permutation(seed, epoch, n)`` (the same bits)."""
         tx = _transformation(spec, lr, hyper)
         if seed is None:
-            epoch = make_epoch(
-                tx, X, y, tol, lambda e: _keys.permutation(_keys.epoch_key(key, e), spec.n)
-            )
+
+            def block(first):
+                epochs = first + jnp.arange(order_block, dtype=first.dtype)
+                perm = jax.vmap(lambda e: _keys.permutation(_keys.epoch_key(key, e), spec.n))
+                return perm(epochs).astype(jnp.int32)
+
+            def order_of(c):
+                i = c.epoch % order_block
+                orders = jax.lax.cond(i == 0, block, lambda _: c.orders, c.epoch)
+                return orders[i], orders
+
+            epoch = make_epoch(tx, X, y, tol, order_of)
             return jax.lax.while_loop(lambda c: going(c, stop_epoch), epoch, carry)
-        epoch = make_epoch(
-            tx, X, y, tol, lambda e: jnp.asarray(_keys.epoch_permutation(seed, int(e), spec.n))
-        )
+
+        def host_order(c):
+            order = _keys.epoch_permutation(seed, int(c.epoch), spec.n)
+            return jnp.asarray(order), c.orders
+
+        epoch = make_epoch(tx, X, y, tol, host_order)
         with jax.disable_jit():
             while bool(going(carry, stop_epoch)):
                 carry = epoch(carry)

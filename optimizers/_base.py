@@ -153,15 +153,16 @@ class BaseOptimizer(LinearEstimatorMixin):
         theta = np.zeros(d + 1, dtype=dtype)
         state = self._init_state(theta)
         value, g = evaluate(theta)
-        losses, norms = [value], [np.sqrt(g @ g)]
+        losses, norms = [value], [_linear.grad_norm(g[:d], g[d], np)]
         converged, diverged = False, not np.isfinite(value)
-        orders = _EpochOrders(self.random_state, n)
+        full_batch = self.batch_size is None or self.batch_size >= n
+        orders = None if full_batch else _EpochOrders(self.random_state, n)
         step = 0
         report_every = max(1, self.epochs // 10)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for epoch in range(self.epochs if not diverged else 0):
                 new = theta
-                if self.batch_size is None or self.batch_size >= n:
+                if orders is None:
                     u, state = self._direction(g, state, new)
                     new = new - dtype.type(self._lr(step)) * u
                     step += 1
@@ -182,7 +183,7 @@ class BaseOptimizer(LinearEstimatorMixin):
                     break
                 previous, theta, g, value = value, new, new_g, new_value
                 losses.append(value)
-                norms.append(np.sqrt(g @ g))
+                norms.append(_linear.grad_norm(g[:d], g[d], np))
                 if self.verbose and ((epoch + 1) % report_every == 0 or epoch + 1 == self.epochs):
                     print(f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}: loss={value:.6g}")
                 if self.tol is not None and previous - value <= self.tol * abs(previous):

@@ -82,6 +82,16 @@ def test_row_blocked_gradient_agrees_with_numpy_reference():
     np.testing.assert_allclose(got.history_["loss"], ref.history_["loss"], rtol=1e-9)
 
 
+def test_order_blocks_cross_over_like_the_reference():
+    """Row orders are drawn 128 epochs at a time in the program: epoch 128 starts a new block."""
+    X, y = _data("mse")
+    kwargs = {"learning_rate": 0.01, "epochs": 131, "batch_size": BATCH}
+    ref = SGD(**kwargs).fit(X, y)
+    got = JAXOptimizer("sgd", dtype="float64", **kwargs).fit(X, y)
+    np.testing.assert_allclose(got.history_["loss"], ref.history_["loss"], rtol=1e-9)
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9)
+
+
 def test_traced_permutation_matches_host_permutation():
     key = _keys.seed_key(2**40 + 5)
 
