@@ -2,8 +2,10 @@
 and honest backend benchmarks.
 
 Public API (explicit re-exports; everything else is private):
-    accel.augment        deterministic augmentation parameters (subpackage)
+    accel.augment        deterministic augmentation parameters (subpackage): gen_augmentation_batch,
+                         streams, distributed splitting, batching, files, statistics
     JAXOptimizer         linear model trained by optax in one compiled XLA loop
+    ParallelTrainer      data-parallel training over devices and hosts (accel.parallel)
     SpeedBenchmark, compare_backends, benchmark_optimizer
                          honest NumPy / JAX / CuPy timings (``accel compare`` on the CLI)
     OptimizerProfiler, MemoryTracker, GPUMonitor
@@ -22,12 +24,14 @@ from accel._jax_optimizer import JAXOptimizer
 from accel._memory import MemoryTracker
 from accel._profiling import OptimizerProfiler
 from accel._speed_benchmark import SpeedBenchmark, benchmark_optimizer, compare_backends
+from accel.parallel import ParallelTrainer
 
 __all__ = [
     "GPUMonitor",
     "JAXOptimizer",
     "MemoryTracker",
     "OptimizerProfiler",
+    "ParallelTrainer",
     "SpeedBenchmark",
     "__version__",
     "benchmark_optimizer",

@@ -1,0 +1,132 @@
+"""DPA-compatible measurement helpers: ``measure_time``, ``measure_memory``, ``BenchmarkRunner``.
+
+Timings wait for the device (``block_until_ready``) and the first (compiling) call is a
+separate warm-up, reported as ``compile_seconds``; throughput is ``n / median(time)``.
+Memory is this process's resident set (``/proc/self/statm``) and its peak
+(``ru_maxrss``), not the machine's.
+
+Example:
+    >>> from accel.augment import BenchmarkConfig, BenchmarkRunner
+    >>> m = BenchmarkRunner(BenchmarkConfig(iterations=2, warmup_iterations=1)).benchmark_generation(1000)
+    >>> m.throughput_samples_per_second > 0
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import resource
+import statistics
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from ._config import AugmentationConfig
+from ._generate import check_algorithm, check_int, gen_augmentation_batch
+
+__all__ = ["BenchmarkConfig", "BenchmarkRunner", "PerformanceMetrics", "measure_memory", "measure_time"]
+
+_MB = 1 << 20
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # non-Linux: peak RSS is the best we have
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@contextlib.contextmanager
+def measure_time() -> Iterator[dict[str, float]]:
+    """Fill a dict with ``elapsed_seconds``, ``cpu_seconds``, ``start_time``, ``end_time`` on exit.
+
+    Example:
+        >>> with measure_time() as t:
+        ...     _ = sum(range(1000))
+        >>> t["elapsed_seconds"] >= 0
+        True
+    """
+    out: dict[str, float] = {"start_time": time.time()}
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield out
+    finally:
+        out["elapsed_seconds"] = time.perf_counter() - wall
+        out["cpu_seconds"] = time.process_time() - cpu
+        out["end_time"] = time.time()
+
+
+@contextlib.contextmanager
+def measure_memory() -> Iterator[dict[str, float]]:
+    """Fill a dict with ``initial_rss_mb``, ``final_rss_mb``, ``delta_rss_mb`` (= ``delta_mb``)
+    and ``peak_rss_mb`` of this process on exit."""
+    out: dict[str, float] = {"initial_rss_mb": _rss_bytes() / _MB}
+    try:
+        yield out
+    finally:
+        out["final_rss_mb"] = _rss_bytes() / _MB
+        out["delta_rss_mb"] = out["delta_mb"] = out["final_rss_mb"] - out["initial_rss_mb"]
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    iterations: int = 10
+    warmup_iterations: int = 2
+    measure_memory: bool = True
+    algorithm: str | None = None
+
+    def __post_init__(self) -> None:
+        check_int(self.iterations, "iterations", minimum=1)
+        check_int(self.warmup_iterations, "warmup_iterations", minimum=1)
+        check_algorithm(self.algorithm)
+
+
+@dataclasses.dataclass(frozen=True)
+class PerformanceMetrics:
+    throughput_samples_per_second: float
+    avg_latency_ms: float
+    median_seconds: float
+    compile_seconds: float
+    memory_usage_mb: float
+    peak_rss_mb: float
+    total_time_seconds: float
+    times_seconds: tuple[float, ...]
+
+
+class BenchmarkRunner:
+    """Time ``gen_augmentation_batch`` (DPA's ``BenchmarkRunner`` interface)."""
+
+    def __init__(self, config: BenchmarkConfig | None = None) -> None:
+        self.config = config or BenchmarkConfig()
+
+    def benchmark_generation(self, num_samples: int, config: AugmentationConfig | None = None) -> PerformanceMetrics:
+        """Samples per second of ``gen_augmentation_batch(arange(num_samples))`` (median)."""
+        n = check_int(num_samples, "num_samples", minimum=1)
+        ids = np.arange(n, dtype=np.uint64)
+        algo = self.config.algorithm
+        with measure_time() as compile_t:
+            gen_augmentation_batch(ids, config, algorithm=algo).block_until_ready()
+        for _ in range(self.config.warmup_iterations - 1):
+            gen_augmentation_batch(ids, config, algorithm=algo).block_until_ready()
+        times = []
+        with measure_memory() as mem, measure_time() as total:
+            for _ in range(self.config.iterations):
+                t0 = time.perf_counter()
+                gen_augmentation_batch(ids, config, algorithm=algo).block_until_ready()
+                times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        return PerformanceMetrics(
+            throughput_samples_per_second=n / med,
+            avg_latency_ms=1e3 * med / n,
+            median_seconds=med,
+            compile_seconds=compile_t["elapsed_seconds"],
+            memory_usage_mb=mem["delta_mb"],
+            peak_rss_mb=mem["peak_rss_mb"],
+            total_time_seconds=total["elapsed_seconds"],
+            times_seconds=tuple(times),
+        )

@@ -1,0 +1,100 @@
+"""Subprocess entry point for the ParallelTrainer tests (not collected by pytest).
+
+``python tests/_parallel_worker.py fit OUT.npz --epochs E [...]``: one process with
+``JAX_NUM_CPU_DEVICES`` devices trains the linear model on :func:`make_data` and writes
+``coef_``/``intercept_``/``loss`` to OUT.npz (used by the SIGKILL test).
+
+``python tests/_parallel_worker.py multi OUT.npz --process-id P --num-processes N --port PORT
+--checkpoint-dir DIR``: one process of a ``jax.distributed`` group on 127.0.0.1 (gloo CPU
+collectives). It runs (a) 3 epochs with checkpoints, (b) a resume of that run to 6 epochs,
+(c) 6 epochs with ``data_is_local=True`` on its own half of the rows, and writes the
+results of (b) and (c) plus the number of checkpoint barriers it passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+N_ROWS, N_FEATURES = 96, 6
+CONFIG = {"batch_size": 16, "optimizer_type": "adam", "learning_rate": 0.05, "random_state": 5}
+
+
+def make_data():
+    rng = np.random.default_rng(42)
+    X = rng.normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)
+    y = (X @ rng.normal(size=N_FEATURES) + 0.5).astype(np.float32)
+    return X, y
+
+
+def _fit(args) -> None:
+    from accel import ParallelTrainer
+
+    X, y = make_data()
+    pt = ParallelTrainer(
+        n_devices=args.n_devices,
+        epochs=args.epochs,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every,
+        **CONFIG,
+    )
+    pt.fit(X, y, resume=args.resume)
+    np.savez(args.out, coef=pt.coef_, intercept=pt.intercept_, loss=pt.history_["loss"])
+
+
+def _multi(args) -> None:
+    import accel.distributed
+
+    accel.distributed.initialize(
+        f"127.0.0.1:{args.port}", args.num_processes, args.process_id, initialization_timeout=60
+    )
+    import jax
+
+    from accel import ParallelTrainer
+
+    assert jax.process_count() == args.num_processes, jax.process_count()
+    X, y = make_data()
+    common = dict(CONFIG, checkpoint_dir=args.checkpoint_dir, checkpoint_every=5)
+    ParallelTrainer(epochs=3, **common).fit(X, y)
+    resumed = ParallelTrainer(epochs=6, **common).fit(X, y, resume=True)
+    half = N_ROWS // args.num_processes
+    rows = slice(args.process_id * half, (args.process_id + 1) * half)
+    local = ParallelTrainer(epochs=6, **CONFIG).fit(X[rows], y[rows], data_is_local=True)
+    np.savez(
+        args.out,
+        coef=resumed.coef_,
+        intercept=resumed.intercept_,
+        loss=resumed.history_["loss"],
+        local_coef=local.coef_,
+        local_loss=local.history_["loss"],
+        barriers=accel.distributed.barrier_count(),
+        n_devices=jax.device_count(),
+    )
+
+
+def main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["fit", "multi"])
+    p.add_argument("out")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--n-devices", type=int, default=None)
+    p.add_argument("--checkpoint-dir", default=None)
+    p.add_argument("--checkpoint-every", type=int, default=None)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--process-id", type=int, default=0)
+    p.add_argument("--num-processes", type=int, default=1)
+    p.add_argument("--port", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.mode == "fit":
+        _fit(args)
+    else:
+        _multi(args)
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown (XLA threads); the results are on disk
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

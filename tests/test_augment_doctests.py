@@ -1,0 +1,39 @@
+"""The runnable examples in accel.augment's docstrings, and the benchmark script's smoke run."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "accel.augment",
+    "accel.augment._config",
+    "accel.augment._batch",
+    "accel.augment._generate",
+    "accel.augment._stream",
+    "accel.augment._distributed",
+    "accel.augment._batching",
+    "accel.augment._io",
+    "accel.augment._stats",
+    "accel.augment._measure",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no runnable example"
+    assert result.failed == 0
+
+
+@pytest.mark.slow
+def test_bench_augment_quick_run():
+    from benchmarks import bench_augment
+
+    out = bench_augment.main(["--quick"])
+    names = [r["name"] for r in out["results"]]
+    assert names[0].startswith("dpa_reference") and any("threefry2x32" in n for n in names)
+    assert all(r["samples_per_s"] > 0 for r in out["results"])
