@@ -27,7 +27,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from accel import _keys, _linear, _optax
+from accel import _keys, _linear, _optax, _orders
 from accel._estimator import LinearEstimatorMixin, warn_diverged
 
 __all__ = ["JAXOptimizer"]
@@ -184,9 +184,7 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
         if seed is None:
 
             def block(first):
-                epochs = first + jnp.arange(order_block, dtype=first.dtype)
-                perm = jax.vmap(lambda e: _keys.permutation(_keys.epoch_key(key, e), spec.n))
-                return perm(epochs).astype(jnp.int32)
+                return _orders.epoch_orders(key, first, spec.n, order_block)
 
             def order_of(c):
                 i = c.epoch % order_block

@@ -7,7 +7,7 @@ The contract (shared DESIGN.md) in the order this loop follows it:
   gradient norm at the zero start, then one entry after every completed epoch;
 * an epoch is one step on the full data (``batch_size=None`` or ``>= n``) or one pass over the rows in
   the order ``accel._keys.epoch_permutation(random_state, epoch, n)`` (epochs count from 0;
-  computed in blocks of epochs by the same derivation, see ``_EpochOrders``),
+  computed in blocks of epochs by the same derivation, see ``accel._orders``),
   in batches of ``batch_size`` with the last partial batch kept;
 * a full-batch step uses the gradient of the previous evaluation, so one epoch costs two
   matrix-vector products; a mini-batch epoch costs two per batch plus two for the
@@ -24,7 +24,6 @@ the learning rate (or ``learning_rate(t - 1)`` for a schedule, ``t`` counting st
 
 from __future__ import annotations
 
-import functools
 from typing import Any, ClassVar
 
 import jax
@@ -33,6 +32,7 @@ import numpy as np
 
 from accel import _keys, _linear, _optax
 from accel._estimator import LinearEstimatorMixin, warn_diverged
+from accel._orders import EpochOrders
 
 __all__ = ["BaseOptimizer"]
 
@@ -156,7 +156,7 @@ class BaseOptimizer(LinearEstimatorMixin):
         losses, norms = [value], [_linear.grad_norm(g[:d], g[d], np)]
         converged, diverged = False, not np.isfinite(value)
         full_batch = self.batch_size is None or self.batch_size >= n
-        orders = None if full_batch else _EpochOrders(self.random_state, n)
+        orders = None if full_batch else EpochOrders(self.random_state, n)
         step = 0
         report_every = max(1, self.epochs // 10)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -202,28 +202,3 @@ class BaseOptimizer(LinearEstimatorMixin):
         return _linear.decision_function(X, self.coef_, self.intercept_, np)
 
 
-
-@functools.partial(jax.jit, static_argnames=("n", "count"))
-def _block_permutations(key: jax.Array, first: jax.Array, n: int, count: int) -> jax.Array:
-    epochs = first + jnp.arange(count, dtype=jnp.uint32)
-    return jax.vmap(lambda e: _keys.permutation(_keys.epoch_key(key, e), n))(epochs)
-
-
-class _EpochOrders:
-    """Row orders of successive epochs, ``_keys.epoch_permutation(seed, epoch, n)`` bit for bit,
-    computed a block of epochs per device call (the derivation is counter-based, so ``vmap``
-    gives the same bits); one call per epoch would cost more than a small epoch's arithmetic."""
-
-    def __init__(self, seed: int, n: int) -> None:
-        self._key = _keys.seed_key(seed)
-        self._n = n
-        self._count = max(1, min(64, (1 << 20) // n))  # at most ~4 MiB of int32 per block
-        self._first = -1
-        self._block = np.empty((0, n), np.int64)
-
-    def get(self, epoch: int) -> np.ndarray:
-        if not self._first <= epoch < self._first + len(self._block):
-            self._first = epoch
-            block = _block_permutations(self._key, jnp.uint32(epoch), self._n, self._count)
-            self._block = np.asarray(block).astype(np.int64)
-        return self._block[epoch - self._first]
