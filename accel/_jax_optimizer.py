@@ -8,7 +8,8 @@ and ``random_state`` are traced arguments, so changing them does not recompile e
 The numerical contract is the NumPy reference's (``optimizers``; shared DESIGN.md): zero
 init, history at init and after each epoch, mini-batch order
 ``_keys.permutation(_keys.epoch_key(_keys.seed_key(random_state), epoch), n)`` (bit-for-bit
-the order of ``_keys.epoch_permutation``), last partial batch kept (padded to the batch
+the order of ``_keys.epoch_permutation``; drawn in the program for a block of epochs at a
+time under ``vmap``), last partial batch kept (padded to the batch
 size with zero-weight rows), a full-batch step reusing the gradient of the previous
 evaluation (two matrix-vector products per epoch).
 """
@@ -26,7 +27,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from accel import _keys, _linear, _optax
+from accel import _keys, _linear, _optax, _orders
 from accel._estimator import LinearEstimatorMixin, warn_diverged
 
 __all__ = ["JAXOptimizer"]
@@ -52,6 +53,7 @@ class _Spec:
     has_tol: bool
     data_dtype: Any
     param_dtype: Any
+    row_blocks: int = 1  # of the full-data gradient, see _linear.rmatvec
 
 
 class _Carry(NamedTuple):
@@ -64,6 +66,7 @@ class _Carry(NamedTuple):
     gnorm_hist: jax.Array  # (epochs + 1,)
     converged: jax.Array
     diverged: jax.Array
+    orders: jax.Array  # row orders of a block of epochs (compiled mini-batch loop), else (0,)
 
 
 def _transformation(spec: _Spec, lr: jax.Array, hyper: dict[str, jax.Array]) -> optax.GradientTransformation:
@@ -77,11 +80,15 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
     """``(init, run)`` for ``spec``, not jitted (see ``run``'s ``seed`` for ``use_jit=False``)."""
     full_batch = spec.batch_size is None
     loss, fit_intercept, pdt = spec.loss, spec.fit_intercept, spec.param_dtype
+    # Row orders are drawn for a block of epochs at once (vmap of the same derivation: the
+    # same bits): XLA:CPU's sort has a large fixed cost per call, which dominates a small
+    # epoch. At most 128 epochs and ~1 MiB per block.
+    order_block = 0 if full_batch else max(1, min(spec.epochs, 128, (1 << 18) // spec.n))
 
-    def evaluate(X, y, params, weight=None):
+    def evaluate(X, y, params, weight=None, row_blocks=1):
         value, gw, gb = _linear.loss_and_grad(
             X, y, params["w"], params["b"], loss=loss, fit_intercept=fit_intercept,
-            weight=weight, xp=jnp,
+            weight=weight, row_blocks=row_blocks, xp=jnp,
         )  # fmt: skip
         return value, {"w": gw, "b": gb}
 
@@ -90,7 +97,9 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
         # (it is not part of the per-optimizer program), the rest is a few tiny arrays
         params = {"w": jnp.zeros(spec.d, pdt), "b": jnp.zeros((), pdt)}
         opt_state = _transformation(spec, lr, hyper).init(params)
-        value, grad_w, grad_b = _initial_evaluation(X, y, params["w"], params["b"], loss, fit_intercept)
+        value, grad_w, grad_b = _initial_evaluation(
+            X, y, params["w"], params["b"], loss, fit_intercept, spec.row_blocks
+        )
         hist = jnp.zeros(spec.epochs + 1, pdt)
         return _Carry(
             epoch=jnp.zeros((), jnp.int32),
@@ -102,10 +111,12 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
             gnorm_hist=hist.at[0].set(_linear.grad_norm(grad_w, grad_b, jnp)),
             converged=jnp.zeros((), bool),
             diverged=~jnp.isfinite(value),
+            orders=jnp.zeros((order_block, spec.n) if order_block else (0,), jnp.int32),
         )
 
     def make_epoch(tx, X, y, tol, order_of):
-        """One epoch as a function of the carry; ``order_of(epoch)`` gives the row order."""
+        """One epoch as a function of the carry; ``order_of(carry)`` gives
+        ``(row order of the epoch, new order buffer)``."""
 
         def step(params, opt_state, grad):
             updates, opt_state = tx.update(grad, opt_state, params)
@@ -127,16 +138,17 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
                 return step(params, opt_state, grad), None
 
         def epoch(c: _Carry) -> _Carry:
+            orders = c.orders
             if full_batch:
                 params, opt_state = step(c.params, c.opt_state, c.grad)
             else:
-                order = order_of(c.epoch)
+                order, orders = order_of(c)
                 if pad:
                     order = jnp.concatenate([order, jnp.zeros(pad, order.dtype)])
                 (params, opt_state), _ = jax.lax.scan(
                     batch, (c.params, c.opt_state), (order.reshape(n_batches, bs), mask)
                 )
-            value, grad = evaluate(X, y, params)
+            value, grad = evaluate(X, y, params, row_blocks=spec.row_blocks)
             finite = jnp.isfinite(value)
             e = c.epoch + 1
             converged = jnp.zeros((), bool)
@@ -155,6 +167,7 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
                 gnorm_hist=c.gnorm_hist.at[e].set(_linear.grad_norm(grad["w"], grad["b"], jnp)),
                 converged=converged & finite,
                 diverged=~finite,
+                orders=orders,
             )
 
         return epoch
@@ -169,13 +182,23 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
         ``_keys.epoch_permutation(seed, epoch, n)`` (the same bits)."""
         tx = _transformation(spec, lr, hyper)
         if seed is None:
-            epoch = make_epoch(
-                tx, X, y, tol, lambda e: _keys.permutation(_keys.epoch_key(key, e), spec.n)
-            )
+
+            def block(first):
+                return _orders.epoch_orders(key, first, spec.n, order_block)
+
+            def order_of(c):
+                i = c.epoch % order_block
+                orders = jax.lax.cond(i == 0, block, lambda _: c.orders, c.epoch)
+                return orders[i], orders
+
+            epoch = make_epoch(tx, X, y, tol, order_of)
             return jax.lax.while_loop(lambda c: going(c, stop_epoch), epoch, carry)
-        epoch = make_epoch(
-            tx, X, y, tol, lambda e: jnp.asarray(_keys.epoch_permutation(seed, int(e), spec.n))
-        )
+
+        def host_order(c):
+            order = _keys.epoch_permutation(seed, int(c.epoch), spec.n)
+            return jnp.asarray(order), c.orders
+
+        epoch = make_epoch(tx, X, y, tol, host_order)
         with jax.disable_jit():
             while bool(going(carry, stop_epoch)):
                 carry = epoch(carry)
@@ -184,9 +207,11 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
     return init, run
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "fit_intercept"))
-def _initial_evaluation(X, y, w, b, loss, fit_intercept):
-    return _linear.loss_and_grad(X, y, w, b, loss=loss, fit_intercept=fit_intercept, xp=jnp)
+@functools.partial(jax.jit, static_argnames=("loss", "fit_intercept", "row_blocks"))
+def _initial_evaluation(X, y, w, b, loss, fit_intercept, row_blocks):
+    return _linear.loss_and_grad(
+        X, y, w, b, loss=loss, fit_intercept=fit_intercept, row_blocks=row_blocks, xp=jnp
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -196,9 +221,7 @@ def _compiled(spec: _Spec) -> tuple[Any, Any]:
     return init, jax.jit(run, donate_argnums=0)
 
 
-@functools.lru_cache(maxsize=8)
-def _decision_program() -> Any:
-    return jax.jit(lambda X, w, b: _linear.decision_function(X, w, b, jnp))
+_decide = jax.jit(functools.partial(_linear.decision_function, xp=jnp))
 
 
 def _resolve_device(device: Any) -> jax.Device | None:
@@ -210,11 +233,15 @@ def _resolve_device(device: Any) -> jax.Device | None:
             devices = jax.devices(kind)
         except RuntimeError as err:
             raise ValueError(f"device {device!r} is not available: {err}") from None
-        i = int(index) if index else 0
+        i = int(index) if index.isdigit() else 0 if not index else -1
         if not 0 <= i < len(devices):
             raise ValueError(f"device {device!r}: there are {len(devices)} {kind} devices")
         return devices[i]
     raise TypeError(f"device must be None, a jax.Device or a string like 'cpu' or 'gpu:0', got {type(device).__name__}")
+
+
+def _platform(device: jax.Device | None) -> str:
+    return (device if device is not None else jax.devices()[0]).platform
 
 
 def _check_dtype(dtype: object) -> str:
@@ -259,6 +286,10 @@ class JAXOptimizer(LinearEstimatorMixin):
     ``history_`` (``'loss'``, ``'grad_norm'``: at init and after each epoch), ``n_epochs_``,
     ``converged_``, ``diverged_``; ``params_`` holds the parameters ``{'w', 'b'}`` as JAX
     arrays on the device.
+
+    Compilation: one program per optimizer, loss, data shape, dtype, ``batch_size``, ``epochs``
+    and whether ``tol`` is set; a schedule or a ready-made transformation is part of that key
+    by identity, so pass the same object again to reuse the program.
 
     A non-finite loss (too large a learning rate) is detected inside the compiled loop: the
     loop stops, the last finite parameters are kept, ``diverged_`` is set and a
@@ -311,10 +342,6 @@ class JAXOptimizer(LinearEstimatorMixin):
         self.hyperparameters = dict(hyperparameters)
 
     # ----- sklearn parameters ---------------------------------------------------------------
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in super()._param_names() if p != "hyperparameters"]
 
     def _extra_params(self) -> dict[str, Any]:
         return dict(self.hyperparameters)
@@ -376,6 +403,7 @@ class JAXOptimizer(LinearEstimatorMixin):
             has_tol=self.tol is not None,
             data_dtype=data_dtype,
             param_dtype=pdt,
+            row_blocks=_linear.row_blocks_for(n, d) if _platform(device) == "cpu" else 1,
         )
         put = functools.partial(jax.device_put, device=device)
         X = put(jnp.asarray(X, data_dtype))
@@ -436,6 +464,6 @@ class JAXOptimizer(LinearEstimatorMixin):
         w, b = self.params_["w"], self.params_["b"]
         with jax.enable_x64(pdt == jnp.float64):
             X = jax.device_put(jnp.asarray(X, data_dtype), next(iter(w.devices())))
-            z = _decision_program()(X, w, b)
+            z = _decide(X, w, b)
             return np.asarray(z) if as_numpy else z
 

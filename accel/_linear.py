@@ -52,6 +52,8 @@ __all__ = [
     "loss_and_grad",
     "loss_value",
     "predict_from_decision",
+    "rmatvec",
+    "row_blocks_for",
     "score_from_predictions",
     "sigmoid",
 ]
@@ -108,6 +110,22 @@ def loss_value(
     return xp.sum(terms) / _normaliser(X.shape[0], weight, xp)
 
 
+def rmatvec(r: Any, X: Any, row_blocks: int = 1, xp: Any = None) -> Any:
+    """``Xᵀ r`` (shape ``(d,)``), written as ``r @ X``.
+
+    ``row_blocks > 1`` (it must divide ``n``) computes it as a batched product over that many
+    row blocks, then sums the partial results: the same value up to rounding, and on
+    XLA:CPU several times faster for large ``X`` than the single product in our timings.
+    ``X.T @ r`` is avoided: XLA:CPU runs that form several times slower than ``r @ X``.
+    """
+    if row_blocks == 1:
+        return r @ X
+    xp = _ns(xp, r, X)
+    n, d = X.shape
+    parts = xp.reshape(r, (row_blocks, 1, n // row_blocks)) @ xp.reshape(X, (row_blocks, n // row_blocks, d))
+    return xp.sum(xp.reshape(parts, (row_blocks, d)), axis=0)
+
+
 def loss_and_grad(
     X: Any,
     y: Any,
@@ -117,12 +135,14 @@ def loss_and_grad(
     loss: str,
     fit_intercept: bool = True,
     weight: Any = None,
+    row_blocks: int = 1,
     xp: Any = None,
 ) -> tuple[Any, Any, Any]:
     """``(L, ∂L/∂w, ∂L/∂b)`` with two matrix-vector products.
 
     ``w`` has shape ``(d,)`` and ``b`` shape ``()``. Without ``fit_intercept`` the intercept
     gradient is an exact zero, so ``b`` stays at its initial 0 under every optimizer.
+    ``row_blocks``: see :func:`rmatvec`.
     """
     xp = _ns(xp, X, y)
     terms, r = _pointwise_loss(decision_function(X, w, b, xp), y, loss, xp)
@@ -131,7 +151,7 @@ def loss_and_grad(
         r = r * weight
     n = _normaliser(X.shape[0], weight, xp)
     value = xp.sum(terms) / n
-    grad_w = (r @ X) / n  # not X.T @ r: XLA:CPU runs that form ~10x slower
+    grad_w = rmatvec(r, X, row_blocks, xp) / n
     grad_b = xp.sum(r) / n if fit_intercept else xp.zeros_like(value)
     return value, grad_w, grad_b
 
@@ -139,6 +159,16 @@ def loss_and_grad(
 def grad_norm(grad_w: Any, grad_b: Any, xp: Any = None) -> Any:
     """Euclidean norm of the whole gradient ``(∂L/∂w, ∂L/∂b)``: ``sqrt(gw·gw + gb²)``."""
     return _ns(xp, grad_w).sqrt(grad_w @ grad_w + grad_b * grad_b)
+
+
+def row_blocks_for(n: int, d: int, *, min_elements: int = 1 << 20, target: int = 16) -> int:
+    """Row blocks for :func:`rmatvec` on XLA:CPU: 1 for small ``X`` (fewer than
+    ``min_elements``), else the divisor of ``n`` nearest ``target`` with at least 64 rows per
+    block (1 when ``n`` has none in ``[4, 4 * target]``)."""
+    if n * d < min_elements:
+        return 1
+    candidates = [k for k in range(4, 4 * target + 1) if n % k == 0 and n // k >= 64]
+    return min(candidates, key=lambda k: (abs(k - target), k)) if candidates else 1
 
 
 def predict_from_decision(z: Any, loss: str, xp: Any = None) -> Any:

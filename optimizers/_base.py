@@ -6,7 +6,8 @@ The contract (shared DESIGN.md) in the order this loop follows it:
 * ``history_['loss'][0]`` and ``history_['grad_norm'][0]`` are the full-data loss and
   gradient norm at the zero start, then one entry after every completed epoch;
 * an epoch is one step on the full data (``batch_size=None`` or ``>= n``) or one pass over the rows in
-  the order ``accel._keys.epoch_permutation(random_state, epoch, n)`` (epochs count from 0),
+  the order ``accel._keys.epoch_permutation(random_state, epoch, n)`` (epochs count from 0;
+  computed in blocks of epochs by the same derivation, see ``accel._orders``),
   in batches of ``batch_size`` with the last partial batch kept;
 * a full-batch step uses the gradient of the previous evaluation, so one epoch costs two
   matrix-vector products; a mini-batch epoch costs two per batch plus two for the
@@ -31,6 +32,7 @@ import numpy as np
 
 from accel import _keys, _linear, _optax
 from accel._estimator import LinearEstimatorMixin, warn_diverged
+from accel._orders import EpochOrders
 
 __all__ = ["BaseOptimizer"]
 
@@ -151,19 +153,21 @@ class BaseOptimizer(LinearEstimatorMixin):
         theta = np.zeros(d + 1, dtype=dtype)
         state = self._init_state(theta)
         value, g = evaluate(theta)
-        losses, norms = [value], [np.sqrt(g @ g)]
+        losses, norms = [value], [_linear.grad_norm(g[:d], g[d], np)]
         converged, diverged = False, not np.isfinite(value)
+        full_batch = self.batch_size is None or self.batch_size >= n
+        orders = None if full_batch else EpochOrders(self.random_state, n)
         step = 0
         report_every = max(1, self.epochs // 10)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for epoch in range(self.epochs if not diverged else 0):
                 new = theta
-                if self.batch_size is None or self.batch_size >= n:
+                if orders is None:
                     u, state = self._direction(g, state, new)
                     new = new - dtype.type(self._lr(step)) * u
                     step += 1
                 else:
-                    order = _keys.epoch_permutation(self.random_state, epoch, n)
+                    order = orders.get(epoch)
                     for start in range(0, n, self.batch_size):
                         rows = order[start : start + self.batch_size]
                         _, gw, gb = _linear.loss_and_grad(
@@ -179,7 +183,7 @@ class BaseOptimizer(LinearEstimatorMixin):
                     break
                 previous, theta, g, value = value, new, new_g, new_value
                 losses.append(value)
-                norms.append(np.sqrt(g @ g))
+                norms.append(_linear.grad_norm(g[:d], g[d], np))
                 if self.verbose and ((epoch + 1) % report_every == 0 or epoch + 1 == self.epochs):
                     print(f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}: loss={value:.6g}")
                 if self.tol is not None and previous - value <= self.tol * abs(previous):
@@ -196,4 +200,5 @@ class BaseOptimizer(LinearEstimatorMixin):
     def _decision(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=self.coef_.dtype)
         return _linear.decision_function(X, self.coef_, self.intercept_, np)
+
 

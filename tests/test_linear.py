@@ -244,3 +244,26 @@ def test_check_hyperparameters_fills_defaults():
         "b1": 0.9, "b2": 0.99, "eps": 1e-8, "weight_decay": 0.01
     }
     assert _optax.check_hyperparameters("sgd") == {}
+
+
+@pytest.mark.parametrize("xp_name", ["numpy", "jax"])
+def test_rmatvec_row_blocks_equal_the_single_product(xp_name):
+    rng = np.random.default_rng(3)
+    X, r = rng.standard_normal((96, 7)), rng.standard_normal(96)
+    want = X.T @ r
+    if xp_name == "jax":
+        with jax.enable_x64(True):
+            for blocks in (1, 4, 6):
+                got = np.asarray(_linear.rmatvec(jnp.asarray(r), jnp.asarray(X), blocks))
+                np.testing.assert_allclose(got, want, rtol=1e-12)
+    else:
+        for blocks in (1, 4, 6):
+            np.testing.assert_allclose(_linear.rmatvec(r, X, blocks), want, rtol=1e-12)
+
+
+def test_row_blocks_for():
+    assert _linear.row_blocks_for(160, 51) == 1  # small: one product
+    assert _linear.row_blocks_for(10000, 785) == 16
+    assert _linear.row_blocks_for(9973, 785) == 1  # prime n: no divisor
+    assert _linear.row_blocks_for(2048, 512) == 16
+    assert _linear.row_blocks_for(600, 4000) == 8  # 10 and 12 would leave < 64 rows per block

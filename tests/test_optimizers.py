@@ -272,6 +272,14 @@ def test_mini_batch_order_comes_from_the_shared_keys():
     )
 
 
+def test_block_epoch_orders_equal_epoch_permutation():
+    from accel._orders import EpochOrders
+
+    orders = EpochOrders(2**63 + 11, 50)
+    for epoch in (0, 1, 2, 63, 64, 65, 200, 3):
+        np.testing.assert_array_equal(orders.get(epoch), _keys.epoch_permutation(2**63 + 11, epoch, 50))
+
+
 _X, _Y = _regression(n=8)
 
 
