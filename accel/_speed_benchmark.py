@@ -8,7 +8,8 @@ What makes a comparison honest here (shared DESIGN.md, "What the peers got wrong
   the host-to-device transfer is timed apart (median of a few placements);
 * JAX runs an ahead-of-time compiled executable (``jax.jit(f).lower(*x).compile()``), the
   compile time reported apart; every timed call is synchronised (``block_until_ready``,
-  CuPy device synchronisation) and timed on the host clock with the garbage collector off;
+  CuPy device synchronisation) and timed on the host clock with the garbage collector off,
+  after a pause of ``SETTLE_S`` so one backend's idle-spinning threads do not slow the next;
 * each backend's result is copied back and compared with the reference backend (NumPy
   when it runs): ``max_rel_diff = max|out - ref| / max|ref|``;
 * a backend that cannot run here (CuPy without a GPU) is reported with ``available=False``
@@ -179,6 +180,12 @@ class BackendResult:
         return jsonable(self)
 
 
+# Pause before each backend's timed calls. NumPy's threaded BLAS keeps its worker threads
+# spinning for about 0.1 s after a call returns; a backend timed right after it loses a core
+# to them. Measured on the 2-core CI machine: a 1024x1024 float32 JAX matmul took 22.2 ms
+# right after NumPy matmuls, 13.9-15.9 ms after a 0.1-0.2 s pause.
+SETTLE_S = 0.2
+
 _TABLE_HEADERS = (
     "backend", "device", "dtype", "median ms", "mean ms", "std ms", "min ms",
     "compile ms", "transfer ms", "speedup", "max rel diff", "note",
@@ -339,6 +346,7 @@ def _compare(
                     prepared, compile_time = call_fn, None
                 else:
                     prepared, compile_time = backend.prepare(call_fn, args)
+                time.sleep(SETTLE_S)  # let the previous backend's worker threads go idle
                 out, first, times = _time_calls(
                     lambda p=prepared, a=args: p(*a), backend.sync, n_runs, warmup
                 )

@@ -230,3 +230,23 @@ def test_script_entry_point_help():
     out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "--quick" in out.stdout and "--backends" in out.stdout
+
+
+def test_full_mode_selects_full_only_problems_and_all_seven_optimizers(tmp_path):
+    from benchmarks import _problems
+    from benchmarks.large_scale_benchmark import FULL_OPTIMIZERS, QUICK_OPTIMIZERS
+
+    assert _problems.problem_names(full=False) == [
+        "mnist", "california", "highdim100", "highdim1000", "kappa1e3", "kappa1e6"
+    ]
+    assert _problems.problem_names(full=True)[-3:] == ["highdim5000", "highdim10000", "kappa1e9"]
+    assert set(FULL_OPTIMIZERS) - set(QUICK_OPTIMIZERS) == {"adagrad", "rmsprop"}
+    out = tmp_path / "full"
+    rc = main(["--full", "--problems", "kappa1e9", "--optimizers", "adagrad,rmsprop", "--backends", "numpy",
+               "--epochs", "10", "--repeats", "1", "--output", str(out), "--no-progress"])
+    assert rc == 0
+    data = json.loads((out / "large_scale_results.json").read_text())
+    assert data["problems"][0]["name"] == "Extreme kappa=1e+09"
+    assert math.isclose(float(data["problems"][0]["metadata"]["condition_number"]), 1e9, rel_tol=0.05)
+    assert {r["optimizer"] for r in data["results"]} == {"adagrad", "rmsprop"}
+    assert all(r["epochs"] == 10 for r in data["results"])

@@ -341,6 +341,25 @@ def test_speed_benchmark_keeps_results():
 # ----------------------------------------------------------------------------- accuracy
 
 
+def test_each_backend_is_timed_after_a_settle_pause(monkeypatch):
+    """NumPy's BLAS threads spin after a call; the next backend must not be timed under them."""
+    from accel import _speed_benchmark
+
+    events = []
+    real_time_calls = _speed_benchmark._time_calls
+    monkeypatch.setattr(_speed_benchmark.time, "sleep", lambda s: events.append(("sleep", s)))
+
+    def spy(call, sync, n_runs, warmup):
+        events.append(("time", None))
+        return real_time_calls(call, sync, n_runs, warmup)
+
+    monkeypatch.setattr(_speed_benchmark, "_time_calls", spy)
+    compare_backends(lambda X: X + 1, np.ones((4, 4), np.float32), backends=("numpy", "jax"), n_runs=1, warmup=0)
+    settle = ("sleep", _speed_benchmark.SETTLE_S)
+    assert events == [settle, ("time", None), settle, ("time", None)]
+    assert _speed_benchmark.SETTLE_S >= 0.1
+
+
 def test_harness_median_within_25_percent_of_independent_timeit():
     """1024x1024 float32 matmul: the harness's median against timeit of the same compiled
     function (JAX) and the same NumPy call, interleaved so machine load hits both alike."""
