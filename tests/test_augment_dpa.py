@@ -6,26 +6,13 @@ bytes, depth <= 128) except the long-prefix test (two SHA-256 blocks) and the sl
 
 from __future__ import annotations
 
-import hashlib
-import random
-
 import numpy as np
 import pytest
+from _dpa_oracle import oracle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel.augment import _dpa, _sha256
-
-
-def oracle(sample_id: int, depth: int, prefix: str = "") -> list[float]:
-    """DPA v0.2 written from its description: sha256 chain, then five random() draws."""
-    h = hashlib.sha256((prefix + str(sample_id)).encode()).hexdigest()
-    a, b = 0, 1
-    for _ in range(depth):
-        h = hashlib.sha256((h + str(a)).encode()).hexdigest()
-        a, b = b, a + b
-    r = random.Random(int(h, 16) % 2**32)
-    return [r.random() for _ in range(5)]
 
 
 def expected(ids, depth, prefix=""):

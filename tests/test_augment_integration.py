@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import random
-
 import jax
 import numpy as np
 import pytest
+from _dpa_oracle import oracle
 
 from accel import augment
 from accel.augment import (
@@ -21,20 +19,10 @@ from accel.augment import (
 )
 
 
-def _fib(i: int) -> int:
-    a, b = 0, 1
-    for _ in range(i):
-        a, b = b, a + b
-    return a
-
-
-def dpa_oracle(text: str, config: AugmentationConfig) -> dict[str, float]:
-    """DPA v0.2 written from its description: sha256 chain, Fibonacci suffixes, MT19937."""
-    h = hashlib.sha256(text.encode()).hexdigest()
-    for i in range(config.augmentation_depth):
-        h = hashlib.sha256((h + str(_fib(i))).encode()).hexdigest()
-    r = random.Random(int(h, 16) % 2**32)
-    return {name: lo + (hi - lo) * r.random() for name, (lo, hi) in zip(augment.PARAM_NAMES, config.ranges, strict=True)}
+def dpa_oracle(sample_id: int, config: AugmentationConfig, prefix: str = "") -> dict[str, float]:
+    """DPA's parameters: ``lo + (hi - lo) * u`` in float64 for the oracle's uniforms ``u``."""
+    u = oracle(sample_id, config.augmentation_depth, prefix)
+    return {name: lo + (hi - lo) * v for name, (lo, hi), v in zip(augment.PARAM_NAMES, config.ranges, u, strict=True)}
 
 
 IDS = [0, 1, 9, 10, 12345, 2**32 - 1, 2**32, 2**63 + 17, 2**64 - 1]
@@ -46,18 +34,18 @@ def test_dpa_batch_is_bit_identical_to_the_reference(preset):
     batch = gen_augmentation_batch(np.array(IDS, dtype=np.uint64), config, algorithm="dpa")
     assert batch.algorithm == "dpa"
     for i, sid in enumerate(IDS):
-        expected = dpa_oracle(str(sid), config)
+        expected = dpa_oracle(sid, config)
         got = {name: float(np.asarray(batch[name])[i]) for name in augment.PARAM_NAMES}
         assert got == expected, sid
 
 
 def test_dpa_scalar_stream_and_depth():
     config = AugmentationConfig(augmentation_depth=3)
-    assert gen_augmentation_params(77, config, algorithm="dpa") == dpa_oracle("77", config)
+    assert gen_augmentation_params(77, config, algorithm="dpa") == dpa_oracle(77, config)
     chunks = list(stream_augmentation_chain(23, config, chunk_size=7, start_id=100, algorithm="dpa"))
     assert [len(c) for c in chunks] == [7, 7, 7, 2]
     rotation = np.concatenate([np.asarray(c["rotation"]) for c in chunks])
-    assert rotation.tolist() == [dpa_oracle(str(i), config)["rotation"] for i in range(100, 123)]
+    assert rotation.tolist() == [dpa_oracle(i, config)["rotation"] for i in range(100, 123)]
 
 
 @pytest.mark.parametrize(("base_seed", "rank", "world_size"), [(0, 0, 1), (42, 3, 8), (2**40, 1, 2)])
@@ -66,7 +54,7 @@ def test_dpa_distributed_hashes_seed_and_rank_not_world_size(base_seed, rank, wo
     got = gen_distributed_augmentation_params(
         5, rank, world_size, config, base_seed=base_seed, algorithm="dpa"
     )
-    assert got == dpa_oracle(f"{base_seed}:{rank}:5", config)
+    assert got == dpa_oracle(5, config, f"{base_seed}:{rank}:")
     other_world = gen_distributed_augmentation_params(
         5, rank, world_size + 3, config, base_seed=base_seed, algorithm="dpa"
     )
