@@ -19,12 +19,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-from accel._gpu_monitor import GPUMonitor
-from accel._jax_optimizer import JAXOptimizer
-from accel._memory import MemoryTracker
-from accel._profiling import OptimizerProfiler
-from accel._speed_benchmark import SpeedBenchmark, benchmark_optimizer, compare_backends
+from accel.bench import SpeedBenchmark, benchmark_optimizer, compare_backends
+from accel.linear import JAXOptimizer
 from accel.parallel import ParallelTrainer
+from accel.profile import GPUMonitor, MemoryTracker, OptimizerProfiler
 
 __all__ = [
     "GPUMonitor",

@@ -32,11 +32,12 @@ Example:
 from __future__ import annotations
 
 import functools
-import numbers
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from accel._checks import check_seed
 
 __all__ = [
     "COUNTER_BASED_IMPLS",
@@ -44,7 +45,6 @@ __all__ = [
     "IMAGE_NOISE_STREAM",
     "RANK_STREAM",
     "check_ids",
-    "check_seed",
     "epoch_key",
     "epoch_permutation",
     "permutation",
@@ -65,17 +65,6 @@ IMAGE_NOISE_STREAM = 0x6E6F6973  # b"nois"
 # different parameters for the same id): fold_in(fold_in(K(seed, epoch, id), RANK_STREAM), rank).
 RANK_STREAM = 0x72616E6B  # b"rank"
 _U32 = 0xFFFFFFFF
-_MAX_U64 = 2**64 - 1
-
-
-def check_seed(seed: object, name: str = "seed") -> int:
-    """Return ``seed`` as a Python int in ``[0, 2**64)`` or raise a clear error."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be an integer in [0, 2**64), got {type(seed).__name__}")
-    seed = int(seed)
-    if not 0 <= seed <= _MAX_U64:
-        raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed}")
-    return seed
 
 
 def _check_impl(impl: str) -> str:

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from accel._compare_cli import CompareRequest, run
-from accel._operations import OPERATIONS
+from accel.bench._cli import CompareRequest, run
+from accel.bench._operations import OPERATIONS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

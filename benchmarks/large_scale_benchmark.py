@@ -31,7 +31,7 @@ Definitions (also printed in the report):
 * time: median wall time of ``repeats`` complete ``fit`` calls; for compiled backends the
   first call (compilation + run) is timed apart and ``compile_time_s = first - median``.
 * final train loss: recomputed in float64 from the returned ``coef_``/``intercept_`` with the
-  shared loss of :mod:`accel._linear`, so every backend is judged by the same arithmetic.
+  shared loss of :mod:`accel.linear._model`, so every backend is judged by the same arithmetic.
 * gap: ``(final - optimum) / max(|optimum|, 1e-12)``; converged: ``gap <= rtol``.
 * A loss below the optimum by more than float64 rounding raises: the optimum would be wrong.
 """
@@ -211,7 +211,7 @@ class LargeScaleBenchmark:
     @staticmethod
     def _fit_quietly(est: Any, X: np.ndarray, y: np.ndarray) -> Any:
         # Divergence is a result here (recorded as `diverged`), not an error.
-        from accel._linear import DivergenceWarning
+        from accel.linear import DivergenceWarning
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)
@@ -257,9 +257,9 @@ class LargeScaleBenchmark:
         ``loss`` defaults to ``metadata.get("loss", "mse")``. Missing learning rates are chosen
         by :meth:`choose_learning_rates`.
         """
-        from accel import _linear
+        from accel.linear import _data
 
-        loss = _linear.check_loss(loss or metadata.get("loss", "mse"))
+        loss = _data.check_loss(loss or metadata.get("loss", "mse"))
         if not isinstance(max_epochs, int) or max_epochs < 1:
             raise ValueError(f"max_epochs must be an integer >= 1, got {max_epochs!r}")
         specs = [{"optimizer": c} if isinstance(c, str) else dict(c) for c in configs]
@@ -296,7 +296,7 @@ class LargeScaleBenchmark:
         return rows
 
     def _run_one(self, problem, loss, opt, lr, backend, epochs, optimum, X, y, Xt, yt):
-        from accel import _linear
+        from accel.linear import _model
 
         est, median, times, compile_time = self._time_fits(
             backend, lambda: self._estimator(backend, opt, lr, loss, epochs), X, y
@@ -311,7 +311,7 @@ class LargeScaleBenchmark:
                 f"below the computed optimum {optimum.loss!r} by more than rounding ({rounding:.1e}); "
                 "the optimum is wrong"
             )
-        z = _linear.decision_function(np.asarray(Xt, np.float64), coef, intercept, np)
+        z = _model.decision_function(np.asarray(Xt, np.float64), coef, intercept, np)
         if loss == "logistic":
             metric_name, metric = "accuracy", float(np.mean((z > 0) == (np.asarray(yt) > 0.5)))
         else:

@@ -30,9 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from accel import _keys, _linear, _optax
-from accel._estimator import LinearEstimatorMixin, warn_diverged
+from accel import _checks, _keys
 from accel._orders import EpochOrders
+from accel.linear import _data, _model, _optax
+from accel.linear._estimator import LinearEstimatorMixin, warn_diverged
 
 __all__ = ["BaseOptimizer"]
 
@@ -69,7 +70,7 @@ class BaseOptimizer(LinearEstimatorMixin):
         entries each), n_epochs_, converged_, diverged_, n_features_in_.
     """
 
-    _name: ClassVar[str]  # key in accel._optax.HYPERPARAMETERS
+    _name: ClassVar[str]  # key in accel.linear._optax.HYPERPARAMETERS
 
     def __init__(
         self,
@@ -111,14 +112,14 @@ class BaseOptimizer(LinearEstimatorMixin):
         return _optax.check_hyperparameters(self._name, **{k: getattr(self, k) for k in names})
 
     def _check_params(self) -> None:
-        _linear.check_learning_rate(self.learning_rate)
-        _linear.check_epochs(self.epochs)
-        _linear.check_batch_size(self.batch_size)
-        _linear.check_loss(self.loss)
-        _linear.check_bool(self.fit_intercept, "fit_intercept")
-        _linear.check_tol(self.tol)
+        _data.check_learning_rate(self.learning_rate)
+        _checks.check_int(self.epochs, "epochs", minimum=1)
+        _checks.check_int(self.batch_size, "batch_size", minimum=1, allow_none=True)
+        _data.check_loss(self.loss)
+        _checks.check_bool(self.fit_intercept, "fit_intercept")
+        _checks.check_real(self.tol, "tol", minimum=0.0, allow_none=True)
         _keys.check_seed(self.random_state, "random_state")
-        _linear.check_bool(self.verbose, "verbose")
+        _checks.check_bool(self.verbose, "verbose")
         check_numpy_dtype(self.dtype)
         self._hyperparameters()
 
@@ -136,7 +137,7 @@ class BaseOptimizer(LinearEstimatorMixin):
         """Train from zero parameters; returns ``self``."""
         self._check_params()
         dtype = check_numpy_dtype(self.dtype)
-        X, y = _linear.check_X_y(X, y, self.loss)
+        X, y = _data.check_X_y(X, y, self.loss)
         X = np.asarray(X, dtype=dtype)
         y = np.asarray(y, dtype=dtype)
         n, d = X.shape
@@ -145,7 +146,7 @@ class BaseOptimizer(LinearEstimatorMixin):
         loss, fit_intercept = self.loss, self.fit_intercept
 
         def evaluate(theta: np.ndarray) -> tuple[Any, np.ndarray]:
-            value, gw, gb = _linear.loss_and_grad(
+            value, gw, gb = _model.loss_and_grad(
                 X, y, theta[:d], theta[d], loss=loss, fit_intercept=fit_intercept, xp=np
             )
             return value, np.append(gw, gb)
@@ -153,7 +154,7 @@ class BaseOptimizer(LinearEstimatorMixin):
         theta = np.zeros(d + 1, dtype=dtype)
         state = self._init_state(theta)
         value, g = evaluate(theta)
-        losses, norms = [value], [_linear.grad_norm(g[:d], g[d], np)]
+        losses, norms = [value], [_model.grad_norm(g[:d], g[d], np)]
         converged, diverged = False, not np.isfinite(value)
         full_batch = self.batch_size is None or self.batch_size >= n
         orders = None if full_batch else EpochOrders(self.random_state, n)
@@ -170,7 +171,7 @@ class BaseOptimizer(LinearEstimatorMixin):
                     order = orders.get(epoch)
                     for start in range(0, n, self.batch_size):
                         rows = order[start : start + self.batch_size]
-                        _, gw, gb = _linear.loss_and_grad(
+                        _, gw, gb = _model.loss_and_grad(
                             X[rows], y[rows], new[:d], new[d],
                             loss=loss, fit_intercept=fit_intercept, xp=np,
                         )  # fmt: skip
@@ -183,7 +184,7 @@ class BaseOptimizer(LinearEstimatorMixin):
                     break
                 previous, theta, g, value = value, new, new_g, new_value
                 losses.append(value)
-                norms.append(_linear.grad_norm(g[:d], g[d], np))
+                norms.append(_model.grad_norm(g[:d], g[d], np))
                 if self.verbose and ((epoch + 1) % report_every == 0 or epoch + 1 == self.epochs):
                     print(f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}: loss={value:.6g}")
                 if self.tol is not None and previous - value <= self.tol * abs(previous):
@@ -199,6 +200,6 @@ class BaseOptimizer(LinearEstimatorMixin):
 
     def _decision(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=self.coef_.dtype)
-        return _linear.decision_function(X, self.coef_, self.intercept_, np)
+        return _model.decision_function(X, self.coef_, self.intercept_, np)
 
 

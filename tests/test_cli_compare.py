@@ -11,7 +11,7 @@ import sys
 import matplotlib.image
 import pytest
 
-from accel._compare_cli import PLOT_DPI, PLOT_SIZE_INCHES
+from accel.bench._cli import PLOT_DPI, PLOT_SIZE_INCHES
 from accel.cli import main
 
 CUPY_INSTALLED = importlib.util.find_spec("cupy") is not None

@@ -8,8 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from accel import JAXOptimizer, _keys, _linear, _optax
-from accel import _jax_optimizer as jo
+from accel import JAXOptimizer, _keys
+from accel.linear import DivergenceWarning, _model, _optax
+from accel.linear import _jax_optimizer as jo
 from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum, RMSProp
 
 REFERENCE = {
@@ -37,7 +38,7 @@ def _data(loss: str, n: int = N, d: int = D, seed: int = 0):
 _CASES = [
     (name, loss, batch)
     for name in _optax.OPTIMIZER_NAMES
-    for loss in _linear.LOSSES
+    for loss in _model.LOSSES
     for batch in (None, BATCH)
 ]
 
@@ -74,7 +75,7 @@ def test_use_jit_false_gives_the_same_result(name, batch_size, dtype, rtol):
 def test_row_blocked_gradient_agrees_with_numpy_reference():
     """Large X (2048 x 512): the full-data gradient is a batched product over 16 row blocks."""
     X, y = _data("logistic", n=2048, d=512)
-    assert _linear.row_blocks_for(*X.shape) == 16
+    assert _model.row_blocks_for(*X.shape) == 16
     kwargs = {"learning_rate": 0.05, "epochs": 3, "loss": "logistic"}
     ref = Adam(**kwargs).fit(X, y)
     got = JAXOptimizer("adam", dtype="float64", **kwargs).fit(X, y)
@@ -150,9 +151,9 @@ def test_divergence_is_detected_in_the_loop(name, batch_size):
     X, y = _data("mse", n=40)
     X = X * 100
     kwargs = {"learning_rate": 1e6 if name == "sgd" else 1e200, "epochs": 200, "batch_size": batch_size}
-    with pytest.warns(_linear.DivergenceWarning, match="non-finite"):
+    with pytest.warns(DivergenceWarning, match="non-finite"):
         ref = REFERENCE[name](**kwargs).fit(X, y)
-    with pytest.warns(_linear.DivergenceWarning, match="non-finite"):
+    with pytest.warns(DivergenceWarning, match="non-finite"):
         got = JAXOptimizer(name, dtype="float64", **kwargs).fit(X, y)
     assert got.diverged_ and not got.converged_ and got.n_epochs_ == ref.n_epochs_ < 200
     assert np.all(np.isfinite(got.coef_)) and np.all(np.isfinite(got.history_["loss"]))

@@ -1,6 +1,8 @@
-"""The shared linear-model math (accel._linear) and the optimizer table (accel._optax)."""
+"""The shared linear-model math (accel.linear._model) and the optimizer table (accel.linear._optax)."""
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +10,9 @@ import numpy as np
 import optax
 import pytest
 
-from accel import _linear, _optax
+from accel import _checks
+from accel.linear import _model, _optax
+from accel.linear._data import check_learning_rate, check_X, check_X_y
 
 
 def _data(loss: str, n: int = 37, d: int = 5, seed: int = 0):
@@ -27,42 +31,42 @@ def _reference_loss(X, y, w, b, loss):
     return jnp.mean(jnp.logaddexp(0.0, z) - y * z)
 
 
-@pytest.mark.parametrize("loss", _linear.LOSSES)
+@pytest.mark.parametrize("loss", _model.LOSSES)
 def test_loss_and_grad_match_autodiff_numpy_and_jax(loss):
     X, y, w, b = _data(loss)
     with jax.enable_x64(True):
         ref_l, (ref_w, ref_b) = jax.value_and_grad(_reference_loss, argnums=(2, 3))(
             jnp.asarray(X), jnp.asarray(y), jnp.asarray(w), jnp.asarray(b), loss
         )
-        jl, jw, jb = _linear.loss_and_grad(
+        jl, jw, jb = _model.loss_and_grad(
             jnp.asarray(X), jnp.asarray(y), jnp.asarray(w), jnp.asarray(b), loss=loss
         )
         assert jw.dtype == jnp.float64
         for got, want in ((jl, ref_l), (jw, ref_w), (jb, ref_b)):
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12)
-    nl, nw, nb = _linear.loss_and_grad(X, y, w, b, loss=loss)
+    nl, nw, nb = _model.loss_and_grad(X, y, w, b, loss=loss)
     assert isinstance(nw, np.ndarray) and nw.dtype == np.float64
     for got, want in ((nl, ref_l), (nw, ref_w), (nb, ref_b)):
         np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12)
-    np.testing.assert_allclose(_linear.loss_value(X, y, w, b, loss=loss), nl, rtol=1e-14)
+    np.testing.assert_allclose(_model.loss_value(X, y, w, b, loss=loss), nl, rtol=1e-14)
 
 
-@pytest.mark.parametrize("loss", _linear.LOSSES)
+@pytest.mark.parametrize("loss", _model.LOSSES)
 def test_zero_weight_rows_are_ignored(loss):
     X, y, w, b = _data(loss, n=20)
     rng = np.random.default_rng(1)
     Xp = np.concatenate([X, rng.standard_normal((7, X.shape[1]))])
     yp = np.concatenate([y, np.ones(7)])
     weight = np.concatenate([np.ones(20), np.zeros(7)])
-    want = _linear.loss_and_grad(X, y, w, b, loss=loss)
-    got = _linear.loss_and_grad(Xp, yp, w, b, loss=loss, weight=weight)
+    want = _model.loss_and_grad(X, y, w, b, loss=loss)
+    got = _model.loss_and_grad(Xp, yp, w, b, loss=loss, weight=weight)
     for g, v in zip(got, want, strict=True):
         np.testing.assert_allclose(g, v, rtol=1e-13)
 
 
 def test_no_intercept_gradient_is_zero():
     X, y, w, b = _data("mse")
-    _, _, gb = _linear.loss_and_grad(X, y, w, b, loss="mse", fit_intercept=False)
+    _, _, gb = _model.loss_and_grad(X, y, w, b, loss="mse", fit_intercept=False)
     assert gb == 0.0
 
 
@@ -70,20 +74,20 @@ def test_logistic_is_stable_for_huge_margins():
     z = np.array([-1e4, -50.0, 0.0, 50.0, 1e4])
     X = np.eye(5)
     y = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
-    value, gw, _ = _linear.loss_and_grad(X, y, z, 0.0, loss="logistic")  # warnings are errors
+    value, gw, _ = _model.loss_and_grad(X, y, z, 0.0, loss="logistic")  # warnings are errors
     assert np.isfinite(value) and np.all(np.isfinite(gw))
-    np.testing.assert_allclose(_linear.sigmoid(z), [0.0, 1.9287498479639178e-22, 0.5, 1.0, 1.0], atol=1e-16)
+    np.testing.assert_allclose(_model.sigmoid(z), [0.0, 1.9287498479639178e-22, 0.5, 1.0, 1.0], atol=1e-16)
     np.testing.assert_allclose(value, (1e4 + np.log(2) + 1e4) / 5, rtol=1e-12)
 
 
 def test_predict_and_score():
     z = np.array([-1.0, 2.0, 0.5])
-    np.testing.assert_array_equal(_linear.predict_from_decision(z, "logistic"), [0.0, 1.0, 1.0])
-    assert _linear.score_from_predictions(np.array([0.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0]), "logistic") == pytest.approx(2 / 3)
+    np.testing.assert_array_equal(_model.predict_from_decision(z, "logistic"), [0.0, 1.0, 1.0])
+    assert _model.score_from_predictions(np.array([0.0, 1.0, 0.0]), np.array([0.0, 1.0, 1.0]), "logistic") == pytest.approx(2 / 3)
     y = np.array([1.0, 2.0, 3.0])
-    assert _linear.score_from_predictions(y, y, "mse") == 1.0
-    assert _linear.score_from_predictions(y, np.full(3, 2.0), "mse") == 0.0
-    assert _linear.score_from_predictions(np.ones(3), np.ones(3), "mse") == 1.0
+    assert _model.score_from_predictions(y, y, "mse") == 1.0
+    assert _model.score_from_predictions(y, np.full(3, 2.0), "mse") == 0.0
+    assert _model.score_from_predictions(np.ones(3), np.ones(3), "mse") == 1.0
 
 
 _X = np.ones((4, 2))
@@ -113,33 +117,33 @@ _Y = np.ones(4)
 )
 def test_check_X_y_errors(X, y, loss, exc, match):
     with pytest.raises(exc, match=match):
-        _linear.check_X_y(X, y, loss)
+        check_X_y(X, y, loss)
 
 
 def test_check_X_y_accepts_lists_jax_and_column_y():
-    X, y = _linear.check_X_y([[1, 2], [3, 4]], [[0], [1]], "logistic")
+    X, y = check_X_y([[1, 2], [3, 4]], [[0], [1]], "logistic")
     assert isinstance(X, np.ndarray) and y.shape == (2,)
-    X, y = _linear.check_X_y(jnp.ones((3, 2)), jnp.ones((3, 1)), "mse")
+    X, y = check_X_y(jnp.ones((3, 2)), jnp.ones((3, 1)), "mse")
     assert isinstance(X, jax.Array) and y.shape == (3,)
     with pytest.raises(ValueError, match="X contains NaN"):
-        _linear.check_X_y(jnp.full((3, 2), jnp.nan), jnp.ones(3), "mse")
+        check_X_y(jnp.full((3, 2), jnp.nan), jnp.ones(3), "mse")
     with pytest.raises(ValueError, match="3 features"):
-        _linear.check_X(np.ones((2, 3)), n_features=2)
+        check_X(np.ones((2, 3)), n_features=2)
 
 
 @pytest.mark.parametrize(
     ("fn", "value", "exc", "match"),
     [
-        (_linear.check_learning_rate, 0.0, ValueError, "learning_rate must be > 0"),
-        (_linear.check_learning_rate, -1, ValueError, "learning_rate must be > 0"),
-        (_linear.check_learning_rate, float("nan"), ValueError, "learning_rate must be finite"),
-        (_linear.check_learning_rate, "0.1", TypeError, "learning_rate must be a real number"),
-        (_linear.check_epochs, 0, ValueError, "epochs must be an integer >= 1"),
-        (_linear.check_epochs, 2.5, TypeError, "epochs must be an integer"),
-        (_linear.check_epochs, True, TypeError, "epochs must be an integer"),
-        (_linear.check_batch_size, 0, ValueError, "batch_size must be an integer >= 1"),
-        (_linear.check_batch_size, 1.0, TypeError, "batch_size must be an integer"),
-        (_linear.check_tol, -1e-3, ValueError, "tol must be >= 0"),
+        (check_learning_rate, 0.0, ValueError, "learning_rate must be > 0"),
+        (check_learning_rate, -1, ValueError, "learning_rate must be > 0"),
+        (check_learning_rate, float("nan"), ValueError, "learning_rate must be finite"),
+        (check_learning_rate, "0.1", TypeError, "learning_rate must be a real number"),
+        (functools.partial(_checks.check_int, name="epochs", minimum=1), 0, ValueError, "epochs must be an integer >= 1"),
+        (functools.partial(_checks.check_int, name="epochs", minimum=1), 2.5, TypeError, "epochs must be an integer"),
+        (functools.partial(_checks.check_int, name="epochs", minimum=1), True, TypeError, "epochs must be an integer"),
+        (functools.partial(_checks.check_int, name="batch_size", minimum=1, allow_none=True), 0, ValueError, "batch_size must be an integer >= 1"),
+        (functools.partial(_checks.check_int, name="batch_size", minimum=1, allow_none=True), 1.0, TypeError, "batch_size must be an integer"),
+        (functools.partial(_checks.check_real, name="tol", minimum=0.0, allow_none=True), -1e-3, ValueError, "tol must be >= 0"),
     ],
 )
 def test_hyperparameter_errors(fn, value, exc, match):
@@ -149,14 +153,15 @@ def test_hyperparameter_errors(fn, value, exc, match):
 
 def test_hyperparameter_accepts():
     sched = optax.constant_schedule(0.1)
-    assert _linear.check_learning_rate(sched) is sched
-    assert _linear.check_learning_rate(np.float32(0.5)) == 0.5
-    assert _linear.check_batch_size(None) is None
-    assert _linear.check_tol(None) is None and _linear.check_tol(0) == 0.0
+    assert check_learning_rate(sched) is sched
+    assert check_learning_rate(np.float32(0.5)) == 0.5
+    assert _checks.check_int(None, "batch_size", minimum=1, allow_none=True) is None
+    tol = functools.partial(_checks.check_real, name="tol", minimum=0.0, allow_none=True)
+    assert tol(None) is None and tol(0) == 0.0
 
 
 # ---------------------------------------------------------------------------------------
-# accel._optax
+# accel.linear._optax
 # ---------------------------------------------------------------------------------------
 
 _OPTAX_EQUIVALENT = {
@@ -254,16 +259,16 @@ def test_rmatvec_row_blocks_equal_the_single_product(xp_name):
     if xp_name == "jax":
         with jax.enable_x64(True):
             for blocks in (1, 4, 6):
-                got = np.asarray(_linear.rmatvec(jnp.asarray(r), jnp.asarray(X), blocks))
+                got = np.asarray(_model.rmatvec(jnp.asarray(r), jnp.asarray(X), blocks))
                 np.testing.assert_allclose(got, want, rtol=1e-12)
     else:
         for blocks in (1, 4, 6):
-            np.testing.assert_allclose(_linear.rmatvec(r, X, blocks), want, rtol=1e-12)
+            np.testing.assert_allclose(_model.rmatvec(r, X, blocks), want, rtol=1e-12)
 
 
 def test_row_blocks_for():
-    assert _linear.row_blocks_for(160, 51) == 1  # small: one product
-    assert _linear.row_blocks_for(10000, 785) == 16
-    assert _linear.row_blocks_for(9973, 785) == 1  # prime n: no divisor
-    assert _linear.row_blocks_for(2048, 512) == 16
-    assert _linear.row_blocks_for(600, 4000) == 8  # 10 and 12 would leave < 64 rows per block
+    assert _model.row_blocks_for(160, 51) == 1  # small: one product
+    assert _model.row_blocks_for(10000, 785) == 16
+    assert _model.row_blocks_for(9973, 785) == 1  # prime n: no divisor
+    assert _model.row_blocks_for(2048, 512) == 16
+    assert _model.row_blocks_for(600, 4000) == 8  # 10 and 12 would leave < 64 rows per block

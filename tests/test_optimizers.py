@@ -12,8 +12,9 @@ import pytest
 import scipy.optimize
 
 import optimizers
-from accel import _keys, _linear, _optax
-from accel._estimator import NotFittedError
+from accel import _keys
+from accel.linear import DivergenceWarning, _model, _optax
+from accel.linear._estimator import NotFittedError
 from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum, RMSProp
 
 CLASSES = {
@@ -98,10 +99,10 @@ def _optax_loop(name, X, y, *, loss, epochs, batch_size, lr=0.05, fit_intercept=
         state = tx.init(params)
 
         def full(p):
-            return _linear.loss_and_grad(Xj, yj, p["w"], p["b"], loss=loss, fit_intercept=fit_intercept)
+            return _model.loss_and_grad(Xj, yj, p["w"], p["b"], loss=loss, fit_intercept=fit_intercept)
 
         def step(params, state, Xb, yb):
-            _, gw, gb = _linear.loss_and_grad(
+            _, gw, gb = _model.loss_and_grad(
                 Xb, yb, params["w"], params["b"], loss=loss, fit_intercept=fit_intercept
             )
             updates, state = tx.update({"w": gw, "b": gb}, state, params)
@@ -121,7 +122,7 @@ def _optax_loop(name, X, y, *, loss, epochs, batch_size, lr=0.05, fit_intercept=
 
 
 @pytest.mark.parametrize("batch_size", [None, 16], ids=["full", "minibatch"])
-@pytest.mark.parametrize("loss", _linear.LOSSES)
+@pytest.mark.parametrize("loss", _model.LOSSES)
 @pytest.mark.parametrize("name", _optax.OPTIMIZER_NAMES)
 def test_fit_matches_plain_optax_loop(name, loss, batch_size):
     X, y = _regression(n=50) if loss == "mse" else _classification(n=50)
@@ -192,14 +193,14 @@ def test_divergence_keeps_last_finite_parameters(name, batch_size):
     # overflow only with an absurd learning rate (in the first epoch)
     lr = 1e6 if name in ("sgd", "momentum", "nesterov") else 1e200
     model = CLASSES[name](learning_rate=lr, epochs=300, batch_size=batch_size)
-    with pytest.warns(_linear.DivergenceWarning, match="non-finite"):
+    with pytest.warns(DivergenceWarning, match="non-finite"):
         model.fit(X, y)
     assert model.diverged_ and not model.converged_
     assert np.all(np.isfinite(model.coef_)) and np.isfinite(model.intercept_)
     assert np.all(np.isfinite(model.history_["loss"]))
     assert model.n_epochs_ == len(model.history_["loss"]) - 1 < 300
     # the kept parameters are the ones whose loss was recorded last
-    last = _linear.loss_value(X, y, model.coef_, model.intercept_, loss="mse")
+    last = _model.loss_value(X, y, model.coef_, model.intercept_, loss="mse")
     np.testing.assert_allclose(last, model.history_["loss"][-1], rtol=1e-12)
 
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accel import JAXOptimizer, ParallelTrainer, _keys, _linear, _optax
+from accel import JAXOptimizer, ParallelTrainer, _keys
+from accel.linear import _model, _optax
 from accel.parallel import _plan
 from accel.parallel._data_parallel import Spec, TrainState, build_program
 from accel.parallel._precision import (
@@ -42,7 +43,7 @@ def _data(n=103, d=5, seed=0, loss="mse"):
 def reference_fit(X, y, *, epochs, batch_size, optimizer_type="adam", learning_rate=0.01,
                   seed=0, loss="mse", fit_intercept=True, **hyper):  # fmt: skip
     """A plain single-device optax loop: one jitted step per mini-batch, analytic gradient
-    from accel._linear, batch order from accel._keys (the JAXOptimizer/NumPy contract)."""
+    from accel.linear._model, batch order from accel._keys (the JAXOptimizer/NumPy contract)."""
     n, d = X.shape
     tx = _optax.make_optimizer(optimizer_type, learning_rate, fit_intercept, **hyper)
     params = {"w": jnp.zeros(d, jnp.float32), "b": jnp.zeros((), jnp.float32)}
@@ -50,14 +51,14 @@ def reference_fit(X, y, *, epochs, batch_size, optimizer_type="adam", learning_r
 
     @jax.jit
     def step(params, state, Xb, yb):
-        _, gw, gb = _linear.loss_and_grad(
+        _, gw, gb = _model.loss_and_grad(
             Xb, yb, params["w"], params["b"], loss=loss, fit_intercept=fit_intercept, xp=jnp
         )
         updates, state = tx.update({"w": gw, "b": gb}, state, params)
         return optax.apply_updates(params, updates), state
 
     def full_loss(p):
-        return float(_linear.loss_value(X, y, p["w"], p["b"], loss=loss, xp=np))
+        return float(_model.loss_value(X, y, p["w"], p["b"], loss=loss, xp=np))
 
     losses = [full_loss(params)]
     for e in range(epochs):
@@ -139,7 +140,7 @@ def test_history_and_prediction(grid_fits):
     assert all(t > 0 for t in h["step_time"]) and all(s > 0 for s in h["samples_per_s"])
     np.testing.assert_allclose(pt.predict(X), X @ pt.coef_ + pt.intercept_, rtol=1e-6)
     assert pt.score(X, y) == pytest.approx(
-        _linear.score_from_predictions(y, pt.predict(X), "mse", xp=np)
+        _model.score_from_predictions(y, pt.predict(X), "mse", xp=np)
     )
 
 
@@ -342,7 +343,7 @@ def _first_nonfinite_step(X, y, lr, batch):
         for s in range(0, n, batch):
             idx = perm[s : s + batch]
             with np.errstate(all="ignore"):
-                loss, gw, gb = _linear.loss_and_grad(X[idx], y[idx], w, b, loss="mse", xp=np)
+                loss, gw, gb = _model.loss_and_grad(X[idx], y[idx], w, b, loss="mse", xp=np)
                 if not np.isfinite(loss):
                     return step
                 w, b = (w - lr * gw).astype(np.float32), np.float32(b - lr * gb)

@@ -20,7 +20,8 @@ import pytest
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from accel import ParallelTrainer, _keys, _optax
+from accel import ParallelTrainer, _keys
+from accel.linear import _optax
 from accel.parallel import _plan, init_mlp, mlp_loss
 from accel.parallel._data_parallel import AXIS, Spec, TrainState
 from accel.parallel._mlp import mlp_apply

@@ -16,7 +16,7 @@ from test_speed_benchmark import StandInGD
 
 from accel import GPUMonitor, MemoryTracker, OptimizerProfiler
 from accel._info import nvidia_gpu_status
-from accel._sampler import PeriodicSampler
+from accel.profile._sampler import PeriodicSampler
 
 MB = 1 << 20
 

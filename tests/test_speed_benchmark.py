@@ -19,9 +19,9 @@ from hypothesis.extra import numpy as hnp
 
 import accel
 from accel import SpeedBenchmark, benchmark_optimizer, compare_backends
-from accel._backends import get_backend
-from accel._operations import OPERATIONS, get_operation, parse_sizes, run_operation
-from accel._speed_benchmark import _max_rel_diff
+from accel.bench._backends import get_backend
+from accel.bench._compare import _max_rel_diff
+from accel.bench._operations import OPERATIONS, get_operation, parse_sizes, run_operation
 
 CUPY_INSTALLED = importlib.util.find_spec("cupy") is not None
 FIELDS = (
@@ -329,7 +329,7 @@ def test_max_rel_diff_is_max_abs_error_over_max_abs_reference(ref, scale):
     assert _max_rel_diff("b", out, ref) == pytest.approx(expected, rel=1e-12)
 
 
-def test_speed_benchmark_keeps_results():
+def test_compare_keeps_results():
     bench = SpeedBenchmark()
     bench.compare_backends(lambda X: X * 2, _x(8), backends=("numpy",), n_runs=1, warmup=0)
     bench.benchmark_optimizer(StandInGD, _x(20, 3), np.ones(20), n_runs=1)
@@ -343,21 +343,21 @@ def test_speed_benchmark_keeps_results():
 
 def test_each_backend_is_timed_after_a_settle_pause(monkeypatch):
     """NumPy's BLAS threads spin after a call; the next backend must not be timed under them."""
-    from accel import _speed_benchmark
+    from accel.bench import _compare
 
     events = []
-    real_time_calls = _speed_benchmark._time_calls
-    monkeypatch.setattr(_speed_benchmark.time, "sleep", lambda s: events.append(("sleep", s)))
+    real_time_calls = _compare._time_calls
+    monkeypatch.setattr(_compare.time, "sleep", lambda s: events.append(("sleep", s)))
 
     def spy(call, sync, n_runs, warmup):
         events.append(("time", None))
         return real_time_calls(call, sync, n_runs, warmup)
 
-    monkeypatch.setattr(_speed_benchmark, "_time_calls", spy)
+    monkeypatch.setattr(_compare, "_time_calls", spy)
     compare_backends(lambda X: X + 1, np.ones((4, 4), np.float32), backends=("numpy", "jax"), n_runs=1, warmup=0)
-    settle = ("sleep", _speed_benchmark.SETTLE_S)
+    settle = ("sleep", _compare.SETTLE_S)
     assert events == [settle, ("time", None), settle, ("time", None)]
-    assert _speed_benchmark.SETTLE_S >= 0.1
+    assert _compare.SETTLE_S >= 0.1
 
 
 def test_harness_median_within_25_percent_of_independent_timeit():

@@ -10,7 +10,7 @@ moments stay exactly 0: their gradient ``X_padᵀ r`` is exactly 0; they are dro
 .. code-block:: text
 
     z = psum_k(X_k @ w_k) + b        (one all-reduce of the batch's partial predictions)
-    r = ∂L/∂z                        (every device, from the full z; accel._linear)
+    r = ∂L/∂z                        (every device, from the full z; accel.linear._model)
     g_k = X_kᵀ r / N                 (local: the transpose of psum is a broadcast)
 
 ``train(loss_fn, layers, data)`` for an MLP (``accel.parallel.mlp_loss`` and a layer list,
@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from accel import _linear
+from accel.linear import _model
 from accel.parallel._data_parallel import AXIS, Program, Spec
 from accel.parallel._mlp import ACTIVATIONS, MLPLoss, check_layers
 from accel.parallel._sharded import (
@@ -92,9 +92,9 @@ def _linear_layout(n: int, loss: str, fit_intercept: bool, params, opt_state) ->
         z = jax.lax.psum((batch["X"] @ p["w"]).astype(jnp.float32), AXIS)
         b = p["b"] if fit_intercept else jax.lax.stop_gradient(p["b"])
         one = jnp.ones(1, jnp.float32)
-        # the loss of each row from its full prediction z_i: accel._linear on X = [[z_i]], w = [1]
+        # the loss of each row from its full prediction z_i: accel.linear._model on X = [[z_i]], w = [1]
         return jax.vmap(
-            lambda zi, yi: _linear.loss_value(
+            lambda zi, yi: _model.loss_value(
                 zi[None, None], yi[None], one, b.astype(jnp.float32), loss=loss, xp=jnp
             )
         )(z, batch["y"].astype(jnp.float32))

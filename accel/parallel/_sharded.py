@@ -16,7 +16,7 @@ Per optimizer step, on every device:
 3. one scalar all-reduce: the count of non-finite gradient entries, so every device takes
    the same update-or-skip decision;
 4. the optimizer update of the local shards (``_data_parallel.apply_gradients``). This is
-   exact for element-wise optimizers (every optimizer of ``accel._optax``); an optimizer
+   exact for element-wise optimizers (every optimizer of ``accel.linear._optax``); an optimizer
    whose state does not mirror the parameters is refused by the layouts.
 """
 

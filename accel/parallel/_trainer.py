@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from accel import _keys, _linear, _optax
+from accel import _checks, _keys
 from accel import distributed as _dist
+from accel.linear import _data, _model, _optax
 from accel.parallel import _checkpoint, _model_parallel, _pipeline_parallel, _plan
 from accel.parallel._data_parallel import BACKENDS, Program, Spec, TrainState, build_program
 from accel.parallel._precision import (
@@ -62,11 +63,11 @@ def _avals(tree: Any) -> tuple:
 
 @functools.cache
 def _linear_loss(loss: str, fit_intercept: bool) -> Callable[[Any, Any], jax.Array]:
-    """``loss_fn(params, batch)`` of the built-in linear model, from ``accel._linear``."""
+    """``loss_fn(params, batch)`` of the built-in linear model, from ``accel.linear._model``."""
 
     def loss_fn(params, batch):
         b = params["b"] if fit_intercept else jax.lax.stop_gradient(params["b"])
-        return _linear.loss_value(batch["X"], batch["y"], params["w"], b, loss=loss, xp=jnp)
+        return _model.loss_value(batch["X"], batch["y"], params["w"], b, loss=loss, xp=jnp)
 
     loss_fn.linear_model = (loss, fit_intercept)  # lets model_parallel split the features
     return loss_fn
@@ -123,7 +124,7 @@ class ParallelTrainer:
         backend: ``'pmap'`` (default), ``'shard_map'`` or ``'jit'`` (NamedSharding/GSPMD);
             all three give the same results for data_parallel.
         optimizer_type, learning_rate, **hyperparameters: as in ``JAXOptimizer``
-            (``accel._optax``: 'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam',
+            (``accel.linear._optax``: 'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam',
             'adamw' or an ``optax.GradientTransformation``).
         epochs: passes over the data. batch_size: rows per micro-batch over all devices
             (``None`` = the whole data set).
@@ -240,15 +241,15 @@ class ParallelTrainer:
                 f"n_microbatches applies to strategy='pipeline_parallel' only, got "
                 f"strategy={self.strategy!r}"
             )
-        _linear.check_epochs(self.epochs)
-        _linear.check_batch_size(self.batch_size)
+        _checks.check_int(self.epochs, "epochs", minimum=1)
+        _checks.check_int(self.batch_size, "batch_size", minimum=1, allow_none=True)
         _check_int(self.grad_accum_steps, "grad_accum_steps", 1)
         check_compute_dtype(self.compute_dtype)
         check_loss_scale(self.loss_scale, self.compute_dtype)
         _choice(self.nan_policy, "nan_policy", NAN_POLICIES)
-        _linear.check_loss(self.loss)
-        _linear.check_bool(self.fit_intercept, "fit_intercept")
-        _linear.check_bool(self.progress, "progress")
+        _data.check_loss(self.loss)
+        _checks.check_bool(self.fit_intercept, "fit_intercept")
+        _checks.check_bool(self.progress, "progress")
         _check_int(self.checkpoint_every, "checkpoint_every", 1, allow_none=True)
         _check_int(self.keep_checkpoints, "keep_checkpoints", 1)
         if self.checkpoint_every is not None and self.checkpoint_dir is None:
@@ -258,7 +259,7 @@ class ParallelTrainer:
             _optax.make_optimizer(self.optimizer_type, **self.hyperparameters)
         else:
             _optax.check_hyperparameters(self.optimizer_type, **self.hyperparameters)
-            _linear.check_learning_rate(self.learning_rate)
+            _data.check_learning_rate(self.learning_rate)
 
     # -- public entry points -----------------------------------------------------------
     def fit(
@@ -281,7 +282,7 @@ class ParallelTrainer:
         from every process's shard, in the order in which the shared epoch permutation of
         the concatenated data visits that shard.
         """
-        X, y = _linear.check_X_y(X, y, self.loss)
+        X, y = _data.check_X_y(X, y, self.loss)
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.float32)
         d = X.shape[1]
@@ -334,21 +335,21 @@ class ParallelTrainer:
                 f"optimizer must be an optax.GradientTransformation or None, got "
                 f"{type(optimizer).__name__}"
             )
-        epochs = self.epochs if epochs is None else _linear.check_epochs(epochs)
-        batch_size = self.batch_size if batch_size is None else _linear.check_batch_size(batch_size)
+        epochs = self.epochs if epochs is None else _checks.check_int(epochs, "epochs", minimum=1)
+        batch_size = self.batch_size if batch_size is None else _checks.check_int(batch_size, "batch_size", minimum=1, allow_none=True)
         return self._run(loss_fn, params, data, optimizer, epochs, batch_size, resume, data_is_local)
 
     def predict(self, X: Any) -> np.ndarray:
         """``X @ coef_ + intercept_`` (mse) or 0/1 labels (logistic)."""
         self._check_fitted()
-        X = np.asarray(_linear.check_X(X, self.n_features_in_), dtype=np.float32)
-        z = _linear.decision_function(X, self.coef_, np.float32(self.intercept_), xp=np)
-        return _linear.predict_from_decision(z, self.loss, xp=np)
+        X = np.asarray(_data.check_X(X, self.n_features_in_), dtype=np.float32)
+        z = _model.decision_function(X, self.coef_, np.float32(self.intercept_), xp=np)
+        return _model.predict_from_decision(z, self.loss, xp=np)
 
     def score(self, X: Any, y: Any) -> float:
         """R² for mse, accuracy for logistic."""
-        X, y = _linear.check_X_y(X, y, self.loss)
-        return _linear.score_from_predictions(
+        X, y = _data.check_X_y(X, y, self.loss)
+        return _model.score_from_predictions(
             np.asarray(y, np.float32), self.predict(X), self.loss, xp=np
         )
 
@@ -384,8 +385,8 @@ class ParallelTrainer:
         return devices[: self.n_devices]
 
     def _run(self, loss_fn, params, data, optimizer, epochs, batch_size, resume, data_is_local):
-        _linear.check_bool(resume, "resume")
-        _linear.check_bool(data_is_local, "data_is_local")
+        _checks.check_bool(resume, "resume")
+        _checks.check_bool(data_is_local, "data_is_local")
         if resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir (where to find the checkpoints)")
         devices = self._devices()

@@ -18,7 +18,7 @@ name                    computation
 ======================  ==============================================================
 
 Example:
-    >>> from accel._operations import run_operation
+    >>> from accel.bench._operations import run_operation
     >>> res = run_operation("matvec", 32, backends=("numpy", "jax"), dtype="float32",
     ...                     n_runs=2, warmup=1)
     >>> res["jax"].dtype, res["jax"].max_rel_diff < 1e-5
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from accel._info import Probe
-from accel._speed_benchmark import (
+from accel.bench._compare import (
     Comparison,
     _compare,
     _unavailable,

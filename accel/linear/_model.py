@@ -23,30 +23,17 @@ Row weights: every loss/gradient function takes an optional per-row ``weight`` (
 multiplied by its weight. With a 0/1 mask this is how a compiled loop handles a padded last
 mini-batch: padded rows get weight 0 and the result equals the unpadded batch's.
 
-Validation (host side, before any compiled code runs) raises ``TypeError`` for wrong types
-and ``ValueError`` for wrong values, and the message always names the parameter.
+Validation of the data and of the estimator arguments is in ``_data`` and ``accel._checks``.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import array_api_compat
-import numpy as np
 
 __all__ = [
     "LOSSES",
-    "DivergenceWarning",
-    "check_X",
-    "check_X_y",
-    "check_batch_size",
-    "check_bool",
-    "check_epochs",
-    "check_learning_rate",
-    "check_loss",
-    "check_tol",
     "decision_function",
     "grad_norm",
     "loss_and_grad",
@@ -59,10 +46,6 @@ __all__ = [
 ]
 
 LOSSES = ("mse", "logistic")
-
-
-class DivergenceWarning(RuntimeWarning):
-    """Training stopped at a non-finite loss; the last finite parameters were kept."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -192,140 +175,3 @@ def score_from_predictions(y: Any, y_pred: Any, loss: str, xp: Any = None) -> fl
     if ss_tot == 0.0:
         return 1.0 if ss_res == 0.0 else 0.0
     return 1.0 - ss_res / ss_tot
-
-
-# ---------------------------------------------------------------------------------------
-# validation (host side)
-# ---------------------------------------------------------------------------------------
-
-
-def check_loss(loss: object) -> str:
-    if not isinstance(loss, str):
-        raise TypeError(f"loss must be one of {LOSSES}, got {type(loss).__name__}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    return loss
-
-
-def _real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def check_positive_real(value: object, name: str) -> float:
-    value = _real(value, name)
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def check_learning_rate(learning_rate: object) -> Any:
-    """A number > 0, or a schedule (callable step -> learning rate), returned unchanged."""
-    if callable(learning_rate):
-        return learning_rate
-    return check_positive_real(learning_rate, "learning_rate")
-
-
-def _int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def check_epochs(epochs: object) -> int:
-    return _int(epochs, "epochs", 1)
-
-
-def check_batch_size(batch_size: object) -> int | None:
-    """``None`` (full batch) or an integer >= 1."""
-    return None if batch_size is None else _int(batch_size, "batch_size", 1)
-
-
-def check_tol(tol: object) -> float | None:
-    """``None`` (run all epochs) or a real number >= 0."""
-    if tol is None:
-        return None
-    tol = _real(tol, "tol")
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0 or None, got {tol}")
-    return tol
-
-
-def check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
-    return bool(value)
-
-
-def _as_array(a: object, name: str) -> Any:
-    """NumPy / JAX / array-API arrays pass through; anything else goes through NumPy."""
-    if array_api_compat.is_array_api_obj(a):
-        return a
-    try:
-        return np.asarray(a)
-    except (TypeError, ValueError) as err:  # ragged nested lists and the like
-        raise TypeError(f"{name} must be array-like of numbers: {err}") from None
-
-
-def _check_numeric(a: Any, name: str, xp: Any) -> None:
-    dtype = a.dtype
-    ok = False
-    try:
-        ok = xp.isdtype(dtype, ("bool", "integral", "real floating"))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise TypeError(f"{name} must have a real numeric dtype, got {dtype}")
-
-
-def _check_finite(a: Any, name: str, xp: Any) -> None:
-    if xp.isdtype(a.dtype, "real floating") and not bool(xp.all(xp.isfinite(a))):
-        raise ValueError(f"{name} contains NaN or infinity")
-
-
-def check_X(X: object, n_features: int | None = None, *, name: str = "X") -> Any:
-    """Validate a design matrix: 2-D, non-empty, real numeric, finite; optionally ``d`` columns.
-
-    Returns the array (NumPy input stays NumPy, JAX stays JAX; lists become NumPy).
-    """
-    X = _as_array(X, name)
-    xp = array_api_compat.array_namespace(X)
-    _check_numeric(X, name, xp)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(X.shape)}")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features, but the model was fitted with {n_features}")
-    _check_finite(X, name, xp)
-    return X
-
-
-def check_X_y(X: object, y: object, loss: str) -> tuple[Any, Any]:
-    """Validate ``X`` (n, d) and ``y`` (n,) or (n, 1); returns ``(X, y)`` with ``y`` 1-D.
-
-    For ``loss='logistic'`` every label must be 0 or 1.
-    """
-    loss = check_loss(loss)
-    X = check_X(X)
-    y = _as_array(y, "y")
-    xp = array_api_compat.array_namespace(y)
-    _check_numeric(y, "y", xp)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = xp.reshape(y, (-1,))
-    if y.ndim != 1:
-        raise ValueError(f"y must have shape (n_samples,) or (n_samples, 1), got shape {tuple(y.shape)}")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"X and y have different lengths: X has {X.shape[0]} rows, y has {y.shape[0]}"
-        )
-    _check_finite(y, "y", xp)
-    if loss == "logistic" and not bool(xp.all((y == 0) | (y == 1))):
-        raise ValueError("y must contain only labels 0 and 1 for loss='logistic'")
-    return X, y

@@ -13,9 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from accel import _linear
+from accel.linear import _data, _model
 
-__all__ = ["LinearEstimatorMixin", "NotFittedError", "warn_diverged"]
+__all__ = ["DivergenceWarning", "LinearEstimatorMixin", "NotFittedError", "warn_diverged"]
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped at a non-finite loss; the last finite parameters were kept."""
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -113,11 +117,11 @@ class LinearEstimatorMixin:
     def decision_function(self, X: Any) -> Any:
         """``z = X @ coef_ + intercept_`` (the logit for ``loss='logistic'``)."""
         self._check_fitted()
-        return self._decision(_linear.check_X(X, self.n_features_in_))
+        return self._decision(_data.check_X(X, self.n_features_in_))
 
     def predict(self, X: Any) -> Any:
         """Values ``z`` for ``loss='mse'``; class labels 0/1 (``z > 0``) for ``loss='logistic'``."""
-        return _linear.predict_from_decision(self.decision_function(X), self.loss)
+        return _model.predict_from_decision(self.decision_function(X), self.loss)
 
     def predict_proba(self, X: Any) -> Any:
         """``[P(y=0), P(y=1)]`` per row, shape ``(n, 2)``; only for ``loss='logistic'``."""
@@ -127,14 +131,14 @@ class LinearEstimatorMixin:
 
         z = self.decision_function(X)
         xp = array_api_compat.array_namespace(z)
-        p = _linear.sigmoid(z, xp)
+        p = _model.sigmoid(z, xp)
         return xp.stack([1.0 - p, p], axis=1)
 
     def score(self, X: Any, y: Any) -> float:
         """R² for ``loss='mse'``, accuracy for ``loss='logistic'``."""
-        X, y = _linear.check_X_y(X, y, self.loss)
+        X, y = _data.check_X_y(X, y, self.loss)
         y_pred = np.asarray(self.predict(X))
-        return _linear.score_from_predictions(np.asarray(y, dtype=y_pred.dtype), y_pred, self.loss)
+        return _model.score_from_predictions(np.asarray(y, dtype=y_pred.dtype), y_pred, self.loss)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -150,6 +154,6 @@ def warn_diverged(name: str, kept_epoch: int) -> None:
         f"{name}: the loss became non-finite in epoch {kept_epoch + 1}; training stopped and "
         f"kept the parameters of epoch {kept_epoch} (the last finite loss). Try a smaller "
         "learning_rate.",
-        _linear.DivergenceWarning,
+        DivergenceWarning,
         stacklevel=3,
     )

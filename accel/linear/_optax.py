@@ -22,7 +22,7 @@ the weight decay when ``fit_intercept=True``.
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from accel._optax import make_optimizer
+    >>> from accel.linear._optax import make_optimizer
     >>> tx = make_optimizer("adam", 0.01, True, b2=0.99)
     >>> params = {"w": jnp.zeros(3), "b": jnp.zeros(())}
     >>> state = tx.init(params)
@@ -38,7 +38,7 @@ from typing import Any
 
 import optax
 
-from accel._linear import check_learning_rate
+from accel.linear._data import check_learning_rate
 
 __all__ = [
     "HYPERPARAMETERS",

@@ -31,8 +31,8 @@ from typing import Any
 
 import jax
 
-from accel._sampler import PeriodicSampler
-from accel._speed_benchmark import _block_fitted, _n_epochs
+from accel.profile._sampler import PeriodicSampler
+from accel.profile._sync import block_fitted, fitted_epochs
 
 __all__ = ["OptimizerProfiler"]
 
@@ -106,7 +106,7 @@ class OptimizerProfiler:
     ) -> None:
         assert self._t0 is not None
         if self.optimizer is not None and exc_type is None:
-            _block_fitted(self.optimizer)  # JAX dispatches asynchronously: wait before the clock
+            block_fitted(self.optimizer)  # JAX dispatches asynchronously: wait before the clock
         wall = time.perf_counter() - self._t0
         stats: dict[str, Any] = {"wall_time": wall}
         try:
@@ -162,7 +162,7 @@ class OptimizerProfiler:
                             "epoch_time_mean": sum(times) / len(times) if times else None,
                             "epoch_time_source": f"history_[{key!r}]"}
         try:
-            n = _n_epochs(est)
+            n = fitted_epochs(est)
         except TypeError:
             return none  # not fitted inside the block (or not an estimator): nothing to divide
         return {"n_epochs": n, "epoch_times": None,

@@ -4,7 +4,7 @@ All arguments are checked before anything runs (one-line errors, no partial file
 JSON file and the plot are written atomically.
 
 Example:
-    >>> from accel._compare_cli import CompareRequest
+    >>> from accel.bench._cli import CompareRequest
     >>> r = CompareRequest.from_strings(op="matvec", sizes="8,16", backends="numpy",
     ...                                 dtype="float32", n_runs="2", warmup="0")
     >>> r.sizes, r.backends, r.n_runs
@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from accel._info import jax_devices, package_versions
-from accel._operations import OPERATIONS, get_operation, parse_sizes, run_operation
 from accel._report import dump_json, format_table, write_atomic
-from accel._speed_benchmark import (
+from accel.bench._compare import (
     _TABLE_HEADERS,
     Comparison,
     _table_row,
@@ -34,6 +33,7 @@ from accel._speed_benchmark import (
     check_n_runs,
     check_warmup,
 )
+from accel.bench._operations import OPERATIONS, get_operation, parse_sizes, run_operation
 
 __all__ = ["CompareRequest", "plot_comparisons", "run"]
 

@@ -27,8 +27,9 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from accel import _keys, _linear, _optax, _orders
-from accel._estimator import LinearEstimatorMixin, warn_diverged
+from accel import _checks, _keys, _orders
+from accel.linear import _data, _model, _optax
+from accel.linear._estimator import LinearEstimatorMixin, warn_diverged
 
 __all__ = ["JAXOptimizer"]
 
@@ -53,7 +54,7 @@ class _Spec:
     has_tol: bool
     data_dtype: Any
     param_dtype: Any
-    row_blocks: int = 1  # of the full-data gradient, see _linear.rmatvec
+    row_blocks: int = 1  # of the full-data gradient, see _model.rmatvec
 
 
 class _Carry(NamedTuple):
@@ -86,7 +87,7 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
     order_block = 0 if full_batch else max(1, min(spec.epochs, 128, (1 << 18) // spec.n))
 
     def evaluate(X, y, params, weight=None, row_blocks=1):
-        value, gw, gb = _linear.loss_and_grad(
+        value, gw, gb = _model.loss_and_grad(
             X, y, params["w"], params["b"], loss=loss, fit_intercept=fit_intercept,
             weight=weight, row_blocks=row_blocks, xp=jnp,
         )  # fmt: skip
@@ -108,7 +109,7 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
             loss=value,
             grad={"w": grad_w, "b": grad_b},
             loss_hist=hist.at[0].set(value),
-            gnorm_hist=hist.at[0].set(_linear.grad_norm(grad_w, grad_b, jnp)),
+            gnorm_hist=hist.at[0].set(_model.grad_norm(grad_w, grad_b, jnp)),
             converged=jnp.zeros((), bool),
             diverged=~jnp.isfinite(value),
             orders=jnp.zeros((order_block, spec.n) if order_block else (0,), jnp.int32),
@@ -164,7 +165,7 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
                 loss=jnp.where(finite, value, c.loss),
                 grad=keep(grad, c.grad),
                 loss_hist=c.loss_hist.at[e].set(value),
-                gnorm_hist=c.gnorm_hist.at[e].set(_linear.grad_norm(grad["w"], grad["b"], jnp)),
+                gnorm_hist=c.gnorm_hist.at[e].set(_model.grad_norm(grad["w"], grad["b"], jnp)),
                 converged=converged & finite,
                 diverged=~finite,
                 orders=orders,
@@ -209,7 +210,7 @@ def _functions(spec: _Spec) -> tuple[Any, Any]:
 
 @functools.partial(jax.jit, static_argnames=("loss", "fit_intercept", "row_blocks"))
 def _initial_evaluation(X, y, w, b, loss, fit_intercept, row_blocks):
-    return _linear.loss_and_grad(
+    return _model.loss_and_grad(
         X, y, w, b, loss=loss, fit_intercept=fit_intercept, row_blocks=row_blocks, xp=jnp
     )
 
@@ -221,7 +222,7 @@ def _compiled(spec: _Spec) -> tuple[Any, Any]:
     return init, jax.jit(run, donate_argnums=0)
 
 
-_decide = jax.jit(functools.partial(_linear.decision_function, xp=jnp))
+_decide = jax.jit(functools.partial(_model.decision_function, xp=jnp))
 
 
 def _resolve_device(device: Any) -> jax.Device | None:
@@ -260,7 +261,7 @@ class JAXOptimizer(LinearEstimatorMixin):
     Args:
         optimizer_type: ``'sgd'``, ``'momentum'``, ``'nesterov'``, ``'adagrad'``, ``'rmsprop'``,
             ``'adam'``, ``'adamw'`` (the NumPy classes' rules, hyperparameters and defaults,
-            see ``accel._optax.HYPERPARAMETERS``) or any ``optax.GradientTransformation``
+            see ``accel.linear._optax.HYPERPARAMETERS``) or any ``optax.GradientTransformation``
             (it carries its own learning rate; ``learning_rate`` is then not used).
         learning_rate: a number > 0 or an optax schedule (step -> rate).
         epochs: maximum number of epochs, ``>= 1``.
@@ -359,16 +360,16 @@ class JAXOptimizer(LinearEstimatorMixin):
             hyper = {}
         else:
             hyper = _optax.check_hyperparameters(self.optimizer_type, **self.hyperparameters)
-            _linear.check_learning_rate(self.learning_rate)
-        _linear.check_epochs(self.epochs)
-        _linear.check_batch_size(self.batch_size)
-        _linear.check_loss(self.loss)
-        _linear.check_bool(self.fit_intercept, "fit_intercept")
-        _linear.check_tol(self.tol)
+            _data.check_learning_rate(self.learning_rate)
+        _checks.check_int(self.epochs, "epochs", minimum=1)
+        _checks.check_int(self.batch_size, "batch_size", minimum=1, allow_none=True)
+        _data.check_loss(self.loss)
+        _checks.check_bool(self.fit_intercept, "fit_intercept")
+        _checks.check_real(self.tol, "tol", minimum=0.0, allow_none=True)
         _keys.check_seed(self.random_state, "random_state")
-        _linear.check_bool(self.use_jit, "use_jit")
+        _checks.check_bool(self.use_jit, "use_jit")
         _check_dtype(self.dtype)
-        _linear.check_bool(self.progress, "progress")
+        _checks.check_bool(self.progress, "progress")
         _resolve_device(self.device)
         return hyper
 
@@ -387,7 +388,7 @@ class JAXOptimizer(LinearEstimatorMixin):
             return self._fit(X, y, hyper, data_dtype, pdt)
 
     def _fit(self, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt: Any) -> JAXOptimizer:
-        X, y = _linear.check_X_y(X, y, self.loss)
+        X, y = _data.check_X_y(X, y, self.loss)
         device = _resolve_device(self.device)
         n, d = X.shape
         batch_size = self.batch_size if self.batch_size is not None and self.batch_size < n else None
@@ -403,7 +404,7 @@ class JAXOptimizer(LinearEstimatorMixin):
             has_tol=self.tol is not None,
             data_dtype=data_dtype,
             param_dtype=pdt,
-            row_blocks=_linear.row_blocks_for(n, d) if _platform(device) == "cpu" else 1,
+            row_blocks=_model.row_blocks_for(n, d) if _platform(device) == "cpu" else 1,
         )
         put = functools.partial(jax.device_put, device=device)
         X = put(jnp.asarray(X, data_dtype))

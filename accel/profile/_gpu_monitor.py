@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from accel._info import nvidia_gpu_status
-from accel._sampler import PeriodicSampler, check_interval
+from accel.profile._sampler import PeriodicSampler, check_interval
 
 __all__ = ["GPUMonitor", "GPUSample"]
 

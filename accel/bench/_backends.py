@@ -4,11 +4,11 @@ A backend turns host NumPy arrays into its own arrays on its device (timed, sync
 prepares the operation (JAX: ahead-of-time ``jax.jit(f).lower(*args).compile()``, timed
 apart), synchronises a result (``block_until_ready``, CuPy stream synchronisation) and
 copies it back to NumPy for the cross-backend agreement check. The timing loop itself lives
-in :mod:`accel._speed_benchmark` and is the same for every backend.
+in :mod:`accel.bench._compare` and is the same for every backend.
 
 Example:
     >>> import numpy as np
-    >>> from accel._backends import get_backend
+    >>> from accel.bench._backends import get_backend
     >>> jb = get_backend("jax")
     >>> jb.probe().usable
     True

@@ -1,0 +1,156 @@
+"""The one set of argument checks: every public entry point validates through these.
+
+Each check returns the normalised value or raises, and every message names the parameter
+and what is accepted:
+
+* ``TypeError`` when the *kind* of value is wrong (a string where a number is expected,
+  ``True`` where an integer is expected: ``bool`` is never accepted as a number);
+* ``ValueError`` when the kind is right and the *value* is not (out of range, not finite,
+  not one of the choices).
+
+Example:
+    >>> from accel._checks import check_int, check_real, check_choice
+    >>> check_int(3, "epochs", minimum=1)
+    3
+    >>> check_real(0.5, "tol", minimum=0.0)
+    0.5
+    >>> check_choice("adam", "optimizer", ("sgd", "adam"))
+    'adam'
+    >>> check_int(0, "epochs", minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be an integer >= 1, got 0
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MAX_U64",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_path",
+    "check_positive_real",
+    "check_real",
+    "check_seed",
+]
+
+MAX_U64 = 2**64 - 1
+
+
+def _accepted_int(minimum: int | None, maximum: int | None, allow_none: bool) -> str:
+    text = "an integer"
+    if minimum is not None and maximum is not None:
+        text += f" in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        text += f" >= {minimum}"
+    elif maximum is not None:
+        text += f" <= {maximum}"
+    return text + (" or None" if allow_none else "")
+
+
+def check_int(
+    value: object,
+    name: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    allow_none: bool = False,
+) -> Any:
+    """``value`` as a Python ``int`` within ``[minimum, maximum]`` (``None`` passes when
+    ``allow_none``). NumPy integers are accepted; ``bool`` and floats are not."""
+    if value is None and allow_none:
+        return None
+    accepted = _accepted_int(minimum, maximum, allow_none)
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {accepted}, got {value}")
+    return value
+
+
+def check_real(
+    value: object,
+    name: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+    allow_none: bool = False,
+) -> Any:
+    """``value`` as a finite Python ``float`` within the given bounds (``None`` passes when
+    ``allow_none``). ``bool`` is refused."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a real number{' or None' if allow_none else ''}, "
+            f"got {type(value).__name__}"
+        )
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    low_ok = minimum is None or (value >= minimum if min_inclusive else value > minimum)
+    high_ok = maximum is None or (value <= maximum if max_inclusive else value < maximum)
+    if not (low_ok and high_ok):
+        if minimum is not None and maximum is not None:
+            lo = "[" if min_inclusive else "("
+            hi = "]" if max_inclusive else ")"
+            accepted = f"in {lo}{minimum:g}, {maximum:g}{hi}"
+        elif minimum is not None:
+            accepted = f"{'>=' if min_inclusive else '>'} {minimum:g}"
+        else:
+            accepted = f"{'<=' if max_inclusive else '<'} {maximum:g}"
+        raise ValueError(f"{name} must be {accepted}, got {value}")
+    return value
+
+
+def check_positive_real(value: object, name: str) -> float:
+    """A finite real number ``> 0``."""
+    return check_real(value, name, minimum=0.0, min_inclusive=False)
+
+
+def check_bool(value: object, name: str) -> bool:
+    """``True`` or ``False`` (NumPy booleans too); anything else is a ``TypeError``."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_choice(value: object, name: str, choices: Sequence[Any]) -> Any:
+    """``value`` if it is one of ``choices`` (compared with ``==``, type included)."""
+    for choice in choices:
+        if isinstance(value, type(choice)) and value == choice:
+            return value
+    raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """``seed`` as a Python int in ``[0, 2**64)`` (all 64 bits are used by ``_keys``)."""
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer in [0, 2**64), got {type(seed).__name__}")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_U64:
+        raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed}")
+    return seed
+
+
+def check_path(value: object, name: str, *, allow_none: bool = False) -> Path | None:
+    """A ``str`` or ``os.PathLike`` path as a ``Path`` (not checked for existence)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str | os.PathLike) or (isinstance(value, str) and not value):
+        accepted = "a non-empty str or os.PathLike path" + (" or None" if allow_none else "")
+        raise TypeError(f"{name} must be {accepted}, got {value!r}")
+    return Path(value)

@@ -1,0 +1,22 @@
+"""Honest speed comparisons: NumPy / JAX / CuPy on the same operation, and timed fits.
+
+- ``compare_backends``: one operation on each backend, same dtype, inputs placed before the
+  clock, JAX compiled ahead of time (compile time apart), every call synchronised;
+- ``benchmark_optimizer`` / ``SpeedBenchmark``: timed ``fit`` of any estimator;
+- ``accel compare`` (``_cli``): the command line over the built-in operations (``_operations``).
+
+Private modules: ``_backends`` (how each backend places, runs and synchronises), ``_compare``,
+``_optimizer``, ``_operations``, ``_cli``.
+"""
+
+from accel.bench._compare import BackendResult, Comparison, compare_backends
+from accel.bench._optimizer import OptimizerBenchmark, SpeedBenchmark, benchmark_optimizer
+
+__all__ = [
+    "BackendResult",
+    "Comparison",
+    "OptimizerBenchmark",
+    "SpeedBenchmark",
+    "benchmark_optimizer",
+    "compare_backends",
+]
