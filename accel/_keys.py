@@ -10,7 +10,7 @@ world size or call order:
     K(seed)                 = wrap_key_data([seed >> 32, seed & 0xFFFFFFFF], impl)
     K(seed, epoch)          = fold_in(K(seed), epoch)
     K(seed, epoch, id)      = fold_in(fold_in(K(seed, epoch), id >> 32), id & 0xFFFFFFFF)
-    permutation(seed, epoch, n) = jax.random.permutation(K(seed, epoch), n)
+    permutation(K(seed, epoch), n) = jax.random.permutation(K(seed, epoch), n)   (the row order)
 
 Seeds and sample ids are full 64-bit integers (no 32-bit truncation, so distinct ids get
 distinct keys). ``impl`` is a counter-based PRNG (``threefry2x32`` by default, or
@@ -23,15 +23,15 @@ that XLA cannot fuse across rounds (about 10x slower per sample); the unrolled f
 bit-identical results (tested against ``jax.random.fold_in``) and is what the hot
 augmentation kernel uses through ``threefry_fold_in_data``.
 
+Row orders of epochs built on ``permutation`` are in ``accel._orders``.
+
 Example:
-    >>> from accel._keys import epoch_permutation
-    >>> sorted(epoch_permutation(seed=0, epoch=3, n=5).tolist())
+    >>> from accel._keys import epoch_key, permutation, seed_key
+    >>> sorted(permutation(epoch_key(seed_key(0), 3), 5).tolist())
     [0, 1, 2, 3, 4]
 """
 
 from __future__ import annotations
-
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +46,6 @@ __all__ = [
     "RANK_STREAM",
     "check_ids",
     "epoch_key",
-    "epoch_permutation",
     "permutation",
     "sample_keys",
     "seed_key",
@@ -133,21 +132,6 @@ def sample_keys(key: jax.Array, ids_hi: jax.Array, ids_lo: jax.Array) -> jax.Arr
 def permutation(key: jax.Array, n: int) -> jax.Array:
     """The row order of one epoch: ``jax.random.permutation(K(seed, epoch), n)``; traceable."""
     return jax.random.permutation(key, n)
-
-
-@functools.partial(jax.jit, static_argnames=("n",))
-def _epoch_permutation(key: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
-    return permutation(epoch_key(key, epoch), n)
-
-
-def epoch_permutation(seed: int, epoch: int, n: int, *, impl: str = DEFAULT_IMPL) -> np.ndarray:
-    """Host-side row order of ``epoch`` (int64 NumPy array), identical to the traced one."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if not 0 <= epoch <= _U32:
-        raise ValueError(f"epoch must be an integer in [0, 2**32), got {epoch}")
-    perm = _epoch_permutation(seed_key(seed, impl=impl), jnp.uint32(epoch), n)
-    return np.asarray(perm).astype(np.int64)
 
 
 # Threefry-2x32 rotation constants and key-schedule parity (Salmon et al. 2011; as in jax.random).

@@ -23,10 +23,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from accel.bench import _cli
+    from accel.bench import CompareRequest, run_compare
 
     try:
-        request = _cli.CompareRequest.from_strings(
+        request = CompareRequest.from_strings(
             op=args.op, sizes=args.sizes, backends=args.backends, dtype=args.dtype,
             n_runs=args.n_runs, warmup=args.warmup, seed=args.seed,
             json_path=args.json, plot_path=args.plot,
@@ -34,7 +34,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, ImportError) as exc:
         print(f"accel compare: error: {exc}", file=sys.stderr)
         return 2
-    _cli.run(request, command=shlex.join(["accel", *args.argv]))
+    run_compare(request, command=shlex.join(["accel", *args.argv]))
     return 0
 
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from accel import _keys
+from accel import _keys, _orders
 from accel.augment import augmentation_params, gen_augmentation_batch, get_preset
 
 CONFIG = get_preset("mild")
@@ -48,7 +48,7 @@ def main(num_samples: int = 256, batch_size: int = 32, epochs: int = 3, seed: in
     losses = []
     for epoch in range(epochs):
         key = _keys.epoch_key(_keys.seed_key(seed), epoch)  # K(seed, epoch)
-        order = _keys.epoch_permutation(seed, epoch, num_samples)
+        order = _orders.epoch_permutation(seed, epoch, num_samples)
         for start in range(0, num_samples, batch_size):
             ids = order[start : start + batch_size]
             hi, lo = _keys.split_ids(ids)

@@ -6,16 +6,18 @@ The contract (shared DESIGN.md) in the order this loop follows it:
 * ``history_['loss'][0]`` and ``history_['grad_norm'][0]`` are the full-data loss and
   gradient norm at the zero start, then one entry after every completed epoch;
 * an epoch is one step on the full data (``batch_size=None`` or ``>= n``) or one pass over the rows in
-  the order ``accel._keys.epoch_permutation(random_state, epoch, n)`` (epochs count from 0;
-  computed in blocks of epochs by the same derivation, see ``accel._orders``),
+  the order ``accel._orders.epoch_permutation(random_state, epoch, n)`` (epochs count from 0;
+  computed in blocks of epochs by the same derivation, ``accel._orders.EpochOrders``),
   in batches of ``batch_size`` with the last partial batch kept;
 * a full-batch step uses the gradient of the previous evaluation, so one epoch costs two
   matrix-vector products; a mini-batch epoch costs two per batch plus two for the
   full-data evaluation;
-* a non-finite loss after an epoch stops training: that epoch is discarded (the parameters
-  are those of the last finite loss), ``diverged_=True`` and a ``DivergenceWarning``;
+* the divergence rule (``accel.linear._stopping``: a non-finite loss, or one above ``1e8``
+  times the initial loss) after an epoch stops training: that epoch is discarded (the
+  parameters are those of the last good loss), ``diverged_=True`` and a ``DivergenceWarning``;
 * with ``tol``: after an epoch with ``L_prev - L <= tol * |L_prev|`` (relative decrease
-  below ``tol``) training stops with ``converged_=True``.
+  below ``tol``) training stops with ``converged_=True`` (a ``ConvergenceWarning`` when the
+  epochs run out first).
 
 Subclasses only provide the update rule (``_init_state`` and ``_direction``), with optax's
 arithmetic: ``θ ← θ - η_t · u_t`` where ``u_t`` is the optimizer's direction and ``η_t``
@@ -30,10 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from accel import _checks, _keys
+from accel import _checks
 from accel._orders import EpochOrders
-from accel.linear import _data, _model, _optax
-from accel.linear._estimator import LinearEstimatorMixin, warn_diverged
+from accel.linear import _data, _model, _optax, _stopping
+from accel.linear._estimator import LinearEstimator
 
 __all__ = ["BaseOptimizer"]
 
@@ -50,7 +52,7 @@ def check_numpy_dtype(dtype: object) -> np.dtype:
     return dt
 
 
-class BaseOptimizer(LinearEstimatorMixin):
+class BaseOptimizer(LinearEstimator):
     """Linear model (``z = X @ w + b``) trained by a first-order optimizer, in NumPy.
 
     Args:
@@ -67,7 +69,7 @@ class BaseOptimizer(LinearEstimatorMixin):
 
     Attributes (after ``fit``):
         coef_ (d,), intercept_, history_ (``'loss'``, ``'grad_norm'``; ``n_epochs_ + 1``
-        entries each), n_epochs_, converged_, diverged_, n_features_in_.
+        entries each), n_epochs_, converged_, diverged_, n_features_in_, classes_ (logistic).
     """
 
     _name: ClassVar[str]  # key in accel.linear._optax.HYPERPARAMETERS
@@ -107,21 +109,22 @@ class BaseOptimizer(LinearEstimatorMixin):
 
     # ----- validation ---------------------------------------------------------------------
 
-    def _hyperparameters(self) -> dict[str, float]:
+    def _hyperparameters(self, params: dict[str, Any] | None = None) -> dict[str, float]:
+        params = self.get_params() if params is None else params
         names = _optax.HYPERPARAMETERS[self._name]
-        return _optax.check_hyperparameters(self._name, **{k: getattr(self, k) for k in names})
+        return _optax.check_hyperparameters(self._name, **{k: params[k] for k in names})
 
-    def _check_params(self) -> None:
-        _data.check_learning_rate(self.learning_rate)
-        _checks.check_int(self.epochs, "epochs", minimum=1)
-        _checks.check_int(self.batch_size, "batch_size", minimum=1, allow_none=True)
-        _data.check_loss(self.loss)
-        _checks.check_bool(self.fit_intercept, "fit_intercept")
-        _checks.check_real(self.tol, "tol", minimum=0.0, allow_none=True)
-        _keys.check_seed(self.random_state, "random_state")
-        _checks.check_bool(self.verbose, "verbose")
-        check_numpy_dtype(self.dtype)
-        self._hyperparameters()
+    def _check_params(self, params: dict[str, Any]) -> dict[str, float]:
+        _data.check_learning_rate(params["learning_rate"])
+        _checks.check_int(params["epochs"], "epochs", minimum=1)
+        _checks.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
+        _data.check_loss(params["loss"])
+        _checks.check_bool(params["fit_intercept"], "fit_intercept")
+        _checks.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
+        _checks.check_seed(params["random_state"], "random_state")
+        _checks.check_bool(params["verbose"], "verbose")
+        check_numpy_dtype(params["dtype"])
+        return self._hyperparameters(params)
 
     # ----- training -----------------------------------------------------------------------
 
@@ -135,14 +138,14 @@ class BaseOptimizer(LinearEstimatorMixin):
 
     def fit(self, X: Any, y: Any) -> BaseOptimizer:
         """Train from zero parameters; returns ``self``."""
-        self._check_params()
+        hyper = self._check_params(self.get_params())
         dtype = check_numpy_dtype(self.dtype)
-        X, y = _data.check_X_y(X, y, self.loss)
+        X, y = self._fit_inputs(X, y)
         X = np.asarray(X, dtype=dtype)
         y = np.asarray(y, dtype=dtype)
         n, d = X.shape
         # hyperparameters as the dtype's scalars (float32 stays float32), read by _direction
-        self._h = {k: dtype.type(v) for k, v in self._hyperparameters().items()}
+        self._h = {k: dtype.type(v) for k, v in hyper.items()}
         loss, fit_intercept = self.loss, self.fit_intercept
 
         def evaluate(theta: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -155,7 +158,8 @@ class BaseOptimizer(LinearEstimatorMixin):
         state = self._init_state(theta)
         value, g = evaluate(theta)
         losses, norms = [value], [_model.grad_norm(g[:d], g[d], np)]
-        converged, diverged = False, not np.isfinite(value)
+        initial = value
+        converged, diverged = False, bool(_stopping.diverged(value, initial, np))
         full_batch = self.batch_size is None or self.batch_size >= n
         orders = None if full_batch else EpochOrders(self.random_state, n)
         step = 0
@@ -179,7 +183,7 @@ class BaseOptimizer(LinearEstimatorMixin):
                         new = new - dtype.type(self._lr(step)) * u
                         step += 1
                 new_value, new_g = evaluate(new)
-                if not np.isfinite(new_value):
+                if _stopping.diverged(new_value, initial, np):
                     diverged = True
                     break
                 previous, theta, g, value = value, new, new_g, new_value
@@ -187,15 +191,13 @@ class BaseOptimizer(LinearEstimatorMixin):
                 norms.append(_model.grad_norm(g[:d], g[d], np))
                 if self.verbose and ((epoch + 1) % report_every == 0 or epoch + 1 == self.epochs):
                     print(f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}: loss={value:.6g}")
-                if self.tol is not None and previous - value <= self.tol * abs(previous):
+                if self.tol is not None and _stopping.converged(previous, value, self.tol, np):
                     converged = True
                     break
-        if diverged:
-            warn_diverged(type(self).__name__, len(losses) - 1)
+        history = {"loss": np.array(losses, dtype=dtype), "grad_norm": np.array(norms, dtype=dtype)}
         self._store_result(
-            theta[:d], theta[d], np.array(losses, dtype=dtype), np.array(norms, dtype=dtype),
-            converged=converged, diverged=diverged,
-        )  # fmt: skip
+            theta[:d], theta[d], history, converged=converged, diverged=diverged, tol=self.tol
+        )
         return self
 
     def _decision(self, X: Any) -> np.ndarray:

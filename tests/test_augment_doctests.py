@@ -1,4 +1,4 @@
-"""The runnable examples in accel.augment's docstrings, and the benchmark script's smoke run."""
+"""Every accel.augment module documents itself with an example, and the benchmark script's smoke run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import importlib
 
 import pytest
 
+# The augmentation modules whose docstrings must hold an example (all modules' examples run
+# in tests/test_doctests.py).
 MODULES = [
     "accel.augment",
     "accel.augment._config",
@@ -22,11 +24,10 @@ MODULES = [
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples_run(name):
+def test_augment_modules_have_examples(name):
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0, f"{name} has no runnable example"
-    assert result.failed == 0
+    finder = doctest.DocTestFinder()
+    assert any(t.examples for t in finder.find(module)), f"{name} has no runnable example"
 
 
 @pytest.mark.slow

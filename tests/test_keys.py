@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accel import _keys
+from accel import _keys, _orders
 
 # Golden values recorded with jax 0.10.2 (threefry2x32). If a JAX upgrade changes these,
 # every batch order and augmentation parameter changes: treat it as a breaking change.
@@ -19,8 +19,8 @@ GOLDEN_SAMPLE_KEYS = [[438037018, 198266074], [1776550286, 3008364048], [4576409
 
 
 def test_golden_permutations():
-    assert _keys.epoch_permutation(0, 0, 10).tolist() == GOLDEN_PERM_SEED0_EPOCH0
-    assert _keys.epoch_permutation(2**64 - 1, 7, 10).tolist() == GOLDEN_PERM_SEEDMAX_EPOCH7
+    assert _orders.epoch_permutation(0, 0, 10).tolist() == GOLDEN_PERM_SEED0_EPOCH0
+    assert _orders.epoch_permutation(2**64 - 1, 7, 10).tolist() == GOLDEN_PERM_SEEDMAX_EPOCH7
 
 
 def test_golden_sample_keys_and_64bit_seed():
@@ -57,8 +57,8 @@ def test_ids_differing_only_in_high_bits_get_different_keys():
 
 
 def test_seeds_differing_only_in_high_bits_differ():
-    a = _keys.epoch_permutation(1, 0, 50)
-    b = _keys.epoch_permutation(1 + 2**32, 0, 50)
+    a = _orders.epoch_permutation(1, 0, 50)
+    b = _orders.epoch_permutation(1 + 2**32, 0, 50)
     assert not np.array_equal(a, b)
 
 
@@ -71,9 +71,9 @@ def test_host_permutation_equals_traced_permutation():
 
     for epoch in (0, 1, 99):
         np.testing.assert_array_equal(
-            _keys.epoch_permutation(42, epoch, 17), np.asarray(traced(jnp.uint32(epoch)))
+            _orders.epoch_permutation(42, epoch, 17), np.asarray(traced(jnp.uint32(epoch)))
         )
-        assert sorted(_keys.epoch_permutation(42, epoch, 17).tolist()) == list(range(17))
+        assert sorted(_orders.epoch_permutation(42, epoch, 17).tolist()) == list(range(17))
 
 
 @pytest.mark.parametrize(
@@ -114,6 +114,6 @@ def test_rejects_non_counter_based_impl():
 
 def test_bad_permutation_arguments():
     with pytest.raises(ValueError, match="n must be >= 1"):
-        _keys.epoch_permutation(0, 0, 0)
+        _orders.epoch_permutation(0, 0, 0)
     with pytest.raises(ValueError, match="epoch must be an integer"):
-        _keys.epoch_permutation(0, -1, 3)
+        _orders.epoch_permutation(0, -1, 3)

@@ -27,7 +27,12 @@ from ._generate import (
     gen_augmentation_batch,
     gen_augmentation_params,
 )
-from ._io import load_augmentation_chain, load_augmentation_stream, save_augmentation_chain
+from ._io import (
+    generate_augmentation_chain,
+    load_augmentation_chain,
+    load_augmentation_stream,
+    save_augmentation_chain,
+)
 from ._measure import (
     BenchmarkConfig,
     BenchmarkRunner,
@@ -44,11 +49,7 @@ from ._ops import (
     rotate_and_scale,
 )
 from ._stats import RunningStats, compute_statistics
-from ._stream import (
-    generate_augmentation_chain,
-    stream_augmentation_chain,
-    stream_augmentation_range,
-)
+from ._stream import stream_augmentation_chain, stream_augmentation_range
 
 __all__ = [
     "ALGORITHMS",

@@ -47,11 +47,21 @@ import numpy as np
 
 from .._atomic import atomic_open
 from ._batch import AugmentationBatch
-from ._config import PARAM_NAMES, AugmentationConfig
+from ._config import PARAM_NAMES, AugmentationConfig, resolve_config
 from ._stats import compute_statistics
-from ._stream import DEFAULT_CHUNK_SIZE, check_chunk_size
+from ._stream import (
+    DEFAULT_CHUNK_SIZE,
+    check_chunk_size,
+    check_num_samples,
+    stream_augmentation_chain,
+)
 
-__all__ = ["load_augmentation_chain", "load_augmentation_stream", "save_augmentation_chain"]
+__all__ = [
+    "generate_augmentation_chain",
+    "load_augmentation_chain",
+    "load_augmentation_stream",
+    "save_augmentation_chain",
+]
 
 MAGIC = b"ACCELAUG"
 END_MAGIC = b"AUGEND01"
@@ -352,4 +362,41 @@ def load_augmentation_chain(path: str | os.PathLike[str]) -> list[dict[str, Any]
     declared = (data.get("metadata") or {}).get("num_samples")
     if declared is not None and declared != len(records):
         raise ValueError(f"{path} is corrupt: metadata says {declared} samples, found {len(records)}")
+    return records
+
+
+def generate_augmentation_chain(
+    num_samples: int,
+    config: AugmentationConfig | None = None,
+    save_path: str | None = None,
+    *,
+    verbose: bool = False,
+    start_id: int = 0,
+    seed: int = 0,
+    epoch: int = 0,
+    algorithm: str | None = None,
+) -> list[dict[str, Any]]:
+    """Parameters of ids ``start_id ..`` as a list of per-sample dicts (DPA's layout).
+
+    ``save_path`` also writes them with ``save_augmentation_chain`` (JSON, or the compact
+    binary format for ``.aug`` paths); ``verbose`` prints each record.
+
+    Example:
+        >>> chain = generate_augmentation_chain(3)
+        >>> [c["sample_id"] for c in chain]
+        [0, 1, 2]
+    """
+    count = check_num_samples(num_samples, allow_infinite=False)
+    cfg = resolve_config(config)
+    batches = list(
+        stream_augmentation_chain(
+            count, cfg, max(1, min(count, 1_000_000)), start_id=start_id, seed=seed, epoch=epoch, algorithm=algorithm
+        )
+    )
+    records = [rec for batch in batches for rec in batch.records()]
+    if verbose:
+        for rec in records:
+            print(rec)
+    if save_path is not None:
+        save_augmentation_chain(batches if batches else records, save_path, cfg)
     return records

@@ -29,7 +29,6 @@ from ._config import AugmentationConfig, resolve_config
 from ._generate import check_algorithm, check_epoch, check_int, generate
 
 __all__ = [
-    "generate_augmentation_chain",
     "stream_augmentation_chain",
     "stream_augmentation_range",
 ]
@@ -139,42 +138,3 @@ def stream_augmentation_range(
     if end < start:
         raise ValueError(f"end_id must be >= start_id, got start_id={start}, end_id={end}")
     return stream_augmentation_chain(end - start, config, chunk_size, start_id=start, **kwargs)
-
-
-def generate_augmentation_chain(
-    num_samples: int,
-    config: AugmentationConfig | None = None,
-    save_path: str | None = None,
-    *,
-    verbose: bool = False,
-    start_id: int = 0,
-    seed: int = 0,
-    epoch: int = 0,
-    algorithm: str | None = None,
-) -> list[dict[str, Any]]:
-    """Parameters of ids ``start_id ..`` as a list of per-sample dicts (DPA's layout).
-
-    ``save_path`` also writes them with ``save_augmentation_chain`` (JSON, or the compact
-    binary format for ``.aug`` paths); ``verbose`` prints each record.
-
-    Example:
-        >>> chain = generate_augmentation_chain(3)
-        >>> [c["sample_id"] for c in chain]
-        [0, 1, 2]
-    """
-    count = check_num_samples(num_samples, allow_infinite=False)
-    cfg = resolve_config(config)
-    batches = list(
-        stream_augmentation_chain(
-            count, cfg, max(1, min(count, 1_000_000)), start_id=start_id, seed=seed, epoch=epoch, algorithm=algorithm
-        )
-    )
-    records = [rec for batch in batches for rec in batch.records()]
-    if verbose:
-        for rec in records:
-            print(rec)
-    if save_path is not None:
-        from ._io import save_augmentation_chain
-
-        save_augmentation_chain(batches if batches else records, save_path, cfg)
-    return records

@@ -3,20 +3,28 @@
 - ``compare_backends``: one operation on each backend, same dtype, inputs placed before the
   clock, JAX compiled ahead of time (compile time apart), every call synchronised;
 - ``benchmark_optimizer`` / ``SpeedBenchmark``: timed ``fit`` of any estimator;
-- ``accel compare`` (``_cli``): the command line over the built-in operations (``_operations``).
+- ``accel compare`` (``CompareRequest``, ``run_compare``): the command line over the built-in
+  operations (``OPERATIONS``, ``run_operation``).
 
 Private modules: ``_backends`` (how each backend places, runs and synchronises), ``_compare``,
 ``_optimizer``, ``_operations``, ``_cli``.
 """
 
+from accel.bench._cli import CompareRequest
+from accel.bench._cli import run as run_compare
 from accel.bench._compare import BackendResult, Comparison, compare_backends
+from accel.bench._operations import OPERATIONS, run_operation
 from accel.bench._optimizer import OptimizerBenchmark, SpeedBenchmark, benchmark_optimizer
 
 __all__ = [
+    "OPERATIONS",
     "BackendResult",
+    "CompareRequest",
     "Comparison",
     "OptimizerBenchmark",
     "SpeedBenchmark",
     "benchmark_optimizer",
     "compare_backends",
+    "run_compare",
+    "run_operation",
 ]

@@ -9,22 +9,33 @@ Private modules, one concept each:
 - ``_model``: the loss, gradient and prediction math, written once for any array namespace;
 - ``_data``: validation of ``X``, ``y`` and of the linear estimators' own arguments;
 - ``_optax``: the table of named optimizers (optax's names, hyperparameters, defaults);
+- ``_stopping``: the divergence and ``tol`` rules every estimator applies, and their warnings;
 - ``_estimator``: the estimator base shared by every estimator of the project;
+- ``_plan``: which rows each device reads at each step (the shared epoch order, padding);
+- ``_objective``: a device's contribution to a step's gradient (linear, or any ``loss_fn``);
+- ``_precision``: compute dtype, loss scaling, finiteness checks;
 - ``_program``: the one training program (epochs, mini-batches, tol, divergence, history);
+- ``_step``: the data-parallel step and evaluation on ``D`` devices (``D = 1``: JAXOptimizer);
 - ``_jax_optimizer``: ``JAXOptimizer``, the single-device estimator on that program.
+
+``engine`` re-exports the training engine's building blocks for ``accel.parallel``.
 """
 
-from accel.linear._estimator import DivergenceWarning, NotFittedError
+from accel.linear._estimator import LinearEstimator, NotFittedError
 from accel.linear._jax_optimizer import JAXOptimizer
 from accel.linear._model import LOSSES
 from accel.linear._optax import HYPERPARAMETERS, OPTIMIZER_NAMES, make_optimizer
+from accel.linear._stopping import DIVERGENCE_FACTOR, ConvergenceWarning, DivergenceWarning
 
 __all__ = [
+    "DIVERGENCE_FACTOR",
     "HYPERPARAMETERS",
     "LOSSES",
     "OPTIMIZER_NAMES",
+    "ConvergenceWarning",
     "DivergenceWarning",
     "JAXOptimizer",
+    "LinearEstimator",
     "NotFittedError",
     "make_optimizer",
 ]

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import array_api_compat
@@ -21,7 +22,22 @@ import numpy as np
 from accel._checks import check_choice, check_positive_real
 from accel.linear._model import LOSSES
 
-__all__ = ["check_X", "check_X_y", "check_learning_rate", "check_loss"]
+try:  # scikit-learn's category where it is installed, so its tools filter it as usual
+    from sklearn.exceptions import DataConversionWarning
+except ImportError:  # pragma: no cover - scikit-learn is optional
+
+    class DataConversionWarning(UserWarning):  # type: ignore[no-redef]
+        """An input was converted (e.g. a column ``y`` read as 1-D)."""
+
+__all__ = [
+    "DataConversionWarning",
+    "check_X",
+    "check_X_y",
+    "check_learning_rate",
+    "check_loss",
+    "check_sample_weight",
+    "encode_binary_labels",
+]
 
 
 def check_loss(loss: object) -> str:
@@ -40,6 +56,11 @@ def check_learning_rate(learning_rate: object) -> Any:
 
 def _as_array(a: object, name: str) -> Any:
     """NumPy / JAX / array-API arrays pass through; anything else goes through NumPy."""
+    if hasattr(a, "toarray") and hasattr(a, "nnz"):  # scipy.sparse, without importing scipy
+        raise TypeError(
+            f"{name} is a sparse matrix, which is not supported: pass a dense array "
+            f"({name}.toarray())"
+        )
     if array_api_compat.is_array_api_obj(a):
         return a
     try:
@@ -48,15 +69,25 @@ def _as_array(a: object, name: str) -> Any:
         raise TypeError(f"{name} must be array-like of numbers: {err}") from None
 
 
-def _check_numeric(a: Any, name: str, xp: Any) -> None:
-    dtype = a.dtype
+def _numeric(a: Any, name: str) -> Any:
+    """``a`` with a real numeric dtype: object arrays of numbers are converted to float64
+    (a ``TypeError`` from NumPy names an element that is not a number), complex ones refused."""
+    if isinstance(a, np.ndarray) and a.dtype == object:
+        try:
+            return a.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must hold numbers: {err}") from None
+    xp = array_api_compat.array_namespace(a)
+    if xp.isdtype(a.dtype, "complex floating"):
+        raise ValueError(f"Complex data not supported: {name} has dtype {a.dtype}")
     ok = False
     try:
-        ok = xp.isdtype(dtype, ("bool", "integral", "real floating"))
+        ok = xp.isdtype(a.dtype, ("bool", "integral", "real floating"))
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise TypeError(f"{name} must have a real numeric dtype, got {dtype}")
+        raise TypeError(f"{name} must have a real numeric dtype, got {a.dtype}")
+    return a
 
 
 def _check_finite(a: Any, name: str, xp: Any) -> None:
@@ -64,35 +95,64 @@ def _check_finite(a: Any, name: str, xp: Any) -> None:
         raise ValueError(f"{name} contains NaN or infinity")
 
 
-def check_X(X: object, n_features: int | None = None, *, name: str = "X") -> Any:
-    """Validate a design matrix: 2-D, non-empty, real numeric, finite; optionally ``d`` columns.
+def check_X(X: object, n_features: int | None = None, *, name: str = "X", who: str = "the model") -> Any:
+    """Validate a design matrix: 2-D, non-empty, real numeric, finite; optionally ``d`` columns
+    (``who`` names the fitted estimator in that error).
 
-    Returns the array (NumPy input stays NumPy, JAX stays JAX; lists become NumPy).
+    Returns the array (NumPy input stays NumPy, JAX stays JAX; lists and object arrays of
+    numbers become NumPy).
     """
-    X = _as_array(X, name)
+    X = _numeric(_as_array(X, name), name)
     xp = array_api_compat.array_namespace(X)
-    _check_numeric(X, name, xp)
     if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(X.shape)}")
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}. "
+            "Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for "
+            "a single sample"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"{name} is empty: 0 sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required."
+        )
+    if X.shape[1] == 0:
+        raise ValueError(
+            f"{name} is empty: 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is required."
+        )
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features, but the model was fitted with {n_features}")
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but {who} is expecting {n_features} features "
+            f"as input (it was fitted with {n_features})"
+        )
     _check_finite(X, name, xp)
     return X
 
 
-def check_X_y(X: object, y: object, loss: str) -> tuple[Any, Any]:
+def check_X_y(
+    X: object, y: object, loss: str, *, who: str = "this estimator", warn_column: bool = False
+) -> tuple[Any, Any]:
     """Validate ``X`` (n, d) and ``y`` (n,) or (n, 1); returns ``(X, y)`` with ``y`` 1-D.
 
-    For ``loss='logistic'`` every label must be 0 or 1.
+    ``loss='mse'``: ``y`` real numeric and finite. ``loss='logistic'``: ``y`` holds class
+    labels of any type (:func:`encode_binary_labels` checks there are two). With
+    ``warn_column`` a column ``y`` of shape ``(n, 1)`` is read with a
+    ``DataConversionWarning`` (scikit-learn's rule for single-output estimators).
     """
     loss = check_loss(loss)
     X = check_X(X)
+    if y is None:
+        raise ValueError(f"{who} requires y to be passed, but the target y is None")
     y = _as_array(y, "y")
+    if loss == "mse" or not (isinstance(y, np.ndarray) and y.dtype.kind in "OUS"):
+        y = _numeric(y, "y")
     xp = array_api_compat.array_namespace(y)
-    _check_numeric(y, "y", xp)
     if y.ndim == 2 and y.shape[1] == 1:
+        if warn_column:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected: use y.ravel(). "
+                "It is read as its only column.",
+                DataConversionWarning,
+                stacklevel=4,
+            )
         y = xp.reshape(y, (-1,))
     if y.ndim != 1:
         raise ValueError(f"y must have shape (n_samples,) or (n_samples, 1), got shape {tuple(y.shape)}")
@@ -100,7 +160,42 @@ def check_X_y(X: object, y: object, loss: str) -> tuple[Any, Any]:
         raise ValueError(
             f"X and y have different lengths: X has {X.shape[0]} rows, y has {y.shape[0]}"
         )
-    _check_finite(y, "y", xp)
-    if loss == "logistic" and not bool(xp.all((y == 0) | (y == 1))):
-        raise ValueError("y must contain only labels 0 and 1 for loss='logistic'")
+    if y.dtype.kind not in "OUS":
+        _check_finite(y, "y", xp)
     return X, y
+
+
+_TWO_CLASSES = "loss='logistic' needs y with two classes (labels 0 and 1, or any two values)"
+
+
+def encode_binary_labels(y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(y01, classes)``: ``classes`` the two sorted labels of ``y``, ``y01`` (float64)
+    1 where ``y == classes[1]``, else 0. Raises ``ValueError`` (naming ``y``) for continuous
+    values, one class, or more than two.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y) & (y == np.round(y))):
+        raise ValueError(f"Unknown label type: continuous values in y; {_TWO_CLASSES}")
+    try:
+        classes = np.unique(y)
+    except TypeError as err:  # mixed types in an object array
+        raise ValueError(f"Unknown label type: y mixes {err}; {_TWO_CLASSES}") from None
+    if len(classes) == 1:
+        raise ValueError(f"y contains one class only ({classes[0]!r}); {_TWO_CLASSES}")
+    if len(classes) > 2:
+        raise ValueError(
+            f"Only binary classification is supported: y has {len(classes)} classes "
+            f"{classes[:5].tolist()}{'...' if len(classes) > 5 else ''}; {_TWO_CLASSES}"
+        )
+    return (y == classes[1]).astype(np.float64), classes
+
+
+def check_sample_weight(sample_weight: object, n: int) -> np.ndarray:
+    """Per-row weights: shape ``(n,)``, finite, non-negative, not all zero."""
+    w = _numeric(_as_array(sample_weight, "sample_weight"), "sample_weight")
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError("sample_weight must be finite, >= 0 and not all zero")
+    return w

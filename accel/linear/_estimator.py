@@ -1,144 +1,90 @@
-"""What every linear estimator shares: sklearn-style parameters, prediction, scoring, results.
+"""The one estimator base: scikit-learn's conventions for every estimator of the project.
 
-Used by the NumPy reference classes (``optimizers``) and ``JAXOptimizer``. A subclass sets
-the fitted attributes through :meth:`LinearEstimatorMixin._store_result` and provides
-``_decision(X)`` (``z = X @ coef_ + intercept_`` in its own backend).
+``LinearEstimator`` is the base of the NumPy reference optimizers (``optimizers``),
+``JAXOptimizer`` and ``ParallelTrainer``. It gives them, in one place:
+
+* parameters: ``get_params``/``set_params`` from ``__init__``'s signature plus the
+  optimizer's hyperparameters (passed as ``**kwargs``); ``set_params`` is atomic: the whole
+  new parameter set is validated (``_check_params``) before anything is assigned, so a
+  rejected value leaves the estimator unchanged. Changing ``optimizer_type`` drops the
+  hyperparameters the new optimizer does not have (unless they are set in the same call,
+  which is then an error), so a search over optimizers works from any starting point;
+* scikit-learn integration: with scikit-learn installed the class derives from its
+  ``BaseEstimator`` (``clone``, ``GridSearchCV``, ``cross_val_score``, pipelines, HTML
+  repr, ``__sklearn_tags__``); without it the same methods work, minus those tools.
+  ``loss='mse'`` makes a regressor (``score`` is R²), ``loss='logistic'`` a binary
+  classifier (any two labels, ``classes_``; ``score`` is accuracy);
+* fitting: :meth:`_fit_inputs` validates ``X``/``y`` and encodes labels; results are stored
+  through :meth:`_store_result`, which also emits the stopping rules' warnings;
+* prediction: ``decision_function`` (``z = X @ coef_ + intercept_``), ``predict``,
+  ``predict_proba``, ``score``; ``NotFittedError`` before ``fit``.
+
+A subclass provides ``__init__`` (storing its arguments unchanged), ``_check_params(params)``
+(raise ``TypeError``/``ValueError`` naming the parameter), ``fit`` and ``_decision(X)``.
+
+Example:
+    >>> from optimizers import SGD
+    >>> est = SGD(learning_rate=0.1)
+    >>> est.set_params(epochs=5).get_params()["epochs"]
+    5
+    >>> try:
+    ...     est.set_params(epochs=0, learning_rate=0.5)
+    ... except ValueError as err:
+    ...     print(err)
+    epochs must be an integer >= 1, got 0
+    >>> est.learning_rate  # unchanged: set_params is atomic
+    0.1
 """
 
 from __future__ import annotations
 
 import inspect
-import warnings
 from typing import Any
 
 import numpy as np
 
-from accel.linear import _data, _model
+from accel.linear import _data, _model, _optax, _stopping
 
-__all__ = ["DivergenceWarning", "LinearEstimatorMixin", "NotFittedError", "warn_diverged"]
+__all__ = ["LinearEstimator", "NotFittedError"]
 
+try:  # scikit-learn is optional: its base class and categories where it is installed
+    from sklearn.base import BaseEstimator as _Base
+    from sklearn.exceptions import NotFittedError as _NotFittedBase
+except ImportError:  # pragma: no cover - exercised in a subprocess test without sklearn
+    _Base = object
 
-class DivergenceWarning(RuntimeWarning):
-    """Training stopped at a non-finite loss; the last finite parameters were kept."""
-
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised by ``predict``/``score`` before ``fit`` (sklearn's convention: ValueError + AttributeError)."""
-
-
-class LinearEstimatorMixin:
-    """sklearn conventions: ``get_params``/``set_params``/``repr`` from ``__init__``'s signature."""
-
-    loss: str
-
-    # ----- parameters -------------------------------------------------------------------
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        ]
-
-    def _extra_params(self) -> dict[str, Any]:
-        """Parameters passed through ``**kwargs`` (none by default)."""
-        return {}
-
-    def _set_extra_param(self, key: str, value: Any) -> bool:
-        """Set a ``**kwargs`` parameter; return False if ``key`` is not one."""
-        return False
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor arguments (sklearn convention; ``deep`` is accepted and unused)."""
-        params = {name: getattr(self, name) for name in self._param_names()}
-        params.update(self._extra_params())
-        return params
-
-    def set_params(self, **params: Any) -> LinearEstimatorMixin:
-        """Set constructor arguments; returns ``self``. Unknown names raise ``ValueError``."""
-        names = set(self._param_names())
-        for key, value in params.items():
-            if key in names:
-                setattr(self, key, value)
-            elif not self._set_extra_param(key, value):
-                raise ValueError(
-                    f"invalid parameter {key!r} for estimator {type(self).__name__}; "
-                    f"valid parameters are {sorted(self.get_params())}"
-                )
-        self._check_params()
-        return self
-
-    def _check_params(self) -> None:  # overridden: validation of the hyperparameters
+    class _NotFittedBase(ValueError, AttributeError):
         pass
 
-    def __repr__(self) -> str:
-        sig = inspect.signature(type(self).__init__)
-        shown = []
-        for key, value in self.get_params().items():
-            p = sig.parameters.get(key)
-            if p is not None and p.default is not p.empty and _same(p.default, value):
-                continue
-            shown.append(f"{key}={value!r}")
-        return f"{type(self).__name__}({', '.join(shown)})"
 
-    # ----- results ------------------------------------------------------------------------
+class NotFittedError(_NotFittedBase):
+    """Raised by ``predict``/``score``/... before ``fit`` (scikit-learn's ``NotFittedError``
+    where it is installed; a ``ValueError`` and ``AttributeError`` in any case)."""
 
-    def _store_result(
-        self,
-        coef: np.ndarray,
-        intercept: Any,
-        losses: np.ndarray,
-        grad_norms: np.ndarray,
-        *,
-        converged: bool,
-        diverged: bool,
-    ) -> None:
-        self.coef_ = np.asarray(coef)
-        self.intercept_ = self.coef_.dtype.type(intercept)
-        self.history_ = {"loss": np.asarray(losses), "grad_norm": np.asarray(grad_norms)}
-        self.n_epochs_ = len(losses) - 1
-        self.converged_ = bool(converged)
-        self.diverged_ = bool(diverged)
-        self.n_features_in_ = self.coef_.shape[0]
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError(
-                f"this {type(self).__name__} instance is not fitted yet; call fit(X, y) first"
+class _NotAvailable(AttributeError, ValueError):
+    """A classifier-only method asked of a regressor: ``hasattr`` is False (scikit-learn's
+    duck typing), and calling it reads as the ``ValueError`` it is."""
+
+
+class _logistic_only:
+    """Descriptor: the method exists only when ``loss='logistic'`` (scikit-learn's
+    ``available_if``, without importing scikit-learn)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        if getattr(obj, "loss", None) != "logistic":
+            raise _NotAvailable(
+                f"{self.fn.__name__} is only defined for loss='logistic' "
+                f"(this {type(obj).__name__} has loss={getattr(obj, 'loss', None)!r})"
             )
-
-    def _decision(self, X: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    # ----- prediction ---------------------------------------------------------------------
-
-    def decision_function(self, X: Any) -> Any:
-        """``z = X @ coef_ + intercept_`` (the logit for ``loss='logistic'``)."""
-        self._check_fitted()
-        return self._decision(_data.check_X(X, self.n_features_in_))
-
-    def predict(self, X: Any) -> Any:
-        """Values ``z`` for ``loss='mse'``; class labels 0/1 (``z > 0``) for ``loss='logistic'``."""
-        return _model.predict_from_decision(self.decision_function(X), self.loss)
-
-    def predict_proba(self, X: Any) -> Any:
-        """``[P(y=0), P(y=1)]`` per row, shape ``(n, 2)``; only for ``loss='logistic'``."""
-        if self.loss != "logistic":
-            raise ValueError("predict_proba is only defined for loss='logistic'")
-        import array_api_compat
-
-        z = self.decision_function(X)
-        xp = array_api_compat.array_namespace(z)
-        p = _model.sigmoid(z, xp)
-        return xp.stack([1.0 - p, p], axis=1)
-
-    def score(self, X: Any, y: Any) -> float:
-        """R² for ``loss='mse'``, accuracy for ``loss='logistic'``."""
-        X, y = _data.check_X_y(X, y, self.loss)
-        y_pred = np.asarray(self.predict(X))
-        return _model.score_from_predictions(np.asarray(y, dtype=y_pred.dtype), y_pred, self.loss)
+        return self.fn.__get__(obj, owner)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -148,12 +94,207 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
-def warn_diverged(name: str, kept_epoch: int) -> None:
-    """The ``DivergenceWarning`` every estimator emits when it stops at a non-finite loss."""
-    warnings.warn(
-        f"{name}: the loss became non-finite in epoch {kept_epoch + 1}; training stopped and "
-        f"kept the parameters of epoch {kept_epoch} (the last finite loss). Try a smaller "
-        "learning_rate.",
-        DivergenceWarning,
-        stacklevel=3,
-    )
+class LinearEstimator(_Base):
+    """Base of every estimator of the project (module doc)."""
+
+    loss: str
+
+    # ----- parameters -------------------------------------------------------------------
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        )
+
+    def _extra_params(self) -> dict[str, Any]:
+        """Parameters passed through ``**kwargs`` (the optimizer's hyperparameters)."""
+        return dict(self.__dict__.get("_optimizer_hyperparameters", {}))
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, hyperparameters included (``deep`` is accepted and
+        unused: no parameter is an estimator)."""
+        params = {name: getattr(self, name) for name in self._get_param_names()}
+        params.update(self._extra_params())
+        return params
+
+    def _check_params(self, params: dict[str, Any]) -> Any:
+        """Validate a complete parameter set; raise ``TypeError``/``ValueError`` naming the
+        parameter. Returns whatever the subclass needs (e.g. the filled hyperparameters)."""
+        return None
+
+    def _params_after(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """The parameter set ``set_params(**changes)`` would give (before validation)."""
+        names = set(self._get_param_names())
+        kinds = {p.kind for p in inspect.signature(type(self).__init__).parameters.values()}
+        # hyperparameters go through **kwargs only where __init__ takes them that way
+        hyper_names = set(_optax.ALL_HYPERPARAMETERS) if inspect.Parameter.VAR_KEYWORD in kinds else set()
+        current = self.get_params()
+        for key in changes:
+            if key not in names and key not in hyper_names:
+                raise ValueError(
+                    f"invalid parameter {key!r} for estimator {type(self).__name__}; "
+                    f"valid parameters are {sorted(names | set(self._extra_params()))}"
+                )
+        new = {**current, **changes}
+        if "optimizer_type" in changes and isinstance(changes["optimizer_type"], str):
+            own = set(_optax.HYPERPARAMETERS.get(changes["optimizer_type"], {}))
+            for key in set(self._extra_params()) - own - set(changes):
+                del new[key]  # a hyperparameter of the old optimizer only
+        return new
+
+    def set_params(self, **params: Any) -> LinearEstimator:
+        """Set constructor arguments and hyperparameters; returns ``self``.
+
+        Atomic: the resulting parameter set is validated first; on ``TypeError`` or
+        ``ValueError`` nothing is changed. Unknown names raise ``ValueError``.
+        """
+        new = self._params_after(params)
+        self._check_params(new)
+        names = set(self._get_param_names())
+        for key, value in new.items():
+            if key in names:
+                setattr(self, key, value)
+        self._optimizer_hyperparameters = {k: v for k, v in new.items() if k not in names}
+        return self
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        sig = inspect.signature(type(self).__init__)
+        shown = []
+        order = [p for p in sig.parameters if p != "self" and p in self.get_params()]
+        for key in order + sorted(self._extra_params()):
+            value = self.get_params()[key]
+            p = sig.parameters.get(key)
+            if p is not None and p.default is not p.empty and _same(p.default, value):
+                continue
+            shown.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags, RegressorTags
+
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.non_deterministic = False
+        if getattr(self, "loss", "mse") == "logistic":
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_class=False)
+        else:
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        return tags
+
+    # ----- fitting ------------------------------------------------------------------------
+
+    def _fit_inputs(self, X: Any, y: Any) -> tuple[Any, Any]:
+        """Validate ``(X, y)`` for ``fit``: returns ``X`` and ``y`` as numbers (for
+        ``loss='logistic'``: 0/1 for ``classes_[0]``/``classes_[1]``); sets
+        ``n_features_in_`` and, for classifiers, ``classes_``. A column ``y`` of shape
+        ``(n, 1)`` is accepted with a ``DataConversionWarning`` (scikit-learn's rule)."""
+        X, y = _data.check_X_y(X, y, self.loss, who=type(self).__name__, warn_column=True)
+        if self.loss == "logistic":
+            y, self.classes_ = _data.encode_binary_labels(y)
+        elif hasattr(self, "classes_"):
+            del self.classes_
+        self.n_features_in_ = int(X.shape[1])
+        return X, y
+
+    def _store_result(
+        self,
+        coef: np.ndarray,
+        intercept: Any,
+        history: dict[str, Any],
+        *,
+        converged: bool,
+        diverged: bool,
+        tol: float | None,
+    ) -> None:
+        """Set the fitted attributes (``coef_``, ``intercept_`` as a scalar of ``coef_``'s
+        dtype, ``history_`` as NumPy arrays, ``n_epochs_``, ``converged_``, ``diverged_``)
+        and warn per the stopping rules (``_stopping``)."""
+        self.coef_ = np.asarray(coef)
+        self.intercept_ = self.coef_.dtype.type(intercept)
+        self.history_ = {
+            k: (np.asarray(v) if not np.isscalar(v) else v) for k, v in history.items()
+        }
+        self.n_epochs_ = len(self.history_["loss"]) - 1
+        self.converged_ = bool(converged)
+        self.diverged_ = bool(diverged)
+        name = type(self).__name__
+        if self.diverged_:
+            _stopping.warn_diverged(name, self.n_epochs_, stacklevel=4)
+        elif tol is not None and not self.converged_:
+            _stopping.warn_not_converged(name, tol, self.n_epochs_, stacklevel=4)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} instance is not fitted yet; call fit(X, y) first"
+            )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coef_")
+
+    def _decision(self, X: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ----- prediction ---------------------------------------------------------------------
+
+    def _decision_values(self, X: Any) -> Any:
+        """``z = X @ coef_ + intercept_`` after the checks every prediction makes."""
+        self._check_fitted()
+        return self._decision(_data.check_X(X, self.n_features_in_, who=type(self).__name__))
+
+    @_logistic_only
+    def decision_function(self, X: Any) -> Any:
+        """``z = X @ coef_ + intercept_``: the logit of ``classes_[1]`` (``loss='logistic'``)."""
+        return self._decision_values(X)
+
+    def predict(self, X: Any) -> Any:
+        """Values ``z = X @ coef_ + intercept_`` for ``loss='mse'``; for ``loss='logistic'``
+        the class: ``classes_[1]`` where ``z > 0``, else ``classes_[0]``."""
+        z = self._decision_values(X)
+        if self.loss != "logistic":
+            return z
+        labels = _model.predict_from_decision(z, self.loss)
+        if np.array_equal(self.classes_, [0, 1]) and self.classes_.dtype.kind in "iuf":
+            return labels  # 0/1 in the array type of X (JAX stays JAX)
+        return self.classes_[np.asarray(labels).astype(np.intp)]
+
+    @_logistic_only
+    def predict_proba(self, X: Any) -> Any:
+        """``[P(classes_[0]), P(classes_[1])]`` per row, shape ``(n, 2)``; ``loss='logistic'`` only."""
+        import array_api_compat
+
+        z = self._decision_values(X)
+        xp = array_api_compat.array_namespace(z)
+        p = _model.sigmoid(z, xp)
+        return xp.stack([1.0 - p, p], axis=1)
+
+    @_logistic_only
+    def predict_log_proba(self, X: Any) -> Any:
+        """``log(predict_proba(X))``, computed stably from the logit."""
+        import array_api_compat
+
+        z = self._decision_values(X)
+        xp = array_api_compat.array_namespace(z)
+        zero = xp.zeros_like(z)
+        return xp.stack([-xp.logaddexp(zero, z), -xp.logaddexp(zero, -z)], axis=1)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R² for ``loss='mse'``, accuracy for ``loss='logistic'`` (``sample_weight``: per-row
+        weights, as scikit-learn's ``score``)."""
+        self._check_fitted()
+        X, y = _data.check_X_y(X, y, self.loss)
+        y_pred = np.asarray(self.predict(X))
+        y = np.asarray(y).reshape(-1)
+        w = None if sample_weight is None else _data.check_sample_weight(sample_weight, len(y))
+        if self.loss == "logistic":
+            hit = (y_pred == y).astype(np.float64)
+            return float(np.average(hit, weights=w))
+        return _model.score_from_predictions(
+            np.asarray(y, dtype=y_pred.dtype), y_pred, self.loss, xp=np, sample_weight=w
+        )

@@ -37,6 +37,7 @@ __all__ = [
     "decision_function",
     "grad_norm",
     "loss_and_grad",
+    "loss_and_grad_sums",
     "loss_value",
     "predict_from_decision",
     "rmatvec",
@@ -93,7 +94,11 @@ def loss_value(
     return xp.sum(terms) / _normaliser(X.shape[0], weight, xp)
 
 
-def rmatvec(r: Any, X: Any, row_blocks: int = 1, xp: Any = None) -> Any:
+def _matmul(a: Any, b: Any) -> Any:
+    return a @ b
+
+
+def rmatvec(r: Any, X: Any, row_blocks: int = 1, xp: Any = None, matmul: Any = _matmul) -> Any:
     """``Xᵀ r`` (shape ``(d,)``), written as ``r @ X``.
 
     ``row_blocks > 1`` (it must divide ``n``) computes it as a batched product over that many
@@ -102,11 +107,47 @@ def rmatvec(r: Any, X: Any, row_blocks: int = 1, xp: Any = None) -> Any:
     ``X.T @ r`` is avoided: XLA:CPU runs that form several times slower than ``r @ X``.
     """
     if row_blocks == 1:
-        return r @ X
+        return matmul(r, X)
     xp = _ns(xp, r, X)
     n, d = X.shape
-    parts = xp.reshape(r, (row_blocks, 1, n // row_blocks)) @ xp.reshape(X, (row_blocks, n // row_blocks, d))
+    parts = matmul(xp.reshape(r, (row_blocks, 1, n // row_blocks)), xp.reshape(X, (row_blocks, n // row_blocks, d)))
     return xp.sum(xp.reshape(parts, (row_blocks, d)), axis=0)
+
+
+def loss_and_grad_sums(
+    X: Any,
+    y: Any,
+    w: Any,
+    b: Any,
+    *,
+    loss: str,
+    fit_intercept: bool = True,
+    weight: Any = None,
+    row_blocks: int = 1,
+    residual_scale: Any = None,
+    matmul: Any = _matmul,
+    xp: Any = None,
+) -> tuple[Any, Any, Any]:
+    """``(Σ ℓ_i, Σ r_i x_i, Σ r_i)``: the loss and gradient as SUMS over the (weighted) rows.
+
+    Dividing by the row count gives :func:`loss_and_grad`; summing over devices first gives
+    the gradient of a batch split over devices (``accel.parallel``). ``residual_scale``
+    multiplies ``r`` before the gradient product (loss scaling: the gradient of
+    ``scale * loss``). ``matmul(a, b)`` computes the two products ``X @ w`` and ``r @ X``
+    (mixed precision passes one that multiplies in a low-precision dtype and accumulates in
+    float32, so a float16 overflow of the scaled residuals shows as ``inf``).
+    """
+    xp = _ns(xp, X, y)
+    terms, r = _pointwise_loss(matmul(X, w) + b, y, loss, xp)
+    if weight is not None:
+        terms = terms * weight
+        r = r * weight
+    if residual_scale is not None:
+        r = r * residual_scale
+    value = xp.sum(terms)
+    grad_w = rmatvec(r, X, row_blocks, xp, matmul)
+    grad_b = xp.sum(r) if fit_intercept else xp.zeros_like(value)
+    return value, grad_w, grad_b
 
 
 def loss_and_grad(
@@ -121,22 +162,20 @@ def loss_and_grad(
     row_blocks: int = 1,
     xp: Any = None,
 ) -> tuple[Any, Any, Any]:
-    """``(L, ∂L/∂w, ∂L/∂b)`` with two matrix-vector products.
+    """``(L, ∂L/∂w, ∂L/∂b)`` with two matrix-vector products: :func:`loss_and_grad_sums`
+    divided by ``n`` (``Σ weight`` with row weights).
 
     ``w`` has shape ``(d,)`` and ``b`` shape ``()``. Without ``fit_intercept`` the intercept
     gradient is an exact zero, so ``b`` stays at its initial 0 under every optimizer.
     ``row_blocks``: see :func:`rmatvec`.
     """
     xp = _ns(xp, X, y)
-    terms, r = _pointwise_loss(decision_function(X, w, b, xp), y, loss, xp)
-    if weight is not None:
-        terms = terms * weight
-        r = r * weight
+    value, grad_w, grad_b = loss_and_grad_sums(
+        X, y, w, b, loss=loss, fit_intercept=fit_intercept, weight=weight,
+        row_blocks=row_blocks, xp=xp,
+    )  # fmt: skip
     n = _normaliser(X.shape[0], weight, xp)
-    value = xp.sum(terms) / n
-    grad_w = rmatvec(r, X, row_blocks, xp) / n
-    grad_b = xp.sum(r) / n if fit_intercept else xp.zeros_like(value)
-    return value, grad_w, grad_b
+    return value / n, grad_w / n, grad_b / n
 
 
 def grad_norm(grad_w: Any, grad_b: Any, xp: Any = None) -> Any:
@@ -162,16 +201,21 @@ def predict_from_decision(z: Any, loss: str, xp: Any = None) -> Any:
     return z
 
 
-def score_from_predictions(y: Any, y_pred: Any, loss: str, xp: Any = None) -> float:
-    """R² (``1 - SS_res/SS_tot``) for mse, accuracy for logistic, as a Python float.
+def score_from_predictions(
+    y: Any, y_pred: Any, loss: str, xp: Any = None, sample_weight: Any = None
+) -> float:
+    """R² (``1 - SS_res/SS_tot``) for mse, accuracy for logistic, as a Python float; with
+    ``sample_weight`` each row's term is weighted (and the mean of ``y`` is the weighted one).
 
     R² of a constant ``y`` is 1.0 for a perfect prediction and 0.0 otherwise (sklearn's rule).
     """
     xp = _ns(xp, y, y_pred)
+    w = xp.ones_like(y) if sample_weight is None else xp.asarray(sample_weight, dtype=y.dtype)
     if loss == "logistic":
-        return int(xp.sum(xp.astype(y_pred == y, xp.int32))) / y.shape[0]
-    ss_res = float(xp.sum((y - y_pred) ** 2))
-    ss_tot = float(xp.sum((y - xp.mean(y)) ** 2))
+        return float(xp.sum(w * xp.astype(y_pred == y, y.dtype)) / xp.sum(w))
+    mean = xp.sum(w * y) / xp.sum(w)
+    ss_res = float(xp.sum(w * (y - y_pred) ** 2))
+    ss_tot = float(xp.sum(w * (y - mean) ** 2))
     if ss_tot == 0.0:
         return 1.0 if ss_res == 0.0 else 0.0
     return 1.0 - ss_res / ss_tot

@@ -41,12 +41,14 @@ import optax
 from accel.linear._data import check_learning_rate
 
 __all__ = [
+    "ALL_HYPERPARAMETERS",
     "HYPERPARAMETERS",
     "OPTIMIZER_NAMES",
     "build_transformation",
     "check_hyperparameters",
     "decay_mask",
     "make_optimizer",
+    "transformation_factory",
 ]
 
 HYPERPARAMETERS: Mapping[str, Mapping[str, float]] = MappingProxyType(
@@ -61,6 +63,8 @@ HYPERPARAMETERS: Mapping[str, Mapping[str, float]] = MappingProxyType(
     }
 )
 OPTIMIZER_NAMES: tuple[str, ...] = tuple(HYPERPARAMETERS)
+# every hyperparameter name of every optimizer
+ALL_HYPERPARAMETERS: frozenset[str] = frozenset(k for h in HYPERPARAMETERS.values() for k in h)
 
 # Allowed range of each hyperparameter: (low, low inclusive, high, high inclusive).
 _RANGES: Mapping[str, tuple[float, bool, float, bool]] = MappingProxyType(
@@ -158,6 +162,27 @@ def build_transformation(
             mask=decay_mask if fit_intercept else None,
         )
     raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZER_NAMES}")
+
+
+def transformation_factory(
+    optimizer: str | optax.GradientTransformation, learning_rate: Any, fit_intercept: bool
+) -> Any:
+    """``make_tx(values) -> optax transformation`` for a compiled program: the learning rate
+    (``values['learning_rate']``, unless ``learning_rate`` is a schedule) and the
+    optimizer's hyperparameters come in as (traced) ``values``, so one program serves every
+    value. A ready-made transformation is returned as it is. The returned function has a
+    hashable ``key`` attribute: programs built from equal keys are interchangeable."""
+    schedule = learning_rate if callable(learning_rate) else None
+
+    def make_tx(values: Mapping[str, Any]) -> optax.GradientTransformation:
+        if not isinstance(optimizer, str):
+            return optimizer
+        rate = schedule if schedule is not None else values["learning_rate"]
+        own = {k: values[k] for k in HYPERPARAMETERS[optimizer]}
+        return build_transformation(optimizer, rate, fit_intercept, own)
+
+    make_tx.key = (optimizer, schedule, fit_intercept)  # type: ignore[attr-defined]
+    return make_tx
 
 
 def make_optimizer(

@@ -10,15 +10,17 @@ with ``loss_fn = mlp_loss(head, activation)`` (``_mlp``).
 
 Private modules, one concept each:
 
-- ``_trainer``: the estimator, the host loop (chunks, progress, checkpoints, resume);
-- ``_data_parallel``: the data-parallel program for each backend (pmap, shard_map, jit);
+- ``_trainer``: the estimator (parameters, ``fit``, ``train``, the compiled-program cache);
+- ``_runner``: the host side of a run (program calls, history, checkpoints, resume checks);
+- ``_data_parallel``: the one training program (``accel.linear.engine``) on each backend
+  (pmap, shard_map, jit);
 - ``_model_parallel``, ``_pipeline_parallel``: how those strategies split the model;
-- ``_sharded``: the shard_map step loop shared by the two;
+- ``_sharded``: the step of the two, on the same training program;
 - ``_mlp``: the layer-list MLP format (``mlp_loss``, ``init_mlp``);
-- ``_plan``: which rows each device reads at each step (shared epoch order, padding);
-- ``_accumulate``: local gradient accumulation and masked per-example losses;
-- ``_precision``: compute dtype, loss scaling, finiteness checks;
 - ``_checkpoint``: atomic checkpoint directories.
+
+The batch plan, the objectives, mixed precision and the training loop itself are the
+engine's (``accel.linear.engine``), shared with ``JAXOptimizer``.
 """
 
 from accel.parallel._mlp import MLPLoss, init_mlp, mlp_loss

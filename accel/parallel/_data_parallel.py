@@ -1,31 +1,22 @@
-"""The data-parallel strategy: one compiled program per backend (pmap, shard_map, jit).
+"""The data-parallel strategy: the one training program (``accel.linear``) on every backend.
 
-Per optimizer step every device
+The step and the evaluation are ``accel.linear``'s data-parallel :class:`Parts` (the same
+functions ``JAXOptimizer`` runs on one device); this module only says how a backend runs
+per-device work and sums it (``device_sum``) and how state and data reach the devices:
 
-1. reads its ``(k, m)`` rows of the step (``_plan.step_rows``; ``-1`` = padding, masked),
-2. accumulates locally over its ``k`` micro-batches (``_accumulate.local_gradient``) the
-   gradient of ``scale * sum_i mask_i * loss_i / N`` (``N`` = real rows of the whole step),
-3. takes part in ONE cross-device reduction: a sum of the flat vector
-   ``[gradient..., loss]`` (the gradient bucket), so the gradient equals the gradient of the
-   mean loss over the step's global batch,
-4. applies the optimizer update to its (replicated, float32) copy of the parameters, unless
-   the step is skipped (non-finite loss or gradients).
+* ``pmap``: ``jax.pmap`` over the devices, ``lax.psum`` over the device axis; the carry
+  holds one replica per device (leading device axis), so the output of one call feeds the
+  next without a trip through the host;
+* ``shard_map``: ``jax.jit(jax.shard_map(...))`` with the same per-device code. Parameters
+  are marked device-varying inside, so the one explicit ``psum`` is the only reduction
+  (shard_map's autodiff would otherwise reduce the gradient of replicated inputs too);
+* ``jit``: one global program under ``NamedSharding``; the per-device work is a ``vmap``
+  over a device axis constrained to be sharded, and the reduction is ``sum(axis=0)`` over
+  that axis, which the GSPMD partitioner turns into one all-reduce.
 
-The three backends differ only in how step 3 is expressed and how the program is partitioned:
-
-* ``pmap``: ``jax.pmap`` over the devices, ``lax.psum`` over the device axis;
-* ``shard_map``: ``jax.jit(jax.shard_map(...))`` with the same per-device code. The local
-  objective is divided by the *global* row count and then *summed* (``psum``), never
-  ``pmean``-ed: a ``pmean`` of an already averaged loss over-counts in shard_map, whose
-  gradients of replicated inputs are already reduced;
-* ``jit``: one global program under ``NamedSharding``; the per-device work is a ``vmap`` over
-  a device axis constrained to be sharded, and the reduction is ``sum(axis=0)`` over that
-  axis, which the GSPMD partitioner turns into one all-reduce.
-
-Epochs and steps run inside the program (``fori_loop`` with traced bounds), so a chunk of
-steps ``[g0, g1)`` is one dispatch and any chunking (checkpoints, progress) reuses the same
-executable. Other strategies (model or pipeline parallel) are separate modules with the same
-``build_program`` signature; see ``_trainer.STRATEGIES``.
+Every call runs optimizer steps ``[step, stop)`` (traced), so any chunking (checkpoints,
+progress) reuses one executable. Other strategies (model or pipeline parallel) are separate
+modules with the same ``build_program`` signature; see ``_trainer.STRATEGIES``.
 """
 
 from __future__ import annotations
@@ -36,242 +27,116 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from accel.parallel import _plan
-from accel.parallel._accumulate import local_gradient, masked_loss_sum
-from accel.parallel._precision import (
-    COMPUTE_DTYPES,
-    LossScale,
-    all_finite,
-    update_loss_scale,
-)
+from accel.linear import engine
 
-__all__ = ["AXIS", "BACKENDS", "Program", "Spec", "TrainState", "build_program"]
+__all__ = ["AXIS", "BACKENDS", "Program", "ProgramSpec", "build_program"]
 
-BACKENDS = ("pmap", "shard_map", "jit")
+BACKENDS = ("pmap", "shard_map", "jit")  # _inputs.STRATEGY_BACKENDS["data_parallel"]
 AXIS = "dev"
 
 
-class TrainState(NamedTuple):
-    """Everything a step changes (all of it is checkpointed)."""
+class ProgramSpec(NamedTuple):
+    """Static configuration of a compiled program (hashable)."""
 
-    params: Any
-    opt_state: Any
-    loss_scale: LossScale
-    step: jax.Array  # int32: optimizer steps taken since the start (skipped ones included)
-    bad_step: jax.Array  # int32: -1, or the first step with a non-finite loss (nan_policy='raise')
-    # Per-chunk outputs, indexed by epoch - e0 (reset at the start of every chunk, so the
-    # program does not depend on the number of epochs; the host keeps the history):
-    skipped: jax.Array  # int32[chunk_epochs]: skipped steps per epoch of the chunk
-    losses: jax.Array  # float32[chunk_epochs + 1]: loss at the epoch boundaries of the chunk
-
-
-class Spec(NamedTuple):
-    """Static configuration of a compiled program."""
-
-    layout: _plan.Layout
-    chunk_epochs: int  # epoch orders per dispatch (rows of ``orders``)
+    layout: engine.Layout
+    loop: engine.LoopSpec
     compute_dtype: str
     loss_scale: str | float
     nan_policy: str
     shard_offsets: bool  # device data holds all shards: shard g's rows start at g * n_rows
-    evaluate: bool = True  # record the loss at init and after each epoch
-    # pipeline_parallel: pieces per micro-batch in the GPipe schedule (None = n_devices)
-    n_microbatches: int | None = None
+    n_microbatches: int | None = None  # pipeline_parallel: pieces per micro-batch
 
 
 class Program(NamedTuple):
-    """``run(state, data, orders, e0, g0, g1) -> state`` plus how to feed it."""
+    """``run(carry, data, key, hyper, stop) -> (carry, history)`` plus how to feed it."""
 
     backend: str
     mesh: Mesh
-    run: Callable[..., Any]  # jitted/pmapped function (lower/compile with ``lower``)
-    put_state: Callable[[TrainState], Any]  # host state -> program input
-    get_state: Callable[[Any], TrainState]  # program output -> host state (NumPy)
+    run: Callable[..., Any]  # jitted/pmapped (lower/compile with ``lower``)
+    put_carry: Callable[[engine.Carry], Any]  # host carry -> program input
+    get: Callable[[Any], Any]  # program output (or a part of it) -> host NumPy
     put_data: Callable[[Any], Any]  # host data (this process's rows) -> device data
-    put_orders: Callable[[Any], Any]  # (count, n) epoch orders -> program input
-
-
-def _device_roles(d: jax.Array, lay: _plan.Layout, spec: Spec):
-    group = d // lay.group_devices
-    rank = d % lay.group_devices
-    offset = group * lay.n_rows if spec.shard_offsets else jnp.int32(0)
-    return group, rank, offset
-
-
-def _shift(rows: jax.Array, offset: jax.Array) -> jax.Array:
-    return jnp.where(rows >= 0, rows + offset, -1)
-
-
-def _apply(state: TrainState, vec: jax.Array, slot, unravel, optimizer, spec: Spec) -> TrainState:
-    """Step 4 for the flat gradient bucket ``[scaled gradient..., loss]``."""
-    return apply_gradients(
-        state, unravel(vec[:-1] / state.loss_scale.scale), vec[-1], slot, optimizer, spec
-    )
-
-
-def apply_gradients(
-    state: TrainState, grads, loss, slot, optimizer, spec: Spec, grads_ok=None
-) -> TrainState:
-    """Check finiteness, update or skip, advance counters (``grads`` already unscaled;
-    ``slot`` = epoch - e0, the chunk's row of ``skipped``).
-
-    ``grads_ok`` overrides ``all_finite(grads)`` (sharded strategies pass the flag reduced
-    over devices, so every device takes the same decision).
-    """
-    loss_ok = jnp.isfinite(loss)
-    grads_ok = all_finite(grads) if grads_ok is None else grads_ok
-    active = state.bad_step < 0
-    ok = active & loss_ok & grads_ok
-    updates, new_opt = optimizer.update(grads, state.opt_state, state.params)
-    new_params = optax.apply_updates(state.params, updates)
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
-    if spec.nan_policy == "raise":
-        bad_step = jnp.where(active & ~loss_ok, state.step, state.bad_step)
-        skip = active & loss_ok & ~grads_ok  # gradient overflow under loss scaling
-    else:
-        bad_step = state.bad_step
-        skip = active & ~ok
-    new_scale = update_loss_scale(state.loss_scale, loss_ok & grads_ok, spec.loss_scale)
-    return TrainState(
-        params=keep(new_params, state.params),
-        opt_state=keep(new_opt, state.opt_state),
-        loss_scale=jax.tree.map(lambda a, b: jnp.where(active, a, b), new_scale, state.loss_scale),
-        step=state.step + 1,
-        bad_step=bad_step,
-        skipped=state.skipped.at[slot].add(skip.astype(jnp.int32)),
-        losses=state.losses,
-    )
-
-
-def _loop(state, orders, e0, g0, g1, spec: Spec, steps, evaluate):
-    """Epoch and step loops over global steps ``[g0, g1)`` (traced bounds).
-
-    Iteration ``e`` first records the loss at the epoch boundary ``e*S`` when the chunk owns
-    it (``g0 < e*S <= g1``, or ``e*S == g0 == 0``) in ``losses[e - e0]``, then runs the
-    steps of epoch ``e`` inside the chunk with the order ``orders[e - e0]``. One evaluation
-    site keeps the program small. Requires ``g0 // S == e0`` and ``g1 <= (e0 + cap) * S``.
-    """
-    S = spec.layout.steps_per_epoch
-    state = state._replace(
-        losses=jnp.full_like(state.losses, jnp.nan), skipped=jnp.zeros_like(state.skipped)
-    )
-
-    def epoch_body(e, st):
-        boundary = e * S
-        if spec.evaluate:
-            owns = ((boundary > g0) | (g0 == 0)) & (boundary <= g1)
-            st = st._replace(
-                losses=jax.lax.cond(
-                    owns,
-                    lambda s: s.losses.at[e - e0].set(evaluate(s.params)),
-                    lambda s: s.losses,
-                    st,
-                )
-            )
-        lo = jnp.maximum(g0 - boundary, 0)
-        hi = jnp.clip(g1 - boundary, 0, S)
-        perm = orders[jnp.clip(e - e0, 0, orders.shape[0] - 1)]
-        return steps(e, perm, lo, hi, st)
-
-    return jax.lax.fori_loop(g0 // S, g1 // S + 1, epoch_body, state)
+    put_args: Callable[[Any], Any]  # key, hyperparameters, stop -> program input
+    grad_template: Callable[[Any], Any]  # params -> zeros shaped like the carry's gradient
 
 
 def build_program(
     backend: str,
     devices: list[jax.Device],
-    spec: Spec,
+    spec: ProgramSpec,
     loss_fn: Callable[[Any, Any], jax.Array],
-    optimizer: optax.GradientTransformation,
+    make_tx: Callable[[dict], Any],
+    optimizer: Any,
     params_template: Any,
 ) -> Program:
-    """Build the data-parallel ``run(state, data, orders, e0, g0, g1)`` for ``backend``.
-
-    ``orders[e - e0]`` is the shared order of epoch ``e`` (``_plan.epoch_perms``).
-    """
+    """The data-parallel program for ``backend`` on ``devices``: the linear model's analytic
+    gradient when ``loss_fn`` is the built-in one (it carries ``linear_model``), else the
+    per-example objective of any ``loss_fn``. (``optimizer``, a concrete transformation, is
+    part of the strategies' common signature; data parallelism needs no probe of it.)"""
+    del optimizer
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     lay = spec.layout
-    cdt = COMPUTE_DTYPES[spec.compute_dtype]
-    _, unravel = ravel_pytree(params_template)
+    linear = getattr(loss_fn, "linear_model", None)
+    if linear is not None:
+        objective = engine.LinearObjective(*linear, scaled=spec.loss_scale != 1.0)
+    else:
+        objective = engine.PerExampleObjective(loss_fn)
     mesh = Mesh(np.array(devices), (AXIS,))
-    n_global = jnp.float32(lay.n_global)
     repl = NamedSharding(mesh, P())
     dev_sharded = NamedSharding(mesh, P(AXIS))
-
-    if backend == "shard_map":
-        # Under shard_map's type system the gradient of a device-varying loss with respect
-        # to replicated (invariant) params is reduced over devices implicitly; mark the
-        # params varying so the gradient stays local and the one explicit psum below is
-        # the only reduction (a pmap-style psum on top of the implicit one would count
-        # every gradient n_devices times).
-        def vary(x):
-            return jax.tree.map(lambda a: jax.lax.pcast(a, AXIS, to="varying"), x)
-    else:
-
-        def vary(x):
-            return x
-
-    def local_vec(params, data_d, rows, count, scale):
-        return local_gradient(loss_fn, vary(params), data_d, rows, count, scale, cdt, vary)
-
-    def local_eval(params, data_d, rank, offset):
-        rows = _shift(_plan.eval_rows(rank, lay), offset)
-        return masked_loss_sum(loss_fn, vary(params), data_d, rows, cdt, vary)
+    common = {
+        "make_tx": make_tx,
+        "compute_dtype": engine.COMPUTE_DTYPES[spec.compute_dtype],
+        "loss_scale": spec.loss_scale,
+        "nan_policy": spec.nan_policy,
+        "params_template": params_template,
+        "shard_offsets": spec.shard_offsets,
+    }
 
     if backend in ("pmap", "shard_map"):
+        if backend == "shard_map":
+            # shard_map's type system would reduce the gradient of replicated (invariant)
+            # params over devices implicitly; varying params keep it local
+            def vary(x):
+                return jax.tree.map(lambda a: jax.lax.pcast(a, AXIS, to="varying"), x)
+        else:
 
-        def run_local(state, data_d, orders, e0, g0, g1):
-            d = jax.lax.axis_index(AXIS)
-            group, rank, offset = _device_roles(d, lay, spec)
+            def vary(x):
+                return x
 
-            def evaluate(params):
-                return jax.lax.psum(local_eval(params, data_d, rank, offset), AXIS) / n_global
+        def device_sum(f, data_d):
+            return jax.lax.psum(f(jax.lax.axis_index(AXIS), data_d), AXIS)
 
-            def steps(e, perm, lo, hi, st):
-                order = _plan.epoch_order(perm, group, lay)
-
-                def step_body(s, st):
-                    rows = _shift(_plan.step_rows(order, s, rank, lay), offset)
-                    vec = local_vec(st.params, data_d, rows, _plan.step_count(s, lay),
-                                    st.loss_scale.scale)
-                    vec = jax.lax.psum(vec, AXIS)  # the one reduction per optimizer step
-                    return _apply(st, vec, e - e0, unravel, optimizer, spec)
-
-                return jax.lax.fori_loop(lo, hi, step_body, st)
-
-            return _loop(state, orders, e0, g0, g1, spec, steps, evaluate)
+        parts = engine.data_parallel_parts(lay, objective, device_sum=device_sum, vary=vary, **common)
+        loop = engine.build_loop(spec.loop, parts)
+        grad_template = parts.grad_template
 
         if backend == "pmap":
-            # State carries a leading device axis (one replica per device) so the output of
-            # one chunk feeds the next without a trip through the host.
             run = jax.pmap(
-                run_local,
-                axis_name=AXIS,
-                in_axes=(0, 0, None, None, None, None),
-                devices=devices,
-            )
-            put_state = _stacked_put(mesh, devices)
+                loop, axis_name=AXIS, in_axes=(0, 0, None, None, None), devices=devices,
+                donate_argnums=(0,),
+            )  # fmt: skip
+            put_carry = _stacked_put(mesh, devices)
 
-            def get_state(out):
+            def get(out):
                 return jax.tree.map(lambda a: np.asarray(a.addressable_shards[0].data)[0], out)
 
-            def put_orders(orders):
-                return np.asarray(orders)
+            def put_args(tree):
+                return tree
 
         else:
             sm = jax.shard_map(
-                lambda st, dd, *rest: run_local(st, jax.tree.map(lambda a: a[0], dd), *rest),
+                lambda c, dd, *rest: loop(c, jax.tree.map(lambda a: a[0], dd), *rest),
                 mesh=mesh,
-                in_specs=(P(), P(AXIS), P(), P(), P(), P()),
+                in_specs=(P(), P(AXIS), P(), P(), P()),
                 out_specs=P(),
             )
-            run = jax.jit(sm)
-            put_state, get_state, put_orders = _replicated_io(repl)
+            run = jax.jit(sm, donate_argnums=0)
+            put_carry, get, put_args = _replicated_io(repl)
 
     else:  # jit: one global program partitioned by GSPMD
         ranks = jnp.arange(lay.n_devices, dtype=jnp.int32)
@@ -279,42 +144,22 @@ def build_program(
         def constrain(x):
             return jax.lax.with_sharding_constraint(x, dev_sharded)
 
-        def run_global(state, data, orders, e0, g0, g1):
-            groups, rank, offsets = jax.vmap(lambda d: _device_roles(d, lay, spec))(ranks)
+        def device_sum(f, data):
+            parts = jax.vmap(f)(constrain(ranks), data)
+            return jax.tree.map(lambda a: jnp.sum(constrain(a), axis=0), parts)
 
-            def evaluate(params):
-                part = jax.vmap(local_eval, in_axes=(None, 0, 0, 0))(params, data, rank, offsets)
-                return jnp.sum(constrain(part)) / n_global
-
-            def steps(e, perm, lo, hi, st):
-                group_orders = jnp.stack(
-                    [_plan.epoch_order(perm, jnp.int32(g), lay) for g in range(lay.n_shards)]
-                )
-
-                def step_body(s, st):
-                    rows = jax.vmap(
-                        lambda g, r, o: _shift(_plan.step_rows(group_orders[g], s, r, lay), o)
-                    )(groups, rank, offsets)
-                    count = _plan.step_count(s, lay)
-                    vecs = jax.vmap(local_vec, in_axes=(None, 0, 0, None, None))(
-                        st.params, data, constrain(rows), count, st.loss_scale.scale
-                    )
-                    vec = jnp.sum(constrain(vecs), axis=0)  # the one reduction (all-reduce)
-                    return _apply(st, vec, e - e0, unravel, optimizer, spec)
-
-                return jax.lax.fori_loop(lo, hi, step_body, st)
-
-            return _loop(state, orders, e0, g0, g1, spec, steps, evaluate)
-
+        parts = engine.data_parallel_parts(lay, objective, device_sum=device_sum, **common)
+        grad_template = parts.grad_template
         run = jax.jit(
-            run_global,
-            in_shardings=(repl, dev_sharded, repl, repl, repl, repl),
+            engine.build_loop(spec.loop, parts),
+            in_shardings=(repl, dev_sharded, repl, repl, repl),
             out_shardings=repl,
+            donate_argnums=0,
         )
-        put_state, get_state, put_orders = _replicated_io(repl)
+        put_carry, get, put_args = _replicated_io(repl)
 
-    return Program(backend, mesh, run, put_state, get_state, _stacked_put(mesh, devices),
-                   put_orders)
+    return Program(backend, mesh, run, put_carry, get, _stacked_put(mesh, devices), put_args,
+                   grad_template)  # fmt: skip
 
 
 def _stacked_put(mesh: Mesh, devices: list[jax.Device]):
@@ -341,7 +186,7 @@ def _replicated_io(repl: NamedSharding):
             lambda a: jax.make_array_from_process_local_data(repl, np.asarray(a)), tree
         )
 
-    def get_state(out):
+    def get(out):
         return jax.tree.map(lambda a: np.asarray(a.addressable_shards[0].data), out)
 
-    return put, get_state, put
+    return put, get, put

@@ -51,8 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from accel.linear import _model
-from accel.parallel._data_parallel import AXIS, Program, Spec
+from accel.linear import engine
+from accel.parallel._data_parallel import AXIS, Program, ProgramSpec
 from accel.parallel._mlp import ACTIVATIONS, MLPLoss, check_layers
 from accel.parallel._sharded import (
     Layout,
@@ -94,7 +94,7 @@ def _linear_layout(n: int, loss: str, fit_intercept: bool, params, opt_state) ->
         one = jnp.ones(1, jnp.float32)
         # the loss of each row from its full prediction z_i: accel.linear._model on X = [[z_i]], w = [1]
         return jax.vmap(
-            lambda zi, yi: _model.loss_value(
+            lambda zi, yi: engine.loss_value(
                 zi[None, None], yi[None], one, b.astype(jnp.float32), loss=loss, xp=jnp
             )
         )(z, batch["y"].astype(jnp.float32))
@@ -161,12 +161,14 @@ def _mlp_layout(n: int, loss_fn: MLPLoss, params, opt_state) -> Layout:
 def build_program(
     backend: str,
     devices: list[jax.Device],
-    spec: Spec,
+    spec: ProgramSpec,
     loss_fn: Callable[[Any, Any], jax.Array],
+    make_tx: Callable[[dict], Any],
     optimizer: Any,
     params_template: Any,
 ) -> Program:
-    """The model-parallel ``run(state, data, orders, e0, g0, g1)`` (see module doc)."""
+    """The model-parallel ``run(carry, data, key, hyper, stop)`` (see module doc); ``optimizer``
+    is a concrete transformation (checked element-wise, its state laid out like the params)."""
     _check_backend(backend)
     check_single_process(STRATEGY, spec)
     check_elementwise(optimizer, params_template, STRATEGY)
@@ -183,4 +185,4 @@ def build_program(
             "train(accel.parallel.mlp_loss(...), layers, data); got loss_fn "
             f"{type(loss_fn).__name__}, whose structure it cannot split"
         )
-    return build_sharded_program(devices, spec, optimizer, layout, params_template)
+    return build_sharded_program(devices, spec, make_tx, layout, params_template)

@@ -40,7 +40,7 @@ Example:
     ...
     ValueError: strategy='pipeline_parallel' cuts the 3 layers of params into n_devices=2 stages of equal length: the number of layers must be a multiple of n_devices
     >>> layers, history = pt.train(loss_fn, init_mlp([4, 8, 8, 8, 1]), data)
-    >>> history["loss"][-1] < history["loss"][0]
+    >>> bool(history["loss"][-1] < history["loss"][0])
     True
 """
 
@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from accel.parallel._data_parallel import AXIS, Program, Spec
+from accel.parallel._data_parallel import AXIS, Program, ProgramSpec
 from accel.parallel._mlp import ACTIVATIONS, MLPLoss, check_layers
 from accel.parallel._sharded import (
     Layout,
@@ -217,14 +217,16 @@ def _layout(dims, n, M, loss_fn: MLPLoss, params, opt_state) -> Layout:
 def build_program(
     backend: str,
     devices: list[jax.Device],
-    spec: Spec,
+    spec: ProgramSpec,
     loss_fn: Callable[[Any, Any], jax.Array],
+    make_tx: Callable[[dict], Any],
     optimizer: Any,
     params_template: Any,
 ) -> Program:
-    """The pipeline-parallel ``run(state, data, orders, e0, g0, g1)`` (see module doc)."""
+    """The pipeline-parallel ``run(carry, data, key, hyper, stop)`` (see module doc); ``optimizer``
+    is a concrete transformation (checked element-wise, its state laid out like the params)."""
     dims, n, M = _check(backend, devices, spec, loss_fn, params_template)
     check_elementwise(optimizer, params_template, STRATEGY)
     opt_state = optimizer.init(params_template)
     layout = _layout(dims, n, M, loss_fn, params_template, opt_state)
-    return build_sharded_program(devices, spec, optimizer, layout, params_template)
+    return build_sharded_program(devices, spec, make_tx, layout, params_template)

@@ -2,8 +2,8 @@
 
 Unlike data parallelism, every device reads *all* rows of a step and holds only a *part of
 the parameters* (and of the optimizer state). A strategy describes its split with a
-:class:`Layout`; this module runs it with the same batch plan, step loop, loss scaling,
-``nan_policy`` and train state as ``_data_parallel`` (one ``jax.jit(jax.shard_map(...))``).
+:class:`Layout`; this module runs it with the same batch plan, training loop (``accel.linear.engine``), loss
+scaling, ``nan_policy`` and train state as ``_data_parallel`` (one ``jax.jit(jax.shard_map(...))``).
 
 Per optimizer step, on every device:
 
@@ -15,7 +15,7 @@ Per optimizer step, on every device:
    (shard_map's autodiff transposes the forward collectives), accumulated with ``lax.scan``;
 3. one scalar all-reduce: the count of non-finite gradient entries, so every device takes
    the same update-or-skip decision;
-4. the optimizer update of the local shards (``_data_parallel.apply_gradients``). This is
+4. the optimizer update of the local shards (``accel.linear.engine.apply_gradients``). This is
    exact for element-wise optimizers (every optimizer of ``accel.linear._optax``); an optimizer
    whose state does not mirror the parameters is refused by the layouts.
 """
@@ -31,17 +31,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from accel.parallel import _plan
-from accel.parallel._accumulate import gather
-from accel.parallel._data_parallel import (
-    AXIS,
-    Program,
-    Spec,
-    TrainState,
-    _loop,
-    apply_gradients,
-)
-from accel.parallel._precision import COMPUTE_DTYPES, LossScale, cast_floating
+from accel.linear import engine
+from accel.parallel._data_parallel import AXIS, Program, ProgramSpec
 
 __all__ = [
     "Layout",
@@ -64,7 +55,7 @@ class Layout(NamedTuple):
     row_losses: Callable[[Any, Any], jax.Array]  # (local params, local batch) -> (rows,) f32
 
 
-def check_single_process(strategy: str, spec: Spec) -> None:
+def check_single_process(strategy: str, spec: ProgramSpec) -> None:
     if jax.process_count() > 1 or spec.layout.n_shards > 1:
         raise ValueError(
             f"strategy={strategy!r} runs in one process with the full data set "
@@ -167,25 +158,25 @@ def leafwise_layout(
 
 def build_sharded_program(
     devices: list[jax.Device],
-    spec: Spec,
-    optimizer: Any,
+    spec: ProgramSpec,
+    make_tx: Any,
     layout: Layout,
     params_template: Any,
 ) -> Program:
-    """``run(state, data, orders, e0, g0, g1)`` for a sharded strategy (see module doc)."""
+    """``run(carry, data, key, hyper, stop)`` for a sharded strategy (see module doc)."""
     lay = spec.layout._replace(group_devices=1)  # every device reads every row of the step
-    spec1 = spec._replace(layout=lay)
-    cdt = COMPUTE_DTYPES[spec.compute_dtype]
+    cdt = engine.COMPUTE_DTYPES[spec.compute_dtype]
     mesh = Mesh(np.array(devices), (AXIS,))
     n_global = jnp.float32(lay.n_global)
+    scaled = spec.loss_scale != 1.0
 
     def objective_terms(params, batch, mask):
-        losses = layout.row_losses(cast_floating(params, cdt), cast_floating(batch, cdt))
+        losses = layout.row_losses(engine.cast_floating(params, cdt), engine.cast_floating(batch, cdt))
         return jnp.sum(jnp.where(mask, losses.astype(jnp.float32), 0.0))
 
     def accumulate(params, data, rows, count, scale):
         def micro(acc, r):
-            batch = gather(data, r)
+            batch = engine.gather(data, r)
 
             def objective(p):
                 part = objective_terms(p, batch, r >= 0) / count
@@ -199,44 +190,56 @@ def build_sharded_program(
         (grads, loss), _ = jax.lax.scan(micro, (zeros, jnp.float32(0.0)), rows)
         return grads, loss
 
-    def run_local(state, data, orders, e0, g0, g1):
-        def evaluate(params):
-            def chunk(total, r):
-                return total + objective_terms(params, gather(data, r), r >= 0), None
+    def evaluate(data, train):
+        def chunk(total, r):
+            return total + objective_terms(train.params, engine.gather(data, r), r >= 0), None
 
-            total, _ = jax.lax.scan(chunk, jnp.float32(0.0), _plan.eval_rows(0, lay))
-            return total / n_global
+        total, _ = jax.lax.scan(chunk, jnp.float32(0.0), engine.eval_rows(0, lay))
+        return total / n_global, (), jnp.float32(jnp.nan)
 
-        def steps(e, perm, lo, hi, st):
-            def step_body(s, st):
-                rows = _plan.step_rows(perm, s, 0, lay)
-                count = _plan.step_count(s, lay)
-                grads, loss = accumulate(st.params, data, rows, count, st.loss_scale.scale)
-                grads = jax.tree.map(lambda g: g / st.loss_scale.scale, grads)
-                bad = sum(jnp.sum(~jnp.isfinite(g)) for g in jax.tree.leaves(grads))
-                grads_ok = jax.lax.psum(bad, AXIS) == 0  # one scalar all-reduce per step
-                return apply_gradients(st, grads, loss, e - e0, optimizer, spec1, grads_ok)
+    def step(tx, data, train, order, index, boundary):
+        rows = engine.step_rows(order, index.step, 0, lay)
+        count = engine.step_count(index.step, lay)
+        scale = train.loss_scale.scale if scaled else jnp.float32(1.0)
+        grads, loss = accumulate(train.params, data, rows, count, scale)
+        if scaled:
+            grads = jax.tree.map(lambda g: g / scale, grads)
+        bad = sum(jnp.sum(~jnp.isfinite(g)) for g in jax.tree.leaves(grads))
+        grads_ok = jax.lax.psum(bad, AXIS) == 0  # one scalar all-reduce per step
+        return engine.apply_gradients(
+            train, grads, loss, index, tx, nan_policy=spec.nan_policy,
+            loss_scale=spec.loss_scale, grads_ok=grads_ok,
+        )  # fmt: skip
 
-            return jax.lax.fori_loop(lo, hi, step_body, st)
+    parts = engine.Parts(
+        make_tx=make_tx,
+        epoch_context=lambda data, order: order,
+        step=step,
+        evaluate=evaluate,
+        grad_template=lambda params: (),
+        halted=(lambda train: train.bad_step >= 0) if spec.nan_policy == "raise" else None,
+    )
+    loop = engine.build_loop(spec.loop._replace(n_rows=lay.n_global), parts)
 
-        return _loop(state, orders, e0, g0, g1, spec1, steps, evaluate)
-
-    state_specs = TrainState(
+    train_specs = engine.TrainState(
         params=layout.param_specs,
         opt_state=layout.opt_specs,
-        loss_scale=LossScale(P(), P()),
-        step=P(),
+        loss_scale=engine.LossScale(P(), P()),
         bad_step=P(),
         skipped=P(),
-        losses=P(),
     )
+    carry_specs = engine.Carry(
+        train=train_specs, step=P(), loss=P(), grad=(), loss0=P(), converged=P(),
+        diverged=P(), started=P(), orders=P(), orders_first=P(),
+    )  # fmt: skip
     run = jax.jit(
         jax.shard_map(
-            run_local,
+            lambda carry, data, key, hyper, stop: loop(carry, data, key, hyper, stop),
             mesh=mesh,
-            in_specs=(state_specs, layout.data_specs, P(), P(), P(), P()),
-            out_specs=state_specs,
-        )
+            in_specs=(carry_specs, layout.data_specs, P(), P(), P()),
+            out_specs=(carry_specs, P()),
+        ),
+        donate_argnums=0,
     )
 
     def put(tree, specs):
@@ -246,21 +249,27 @@ def build_sharded_program(
 
         return jax.tree.map(place, specs, tree, is_leaf=_is_spec)
 
-    def put_state(state: TrainState):
-        params, opt_state = layout.to_device(state.params, state.opt_state)
-        return put(state._replace(params=params, opt_state=opt_state), state_specs)
+    def put_carry(carry: engine.Carry):
+        params, opt_state = layout.to_device(carry.train.params, carry.train.opt_state)
+        train = carry.train._replace(params=params, opt_state=opt_state)
+        return put(carry._replace(train=train), carry_specs)
 
-    def get_state(out) -> TrainState:
+    def get(out):
         host = jax.tree.map(np.asarray, out)
-        if not isinstance(host, TrainState):
-            return host  # a single field (e.g. bad_step)
-        params, opt_state = layout.to_host(host.params, host.opt_state)
-        return host._replace(params=params, opt_state=opt_state)
+        if isinstance(host, tuple) and len(host) == 2 and isinstance(host[0], engine.Carry):
+            return _carry_to_host(host[0]), host[1]
+        if isinstance(host, engine.Carry):
+            return _carry_to_host(host)
+        return host
+
+    def _carry_to_host(carry):
+        params, opt_state = layout.to_host(carry.train.params, carry.train.opt_state)
+        return carry._replace(train=carry.train._replace(params=params, opt_state=opt_state))
 
     def put_data(data):
         return put(layout.prepare_data(data), layout.data_specs)
 
-    def put_orders(orders):
-        return jax.device_put(np.asarray(orders), NamedSharding(mesh, P()))
+    def put_args(tree):
+        return jax.tree.map(lambda a: jax.device_put(a, NamedSharding(mesh, P())), tree)
 
-    return Program("shard_map", mesh, run, put_state, get_state, put_data, put_orders)
+    return Program("shard_map", mesh, run, put_carry, get, put_data, put_args, parts.grad_template)

@@ -1,7 +1,7 @@
 """Which rows each device reads at each optimizer step (the batch plan).
 
-The epoch order is the shared one, ``_keys.permutation(_keys.epoch_key(K(seed), epoch), n)``,
-so a ParallelTrainer visits rows in the same order as JAXOptimizer and the NumPy reference.
+The epoch order is the shared one (``accel._orders``), so every trainer (the NumPy reference,
+JAXOptimizer, ParallelTrainer on any number of devices) visits rows in the same order.
 Optimizer step ``s`` of an epoch consumes positions ``[s*k*B, (s+1)*k*B)`` of that order
 (``B`` = batch_size, ``k`` = grad_accum_steps); the last step of the epoch keeps the remaining
 rows (a partial batch is not dropped). The step's rows are laid out as ``(D, k, m)`` slots,
@@ -14,7 +14,7 @@ shard, in the order in which the global permutation visits that shard's rows, an
 optimizer step takes ``k*B/n_shards`` rows from each shard.
 
 Example:
-    >>> from accel.parallel._plan import Layout
+    >>> from accel.linear._plan import Layout
     >>> lay = Layout(n_rows=10, n_shards=1, group_devices=4, batch_size=4, accum=1)
     >>> lay.steps_per_epoch, lay.micro
     (3, 1)
@@ -22,23 +22,16 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-
-from accel import _keys
 
 __all__ = [
     "Layout",
-    "chunk_orders",
     "epoch_order",
-    "epoch_perms",
     "eval_rows",
-    "perms_per_chunk",
     "step_count",
     "step_rows",
 ]
@@ -83,52 +76,6 @@ class Layout(NamedTuple):
     def eval_rows_per_device(self) -> int:
         per = math.ceil(self.n_rows / self.group_devices)
         return math.ceil(per / self.eval_chunk) * self.eval_chunk
-
-
-@functools.partial(jax.jit, static_argnames=("count", "n"))
-def epoch_perms(key: jax.Array, first_epoch: jax.Array, count: int, n: int) -> jax.Array:
-    """``(count, n)`` int32: the shared orders of epochs ``first_epoch, ..., + count - 1``.
-
-    ``_keys.permutation(_keys.epoch_key(key, e), n)`` for each epoch, in one program (the
-    keys are counter-based, so the vmap over epochs gives the same bits as one at a time).
-    Compiled once per ``(count, n)`` and shared by every trainer.
-    """
-    epochs = first_epoch + jnp.arange(count, dtype=jnp.uint32)
-    return jax.vmap(lambda e: _keys.permutation(_keys.epoch_key(key, e), n))(epochs).astype(
-        jnp.int32
-    )
-
-
-_ORDER_BLOCKS = (8, 1)
-
-
-def perms_per_chunk(n: int) -> int:
-    """Epoch orders per dispatch: 256, at most ``2**22`` row ids (16 MiB).
-
-    Independent of the number of epochs, so runs of any length (and a resume to more
-    epochs) share one compiled program.
-    """
-    return max(1, min(256, (1 << 22) // n))
-
-
-def chunk_orders(key: jax.Array, first_epoch: int, count: int, n: int, cap: int) -> np.ndarray:
-    """``(cap, n)`` int32 host array: the orders of epochs ``first_epoch ... + count - 1``
-    in its first ``count`` rows (the rest zeros).
-
-    Exactly ``count`` permutations are computed (they dominate the cost of an epoch of a
-    linear model on CPU), in blocks of 8 epochs and then single epochs, so ``epoch_perms``
-    compiles two programs per ``n``, shared by every run.
-    """
-    if not 1 <= count <= cap:
-        raise ValueError(f"count must be in [1, cap={cap}], got {count}")
-    out = np.zeros((cap, n), np.int32)
-    done = 0
-    for size in _ORDER_BLOCKS:
-        while count - done >= size:
-            block = epoch_perms(key, np.uint32(first_epoch + done), size, n)
-            out[done : done + size] = np.asarray(block)
-            done += size
-    return out
 
 
 def epoch_order(perm: jax.Array, shard: jax.Array, lay: Layout) -> jax.Array:

@@ -1,0 +1,81 @@
+"""The training engine's building blocks, for the strategies of ``accel.parallel``.
+
+``JAXOptimizer`` and every ``ParallelTrainer`` strategy run the same program
+(``_program.build_loop``); a strategy supplies :class:`Parts` (its step and evaluation) and
+a backend. This module is the engine's interface to the rest of ``accel`` (the modules
+behind it are private): the loop and its parts, the batch plan, the objectives, mixed
+precision, and the linear model's functions and estimator base the strategies build on.
+Users need none of it.
+"""
+
+from accel.linear._data import check_learning_rate, check_loss
+from accel.linear._estimator import LinearEstimator
+from accel.linear._model import decision_function, loss_value
+from accel.linear._objective import LinearObjective, PerExampleObjective, gather
+from accel.linear._optax import check_hyperparameters, make_optimizer, transformation_factory
+from accel.linear._plan import Layout, epoch_order, eval_rows, step_count, step_rows
+from accel.linear._precision import (
+    COMPUTE_DTYPES,
+    LossScale,
+    all_finite,
+    cast_floating,
+    check_compute_dtype,
+    check_loss_scale,
+    init_loss_scale,
+    update_loss_scale,
+)
+from accel.linear._program import (
+    HIST_CAP,
+    Carry,
+    History,
+    LoopSpec,
+    Parts,
+    StepIndex,
+    TrainState,
+    apply_gradients,
+    build_loop,
+    init_carry,
+)
+from accel.linear._step import data_parallel_parts, device_roles
+from accel.linear._stopping import warn_diverged, warn_not_converged
+
+__all__ = [
+    "COMPUTE_DTYPES",
+    "HIST_CAP",
+    "Carry",
+    "History",
+    "Layout",
+    "LinearEstimator",
+    "LinearObjective",
+    "LoopSpec",
+    "LossScale",
+    "Parts",
+    "PerExampleObjective",
+    "StepIndex",
+    "TrainState",
+    "all_finite",
+    "apply_gradients",
+    "build_loop",
+    "cast_floating",
+    "check_compute_dtype",
+    "check_hyperparameters",
+    "check_learning_rate",
+    "check_loss",
+    "check_loss_scale",
+    "data_parallel_parts",
+    "decision_function",
+    "device_roles",
+    "epoch_order",
+    "eval_rows",
+    "gather",
+    "init_carry",
+    "init_loss_scale",
+    "loss_value",
+    "make_optimizer",
+    "step_count",
+    "step_rows",
+    "transformation_factory",
+    "update_loss_scale",
+    "warn_diverged",
+    "warn_not_converged",
+]

@@ -1,0 +1,186 @@
+"""Checks of ParallelTrainer's inputs (parameters, data, ``loss_fn``) and the batch plan.
+
+Example:
+    >>> import numpy as np
+    >>> from accel.parallel._inputs import check_data
+    >>> data, n = check_data({"x": np.ones((4, 2)), "y": np.zeros(4, np.int32)})
+    >>> n, data["x"].dtype
+    (4, dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from accel import _checks
+from accel.linear import engine
+
+__all__ = [
+    "NAN_POLICIES",
+    "STRATEGY_BACKENDS",
+    "check_data",
+    "check_loss_fn",
+    "check_params",
+    "check_trainer_params",
+    "layout",
+    "linear_loss",
+]
+
+NAN_POLICIES = ("raise", "skip")
+# backends each strategy is written for; the first is its default
+STRATEGY_BACKENDS: dict[str, tuple[str, ...]] = {
+    "data_parallel": ("pmap", "shard_map", "jit"),
+    "model_parallel": ("shard_map",),
+    "pipeline_parallel": ("shard_map",),
+}
+
+
+def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, float]:
+    """Validate a complete ParallelTrainer parameter set (``names``: the constructor's; the
+    rest are the optimizer's hyperparameters); return the full hyperparameters."""
+    hyper = {k: v for k, v in params.items() if k not in names}
+    _checks.check_int(params["n_devices"], "n_devices", minimum=1, allow_none=True)
+    strategy = _checks.check_choice(params["strategy"], "strategy", tuple(STRATEGY_BACKENDS))
+    backend = params["backend"]
+    if backend is not None:
+        _checks.check_choice(backend, "backend", STRATEGY_BACKENDS["data_parallel"])
+        if backend not in STRATEGY_BACKENDS[strategy]:
+            raise ValueError(
+                f"strategy={strategy!r} supports backend="
+                f"{' or '.join(map(repr, STRATEGY_BACKENDS[strategy]))} only, got "
+                f"backend={backend!r}"
+            )
+    _checks.check_int(params["n_microbatches"], "n_microbatches", minimum=1, allow_none=True)
+    if params["n_microbatches"] is not None and strategy != "pipeline_parallel":
+        raise ValueError(
+            f"n_microbatches applies to strategy='pipeline_parallel' only, got "
+            f"strategy={strategy!r}"
+        )
+    _checks.check_int(params["epochs"], "epochs", minimum=1)
+    _checks.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
+    _checks.check_int(params["grad_accum_steps"], "grad_accum_steps", minimum=1)
+    compute = engine.check_compute_dtype(params["compute_dtype"])
+    engine.check_loss_scale(params["loss_scale"], compute)
+    _checks.check_choice(params["nan_policy"], "nan_policy", NAN_POLICIES)
+    engine.check_loss(params["loss"])
+    _checks.check_bool(params["fit_intercept"], "fit_intercept")
+    _checks.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
+    _checks.check_bool(params["progress"], "progress")
+    _checks.check_path(params["checkpoint_dir"], "checkpoint_dir", allow_none=True)
+    _checks.check_int(params["checkpoint_every"], "checkpoint_every", minimum=1, allow_none=True)
+    _checks.check_int(params["keep_checkpoints"], "keep_checkpoints", minimum=1)
+    if params["checkpoint_every"] is not None and params["checkpoint_dir"] is None:
+        raise ValueError("checkpoint_every needs checkpoint_dir (where to write them)")
+    _checks.check_seed(params["random_state"], "random_state")
+    optimizer = params["optimizer_type"]
+    if isinstance(optimizer, optax.GradientTransformation):
+        engine.make_optimizer(optimizer, **hyper)
+        return {}
+    engine.check_learning_rate(params["learning_rate"])
+    return engine.check_hyperparameters(optimizer, **hyper)
+
+
+@functools.cache
+def linear_loss(loss: str, fit_intercept: bool) -> Callable[[Any, Any], jax.Array]:
+    """``loss_fn(params, batch)`` of the built-in linear model (``accel.linear``'s math); the
+    strategies read its ``linear_model`` attribute to use the model's structure (the
+    analytic gradient, the feature sharding of model_parallel)."""
+
+    def loss_fn(params, batch):
+        b = params["b"] if fit_intercept else jax.lax.stop_gradient(params["b"])
+        return engine.loss_value(batch["X"], batch["y"], params["w"], b, loss=loss, xp=jnp)
+
+    loss_fn.linear_model = (loss, fit_intercept)
+    return loss_fn
+
+
+def check_params(params: Any) -> Any:
+    """A non-empty pytree of floating-point arrays, as float32 NumPy arrays."""
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        raise ValueError("params must be a non-empty pytree of floating-point arrays")
+    out = []
+    for leaf in leaves:
+        a = np.asarray(leaf)
+        if not np.issubdtype(a.dtype, np.floating):
+            raise TypeError(
+                f"params must hold floating-point arrays only (they are trained in float32), "
+                f"got a leaf of dtype {a.dtype}"
+            )
+        out.append(a.astype(np.float32))
+    return jax.tree.unflatten(jax.tree.structure(params), out)
+
+
+def check_data(data: Any) -> tuple[Any, int]:
+    """A non-empty pytree of arrays sharing the leading (row) axis; float64 -> float32."""
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError("data must be a non-empty pytree of arrays sharing the leading axis")
+    arrays = [np.asarray(a) for a in leaves]
+    if any(a.ndim == 0 for a in arrays):
+        raise ValueError("every leaf of data needs a leading (row) axis; got a scalar")
+    n = arrays[0].shape[0]
+    if any(a.shape[0] != n for a in arrays):
+        raise ValueError(
+            f"every leaf of data must have the same number of rows, got "
+            f"{[a.shape[0] for a in arrays]}"
+        )
+    if n == 0:
+        raise ValueError("data has no rows")
+    arrays = [a.astype(np.float32) if a.dtype == np.float64 else a for a in arrays]
+    return jax.tree.unflatten(jax.tree.structure(data), arrays), n
+
+
+def check_loss_fn(loss_fn: Any, params: Any, data: Any) -> None:
+    """``loss_fn(params, batch of one row)`` must trace to a floating scalar."""
+    one = jax.tree.map(lambda a: a[:1], data)
+    try:
+        out = jax.eval_shape(loss_fn, params, one)
+    except Exception as err:  # report what was called and with what, then the cause
+        raise TypeError(
+            f"loss_fn(params, batch) failed on a batch of one row: {type(err).__name__}: {err}"
+        ) from err
+    if not hasattr(out, "shape") or out.shape != () or not jnp.issubdtype(out.dtype, jnp.floating):
+        raise TypeError(
+            f"loss_fn(params, batch) must return a floating scalar (the batch's mean loss), "
+            f"got {out}"
+        )
+
+
+def layout(n_rows: int, n_devices: int, batch_size: int | None, accum: int,
+           data_is_local: bool, emulate_shards: int = 1) -> engine.Layout:  # fmt: skip
+    """The batch plan: shards (processes holding their own rows, with ``data_is_local``)
+    and rows per step; ``emulate_shards`` emulates that order in one process (tests)."""
+    n_shards = jax.process_count() if data_is_local else emulate_shards
+    if data_is_local and n_shards > 1:
+        from jax.experimental import multihost_utils
+
+        counts = np.asarray(multihost_utils.process_allgather(np.int64(n_rows)))
+        if np.any(counts != n_rows):
+            raise ValueError(
+                f"data_is_local=True needs the same number of rows in every process, got "
+                f"{counts.tolist()}"
+            )
+    n_rows_shard = n_rows if data_is_local or n_shards == 1 else n_rows // n_shards
+    if not data_is_local and n_rows % n_shards:
+        raise ValueError(f"{n_rows} rows cannot be split into {n_shards} equal shards")
+    if n_devices % n_shards:
+        raise ValueError(f"{n_devices} devices cannot be split over {n_shards} shards")
+    n_global = n_rows_shard * n_shards
+    batch = n_global if batch_size is None else min(batch_size, n_global)
+    if batch % n_shards:
+        raise ValueError(
+            f"batch_size must be a multiple of the number of processes ({n_shards}) with "
+            f"data_is_local=True, got {batch}"
+        )
+    return engine.Layout(
+        n_rows=n_rows_shard, n_shards=n_shards, group_devices=n_devices // n_shards,
+        batch_size=batch, accum=accum,
+    )  # fmt: skip

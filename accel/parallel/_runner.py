@@ -1,0 +1,200 @@
+"""The host side of a ParallelTrainer run: calls of the program, history, checkpoints, resume.
+
+One call of the compiled program runs optimizer steps ``[step, stop)``. The host cuts a run
+into calls only where it must: at checkpoints (``checkpoint_every`` optimizer steps, any
+position in an epoch), progress-bar updates, and every ``HIST_CAP`` epochs (the program's
+history buffer). After each call it merges the call's :class:`~accel.linear.engine.History`
+into the run's history (:class:`RunHistory`) and times the call.
+
+A checkpoint holds the program's whole carry (parameters, optimizer and loss-scale state,
+step, the last evaluation, the stopping flags) except the cached epoch orders (they are a
+function of the seed and the epoch), plus the history so far and two fingerprints:
+
+* ``fingerprint``: the run's structure (rows, batch, accumulation, steps per epoch, seed,
+  shards) and a digest of the data (:func:`data_digest`): a checkpoint of another run or
+  of other data is refused;
+* ``hyperparameters``: optimizer, learning rate and its hyperparameters, loss, precision,
+  ``tol``: a difference is refused unless the caller allows new hyperparameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from accel import _keys
+from accel import distributed as _dist
+from accel.linear import engine
+from accel.parallel import _checkpoint
+
+__all__ = [
+    "RunHistory",
+    "chunk_ends",
+    "data_digest",
+    "hyperparameter_fingerprint",
+    "restore",
+    "save",
+]
+
+_DIGEST_ROWS = 256  # rows sampled per data leaf by data_digest
+
+
+def data_digest(data: Any) -> str:
+    """A cheap digest of a pytree of arrays: structure, shapes, dtypes, and the bytes of up
+    to 256 rows evenly spaced over each leaf (first and last included). Summed over the
+    processes of a multi-process run, so every process computes the same value."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr(jax.tree.structure(data)).encode())
+    for leaf in jax.tree.leaves(data):
+        a = np.asarray(leaf)
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        if a.shape and a.shape[0]:
+            rows = np.unique(np.linspace(0, a.shape[0] - 1, min(_DIGEST_ROWS, a.shape[0])).astype(np.int64))
+            h.update(np.ascontiguousarray(a[rows]).tobytes())
+    local = np.frombuffer(h.digest(), np.uint8)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        local = np.asarray(multihost_utils.process_allgather(local)).reshape(-1)
+        local = np.frombuffer(hashlib.blake2b(local.tobytes(), digest_size=16).digest(), np.uint8)
+    return local.tobytes().hex()
+
+
+class RunHistory(NamedTuple):
+    """Host-side history of a run (the program reports per call)."""
+
+    losses: np.ndarray  # float64[epochs + 1]: loss at init and after each epoch
+    grad_norms: np.ndarray  # float64[epochs + 1]
+    counter: np.ndarray  # int64[epochs + 1]: skipped steps since the start, at each boundary
+    epoch_time: np.ndarray  # float64[epochs]: seconds
+
+    @classmethod
+    def empty(cls, epochs: int) -> RunHistory:
+        return cls(
+            np.full(epochs + 1, np.nan), np.full(epochs + 1, np.nan),
+            np.zeros(epochs + 1, np.int64), np.zeros(epochs),
+        )  # fmt: skip
+
+    def record(self, hist: Any, g0: int, g1: int, S: int, dt: float) -> None:
+        """Merge the history of a call that moved the run from step ``g0`` to ``g1``."""
+        epochs = len(self.epoch_time)
+        if g0 == 0 and np.isfinite(hist.loss_init):
+            self.losses[0], self.grad_norms[0] = hist.loss_init, hist.grad_norm_init
+        e_first = g0 // S
+        for i in range(min(g1 // S, epochs) - e_first):
+            e = e_first + 1 + i
+            self.losses[e], self.grad_norms[e] = hist.loss[i], hist.grad_norm[i]
+            self.counter[e] = hist.counter[i]
+        if g1 > g0:
+            per_step = dt / (g1 - g0)
+            for e in range(e_first, min(math.ceil(g1 / S), epochs)):
+                self.epoch_time[e] += per_step * (min(g1, (e + 1) * S) - max(g0, e * S))
+
+    def as_dict(self, epochs_done: int, n_rows: int, S: int, loss_scale: float) -> dict[str, Any]:
+        times = self.epoch_time[:epochs_done]
+        return {
+            "loss": self.losses[: epochs_done + 1].astype(np.float32),
+            "grad_norm": self.grad_norms[: epochs_done + 1].astype(np.float32),
+            "skipped_steps": np.diff(self.counter[: epochs_done + 1]),
+            "step_time": times / S,
+            "samples_per_s": n_rows / np.maximum(times, 1e-12),
+            "loss_scale": float(loss_scale),
+        }
+
+
+def chunk_ends(g: int, total: int, S: int, every: list[int], cap_epochs: int):
+    """Global steps at which calls end: multiples of each period in ``every``, ``total``,
+    and at most ``cap_epochs`` epoch boundaries per call."""
+    while g < total:
+        g = min(min((g // e + 1) * e for e in every), total, (g // S + cap_epochs) * S)
+        yield g
+
+
+def _tree(carry: engine.Carry) -> engine.Carry:
+    """The checkpointed part of the carry (without the cached epoch orders)."""
+    return carry._replace(orders=(), orders_first=())
+
+
+def save(directory: str, carry: engine.Carry, hist: RunHistory, S: int, seed: int,
+         fingerprint: dict, hyperparameters: dict, keep: int) -> None:  # fmt: skip
+    """Write ``carry`` (host arrays) and the history as one atomic checkpoint (process 0)."""
+    step = int(carry.step)
+    if _dist.is_main_process():
+        done = step // S
+        meta = {
+            "epoch": done,
+            "position": step % S,
+            "seed": int(seed),
+            "key_impl": _keys.DEFAULT_IMPL,
+            "key_data": np.asarray(jax.random.key_data(_keys.seed_key(seed))).tolist(),
+            "fingerprint": fingerprint,
+            "hyperparameters": hyperparameters,
+            "losses": hist.losses[: done + 1].tolist(),
+            "grad_norms": hist.grad_norms[: done + 1].tolist(),
+            "counter": hist.counter[: done + 1].tolist(),
+            "epoch_time": hist.epoch_time[: math.ceil(step / S)].tolist(),
+        }
+        _checkpoint.save(directory, step, _tree(carry), meta, keep=keep)
+    _dist.barrier(f"accel-checkpoint-{step}")
+
+
+def hyperparameter_fingerprint(params: dict[str, Any], hyper: dict, loss_fn: Any) -> dict[str, Any]:
+    """What changes a run's trajectory beyond its structure (JSON-able): ``params`` are the
+    trainer's parameters, ``hyper`` the optimizer's full hyperparameters."""
+    optimizer = params["optimizer_type"]
+    rate = params["learning_rate"]
+    linear = getattr(loss_fn, "linear_model", None)
+    return {
+        "optimizer_type": optimizer if isinstance(optimizer, str) else "optax",
+        "learning_rate": repr(rate) if callable(rate) else float(rate),
+        **{k: float(v) for k, v in sorted(hyper.items())},
+        "model": list(linear) if linear else getattr(loss_fn, "__qualname__", type(loss_fn).__name__),
+        **{k: params[k] for k in ("compute_dtype", "loss_scale", "nan_policy", "tol", "strategy")},
+    }
+
+
+def _differences(saved: dict, now: dict) -> list[str]:
+    keys = sorted(set(saved) | set(now))
+    return [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in keys
+            if saved.get(k) != now.get(k)]  # fmt: skip
+
+
+def restore(directory: str, fresh: engine.Carry, hist: RunHistory, fingerprint: dict,
+            hyperparameters: dict, allow_new_hyperparameters: bool) -> engine.Carry:  # fmt: skip
+    """The latest checkpoint's carry (``fresh`` if there is none); fills ``hist`` from it.
+
+    Raises ``ValueError`` saying what differs when the checkpoint belongs to another run or
+    other data, or (unless ``allow_new_hyperparameters``) was trained with other
+    hyperparameters."""
+    step = _checkpoint.latest_step(directory)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        step = int(multihost_utils.broadcast_one_to_all(np.int64(-1 if step is None else step)))
+        step = None if step < 0 else step
+    if step is None:
+        return fresh
+    tree, meta = _checkpoint.restore(directory, _tree(fresh), step)
+    differ = _differences(meta.get("fingerprint", {}), fingerprint)
+    if differ:
+        raise ValueError(
+            f"checkpoint in {directory!r} was written by a different run or on other data; "
+            f"it cannot be resumed: {'; '.join(differ)}"
+        )
+    differ = _differences(meta.get("hyperparameters", {}), hyperparameters)
+    if differ and not allow_new_hyperparameters:
+        raise ValueError(
+            f"checkpoint in {directory!r} was trained with other hyperparameters: "
+            f"{'; '.join(differ)}. Pass allow_new_hyperparameters=True to continue it with "
+            "the new values"
+        )
+    for name, key in (("losses", "losses"), ("grad_norms", "grad_norms"), ("counter", "counter"),
+                      ("epoch_time", "epoch_time")):  # fmt: skip
+        dst = getattr(hist, name)
+        src = np.asarray(meta[key], dtype=dst.dtype)[: len(dst)]
+        dst[: len(src)] = src
+    return tree._replace(orders=fresh.orders, orders_first=fresh.orders_first)

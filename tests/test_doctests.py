@@ -1,0 +1,43 @@
+"""Every docstring example in ``accel``, ``optimizers`` and ``benchmarks`` runs and passes.
+
+Modules are found by walking the packages, so a new module's examples are tested without
+registering it. ``__main__`` modules (they run a program when imported) are left out.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+PACKAGES = ("accel", "optimizers", "benchmarks")
+
+
+def _modules() -> list[str]:
+    names = []
+    for package in PACKAGES:
+        pkg = importlib.import_module(package)
+        names.append(package)
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}."):
+            if not info.name.endswith("__main__"):
+                names.append(info.name)
+    return sorted(names)
+
+
+MODULES = _modules()
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+
+
+def test_the_walk_finds_the_subpackages():
+    for name in ("accel.linear._program", "accel.parallel._trainer", "accel.augment._generate",
+                 "accel.bench._compare", "accel.profile._memory", "optimizers._rules",
+                 "benchmarks.datasets._synthetic"):  # fmt: skip
+        assert name in MODULES

@@ -1,0 +1,229 @@
+"""The one estimator base (issue 13): scikit-learn's tools and conventions, the same contract
+for JAXOptimizer, ParallelTrainer and the NumPy reference optimizers, one engine."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import optax
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError as SkNotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
+from sklearn.utils.validation import check_is_fitted
+
+from accel import JAXOptimizer, ParallelTrainer
+from accel.linear import ConvergenceWarning, NotFittedError
+from optimizers import SGD, Adam, MomentumSGD
+
+# The one check that contradicts the library's contract, declared with the reason:
+EXPECTED_FAILED = {
+    "check_do_not_raise_errors_in_init_or_set_params": (
+        "set_params is atomic by contract (issue 13): the whole new parameter set is "
+        "validated before anything is assigned, so garbage values raise TypeError/ValueError "
+        "naming the parameter and leave the estimator unchanged"
+    ),
+}
+
+
+def _regression(n=60, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    return X, (X @ np.arange(1, d + 1) + 0.5 + 0.1 * rng.normal(size=n)).astype(np.float32)
+
+
+def _classification(n=80, d=3, seed=0, labels=(0, 1)):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = np.where(X @ np.array([1.0, -1.0, 0.5][:d]) > 0, labels[1], labels[0])
+    return X, y
+
+
+def _check(estimator):
+    """check_estimator with the declared expected failure; its 'recommend to delay
+    validation until fit' warning (about that same contract) is the only one ignored."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*It is recommended to delay parameter validation")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        results = check_estimator(estimator, expected_failed_checks=EXPECTED_FAILED, on_fail="raise",
+                                  on_skip=None)  # fmt: skip
+    statuses = {r["check_name"]: r["status"] for r in results}
+    assert statuses.pop("check_do_not_raise_errors_in_init_or_set_params") == "xfail"
+    assert set(statuses.values()) <= {"passed", "skipped"}, statuses
+    assert sum(v == "passed" for v in statuses.values()) >= 45
+    return statuses
+
+
+@pytest.mark.parametrize("loss", ["mse", "logistic"])
+def test_check_estimator_jax_optimizer(loss):
+    _check(JAXOptimizer(loss=loss, epochs=200, learning_rate=0.05))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["mse", "logistic"])
+def test_check_estimator_parallel_trainer_fit(loss):
+    """Every fit of check_estimator compiles a new program (new shapes): slow."""
+    _check(ParallelTrainer(n_devices=2, loss=loss, epochs=200, learning_rate=0.05))
+
+
+def test_check_estimator_parallel_trainer_core_checks():
+    """The checks of check_estimator that exercise fit/predict contracts, on one device."""
+    from sklearn.utils import estimator_checks as ec
+
+    est = ParallelTrainer(n_devices=1, epochs=100, learning_rate=0.05)
+    for check in (ec.check_estimators_fit_returns_self, ec.check_estimators_unfitted,
+                  ec.check_fit2d_predict1d, ec.check_estimators_overwrite_params,
+                  ec.check_n_features_in_after_fitting, ec.check_estimators_pickle,
+                  ec.check_regressors_train):  # fmt: skip
+        check(type(est).__name__, est)
+
+
+# ----- scikit-learn's tools ------------------------------------------------------------------
+def test_cross_val_score_grid_search_and_pipeline():
+    X, y = _regression()
+    scores = cross_val_score(JAXOptimizer(epochs=300, learning_rate=0.1), X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.95)
+    search = GridSearchCV(JAXOptimizer(epochs=100), {"learning_rate": [0.001, 0.1]}, cv=3)
+    search.fit(X, y)
+    assert search.best_params_ == {"learning_rate": 0.1}  # 100 epochs at 0.001 barely move
+    assert search.best_estimator_.n_epochs_ == 100
+    pipe = make_pipeline(StandardScaler(), JAXOptimizer(epochs=300, learning_rate=0.1))
+    assert pipe.fit(X * 100 + 7, y).score(X * 100 + 7, y) > 0.95
+    Xc, yc = _classification(labels=("no", "yes"))
+    clf = make_pipeline(StandardScaler(), JAXOptimizer(loss="logistic", epochs=300, learning_rate=0.1))
+    assert clf.fit(Xc, yc).score(Xc, yc) > 0.9
+    assert set(clf.predict(Xc)) <= {"no", "yes"} and clf[-1].classes_.tolist() == ["no", "yes"]
+
+
+def test_search_over_optimizers_from_any_starting_point():
+    """set_params(optimizer_type=...) drops the old optimizer's hyperparameters, so a search
+    over optimizers works even from an estimator that set one (clone then set_params)."""
+    X, y = _regression()
+    base = JAXOptimizer("momentum", momentum=0.5, epochs=50, learning_rate=0.05)
+    search = GridSearchCV(base, {"optimizer_type": ["momentum", "adam", "sgd"]}, cv=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 3
+    switched = clone(base).set_params(optimizer_type="adam")
+    assert "momentum" not in switched.get_params()
+    with pytest.raises(TypeError, match="optimizer 'sgd' has no hyperparameter 'momentum'"):
+        clone(base).set_params(optimizer_type="sgd", momentum=0.9)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: JAXOptimizer(epochs=5),
+        lambda: ParallelTrainer(n_devices=1, epochs=5),
+        lambda: Adam(epochs=5),
+    ],
+    ids=["JAXOptimizer", "ParallelTrainer", "Adam"],
+)
+def test_set_params_is_atomic_and_not_fitted_everywhere(make):
+    est = make()
+    before = est.get_params()
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1, got 0"):
+        est.set_params(learning_rate=0.5, epochs=0)
+    assert est.get_params() == before  # nothing assigned: learning_rate unchanged too
+    with pytest.raises(ValueError, match="invalid parameter 'nope'"):
+        est.set_params(nope=1)
+    assert est.get_params() == before
+    X, y = _regression()
+    for call in (est.predict, lambda X: est.score(X, y)):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            call(X)
+    with pytest.raises(SkNotFittedError):
+        check_is_fitted(est)
+    est.fit(X, y)
+    check_is_fitted(est)
+    fitted = clone(est).fit(X, y)  # clone-then-fit, as every search does
+    np.testing.assert_array_equal(fitted.coef_, est.coef_)
+
+
+def test_same_attribute_types_across_estimators():
+    """JAXOptimizer, ParallelTrainer and the NumPy reference set the same attributes with the
+    same types; ParallelTrainer(n_devices=1) and JAXOptimizer agree to float32 rounding with
+    the same history length (issue 13, item 1)."""
+    X, y = _regression(n=103, d=5)
+    kwargs = {"epochs": 12, "batch_size": 16, "learning_rate": 0.05}
+    jo = JAXOptimizer("adam", **kwargs).fit(X, y)
+    pt = ParallelTrainer(n_devices=1, optimizer_type="adam", **kwargs).fit(X, y)
+    ref = Adam(dtype="float32", **kwargs).fit(X, y)
+    for est in (jo, pt, ref):
+        assert isinstance(est.coef_, np.ndarray) and est.coef_.dtype == np.float32
+        assert isinstance(est.intercept_, np.float32)
+        assert type(est.n_epochs_) is int and est.n_epochs_ == 12
+        assert type(est.converged_) is bool and type(est.diverged_) is bool
+        assert est.n_features_in_ == 5
+        for key in ("loss", "grad_norm"):
+            assert isinstance(est.history_[key], np.ndarray) and est.history_[key].shape == (13,)
+    scale = np.max(np.abs(jo.coef_))
+    np.testing.assert_allclose(pt.coef_, jo.coef_, rtol=1e-5, atol=1e-5 * scale)
+    np.testing.assert_allclose(pt.intercept_, jo.intercept_, rtol=1e-5, atol=1e-5 * scale)
+    np.testing.assert_allclose(pt.history_["loss"], jo.history_["loss"], rtol=1e-5)
+    np.testing.assert_allclose(pt.history_["grad_norm"], jo.history_["grad_norm"], rtol=1e-5)
+
+
+def test_logistic_takes_any_two_labels():
+    X, y = _classification(labels=(-1, 1))
+    for est in (JAXOptimizer(loss="logistic", epochs=200, learning_rate=0.1),
+                ParallelTrainer(n_devices=1, loss="logistic", epochs=200, learning_rate=0.1),
+                SGD(loss="logistic", epochs=200, learning_rate=0.5)):  # fmt: skip
+        est.fit(X, y)
+        assert est.classes_.tolist() == [-1, 1]
+        assert set(np.unique(est.predict(X))) <= {-1, 1} and est.score(X, y) > 0.9
+        np.testing.assert_allclose(est.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        JAXOptimizer(loss="logistic").fit(X, np.arange(len(X)) % 3)
+    with pytest.raises(ValueError, match="y contains one class only"):
+        JAXOptimizer(loss="logistic").fit(X, np.zeros(len(X)))
+    assert not hasattr(JAXOptimizer(loss="mse"), "predict_proba")  # a regressor
+    with pytest.raises(ValueError, match="predict_proba is only defined for loss='logistic'"):
+        JAXOptimizer(loss="mse").predict_proba(X)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **k: JAXOptimizer("adam", **k),
+        lambda **k: ParallelTrainer(n_devices=1, optimizer_type="adam", **k),
+        lambda **k: Adam(**k),
+    ],
+    ids=["JAXOptimizer", "ParallelTrainer", "Adam"],
+)
+def test_tol_not_reached_warns(make):
+    X, y = _regression()
+    with pytest.warns(ConvergenceWarning, match="tol=1e-12 was not reached in 3 epochs"):
+        est = make(epochs=3, tol=1e-12).fit(X, y)
+    assert not est.converged_ and est.n_epochs_ == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = make(epochs=3000, tol=1e-3, learning_rate=0.05).fit(X, y)
+    assert est.converged_ and est.n_epochs_ < 3000
+
+
+def test_parallel_trainer_default_backend_follows_the_strategy():
+    X, y = _regression(d=4)
+    pt = ParallelTrainer(n_devices=2, strategy="model_parallel", epochs=20, batch_size=16)
+    assert pt.get_params()["backend"] is None
+    ref = ParallelTrainer(n_devices=2, strategy="model_parallel", backend="shard_map",
+                          epochs=20, batch_size=16)  # fmt: skip
+    np.testing.assert_array_equal(pt.fit(X, y).coef_, ref.fit(X, y).coef_)
+
+
+def test_numpy_optimizers_refuse_hyperparameters_of_other_optimizers():
+    with pytest.raises(ValueError, match="invalid parameter 'momentum'"):
+        Adam().set_params(momentum=0.5)
+    assert MomentumSGD(momentum=0.5).set_params(momentum=0.7).momentum == 0.7
+
+
+def test_ready_made_optax_transformation_is_a_parameter_like_any_other():
+    X, y = _regression()
+    tx = optax.adam(0.05)
+    est = JAXOptimizer(tx, epochs=20)
+    assert est.fit(X, y).n_epochs_ == 20
+    copy = clone(est)  # scikit-learn deep-copies the transformation: equal, not identical
+    assert copy.get_params()["optimizer_type"] == tx
+    assert copy.fit(X, y).compile_time_ == 0.0  # equal transformations share the program
