@@ -266,6 +266,12 @@ def test_requirements_cuda_pins_one_cuda_major_and_exact_versions():
     assert all(r["requirement"] in lines for r in rows)
 
 
+def test_image_ops_plan_names_the_benchmark_script_cases():
+    from benchmarks.bench_image_ops import op_cases
+
+    assert tuple(op_cases(None, None, None, None)) == _sections.IMAGE_OPS == _sections.FULL.image_ops
+
+
 @pytest.mark.parametrize(
     ("change", "error"),
     [

@@ -48,6 +48,7 @@ __all__ = [
 TOL_DEFAULT_PRECISION = 1e-2
 # With jax.default_matmul_precision('highest') (true float32): about 1e-6 expected.
 TOL_HIGHEST_PRECISION = 1e-4
+# the keys of benchmarks.bench_image_ops.op_cases
 IMAGE_OPS = ("rotate_and_scale", "adjust_brightness", "adjust_contrast", "add_noise",
              "apply_augmentations", "apply_augmentations_uint8")  # fmt: skip
 
@@ -405,6 +406,7 @@ def image_ops(ctx: Any) -> dict[str, Any]:
     import jax
 
     from accel import augment
+    from benchmarks.bench_image_ops import op_cases
 
     ctx.require_jax_gpu()
     p = ctx.plan
@@ -415,14 +417,7 @@ def image_ops(ctx: Any) -> dict[str, Any]:
     ids = np.arange(n, dtype=np.uint64)
     batch = augment.gen_augmentation_batch(ids, seed=0, epoch=0)
     keys = augment.noise_keys(ids, 0, 0)
-    ops = {
-        "rotate_and_scale": lambda: augment.rotate_and_scale(images, batch["rotation"], batch["scale"]),
-        "adjust_brightness": lambda: augment.adjust_brightness(images, batch["brightness"]),
-        "adjust_contrast": lambda: augment.adjust_contrast(images, batch["contrast"]),
-        "add_noise": lambda: augment.add_noise(images, batch["noise"], keys),
-        "apply_augmentations": lambda: augment.apply_augmentations(images, batch),
-        "apply_augmentations_uint8": lambda: augment.apply_augmentations(images_u8, batch),
-    }
+    ops = op_cases(images, images_u8, batch, keys)  # the same calls as benchmarks/bench_image_ops.py
     out, rows, skipped = [], [], []
     for name in p.image_ops:
         if ctx.left() <= 0:
