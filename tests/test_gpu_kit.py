@@ -115,6 +115,16 @@ def test_the_command_line_runs_as_a_module(tmp_path):
     assert doc["environment"]["env"]["JAX_PLATFORMS"] == "cpu"
 
 
+def test_a_missing_package_is_named_before_anything_runs(tmp_path):
+    hide = ("import runpy, sys; sys.modules['array_api_compat'] = None; "
+            "runpy.run_module('benchmarks.gpu', run_name='__main__')")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", hide, "--output", str(tmp_path / "out")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == _cli.EXIT_MISSING_PACKAGE == 4
+    assert "missing Python package(s): array-api-compat" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 # ----------------------------------------------------------------------------- budgets, failures
 
 
@@ -146,7 +156,7 @@ def test_sections_skipped_for_lack_of_time_make_the_run_incomplete(tmp_path):
     assert re.fullmatch(r"run budget gone: \d+ s left, the section needs at least 100 s",
                         doc["sections"]["needs_time"]["reason"])  # fmt: skip
     assert doc["sections"]["skips_itself"]["reason"] == "nothing to do here"
-    assert doc["status"] == "incomplete" and _cli.EXIT_CODES["incomplete"] == 2
+    assert doc["status"] == "incomplete" and _cli.EXIT_CODES["incomplete"] == 3
 
 
 def test_only_runs_the_selected_sections_and_rejects_unknown_names(tmp_path):
@@ -158,6 +168,34 @@ def test_only_runs_the_selected_sections_and_rejects_unknown_names(tmp_path):
         run_kit(tmp_path, dry_run=True, specs=specs, only=["c"])
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--deadline", "-5"], "--deadline must be a number of seconds > 0, got -5.0"),
+        (["--sections", "tests,gpu"], "--sections: unknown ['gpu']; sections are requirements,tests,"),
+        (["--sections", ","], "--sections: unknown empty list"),
+        (["--output", ""], "--output must name a folder"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _cli.parse_args(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"deadline_s": 0}, ValueError, "deadline_s must be > 0, got 0.0"),
+        ({"only": "tests"}, TypeError, "only must be a sequence of section names, got the string 'tests'"),
+        ({"output": None}, TypeError, "output must be a non-empty str or os.PathLike path, got None"),
+    ],
+)
+def test_run_kit_checks_its_arguments(kwargs, error, match, tmp_path):
+    with pytest.raises(error, match=re.escape(match)):
+        run_kit(**{"output": tmp_path, **kwargs}, dry_run=True, specs=[_stub("a")])
+
+
 def test_watchdog_fires_once_unless_cancelled():
     fired = []
     Watchdog(0.05, lambda: fired.append("a")).start()
@@ -167,7 +205,7 @@ def test_watchdog_fires_once_unless_cancelled():
 
 
 def test_at_the_deadline_the_running_section_is_recorded_as_timeout(tmp_path, monkeypatch):
-    """The watchdog's action, called directly: files written, the process ended with 2."""
+    """The watchdog's action, called directly: files written, the process ended with 3."""
     exits = []
     monkeypatch.setattr(os, "_exit", lambda code: exits.append(code))
     doc = _document.new_document(mode="gpu", deadline_s=1, started_utc="2026-01-01T00:00:00+00:00", command="x")
@@ -175,12 +213,12 @@ def test_at_the_deadline_the_running_section_is_recorded_as_timeout(tmp_path, mo
     run = _runner._Run(doc, tmp_path, time.monotonic())
     run.current = "slow"
     run.on_deadline()
-    assert exits == [2]
+    assert exits == [3]
     written = _load(tmp_path)
     assert written["sections"]["slow"]["status"] == "timeout" and written["status"] == "incomplete"
     run.finished = True
     run.on_deadline()  # after the run finished, the watchdog does nothing
-    assert exits == [2]
+    assert exits == [3]
 
 
 def test_pytest_subprocess_is_killed_at_its_timeout(tmp_path):

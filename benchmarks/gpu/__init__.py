@@ -48,7 +48,7 @@ machine with one, in the repository root, then run with the wheel on the path::
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
     PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1 timeout 560 python3 -m benchmarks.gpu --output "$OUT/gpu_results"
 
-Without the wheel the run stops at once naming the missing package (exit 3). To rerun only
+Without the wheel the run stops at once naming the missing package (exit 4). To rerun only
 what failed, add ``--sections tests,compare_backends`` (and ``--pytest-args "-m gpu -q
 tests/test_gpu.py -k dpa"``).
 

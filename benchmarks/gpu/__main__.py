@@ -1,7 +1,7 @@
 """``python -m benchmarks.gpu``: check the modules the kit needs, then run it (``_cli``).
 
 The check uses ``importlib.util.find_spec`` only, so a missing module is named with its
-remedy before anything imports it; the run then writes nothing and exits 3.
+remedy before anything imports it; the run then writes nothing and exits 4.
 """
 
 import importlib.util
@@ -16,10 +16,10 @@ if missing:
     print(
         f"benchmarks.gpu: missing Python package(s): {', '.join(missing)}. Install them "
         "(pip install '.[test]'), or, on a machine without a package registry, bring their "
-        "wheels: see the docstring of benchmarks/gpu/__init__.py. Nothing was written.",
+        "wheels: see the docstring of benchmarks/gpu/__init__.py. Nothing was written (exit 4).",
         file=sys.stderr,
     )
-    sys.exit(3)
+    sys.exit(4)  # _cli.EXIT_MISSING_PACKAGE (not imported: it needs the packages)
 
 from benchmarks.gpu._cli import main  # noqa: E402  (after the check above)
 

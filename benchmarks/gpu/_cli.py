@@ -1,13 +1,17 @@
 """``python -m benchmarks.gpu``: arguments, the dry run's CPU-only set-up, the exit code.
 
 Exit codes: 0 all sections ok, or no GPU here (``status: skipped``); 1 a section failed;
-2 incomplete (a section skipped for lack of time, or the deadline passed); 3 a required
-module is missing (nothing written, see ``__main__``).
+2 bad arguments (argparse); 3 incomplete (a section skipped for lack of time, or the
+deadline passed); 4 a required package is missing (nothing written, see ``__main__``).
 
 Example:
     >>> args = parse_args(["--dry-run", "--output", "out", "--sections", "tests,device"])
     >>> args.dry_run, args.output, args.sections
     (True, 'out', ['tests', 'device'])
+    >>> parse_args(["--deadline", "0"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from accel._checks import check_positive_real
+__all__ = ["EXIT_CODES", "EXIT_MISSING_PACKAGE", "main", "parse_args"]
 
-__all__ = ["EXIT_CODES", "main", "parse_args"]
-
-EXIT_CODES = {"ok": 0, "skipped": 0, "failed": 1, "incomplete": 2}
+EXIT_CODES = {"ok": 0, "skipped": 0, "failed": 1, "incomplete": 3}
+EXIT_MISSING_PACKAGE = 4
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line, validated (``SystemExit(2)`` with a usage message when it is not)."""
     from benchmarks.gpu._runner import DEFAULT_DEADLINE_S, SECTIONS
 
+    names = [s.name for s in SECTIONS]
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.gpu",
         description="On an NVIDIA GPU: run the gpu-marked tests, then the GPU benchmarks, within "
@@ -36,20 +41,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", default="gpu_results", help="folder for the results (default gpu_results)")
     parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_S,
-                        help=f"seconds for the whole run (default {DEFAULT_DEADLINE_S:.0f})")
-    parser.add_argument("--sections", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-                        default=None, help="comma-separated subset of: " + ",".join(s.name for s in SECTIONS))
+                        help=f"seconds for the whole run (default {DEFAULT_DEADLINE_S:.0f})")  # fmt: skip
+    parser.add_argument("--sections", default=None, help="comma-separated subset of: " + ",".join(names))
     parser.add_argument("--dry-run", action="store_true",
                         help="rehearse every section on the CPU with tiny sizes (no GPU is used; "
-                        "numbers are not GPU numbers)")
-    parser.add_argument("--pytest-args", type=shlex.split, default=None,
+                        "numbers are not GPU numbers)")  # fmt: skip
+    parser.add_argument("--pytest-args", default=None,
                         help="arguments of the test run (default: -m gpu -q -rfEs tests)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.deadline > 0:
+        parser.error(f"--deadline must be a number of seconds > 0, got {args.deadline}")
+    if not args.output:
+        parser.error("--output must name a folder")
+    if args.sections is not None:
+        args.sections = [x.strip() for x in args.sections.split(",") if x.strip()]
+        unknown = [s for s in args.sections if s not in names]
+        if unknown or not args.sections:
+            parser.error(f"--sections: unknown {unknown or 'empty list'}; sections are {','.join(names)}")
+    if args.pytest_args is not None:
+        args.pytest_args = shlex.split(args.pytest_args)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the kit from the command line; returns the exit code."""
     args = parse_args(argv)
-    check_positive_real(args.deadline, "--deadline")
     if args.dry_run:
         # Before any backend starts: JAX on the CPU, CuPy (and the test process) see no GPU.
         os.environ["JAX_PLATFORMS"] = "cpu"
@@ -57,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import jax
 
         jax.config.update("jax_platforms", "cpu")
+    from benchmarks.gpu._document import render_markdown
     from benchmarks.gpu._pytest import DEFAULT_PYTEST_ARGS
     from benchmarks.gpu._runner import run_kit
 
@@ -65,8 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.output, deadline_s=args.deadline, only=args.sections, dry_run=args.dry_run,
         pytest_args=args.pytest_args or DEFAULT_PYTEST_ARGS, command=command,
     )  # fmt: skip
-    from benchmarks.gpu._document import render_markdown
-
     print(render_markdown(doc))
     where = os.path.join(args.output, doc["files"]["json"])
     print(f"benchmarks.gpu: {doc['status']}{': ' + doc['reason'] if doc['reason'] else ''} "

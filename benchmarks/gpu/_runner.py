@@ -5,7 +5,7 @@ The run has ``deadline_s`` seconds. Sections run in :data:`SECTIONS` order; each
 is below its ``min_s``. Sections cannot be interrupted in the middle of a JAX call, so they
 watch their own budget between steps; a watchdog thread enforces the deadline: at
 ``deadline_s + GRACE_S`` it marks the running section ``timeout``, writes the files and ends
-the process (exit 2). ``gpu_check.json`` is written last, atomically, so a reader never sees
+the process (exit 3, incomplete). ``gpu_check.json`` is written last, atomically, so a reader never sees
 a partial document.
 
 Example (a CPU run of two stand-in sections):
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from accel._atomic import write_atomic
+from accel._checks import check_path, check_positive_real
 from accel._info import package_versions
 from accel._report import dump_json, jsonable
 from benchmarks.gpu import _document, _sections
@@ -195,7 +196,7 @@ class _Run:
         dump_json(doc, self.output / doc["files"]["json"])
 
     def on_deadline(self) -> None:
-        """The watchdog's action: mark the running section, write everything, exit 2."""
+        """The watchdog's action: mark the running section, write everything, exit 3 (incomplete)."""
         locked = self.lock.acquire(timeout=10)  # the main thread holds it only while writing
         try:
             if locked and self.finished:
@@ -211,7 +212,7 @@ class _Run:
             if locked:
                 self.lock.release()
         _log(f"deadline passed; wrote {self.output}")
-        os._exit(2)
+        os._exit(3)
 
 
 def _log(message: str) -> None:
@@ -277,7 +278,10 @@ def run_kit(
     :func:`find_root`).
     """
     started = time.monotonic()
-    output = Path(output)
+    output = check_path(output, "output")
+    check_positive_real(deadline_s, "deadline_s")
+    if isinstance(only, str):
+        raise TypeError(f"only must be a sequence of section names, got the string {only!r}")
     names = [s.name for s in specs]
     unknown = sorted(set(only or ()) - set(names))
     if unknown:
