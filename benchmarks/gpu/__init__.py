@@ -44,15 +44,16 @@ machine with one, in the repository root, then run with the wheel on the path::
 
     # here (has PyPI): the wheel goes to the git-ignored .whl/
     python3 -m pip download --no-deps --only-binary=:all: -d .whl array-api-compat==1.16.0
-    # there (carry .whl), within the machine's time:
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
-    PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1 timeout 560 python3 -m benchmarks.gpu --output "$OUT/gpu_results"
+    # there (carry .whl); the run ends by 500 s (deadline 480 s + the watchdog's 20 s):
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+    PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 timeout 560 python3 -m benchmarks.gpu --output "$OUT/gpu_results"
 
-Without the wheel the run stops at once naming the missing package (exit 4). To rerun only
-what failed, add ``--sections tests,compare_backends`` (and ``--pytest-args "-m gpu -q
-tests/test_gpu.py -k dpa"``).
+Without the wheel the run stops at once naming the missing package (exit 4). The summary is
+printed last, so the end of the output carries it. To rerun only what failed, add
+``--sections tests,compare_backends`` (and ``--pytest-args "-m gpu -q tests/test_gpu.py -k dpa"``)
+with a shorter ``--deadline``.
 
-Example (the whole orchestration on the CPU, two stand-in sections):
+Example (the whole orchestration on the CPU, one stand-in section):
     >>> import tempfile, json, pathlib
     >>> from benchmarks.gpu import SectionSpec, run_kit, validate
     >>> out = pathlib.Path(tempfile.mkdtemp())
