@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 
 from accel._info import Probe
-from benchmarks.gpu import _cli, _device, _document, _pytest, _requirements, _runner, _sections
+from benchmarks.gpu import _cli, _device, _document, _plan, _pytest, _requirements, _runner
 from benchmarks.gpu._device import GpuProbe
 from benchmarks.gpu._runner import SectionSpec, Watchdog, run_kit
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["benchmarks.gpu", "benchmarks.gpu._cli", "benchmarks.gpu._device", "benchmarks.gpu._document",
            "benchmarks.gpu._pytest", "benchmarks.gpu._requirements", "benchmarks.gpu._runner",
-           "benchmarks.gpu._sections", "benchmarks.gpu._timing"]  # fmt: skip
+           "benchmarks.gpu._plan", "benchmarks.gpu._sections", "benchmarks.gpu._sections_ops",
+           "benchmarks.gpu._timing"]  # fmt: skip
 NO_GPU = GpuProbe(False, "test: no GPU here", None)
 
 
@@ -58,7 +59,7 @@ def test_dry_run_runs_every_real_section_and_writes_valid_files(tmp_path):
     """The real sections with tiny sizes on the CPU; a one-test pytest run stands in for -m gpu."""
     test_file = tmp_path / "test_one.py"
     test_file.write_text("def test_one():\n    assert 1 + 1 == 2\n")
-    plan = dataclasses.replace(_sections.TINY, repeats=1, augment_algorithms=("threefry2x32",),
+    plan = dataclasses.replace(_plan.TINY, repeats=1, augment_algorithms=("threefry2x32",),
                                mlp_dtypes=("float32",), image_ops=("adjust_brightness",),
                                augment_cpu_baseline=False)  # fmt: skip
     out = tmp_path / "results"
@@ -147,7 +148,7 @@ def test_results_that_json_cannot_hold_fail_their_section_not_the_files(tmp_path
 
 def test_sections_skipped_for_lack_of_time_make_the_run_incomplete(tmp_path):
     specs = [_stub("first", budget_s=1000), _stub("needs_time", min_s=100), _stub("skips_itself",
-             error=_sections.SectionSkipped("nothing to do here"))]  # fmt: skip
+             error=_plan.SectionSkipped("nothing to do here"))]  # fmt: skip
     doc = run_kit(tmp_path, dry_run=True, specs=specs, deadline_s=60)
     first = doc["sections"]["first"]
     assert first["budget_s"] == pytest.approx(60 - _runner.RESERVE_S, abs=1)  # capped by the deadline
@@ -307,7 +308,7 @@ def test_requirements_cuda_pins_one_cuda_major_and_exact_versions():
 def test_image_ops_plan_names_the_benchmark_script_cases():
     from benchmarks.bench_image_ops import op_cases
 
-    assert tuple(op_cases(None, None, None, None)) == _sections.IMAGE_OPS == _sections.FULL.image_ops
+    assert tuple(op_cases(None, None, None, None)) == _plan.IMAGE_OPS == _plan.FULL.image_ops
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ paste into BENCHMARKS.md) and ``<output>/pytest_gpu.log``.
 Without an NVIDIA GPU (neither NVML nor ``nvidia-smi`` sees one) it says so, writes the JSON
 and Markdown with ``status: "skipped"`` and the reason (so a caller always finds a record),
 runs nothing, and exits 0. ``--dry-run`` rehearses every section on the CPU with tiny sizes
-(``_sections.TINY``; JAX on the CPU, CuPy and the test process see no GPU): it checks the
+(``_plan.TINY``; JAX on the CPU, CuPy and the test process see no GPU): it checks the
 orchestration, not the GPU; ``mode`` says ``dry-run`` in the JSON. Exit codes: ``_cli``.
 
 On a lent GPU machine without a package registry (this project's H200 image has jax, CuPy,
@@ -85,7 +85,7 @@ __all__ = [
 # Resolved on first use, so that ``python -m benchmarks.gpu`` can check for missing
 # packages (``__main__``) before anything imports accel.
 _LAZY = {
-    "FULL": "_sections", "TINY": "_sections", "Plan": "_sections",
+    "FULL": "_plan", "TINY": "_plan", "Plan": "_plan",
     "SCHEMA": "_document", "SCHEMA_VERSION": "_document", "validate": "_document",
     "SECTIONS": "_runner", "SectionSpec": "_runner", "run_kit": "_runner",
     "GpuProbe": "_device", "main": "_cli",

@@ -38,10 +38,10 @@ from accel._atomic import write_atomic
 from accel._checks import check_path, check_positive_real
 from accel._info import package_versions
 from accel._report import dump_json, jsonable
-from benchmarks.gpu import _document, _sections
+from benchmarks.gpu import _document, _sections, _sections_ops
 from benchmarks.gpu._device import GpuProbe, detect_gpu
+from benchmarks.gpu._plan import FULL, TINY, Plan, SectionSkipped
 from benchmarks.gpu._pytest import DEFAULT_PYTEST_ARGS
-from benchmarks.gpu._sections import FULL, TINY, Plan, SectionSkipped
 
 __all__ = ["DEFAULT_DEADLINE_S", "SECTIONS", "SectionContext", "SectionSpec", "Watchdog", "find_root", "run_kit"]
 
@@ -71,9 +71,9 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("device", _sections.device, budget_s=15, min_s=5),
     SectionSpec("jax_optimizer", _sections.jax_optimizer, budget_s=60, min_s=15),
     SectionSpec("parallel_trainer", _sections.parallel_trainer, budget_s=55, min_s=15),
-    SectionSpec("augment_params", _sections.augment_params, budget_s=75, min_s=15),
-    SectionSpec("image_ops", _sections.image_ops, budget_s=40, min_s=10),
-    SectionSpec("compare_backends", _sections.compare_backends, budget_s=50, min_s=10),
+    SectionSpec("augment_params", _sections_ops.augment_params, budget_s=75, min_s=15),
+    SectionSpec("image_ops", _sections_ops.image_ops, budget_s=40, min_s=10),
+    SectionSpec("compare_backends", _sections_ops.compare_backends, budget_s=50, min_s=10),
 )
 
 
