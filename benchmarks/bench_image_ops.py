@@ -52,6 +52,19 @@ def scipy_pipeline(img: np.ndarray, p: dict, i: int, rng: np.random.Generator) -
     return np.clip(out + np.float32(p["noise"][i]) * noise, 0, 1)
 
 
+def op_cases(images, images_u8, batch, keys) -> dict:
+    """The timed calls: each op on ``images`` with ``batch``'s per-image parameters (a mapping
+    with ``sample_ids``, ``seed``, ``epoch``), and the whole pipeline on float32 and uint8."""
+    return {
+        "rotate_and_scale": lambda: _ops.rotate_and_scale(images, batch["rotation"], batch["scale"]),
+        "adjust_brightness": lambda: _ops.adjust_brightness(images, batch["brightness"]),
+        "adjust_contrast": lambda: _ops.adjust_contrast(images, batch["contrast"]),
+        "add_noise": lambda: _ops.add_noise(images, batch["noise"], keys),
+        "apply_augmentations": lambda: _ops.apply_augmentations(images, batch),
+        "apply_augmentations_uint8": lambda: _ops.apply_augmentations(images_u8, batch),
+    }
+
+
 def timed(fn, repeats: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     jax.block_until_ready(fn())
@@ -88,14 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     batch = Batch(params, np.arange(n, dtype=np.uint64), seed=0, epoch=0)
     keys = _ops.noise_keys(batch.sample_ids, 0, 0)
 
-    cases = {
-        "rotate_and_scale": lambda: _ops.rotate_and_scale(images, params["rotation"], params["scale"]),
-        "adjust_brightness": lambda: _ops.adjust_brightness(images, params["brightness"]),
-        "adjust_contrast": lambda: _ops.adjust_contrast(images, params["contrast"]),
-        "add_noise": lambda: _ops.add_noise(images, params["noise"], keys),
-        "apply_augmentations": lambda: _ops.apply_augmentations(images, batch),
-        "apply_augmentations_uint8": lambda: _ops.apply_augmentations(images_u8, batch),
-    }
+    cases = op_cases(images, images_u8, batch, keys)
     result = {"device": str(jax.devices()[0]), "shape": list(host.shape)}
     for name, fn in cases.items():
         first, median = timed(fn, args.repeats)
