@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _keys
+from . import _sample
 from ._batch import AugmentationBatch
 from ._config import PARAM_NAMES, AugmentationConfig, _f32_at_or_above, _f32_below, resolve_config
 
@@ -55,6 +56,7 @@ ALGORITHMS = (*COUNTER_ALGORITHMS, "dpa")
 # parameters"): the fused threefry kernel is the fastest on CPU.
 DEFAULT_ALGORITHM = "threefry2x32"
 _MAX_EPOCH = 2**32 - 1
+_MAX_ID = 2**64 - 1
 
 
 # -- argument checks ----------------------------------------------------------------------
@@ -106,9 +108,16 @@ def bounds_array(config: AugmentationConfig) -> np.ndarray:
     return np.array(rows, dtype=np.float32)
 
 
-def _unit_float(words: jax.Array) -> jax.Array:
-    bits = (words >> np.uint32(9)) | np.uint32(0x3F800000)
-    return jax.lax.bitcast_convert_type(bits, jnp.float32) - jnp.float32(1.0)
+def _bitcast(x, dtype):
+    """Reinterpret the bits of ``x`` (a NumPy or a JAX array) as ``dtype``."""
+    if isinstance(x, np.ndarray | np.generic):
+        return x.view(dtype)
+    return jax.lax.bitcast_convert_type(x, dtype)
+
+
+def _unit_float(words):
+    """``bitcast_f32((w >> 9) | 0x3F800000) - 1``: ``(w >> 9) / 2**23`` exactly (NumPy or JAX)."""
+    return _bitcast((words >> np.uint32(9)) | np.uint32(0x3F800000), np.float32) - np.float32(1.0)
 
 
 def _param_words(
@@ -151,19 +160,25 @@ def _threefry_words(k0: jax.Array, k1: jax.Array) -> list[jax.Array]:
     return [w0, w1, w2, w3, w4]
 
 
-def _split12(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _split12(x):
     """``x = hi + lo`` exactly, ``hi`` keeping the top 12 of 24 significand bits."""
-    bits = jax.lax.bitcast_convert_type(x, jnp.uint32) & np.uint32(0xFFFFF000)
-    hi = jax.lax.bitcast_convert_type(bits, jnp.float32)
+    hi = _bitcast(_bitcast(x, np.uint32) & np.uint32(0xFFFFF000), np.float32)
     return hi, x - hi
 
 
-def _params_from_words(words: list[jax.Array], bounds: jax.Array) -> tuple[jax.Array, ...]:
-    """``clip(a + width * u, a, c)`` with every product exact (see ``affine_exact``)."""
+def _params_from_words(words, bounds) -> tuple:
+    """``clip(a + width * u, a, c)`` with every product exact (see ``affine_exact``).
+
+    ``words`` are JAX arrays (traced kernels) or NumPy ``uint32`` arrays (the host blocks of
+    the per-sample path); NumPy's float32 arithmetic gives the same bits (no FMA
+    contraction, and ``affine_exact`` leaves none to contract).
+    """
     out = []
+    host = isinstance(words[0], np.ndarray)
     for j, w in enumerate(words):
         a, width, c = bounds[j, 0], bounds[j, 1], bounds[j, 2]
-        out.append(jnp.clip(affine_exact(a, width, _unit_float(w)), a, c))
+        v = affine_exact(a, width, _unit_float(w))
+        out.append(np.minimum(c, np.maximum(a, v)) if host else jnp.clip(v, a, c))  # jnp.clip's order
     return tuple(out)
 
 
@@ -358,9 +373,16 @@ def gen_augmentation_batch(
 
 
 def scalar_id(sample_id: object) -> np.ndarray:
+    return as_id_array([check_sample_id(sample_id)])
+
+
+def check_sample_id(sample_id: object) -> int:
+    """One id as a Python int in ``[0, 2**64)``."""
+    if type(sample_id) is int and 0 <= sample_id <= _MAX_ID:  # the common case, fast
+        return sample_id
     if isinstance(sample_id, bool) or not isinstance(sample_id, numbers.Integral):
         raise TypeError(f"sample_id must be an integer in [0, 2**64), got {type(sample_id).__name__}")
-    return as_id_array([_keys.check_seed(sample_id, "sample_id")])
+    return _keys.check_seed(sample_id, "sample_id")
 
 
 def gen_augmentation_params(
@@ -373,13 +395,23 @@ def gen_augmentation_params(
 ) -> dict[str, float]:
     """Parameters of one sample as Python floats, equal to its entry in any batch.
 
+    Computed on the host without a device dispatch (``accel.augment._sample``): the same
+    hash on Python ints and the kernel's float32 affine step replayed exactly, with a block
+    cache for ids that come in runs or are revisited (sequential or shuffled data-set ids).
+
     Example:
         >>> p = gen_augmentation_params(42)
         >>> sorted(p) == sorted(["rotation", "brightness", "noise", "scale", "contrast"])
         True
         >>> -30 <= p["rotation"] < 30
         True
+        >>> p["rotation"] == float(gen_augmentation_batch([7, 42])["rotation"][1])
+        True
     """
-    config = resolve_config(config)
-    batch = generate(scalar_id(sample_id), config, seed=_keys.check_seed(seed), epoch=check_epoch(epoch), algorithm=check_algorithm(algorithm))
-    return {name: float(v[0]) for name, v in batch.to_numpy().items()}
+    return _sample.sample_params(
+        check_sample_id(sample_id),
+        resolve_config(config),
+        seed=_keys.check_seed(seed),
+        epoch=check_epoch(epoch),
+        algorithm=check_algorithm(algorithm),
+    )
