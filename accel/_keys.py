@@ -55,6 +55,7 @@ __all__ = [
     "fold_in_host",
     "permutation",
     "philox4x32_rounds",
+    "philox_fold_in_data",
     "sample_keys",
     "seed_key",
     "split_ids",
@@ -288,15 +289,26 @@ _PHILOX_M0, _PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
 _PHILOX_W0, _PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
 
 
-def philox4x32_rounds(k0, k1, x0, x1, x2, x3, mask=_U32, lane=1):
-    """The Philox-4x32-10 block function of ``jax.random``'s ``philox4x32``, on host values.
+def _mulhilo_int(x, m: int, mask):
+    p = x * m
+    return (p >> 32) & mask, p & mask
+
+
+def _mulhilo_u32(x: jax.Array, m: int, mask) -> tuple[jax.Array, jax.Array]:
+    m = np.uint32(m)
+    return jax.lax.mulhi(x, m), x * m
+
+
+def philox4x32_rounds(k0, k1, x0, x1, x2, x3, mask=_U32, lane=1, mulhilo=_mulhilo_int):
+    """The Philox-4x32-10 block function of ``jax.random``'s ``philox4x32``.
 
     Ten rounds of ``(hi0, lo0) = M0 * x0; (hi1, lo1) = M1 * x2;
     x = (hi1 ^ x1 ^ k0, lo1, hi0 ^ x3 ^ k1, lo0)`` (64-bit products split in 32-bit halves),
     the key bumped by ``(0x9E3779B9, 0xBB67AE85)`` before every round but the first.
     Operands as in :func:`threefry2x32_rounds`: Python ints (one hash, or several lanes in
     64-bit slots: a lane's product is below ``2**64`` and stays in its slot), or NumPy
-    ``uint64`` arrays holding 32-bit values.
+    ``uint64`` arrays holding 32-bit values. ``philox_fold_in_data`` passes JAX uint32
+    arrays with ``mulhilo`` = (``lax.mulhi``, wrapping product).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -309,10 +321,25 @@ def philox4x32_rounds(k0, k1, x0, x1, x2, x3, mask=_U32, lane=1):
         if r:
             k0 = (k0 + w0) & mask
             k1 = (k1 + w1) & mask
-        p0 = x0 * _PHILOX_M0
-        p1 = x2 * _PHILOX_M1
-        x0, x1, x2, x3 = ((p1 >> 32) & mask) ^ x1 ^ k0, p1 & mask, ((p0 >> 32) & mask) ^ x3 ^ k1, p0 & mask
+        hi0, lo0 = mulhilo(x0, _PHILOX_M0, mask)
+        hi1, lo1 = mulhilo(x2, _PHILOX_M1, mask)
+        x0, x1, x2, x3 = hi1 ^ x1 ^ k0, lo1, hi0 ^ x3 ^ k1, lo0
     return x0, x1, x2, x3
+
+
+def philox_fold_in_data(
+    k0: jax.Array, k1: jax.Array, data: jax.Array | int
+) -> tuple[jax.Array, jax.Array]:
+    """Key data of ``jax.random.fold_in(key, data)`` for philox4x32 keys given as uint32 halves.
+
+    ``fold_in(K, d)`` = the first two words of ``philox4x32(K, (0, 0, 0, d))``; traceable and
+    broadcasting like :func:`threefry_fold_in_data`, and fused into the caller's kernel
+    (``jax.random`` calls its philox primitive per ``fold_in``).
+    """
+    data = jnp.asarray(data, dtype=jnp.uint32)
+    zero = jnp.zeros_like(data)
+    out = philox4x32_rounds(k0, k1, zero, zero, zero, data, mask=np.uint32(_U32), lane=np.uint32(1), mulhilo=_mulhilo_u32)
+    return out[0], out[1]
 
 
 def fold_in_host(key, data, *, impl: str = DEFAULT_IMPL, mask=_U32, lane=1):

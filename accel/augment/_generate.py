@@ -120,39 +120,34 @@ def _unit_float(words):
     return _bitcast((words >> np.uint32(9)) | np.uint32(0x3F800000), np.float32) - np.float32(1.0)
 
 
+_FOLDS = {"threefry2x32": _keys.threefry_fold_in_data, "philox4x32": _keys.philox_fold_in_data}
+
+
 def _param_words(
     key_data: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, algorithm: str
 ) -> list[jax.Array]:
     """The five uint32 words of each sample (see the module docstring)."""
-    if algorithm == "threefry2x32":
-        return _threefry_words(*_threefry_sample_key(key_data, hi, lo, rank, high_ids=True))
-    key = jax.random.wrap_key_data(key_data, impl=algorithm)
-    keys = _keys.sample_keys(key, hi, lo)
-    if rank is not None:
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, _keys.RANK_STREAM), rank))(keys)
-    sub = jax.vmap(lambda k: jax.random.key_data(jax.vmap(lambda j: jax.random.fold_in(k, j))(jnp.arange(3, dtype=jnp.uint32))))(keys)
-    sub = sub.reshape(sub.shape[0], 6)
-    return [sub[:, j] for j in range(5)]
+    return _words(algorithm, *_sample_key(algorithm, key_data, hi, lo, rank, high_ids=True))
 
 
-def _threefry_sample_key(
-    base: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, *, high_ids: bool
+def _sample_key(
+    algorithm: str, base: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, *, high_ids: bool
 ) -> tuple[jax.Array, jax.Array]:
     """Key data of ``K(seed, epoch, id)`` (= ``_keys.sample_keys``), rank-folded if given.
 
     ``base`` is ``K(seed, epoch)``; with ``high_ids=False`` (every id < 2**32) it must be
     ``fold_in(K(seed, epoch), 0)`` instead, the same first step precomputed once.
     """
-    fold = _keys.threefry_fold_in_data
+    fold = _FOLDS[algorithm]
     k0, k1 = fold(*fold(base[0], base[1], hi), lo) if high_ids else fold(base[0], base[1], lo)
     if rank is not None:
         k0, k1 = fold(*fold(k0, k1, jnp.full_like(lo, _keys.RANK_STREAM)), jnp.broadcast_to(rank, lo.shape))
     return k0, k1
 
 
-def _threefry_words(k0: jax.Array, k1: jax.Array) -> list[jax.Array]:
+def _words(algorithm: str, k0: jax.Array, k1: jax.Array) -> list[jax.Array]:
     """Words 0..4 of ``key_data(fold_in(K, j))`` for j = 0, 1, 2."""
-    fold = _keys.threefry_fold_in_data
+    fold = _FOLDS[algorithm]
     zero = jnp.zeros_like(k0)
     w0, w1 = fold(k0, k1, zero)
     w2, w3 = fold(k0, k1, zero + np.uint32(1))
@@ -195,24 +190,17 @@ def affine_exact(a: jax.Array, width: jax.Array, u: jax.Array) -> jax.Array:
     return a + (((wh * uh) + (wh * ul + wl * uh)) + wl * ul)
 
 
-@functools.partial(jax.jit, static_argnames=("algorithm", "ranked"))
-def _kernel(key_data, id_words, bounds, rank, *, algorithm, ranked):
+# The kernel runs in two compiled steps so the sample keys are materialised once: XLA:CPU
+# would otherwise recompute the key chain inside each of the five output fusions.
+@functools.partial(jax.jit, static_argnames=("algorithm", "high_ids", "ranked"))
+def _keys_kernel(base, id_words, rank, *, algorithm, high_ids, ranked):
     lo, hi = id_words[:, 0], id_words[:, 1]
-    words = _param_words(key_data, hi, lo, rank if ranked else None, algorithm)
-    return _params_from_words(words, bounds)
+    return _sample_key(algorithm, base, hi, lo, rank if ranked else None, high_ids=high_ids)
 
 
-# The threefry path runs in two compiled steps so the sample keys are materialised once:
-# XLA:CPU would otherwise recompute the key chain inside each of the five output fusions.
-@functools.partial(jax.jit, static_argnames=("high_ids", "ranked"))
-def _threefry_keys(base, id_words, rank, *, high_ids, ranked):
-    lo, hi = id_words[:, 0], id_words[:, 1]
-    return _threefry_sample_key(base, hi, lo, rank if ranked else None, high_ids=high_ids)
-
-
-@jax.jit
-def _threefry_params(k0, k1, bounds):
-    return _params_from_words(_threefry_words(k0, k1), bounds)
+@functools.partial(jax.jit, static_argnames=("algorithm",))
+def _params_kernel(k0, k1, bounds, *, algorithm):
+    return _params_from_words(_words(algorithm, k0, k1), bounds)
 
 
 def augmentation_params(
@@ -251,10 +239,10 @@ def _epoch_key_data(seed: int, epoch: int, algorithm: str) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=64)
-def _low_ids_key_data(seed: int, epoch: int) -> jax.Array:
+def _low_ids_key_data(seed: int, epoch: int, algorithm: str) -> jax.Array:
     """``fold_in(K(seed, epoch), 0)``: the first step of every id below ``2**32``."""
-    kd = _epoch_key_data(seed, epoch, "threefry2x32")
-    return jnp.stack(_keys.threefry_fold_in_data(kd[0], kd[1], jnp.uint32(0)))
+    kd = _epoch_key_data(seed, epoch, algorithm)
+    return jnp.stack(_FOLDS[algorithm](kd[0], kd[1], jnp.uint32(0)))
 
 
 def _id_words(ids: np.ndarray) -> np.ndarray:
@@ -323,20 +311,10 @@ def generate(
         if size > n:
             words = np.concatenate([words, np.zeros((size - n, 2), np.uint32)])
         rank_arg = np.uint32(0 if rank is None else rank)
-        if algorithm == "threefry2x32":
-            high_ids = bool(n) and int(ids.max()) > 0xFFFFFFFF
-            base = _epoch_key_data(seed, epoch, algorithm) if high_ids else _low_ids_key_data(seed, epoch)
-            keys = _threefry_keys(base, words, rank_arg, high_ids=high_ids, ranked=rank is not None)
-            out = _threefry_params(*keys, bounds_array(config))
-        else:
-            out = _kernel(
-                _epoch_key_data(seed, epoch, algorithm),
-                words,
-                bounds_array(config),
-                rank_arg,
-                algorithm=algorithm,
-                ranked=rank is not None,
-            )
+        high_ids = bool(n) and int(ids.max()) > 0xFFFFFFFF
+        base = _epoch_key_data(seed, epoch, algorithm) if high_ids else _low_ids_key_data(seed, epoch, algorithm)
+        keys = _keys_kernel(base, words, rank_arg, algorithm=algorithm, high_ids=high_ids, ranked=rank is not None)
+        out = _params_kernel(*keys, bounds_array(config), algorithm=algorithm)
         if words.shape[0] != n:
             out = tuple(o[:n] for o in out)
         values = dict(zip(PARAM_NAMES, out, strict=True))
