@@ -386,10 +386,15 @@ def gen_augmentation_params(
         >>> p["rotation"] == float(gen_augmentation_batch([7, 42])["rotation"][1])
         True
     """
+    # plain ints skip the generic checks (this function's own cost matters: ~15 us per call)
+    if not (type(seed) is int and 0 <= seed <= _MAX_ID):
+        seed = _keys.check_seed(seed)
+    if not (type(epoch) is int and 0 <= epoch <= _MAX_EPOCH):
+        epoch = check_epoch(epoch)
     return _sample.sample_params(
         check_sample_id(sample_id),
         resolve_config(config),
-        seed=_keys.check_seed(seed),
-        epoch=check_epoch(epoch),
-        algorithm=check_algorithm(algorithm),
+        seed=seed,
+        epoch=epoch,
+        algorithm=DEFAULT_ALGORITHM if algorithm is None else check_algorithm(algorithm),
     )

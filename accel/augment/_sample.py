@@ -233,12 +233,15 @@ _DPA_CONSTANTS: dict[int, tuple] = {}
 
 
 def _dpa_constants(config: AugmentationConfig) -> tuple:
-    """``(suffixes, ranges)`` of a config, cached by identity (the entry keeps the config alive)."""
+    """``(suffixes, ((name, (lo, hi - lo)), ...))`` of a config, cached by identity (the entry
+    keeps the config alive, so its id is not reused)."""
     entry = _DPA_CONSTANTS.get(id(config))
     if entry is None or entry[0] is not config:
         from ._dpa import fibonacci_suffixes
 
-        entry = (config, tuple(fibonacci_suffixes(config.augmentation_depth)), config.ranges)
+        # (lo, hi - lo): DPA's uniform(lo, hi) is lo + (hi - lo) * random(), the same doubles
+        ranges = tuple(zip(PARAM_NAMES, [(lo, hi - lo) for lo, hi in config.ranges], strict=True))
+        entry = (config, tuple(fibonacci_suffixes(config.augmentation_depth)), ranges)
         with _PLANS_LOCK:
             if len(_DPA_CONSTANTS) >= 16:
                 _DPA_CONSTANTS.clear()
@@ -280,6 +283,6 @@ def sample_params(sample_id: int, config: AugmentationConfig, *, seed: int, epoc
             dpa_prefix(seed, epoch, None)  # raises: DPA has no seed or epoch here
         suffixes, ranges = _dpa_constants(config)
         u = dpa_uniforms_one(sample_id, suffixes)
-        return {name: lo + (hi - lo) * v for name, (lo, hi), v in zip(PARAM_NAMES, ranges, u, strict=True)}
+        return {name: lo + width * v for (name, (lo, width)), v in zip(ranges, u, strict=False)}
     values = _plan(config, seed, epoch, algorithm).lookup(sample_id)
     return dict(zip(PARAM_NAMES, values, strict=True))
