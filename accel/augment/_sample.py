@@ -70,15 +70,10 @@ _LANES = 3  # the word hashes fold_in(K, j), j = 0, 1, 2, as three 64-bit slots
 _SLOT_ONES = sum(1 << (64 * i) for i in range(_LANES))
 _SLOT_MASK = _U32 * _SLOT_ONES
 _SLOT_J = sum(j << (64 * j) for j in range(_LANES))
-_F32X5 = struct.Struct("<5f")
+_F32X5 = struct.Struct("<5f")  # pack rounds a float64 to float32 (to nearest, ties to even)
 _SMALLEST_NORMAL_F32 = 2.0**-126
 # _TOP12[m.bit_length()] keeps the top 12 significant bits of a 23-bit m
 _TOP12 = tuple(~((1 << max(n - 12, 0)) - 1) & 0x7FFFFF for n in range(24))
-
-
-def _f32(values) -> tuple[float, ...]:
-    """Round five floats to float32 (round to nearest even), back as Python floats."""
-    return _F32X5.unpack(_F32X5.pack(*values))
 
 
 class _Plan:
@@ -139,23 +134,32 @@ class _Plan:
         k0, k1 = _keys.fold_in_host(self._hi_key(sample_id >> 32), sample_id & _U32, impl=impl)
         x0, x1 = _keys.fold_in_host((k0 * _SLOT_ONES, k1 * _SLOT_ONES), _SLOT_J, impl=impl,
                                     mask=_SLOT_MASK, lane=_SLOT_ONES)
-        # m = w >> 9 of the five words (u = m * 2**-23), split into its top 12 significant
-        # bits and the rest, as _split12 splits u
-        uh, ul = [], []
-        for w in (x0, x1, x0 >> 64, x1 >> 64, x0 >> 128):
-            m = (w & _U32) >> 9
-            top = m & _TOP12[m.bit_length()]
-            uh.append(top)
-            ul.append(m - top)
-        wh, wl, a, c = self.wh23, self.wl23, self.a, self.c  # wh * 2**-23, wl * 2**-23: exact
-        # (zip without strict=True: all five-tuples; strict costs ~0.2 us per call here)
-        s1 = _f32([h * lo + low * hi for h, low, hi, lo in zip(wh, wl, uh, ul, strict=False)])
-        s2 = _f32([h * hi + s for h, hi, s in zip(wh, uh, s1, strict=False)])
-        s3 = _f32([s + low * lo for s, low, lo in zip(s2, wl, ul, strict=False)])
-        r = _f32([lo + s for lo, s in zip(a, s3, strict=False)])
+        return self._affine(x0, x1)
+
+    def _affine(self, x0: int, x1: int) -> list[float]:
+        """``clip(a + width * u, a, c)`` of ``affine_exact`` for the five words in ``x0, x1``.
+
+        Written out for the five parameters (lists and zips cost twice the arithmetic here).
+        """
+        # m = w >> 9 (u = m * 2**-23), split into its top 12 significant bits t and the
+        # rest b, as _split12 splits u (uh = t * 2**-23, ul = b * 2**-23)
+        m0, m1 = (x0 & _U32) >> 9, (x1 & _U32) >> 9
+        m2, m3, m4 = ((x0 >> 64) & _U32) >> 9, ((x1 >> 64) & _U32) >> 9, ((x0 >> 128) & _U32) >> 9
+        t0, t1, t2 = m0 & _TOP12[m0.bit_length()], m1 & _TOP12[m1.bit_length()], m2 & _TOP12[m2.bit_length()]
+        t3, t4 = m3 & _TOP12[m3.bit_length()], m4 & _TOP12[m4.bit_length()]
+        b0, b1, b2, b3, b4 = m0 - t0, m1 - t1, m2 - t2, m3 - t3, m4 - t4
+        h0, h1, h2, h3, h4 = self.wh23  # wh * 2**-23 and wl * 2**-23: every product is exact
+        l0, l1, l2, l3, l4 = self.wl23
+        pack, unpack = _F32X5.pack, _F32X5.unpack  # one float32 rounding of five values
+        s0, s1, s2, s3, s4 = unpack(pack(h0 * b0 + l0 * t0, h1 * b1 + l1 * t1, h2 * b2 + l2 * t2,
+                                         h3 * b3 + l3 * t3, h4 * b4 + l4 * t4))
+        s0, s1, s2, s3, s4 = unpack(pack(h0 * t0 + s0, h1 * t1 + s1, h2 * t2 + s2, h3 * t3 + s3, h4 * t4 + s4))
+        s0, s1, s2, s3, s4 = unpack(pack(s0 + l0 * b0, s1 + l1 * b1, s2 + l2 * b2, s3 + l3 * b3, s4 + l4 * b4))
+        a0, a1, a2, a3, a4 = self.a
+        r = unpack(pack(a0 + s0, a1 + s1, a2 + s2, a3 + s3, a4 + s4))
         # clip = minimum(c, maximum(a, r)); no zero of either sign ties here (exact plans
         # have a >= +0 or a < 0, r is never -0, c is never 0), so plain comparisons agree
-        return [hi if v > hi else (lo if lo > v else v) for lo, v, hi in zip(a, r, c, strict=False)]
+        return [hi if v > hi else (lo if lo > v else v) for lo, v, hi in zip(self.a, r, self.c, strict=False)]
 
     # -- a block of ids -------------------------------------------------------------------
     def block(self, b: int) -> np.ndarray:
