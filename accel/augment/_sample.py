@@ -2,8 +2,8 @@
 
 DPA's on-demand pattern (a PyTorch ``Dataset.__getitem__`` asking for one id at a time)
 would pay one device dispatch per sample through the batch kernel (about 1 ms). This path
-computes the same values bit for bit with no JAX call at all, so it also works in forked
-data-loader workers:
+computes the same values bit for bit without JAX (except for the rare configs named below),
+so it also works in forked data-loader workers:
 
 * counter-based algorithms: the sample key and the five words come from
   ``accel._keys.fold_in_host`` on Python ints (the three word hashes of one id share one
@@ -22,10 +22,12 @@ data-loader workers:
   asked for ``BLOCK_AFTER`` times, the whole block is computed at once with NumPy (the
   same ``_keys`` hash and ``_params_from_words`` on ``uint32`` arrays) and later ids of it
   are read from the cache. ``BLOCK_AFTER`` is the cost of a block in single-id
-  computations, so an access pattern without reuse (random 64-bit ids) never pays for a
-  block it does not use, and any pattern pays at most twice what the better of the two
-  ways would (the ski-rental bound). Sequential ids and shuffled ids of a data set up to
-  ``MAX_BLOCKS * BLOCK`` ids are served from the cache after the first touches.
+  computations (ski rental: rent until the rent paid equals the price), so an access pattern
+  without reuse (random 64-bit ids) never pays for a block it does not use, and any pattern
+  costs at most about twice what the better of the two ways would. Sequential ids and
+  shuffled ids of a data set up to ``MAX_BLOCKS * BLOCK`` ids are served from the cache
+  after the first touches; beyond that the oldest blocks are dropped first. Cached values
+  are the values: nothing depends on the cache state, the access order or the thread.
 * ``'dpa'``: DPA v0.2's algorithm with ``hashlib`` and a per-thread ``random.Random``
   (Fibonacci suffixes computed once per depth, not once per step as DPA does).
 
