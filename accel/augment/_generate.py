@@ -16,6 +16,13 @@ every value lies in ``[lo_j, hi_j)`` even after float32 rounding. Rank-aware par
 ``fold_in(fold_in(K, RANK_STREAM), rank)``. Nothing else enters: parameters do not depend on
 batch composition, order, chunking, padding, device or process.
 
+Both counter-based algorithms run the same two compiled steps (sample keys, then the five
+words and the affine step) with the hash written out as integer ops (``accel._keys``:
+``threefry_fold_in_data``, ``philox_fold_in_data``), bit-identical to ``jax.random``'s
+``fold_in`` and fused by XLA, where ``jax.random`` calls one unfused hash per ``fold_in``.
+One id at a time (``gen_augmentation_params``) runs the same hash on the host without a
+device dispatch (``accel.augment._sample``).
+
 ``'dpa'`` reproduces DPA v0.2 bit for bit (float64 values, see ``accel.augment._dpa``).
 
 Example:
