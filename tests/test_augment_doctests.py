@@ -14,6 +14,8 @@ MODULES = [
     "accel.augment._config",
     "accel.augment._batch",
     "accel.augment._generate",
+    "accel.augment._sample",
+    "accel._keys",
     "accel.augment._stream",
     "accel.augment._distributed",
     "accel.augment._batching",

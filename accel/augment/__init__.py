@@ -25,7 +25,6 @@ from ._generate import (
     DEFAULT_ALGORITHM,
     augmentation_params,
     gen_augmentation_batch,
-    gen_augmentation_params,
 )
 from ._io import (
     generate_augmentation_chain,
@@ -48,6 +47,7 @@ from ._ops import (
     noise_keys,
     rotate_and_scale,
 )
+from ._sample import gen_augmentation_params
 from ._stats import RunningStats, compute_statistics
 from ._stream import stream_augmentation_chain, stream_augmentation_range
 

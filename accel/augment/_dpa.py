@@ -26,6 +26,10 @@ two above ``depth``; the message holds up to ``ceil((len(prefix) + 29) / 64)`` b
 prefixes up to 35 bytes). So a process compiles once per batch bucket (:data:`_BUCKETS`:
 64 lanes for single ids and small batches, 16384 for everything else; longer inputs are cut
 into 16384-lane chunks), and again only for depth > 128 or prefixes longer than 35 bytes.
+Chunks run two at a time from two Python threads: XLA:CPU splits each large fusion of a
+chunk over the cores (``outer_dimension_partitions``) and synchronises after every one, and
+a second execution fills those waits (1.3x samples/s, 1.4x samples per CPU-second on the
+shared 2-core machine; ``benchmarks/bench_augment_dpa.py``).
 A compilation takes 10-25 s on the shared 2-core CPU (measured by
 ``benchmarks/bench_augment_dpa.py``). Ids are 64-bit; the rolled SHA-256 loops (8 or 16 rounds
 per iteration) trade a little speed for compile time: XLA:CPU did not finish compiling a fully
@@ -51,6 +55,7 @@ Example:
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import numbers
 
@@ -75,6 +80,8 @@ _MAX_CHUNK = 1 << 14
 # and small batches, one for everything else.
 _BUCKETS = (64, _MAX_CHUNK)
 _MIN_DEPTH_TABLE = 128
+# Chunks computed concurrently (Python threads, each waiting on one XLA execution).
+_THREADS = 2
 
 
 def fibonacci_suffixes(depth: int) -> list[str]:
@@ -261,16 +268,25 @@ def dpa_shifted_words(sample_ids: object, *, depth: int, prefix: str = "") -> np
     args = (
         jnp.asarray(prefix_padded), jnp.uint32(n_prefix), jnp.int32(depth), jnp.asarray(kw), jnp.asarray(mask)
     )
-    pending = []  # dispatch every chunk before waiting for the first
+    chunks = []
     for start in range(0, n, _MAX_CHUNK):
         count = min(_MAX_CHUNK, n - start)
         pad = (0, _bucket(count) - count)
-        chunk_hi = np.pad(hi[start : start + count], pad)
-        chunk_lo = np.pad(lo[start : start + count], pad)
-        pending.append((kernel(chunk_hi, chunk_lo, *args), count))
-    if not pending:
+        chunks.append((np.pad(hi[start : start + count], pad), np.pad(lo[start : start + count], pad), count))
+    if not chunks:
         return np.zeros((0, len(DRAWS), 2), dtype=np.uint32)
-    return np.concatenate([np.asarray(out)[:count] for out, count in pending])
+
+    def run(chunk):
+        chunk_hi, chunk_lo, count = chunk
+        return np.asarray(kernel(chunk_hi, chunk_lo, *args))[:count]
+
+    if len(chunks) == 1 or _THREADS == 1:
+        return np.concatenate([run(c) for c in chunks])
+    # Two chunks in flight from two threads: XLA splits each large fusion over the cores and
+    # waits for both halves thousands of times per chunk; a second execution fills those
+    # waits (measured: benchmarks/bench_augment_dpa.py, BENCHMARKS.md).
+    with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
+        return np.concatenate(list(pool.map(run, chunks)))
 
 
 def dpa_uniforms(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndarray:

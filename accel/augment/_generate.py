@@ -16,6 +16,13 @@ every value lies in ``[lo_j, hi_j)`` even after float32 rounding. Rank-aware par
 ``fold_in(fold_in(K, RANK_STREAM), rank)``. Nothing else enters: parameters do not depend on
 batch composition, order, chunking, padding, device or process.
 
+Both counter-based algorithms run the same two compiled steps (sample keys, then the five
+words and the affine step) with the hash written out as integer ops (``accel._keys``:
+``threefry_fold_in_data``, ``philox_fold_in_data``), bit-identical to ``jax.random``'s
+``fold_in`` and fused by XLA, where ``jax.random`` calls one unfused hash per ``fold_in``.
+One id at a time (``gen_augmentation_params``) runs the same hash on the host without a
+device dispatch (``accel.augment._sample``).
+
 ``'dpa'`` reproduces DPA v0.2 bit for bit (float64 values, see ``accel.augment._dpa``).
 
 Example:
@@ -46,7 +53,6 @@ __all__ = [
     "DEFAULT_ALGORITHM",
     "augmentation_params",
     "gen_augmentation_batch",
-    "gen_augmentation_params",
 ]
 
 COUNTER_ALGORITHMS = ("threefry2x32", "philox4x32")
@@ -55,6 +61,7 @@ ALGORITHMS = (*COUNTER_ALGORITHMS, "dpa")
 # parameters"): the fused threefry kernel is the fastest on CPU.
 DEFAULT_ALGORITHM = "threefry2x32"
 _MAX_EPOCH = 2**32 - 1
+_MAX_ID = 2**64 - 1
 
 
 # -- argument checks ----------------------------------------------------------------------
@@ -106,44 +113,46 @@ def bounds_array(config: AugmentationConfig) -> np.ndarray:
     return np.array(rows, dtype=np.float32)
 
 
-def _unit_float(words: jax.Array) -> jax.Array:
-    bits = (words >> np.uint32(9)) | np.uint32(0x3F800000)
-    return jax.lax.bitcast_convert_type(bits, jnp.float32) - jnp.float32(1.0)
+def _bitcast(x, dtype):
+    """Reinterpret the bits of ``x`` (a NumPy or a JAX array) as ``dtype``."""
+    if isinstance(x, np.ndarray | np.generic):
+        return x.view(dtype)
+    return jax.lax.bitcast_convert_type(x, dtype)
+
+
+def _unit_float(words):
+    """``bitcast_f32((w >> 9) | 0x3F800000) - 1``: ``(w >> 9) / 2**23`` exactly (NumPy or JAX)."""
+    return _bitcast((words >> np.uint32(9)) | np.uint32(0x3F800000), np.float32) - np.float32(1.0)
+
+
+_FOLDS = {"threefry2x32": _keys.threefry_fold_in_data, "philox4x32": _keys.philox_fold_in_data}
 
 
 def _param_words(
     key_data: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, algorithm: str
 ) -> list[jax.Array]:
     """The five uint32 words of each sample (see the module docstring)."""
-    if algorithm == "threefry2x32":
-        return _threefry_words(*_threefry_sample_key(key_data, hi, lo, rank, high_ids=True))
-    key = jax.random.wrap_key_data(key_data, impl=algorithm)
-    keys = _keys.sample_keys(key, hi, lo)
-    if rank is not None:
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, _keys.RANK_STREAM), rank))(keys)
-    sub = jax.vmap(lambda k: jax.random.key_data(jax.vmap(lambda j: jax.random.fold_in(k, j))(jnp.arange(3, dtype=jnp.uint32))))(keys)
-    sub = sub.reshape(sub.shape[0], 6)
-    return [sub[:, j] for j in range(5)]
+    return _words(algorithm, *_sample_key(algorithm, key_data, hi, lo, rank, high_ids=True))
 
 
-def _threefry_sample_key(
-    base: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, *, high_ids: bool
+def _sample_key(
+    algorithm: str, base: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, *, high_ids: bool
 ) -> tuple[jax.Array, jax.Array]:
     """Key data of ``K(seed, epoch, id)`` (= ``_keys.sample_keys``), rank-folded if given.
 
     ``base`` is ``K(seed, epoch)``; with ``high_ids=False`` (every id < 2**32) it must be
     ``fold_in(K(seed, epoch), 0)`` instead, the same first step precomputed once.
     """
-    fold = _keys.threefry_fold_in_data
+    fold = _FOLDS[algorithm]
     k0, k1 = fold(*fold(base[0], base[1], hi), lo) if high_ids else fold(base[0], base[1], lo)
     if rank is not None:
         k0, k1 = fold(*fold(k0, k1, jnp.full_like(lo, _keys.RANK_STREAM)), jnp.broadcast_to(rank, lo.shape))
     return k0, k1
 
 
-def _threefry_words(k0: jax.Array, k1: jax.Array) -> list[jax.Array]:
+def _words(algorithm: str, k0: jax.Array, k1: jax.Array) -> list[jax.Array]:
     """Words 0..4 of ``key_data(fold_in(K, j))`` for j = 0, 1, 2."""
-    fold = _keys.threefry_fold_in_data
+    fold = _FOLDS[algorithm]
     zero = jnp.zeros_like(k0)
     w0, w1 = fold(k0, k1, zero)
     w2, w3 = fold(k0, k1, zero + np.uint32(1))
@@ -151,19 +160,25 @@ def _threefry_words(k0: jax.Array, k1: jax.Array) -> list[jax.Array]:
     return [w0, w1, w2, w3, w4]
 
 
-def _split12(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _split12(x):
     """``x = hi + lo`` exactly, ``hi`` keeping the top 12 of 24 significand bits."""
-    bits = jax.lax.bitcast_convert_type(x, jnp.uint32) & np.uint32(0xFFFFF000)
-    hi = jax.lax.bitcast_convert_type(bits, jnp.float32)
+    hi = _bitcast(_bitcast(x, np.uint32) & np.uint32(0xFFFFF000), np.float32)
     return hi, x - hi
 
 
-def _params_from_words(words: list[jax.Array], bounds: jax.Array) -> tuple[jax.Array, ...]:
-    """``clip(a + width * u, a, c)`` with every product exact (see ``affine_exact``)."""
+def _params_from_words(words, bounds) -> tuple:
+    """``clip(a + width * u, a, c)`` with every product exact (see ``affine_exact``).
+
+    ``words`` are JAX arrays (traced kernels) or NumPy ``uint32`` arrays (the host blocks of
+    the per-sample path); NumPy's float32 arithmetic gives the same bits (no FMA
+    contraction, and ``affine_exact`` leaves none to contract).
+    """
     out = []
+    host = isinstance(words[0], np.ndarray)
     for j, w in enumerate(words):
         a, width, c = bounds[j, 0], bounds[j, 1], bounds[j, 2]
-        out.append(jnp.clip(affine_exact(a, width, _unit_float(w)), a, c))
+        v = affine_exact(a, width, _unit_float(w))
+        out.append(np.minimum(c, np.maximum(a, v)) if host else jnp.clip(v, a, c))  # jnp.clip's order
     return tuple(out)
 
 
@@ -180,24 +195,17 @@ def affine_exact(a: jax.Array, width: jax.Array, u: jax.Array) -> jax.Array:
     return a + (((wh * uh) + (wh * ul + wl * uh)) + wl * ul)
 
 
-@functools.partial(jax.jit, static_argnames=("algorithm", "ranked"))
-def _kernel(key_data, id_words, bounds, rank, *, algorithm, ranked):
+# The kernel runs in two compiled steps so the sample keys are materialised once: XLA:CPU
+# would otherwise recompute the key chain inside each of the five output fusions.
+@functools.partial(jax.jit, static_argnames=("algorithm", "high_ids", "ranked"))
+def _keys_kernel(base, id_words, rank, *, algorithm, high_ids, ranked):
     lo, hi = id_words[:, 0], id_words[:, 1]
-    words = _param_words(key_data, hi, lo, rank if ranked else None, algorithm)
-    return _params_from_words(words, bounds)
+    return _sample_key(algorithm, base, hi, lo, rank if ranked else None, high_ids=high_ids)
 
 
-# The threefry path runs in two compiled steps so the sample keys are materialised once:
-# XLA:CPU would otherwise recompute the key chain inside each of the five output fusions.
-@functools.partial(jax.jit, static_argnames=("high_ids", "ranked"))
-def _threefry_keys(base, id_words, rank, *, high_ids, ranked):
-    lo, hi = id_words[:, 0], id_words[:, 1]
-    return _threefry_sample_key(base, hi, lo, rank if ranked else None, high_ids=high_ids)
-
-
-@jax.jit
-def _threefry_params(k0, k1, bounds):
-    return _params_from_words(_threefry_words(k0, k1), bounds)
+@functools.partial(jax.jit, static_argnames=("algorithm",))
+def _params_kernel(k0, k1, bounds, *, algorithm):
+    return _params_from_words(_words(algorithm, k0, k1), bounds)
 
 
 def augmentation_params(
@@ -236,10 +244,10 @@ def _epoch_key_data(seed: int, epoch: int, algorithm: str) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=64)
-def _low_ids_key_data(seed: int, epoch: int) -> jax.Array:
+def _low_ids_key_data(seed: int, epoch: int, algorithm: str) -> jax.Array:
     """``fold_in(K(seed, epoch), 0)``: the first step of every id below ``2**32``."""
-    kd = _epoch_key_data(seed, epoch, "threefry2x32")
-    return jnp.stack(_keys.threefry_fold_in_data(kd[0], kd[1], jnp.uint32(0)))
+    kd = _epoch_key_data(seed, epoch, algorithm)
+    return jnp.stack(_FOLDS[algorithm](kd[0], kd[1], jnp.uint32(0)))
 
 
 def _id_words(ids: np.ndarray) -> np.ndarray:
@@ -308,20 +316,10 @@ def generate(
         if size > n:
             words = np.concatenate([words, np.zeros((size - n, 2), np.uint32)])
         rank_arg = np.uint32(0 if rank is None else rank)
-        if algorithm == "threefry2x32":
-            high_ids = bool(n) and int(ids.max()) > 0xFFFFFFFF
-            base = _epoch_key_data(seed, epoch, algorithm) if high_ids else _low_ids_key_data(seed, epoch)
-            keys = _threefry_keys(base, words, rank_arg, high_ids=high_ids, ranked=rank is not None)
-            out = _threefry_params(*keys, bounds_array(config))
-        else:
-            out = _kernel(
-                _epoch_key_data(seed, epoch, algorithm),
-                words,
-                bounds_array(config),
-                rank_arg,
-                algorithm=algorithm,
-                ranked=rank is not None,
-            )
+        high_ids = bool(n) and int(ids.max()) > 0xFFFFFFFF
+        base = _epoch_key_data(seed, epoch, algorithm) if high_ids else _low_ids_key_data(seed, epoch, algorithm)
+        keys = _keys_kernel(base, words, rank_arg, algorithm=algorithm, high_ids=high_ids, ranked=rank is not None)
+        out = _params_kernel(*keys, bounds_array(config), algorithm=algorithm)
         if words.shape[0] != n:
             out = tuple(o[:n] for o in out)
         values = dict(zip(PARAM_NAMES, out, strict=True))
@@ -358,28 +356,13 @@ def gen_augmentation_batch(
 
 
 def scalar_id(sample_id: object) -> np.ndarray:
+    return as_id_array([check_sample_id(sample_id)])
+
+
+def check_sample_id(sample_id: object) -> int:
+    """One id as a Python int in ``[0, 2**64)``."""
+    if type(sample_id) is int and 0 <= sample_id <= _MAX_ID:  # the common case, fast
+        return sample_id
     if isinstance(sample_id, bool) or not isinstance(sample_id, numbers.Integral):
         raise TypeError(f"sample_id must be an integer in [0, 2**64), got {type(sample_id).__name__}")
-    return as_id_array([_keys.check_seed(sample_id, "sample_id")])
-
-
-def gen_augmentation_params(
-    sample_id: int,
-    config: AugmentationConfig | None = None,
-    *,
-    seed: int = 0,
-    epoch: int = 0,
-    algorithm: str | None = None,
-) -> dict[str, float]:
-    """Parameters of one sample as Python floats, equal to its entry in any batch.
-
-    Example:
-        >>> p = gen_augmentation_params(42)
-        >>> sorted(p) == sorted(["rotation", "brightness", "noise", "scale", "contrast"])
-        True
-        >>> -30 <= p["rotation"] < 30
-        True
-    """
-    config = resolve_config(config)
-    batch = generate(scalar_id(sample_id), config, seed=_keys.check_seed(seed), epoch=check_epoch(epoch), algorithm=check_algorithm(algorithm))
-    return {name: float(v[0]) for name, v in batch.to_numpy().items()}
+    return _keys.check_seed(sample_id, "sample_id")

@@ -255,7 +255,7 @@ def parallel_trainer(ctx: Any) -> dict[str, Any]:
         rate = n * p.mlp_epochs / t.median_s
         result["train"].append({"compute_dtype": dtype, "widths": list(widths), "epochs": p.mlp_epochs,
                                 "batch_size": p.minibatch_size, **t.to_dict(), "samples_per_s": rate,
-                                "model_flop_per_s": rate * flops_per_sample, "final_loss": losses[-1]})  # fmt: skip
+                                "model_flop_per_s": rate * flops_per_sample, "final_loss": float(losses[-1])})  # fmt: skip
         rows.append([f"train, MLP {'-'.join(map(str, widths))} relu", dtype, p.mlp_epochs, rounded(t.first_s),
                      rounded(t.median_s * 1e3), rounded(rate), rounded(rate * flops_per_sample / 1e12)])  # fmt: skip
     headers = ["case", "compute dtype", "epochs", "compile+first s", "median ms", "samples/s", "model TFLOP/s"]
