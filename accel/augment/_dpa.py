@@ -61,7 +61,7 @@ import numpy as np
 from accel._keys import split_ids
 from accel.augment import _mt19937, _sha256
 
-__all__ = ["DRAWS", "MAX_DEPTH", "dpa_shifted_words", "dpa_uniforms", "fibonacci_suffixes"]
+__all__ = ["DRAWS", "MAX_DEPTH", "dpa_draws", "dpa_shifted_words", "dpa_uniforms", "fibonacci_suffixes"]
 
 DRAWS = ("rotation", "brightness", "noise", "scale", "contrast")
 _N_DIGITS = 20  # 2**64 - 1 has 20 decimal digits
@@ -197,7 +197,8 @@ def _message_words(hi, lo, prefix_padded, n_prefix):
 
 
 def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int):
-    """Shifted words ``(a >> 5, b >> 6)`` of the five draws for one id: uint32 (5, 2).
+    """Shifted words ``(a >> 5, b >> 6)`` of the five draws for one id: uint32 (5, 2), and
+    the final SHA-256 digest (DPA's ``hash``) as eight big-endian words: uint32 (8,).
 
     ``unroll``: SHA-256 rounds per loop iteration (speed vs compile time). MT19937 runs one
     step per iteration (:func:`accel.augment._mt19937.first_outputs` says why).
@@ -220,7 +221,8 @@ def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int
 
     state = jax.lax.fori_loop(0, depth, step, state)
     out = _mt19937.first_outputs(state[7], 2 * len(DRAWS))
-    return jnp.stack([jnp.stack([out[2 * k] >> 5, out[2 * k + 1] >> 6]) for k in range(len(DRAWS))])
+    words = jnp.stack([jnp.stack([out[2 * k] >> 5, out[2 * k + 1] >> 6]) for k in range(len(DRAWS))])
+    return words, jnp.stack(state)
 
 
 @functools.cache
@@ -246,6 +248,11 @@ def _bucket(n: int) -> int:
 
 def dpa_shifted_words(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndarray:
     """``(a >> 5, b >> 6)`` of the five draws per id, computed on the device: uint32 (n, 5, 2)."""
+    return _words_and_digests(sample_ids, depth, prefix)[0]
+
+
+def _words_and_digests(sample_ids: object, depth: int, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Shifted words uint32 (n, 5, 2) and final digests uint32 (n, 8) of the kernel."""
     depth = _check_depth(depth)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
@@ -269,8 +276,15 @@ def dpa_shifted_words(sample_ids: object, *, depth: int, prefix: str = "") -> np
         chunk_lo = np.pad(lo[start : start + count], pad)
         pending.append((kernel(chunk_hi, chunk_lo, *args), count))
     if not pending:
-        return np.zeros((0, len(DRAWS), 2), dtype=np.uint32)
-    return np.concatenate([np.asarray(out)[:count] for out, count in pending])
+        return np.zeros((0, len(DRAWS), 2), dtype=np.uint32), np.zeros((0, 8), dtype=np.uint32)
+    words = np.concatenate([np.asarray(out[0])[:count] for out, count in pending])
+    return words, np.concatenate([np.asarray(out[1])[:count] for out, count in pending])
+
+
+def _combine(words: np.ndarray) -> np.ndarray:
+    """``random()``'s float64 from the shifted words: ``(a * 67108864 + b) / 2**53``."""
+    words = words.astype(np.float64)
+    return (words[..., 0] * 67108864.0 + words[..., 1]) / 9007199254740992.0
 
 
 def dpa_uniforms(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndarray:
@@ -281,5 +295,24 @@ def dpa_uniforms(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndar
     :func:`accel._keys.split_ids` accepts (non-negative integers below 2**64), flattened.
     ``depth`` (int in ``[1, MAX_DEPTH]``) is the number of Fibonacci re-hashing steps.
     """
-    words = dpa_shifted_words(sample_ids, depth=depth, prefix=prefix).astype(np.float64)
-    return (words[..., 0] * 67108864.0 + words[..., 1]) / 9007199254740992.0
+    return _combine(dpa_shifted_words(sample_ids, depth=depth, prefix=prefix))
+
+
+def dpa_draws(sample_ids: object, *, depth: int = 10, prefix: str = "") -> tuple[np.ndarray, list[str]]:
+    """DPA's five uniforms per id (as :func:`dpa_uniforms`) and its ``hash`` string per id.
+
+    The hash is the hex digest after the last Fibonacci step (``gen_augmentation_seed`` in
+    DPA), read from the same kernel call as the uniforms.
+
+    Example:
+        >>> import hashlib
+        >>> from accel.augment import dpa_draws
+        >>> u, hashes = dpa_draws([7], depth=1)
+        >>> hashes[0] == hashlib.sha256((hashlib.sha256(b"7").hexdigest() + "0").encode()).hexdigest()
+        True
+        >>> u.shape, u.dtype.name
+        ((1, 5), 'float64')
+    """
+    words, digests = _words_and_digests(sample_ids, depth, prefix)
+    text = digests.astype(">u4").tobytes().hex()
+    return _combine(words), [text[64 * i : 64 * (i + 1)] for i in range(digests.shape[0])]
