@@ -1,4 +1,4 @@
-"""The runnable examples in accel.augment's docstrings, and the benchmark script's smoke run."""
+"""The runnable examples in accel.augment's and accel.dpa's docstrings, and the benchmark script's smoke run."""
 
 from __future__ import annotations
 
@@ -18,6 +18,22 @@ MODULES = [
     "accel.augment._io",
     "accel.augment._stats",
     "accel.augment._measure",
+    "accel.augment._dpa",
+    # accel.dpa: DPA's API over the augment kernel
+    "accel.dpa",
+    "accel.dpa._args",
+    "accel.dpa._config",
+    "accel.dpa._params",
+    "accel.dpa._streaming",
+    "accel.dpa._stats",
+    "accel.dpa._stream",
+    "accel.dpa._io",
+    "accel.dpa._batched",
+    "accel.dpa._perf",
+    "accel.dpa._comparison",
+    "accel.dpa.batch",
+    "accel.dpa.benchmark",
+    "accel.dpa.distributed",
 ]
 
 
