@@ -24,6 +24,9 @@ Outputs in ``--output`` (default ``benchmark_results``):
   Strict JSON: non-finite floats (an infinite condition number, a diverged loss) are ``null``.
 
 * ``BENCHMARK_REPORT.md`` — tables per problem, backend speed-ups, the optimum, fallbacks used.
+  A problem whose files are absent runs on its shipped stand-in and is named after it
+  (``Digits (MNIST stand-in)``, ``Diabetes (California stand-in)``: ``_problems.FALLBACK_NAMES``)
+  in the JSON, every heading, table row, plot file and plot title.
 * PNG plots: ``loss_vs_epoch_<problem>.png``, ``loss_vs_time_<problem>.png`` and ``backend_speedup.png``.
 
 Definitions (also printed in the report):
