@@ -1,4 +1,5 @@
-"""The runnable examples in accel.augment's and accel.dpa's docstrings, and the benchmark script's smoke run."""
+"""The runnable examples in the docstrings (accel.augment, accel.dpa, accel.profile, accel.bench,
+optimizers), and the augmentation benchmark script's smoke run."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ MODULES = [
     "accel.dpa.batch",
     "accel.dpa.benchmark",
     "accel.dpa.distributed",
+    # profilers, benchmarks and the NumPy optimizers' step
+    "accel.profile._readings",
+    "accel.profile._sections",
+    "accel.profile._optimizer_profiler",
+    "accel.profile._gpu_monitor",
+    "accel.profile._memory",
+    "accel.bench._compare",
+    "accel.bench._optimizer",
+    "optimizers._base",
 ]
 
 

@@ -264,3 +264,22 @@ def test_fallback_problems_are_named_after_their_data(tmp_path, monkeypatch):
     problems = list(_problems.iter_problems(["mnist", "california"], seed=0, download=False))
     assert [p.name for p in problems] == ["Digits (MNIST stand-in)", "Diabetes (California stand-in)"]
     assert "diabetes" in problems[1].fallback and problems[1].X_train.shape[1] == 10
+
+
+def test_configs_keyed_by_class_name_with_hyperparameters(tmp_path):
+    # The 002 document's form: {'Adam': {...}, 'AdamW': {..., 'weight_decay': ...}}
+    X, y = _regression()
+    bench = LargeScaleBenchmark(tmp_path, backends=("numpy",), repeats=1, progress=False)
+    configs = {"Adam": {"learning_rate": 0.05}, "AdamW": {"learning_rate": 0.05, "weight_decay": 0.5},
+               "MomentumSGD": None}
+    rows = bench.benchmark_dataset("toy", X, y, X, y, {}, configs, max_epochs=40)
+    assert [r["optimizer"] for r in rows] == ["adam", "adamw", "momentum"]
+    problem = bench.problems[-1]
+    assert problem["hyperparameters"] == {"adam": {}, "adamw": {"weight_decay": 0.5}, "momentum": {}}
+    assert problem["lr_source"] == {"adam": "given", "adamw": "given", "momentum": "1/L"}
+    # the weight decay reached the estimator: AdamW's loss differs from Adam's at the same rate
+    assert rows[0]["final_train_loss"] != rows[1]["final_train_loss"]
+    with pytest.raises(ValueError, match=r"\['momentum'\] not settings of adam"):
+        bench.benchmark_dataset("toy", X, y, X, y, {}, {"Adam": {"momentum": 0.9}}, 10)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        bench.benchmark_dataset("toy", X, y, X, y, {}, {"LBFGS": {}}, 10)
