@@ -166,12 +166,7 @@ def _metrics_of(batches: Iterable[list[Any]]) -> BatchMetrics:
 
 def get_batch_metrics(param_generator: Iterable[dict[str, Any]], batch_config: BatchConfig | None = None) -> BatchMetrics:
     """Batch the stream and report batches, mean size, time, samples/s and this process's RSS."""
-    try:
-        return _metrics_of(_batches(param_generator, _default_config(batch_config)))
-    except BatchProcessingError:
-        raise
-    except Exception as e:
-        raise BatchProcessingError(f"Failed to collect batch metrics: {e}") from e
+    return _metrics_of(_wrapped(_batches(param_generator, _default_config(batch_config)), "Failed to collect batch metrics"))
 
 
 def stream_augmentation_chain_with_memory_limit(
