@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import statistics
 import time
 import warnings
@@ -43,6 +42,7 @@ import jax
 import psutil
 
 from accel import augment
+from accel.profile import cpu_percent
 
 from ._comparison import (
     ComparisonReport,
@@ -201,13 +201,6 @@ def measure_memory() -> Iterator[dict[str, float]]:
                        final_system_available_mb=system.available / _MB, final_system_used_mb=system.used / _MB)
     out["delta_vms_mb"] = out["final_vms_mb"] - out["initial_vms_mb"]
     out["delta_system_mb"] = out["final_system_used_mb"] - out["initial_system_used_mb"]
-
-
-def cpu_percent(cpu_seconds: float, wall_seconds: float) -> float:
-    """This process's CPU time as a percent of all cores over ``wall_seconds``, in [0, 100]."""
-    if wall_seconds <= 0:
-        return 0.0
-    return min(100.0, 100.0 * cpu_seconds / (wall_seconds * (os.cpu_count() or 1)))
 
 
 def _timed_runs(

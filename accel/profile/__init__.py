@@ -20,7 +20,7 @@ Private modules: ``_optimizer_profiler``, ``_sections``, ``_memory``, ``_gpu_mon
 from accel.profile._gpu_monitor import GPUMonitor
 from accel.profile._memory import MemoryTracker
 from accel.profile._optimizer_profiler import OptimizerProfiler
-from accel.profile._readings import FieldMapping, Unavailable, is_unavailable
+from accel.profile._readings import FieldMapping, Unavailable, cpu_percent, is_unavailable
 from accel.profile._sections import PerformanceProfiler, Section, device_sync
 from accel.profile._sync import block_fitted, fitted_epochs
 
@@ -33,6 +33,7 @@ __all__ = [
     "Section",
     "Unavailable",
     "block_fitted",
+    "cpu_percent",
     "device_sync",
     "fitted_epochs",
     "is_unavailable",

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import ItemsView, KeysView, ValuesView
 from typing import Any
 
-__all__ = ["FieldMapping", "Unavailable", "is_unavailable"]
+__all__ = ["FieldMapping", "Unavailable", "cpu_percent", "is_unavailable"]
 
 
 class Unavailable(float):
@@ -59,6 +60,20 @@ class Unavailable(float):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Unavailable, (self.reason,))
+
+
+def cpu_percent(cpu_seconds: float, wall_seconds: float) -> float:
+    """This process's CPU time over ``wall_seconds`` as a percent of all cores, in [0, 100]:
+    ``100 * cpu_seconds / (wall_seconds * os.cpu_count())`` (0.0 for an empty interval).
+
+    Example:
+        >>> from accel.profile import cpu_percent
+        >>> 0.0 <= cpu_percent(0.5, 1.0) <= 100.0, cpu_percent(1.0, 0.0)
+        (True, 0.0)
+    """
+    if wall_seconds <= 0:
+        return 0.0
+    return min(100.0, 100.0 * cpu_seconds / (wall_seconds * (os.cpu_count() or 1)))
 
 
 def is_unavailable(value: Any) -> bool:
