@@ -95,6 +95,21 @@ def test_without_epochs_the_epoch_time_says_how_to_get_it():
     assert f"{stats['avg_epoch_time'] * 1000:.2f}ms" == "unavailablems"
 
 
+def test_estimator_fitted_in_the_calling_scope_is_found():
+    from test_speed_benchmark import StandInGD
+
+    X, y = np.ones((20, 2)), np.ones(20)
+    est, other = StandInGD(max_iter=4), StandInGD(max_iter=2).fit(X, y)  # `other` fitted before
+    with OptimizerProfiler(trace_python=False) as prof:
+        est.fit(X, y)
+    stats = prof.get_stats()
+    assert stats["optimizer"] == "est (StandInGD, fitted in the calling scope)" and stats["n_epochs"] == 4
+    with OptimizerProfiler(trace_python=False) as prof:  # two fitted: ambiguous, none used
+        est.fit(X, y)
+        other.fit(X, y)
+    assert prof.get_stats()["optimizer"] is None and is_unavailable(prof.get_stats()["avg_epoch_time"])
+
+
 def test_peak_memory_unavailable_without_psutil(monkeypatch):
     monkeypatch.setitem(sys.modules, "psutil", None)
     with OptimizerProfiler(trace_python=False) as prof:

@@ -12,8 +12,11 @@ the run too. Measured:
   compilation); an estimator without it gets ``compile_time`` *unavailable* and its epoch
   time is the wall time per epoch, compilation included if there was any
   (``epoch_time_source`` says which rule was used, ``compile_time_source`` where the compile
-  time comes from). Without an optimizer and without ``record_epoch()`` there are no epochs
-  to divide by: ``avg_epoch_time`` is unavailable and says how to get it;
+  time comes from). Without an ``optimizer`` argument, the one estimator of the calling
+  scope whose ``fit`` ran inside the block (its ``history_`` was replaced) is used, as in the
+  002 document's ``with OptimizerProfiler() as p: optimizer.fit(X, y)``; ``stats['optimizer']``
+  names it. With none (or several), and without ``record_epoch()``, there are no epochs to
+  divide by: ``avg_epoch_time`` is unavailable and says how to get it;
 * host memory: the process RSS sampled in a background thread (psutil; start, end, peak),
   and the peak of Python allocations traced by ``tracemalloc`` (NumPy reports its buffers
   to tracemalloc; JAX device buffers are not Python allocations and are not included);
@@ -45,9 +48,10 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import sys
 import time
 import tracemalloc
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 import jax
@@ -80,6 +84,28 @@ def _device_memory(device: jax.Device) -> dict[str, int] | None:
     return {k: int(stats[k]) for k in keys if k in stats}
 
 
+class _Scope:
+    """The estimators visible in the scope that opened the profiler, and their ``history_``."""
+
+    def __init__(self, frame: FrameType) -> None:
+        self._frame = frame
+        self._before = {name: id(getattr(v, "history_", None)) for name, v in self._estimators()}
+
+    def _estimators(self) -> list[tuple[str, Any]]:
+        return [(name, v) for name, v in list(self._frame.f_locals.items())
+                if not isinstance(v, type) and callable(getattr(v, "fit", None))]
+
+    def fitted(self) -> tuple[Any, str | None]:
+        """The one estimator whose ``history_`` was replaced since, with its name."""
+        found = {id(v): (v, name) for name, v in self._estimators()
+                 if getattr(v, "history_", None) is not None and id(v.history_) != self._before.get(name)}
+        self._frame = None  # type: ignore[assignment]  # no reference cycle through the frame
+        if len(found) != 1:
+            return None, None
+        (est, name), = found.values()
+        return est, name
+
+
 class OptimizerProfiler:
     """Profiles a training region; see the module docstring.
 
@@ -108,11 +134,17 @@ class OptimizerProfiler:
         self._t0: float | None = None
         self._epoch_marks: list[float] = []
         self._device_per_epoch: list[dict[str, int] | None] = []
+        self._scope: _Scope | None = None
+        self._found: Any = None
+        self._found_name: str | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> OptimizerProfiler:
         """Start measuring (what ``with`` does on entry); returns ``self``."""
+        return self._start(sys._getframe(1))
+
+    def _start(self, caller: FrameType | None) -> OptimizerProfiler:
         if self._t0 is not None:
             raise RuntimeError("an OptimizerProfiler can be entered once (or started once); make a new one")
         self._started_tracing = self.trace_python and not tracemalloc.is_tracing()
@@ -122,6 +154,7 @@ class OptimizerProfiler:
             tracemalloc.reset_peak()
             self._traced_start = tracemalloc.get_traced_memory()[0]
         self._device_start = _device_memory(self.device)
+        self._scope = _Scope(caller) if self.optimizer is None and caller is not None else None
         if self._sampler is not None:
             self._sampler.start()
         self._t0 = time.perf_counter()
@@ -144,7 +177,7 @@ class OptimizerProfiler:
         return self.get_stats()
 
     def __enter__(self) -> OptimizerProfiler:
-        return self.start()
+        return self._start(sys._getframe(1))
 
     def __exit__(
         self,
@@ -159,8 +192,11 @@ class OptimizerProfiler:
             raise RuntimeError("the profiler was not started: use `with OptimizerProfiler()` or start()")
         if self._stats is not None:
             raise RuntimeError("the profiler is already stopped")
-        if self.optimizer is not None and waited:
-            block_fitted(self.optimizer)  # JAX dispatches asynchronously: wait before the clock
+        if self._scope is not None:
+            self._found, self._found_name = self._scope.fitted()
+            self._scope = None
+        if self._estimator() is not None and waited:
+            block_fitted(self._estimator())  # JAX dispatches asynchronously: wait before the clock
         wall = time.perf_counter() - self._t0
         try:
             if self._sampler is not None:
@@ -203,10 +239,16 @@ class OptimizerProfiler:
         stats["device_peak_memory_mb"] = (peak_device / _MB if peak_device is not None
                                           else Unavailable(stats["device_memory_reason"]))
         stats.update(self._epoch_stats(wall))
+        est = self._estimator()
+        stats["optimizer"] = (None if est is None else type(est).__name__ if self.optimizer is not None
+                              else f"{self._found_name} ({type(est).__name__}, fitted in the calling scope)")
         return stats
 
+    def _estimator(self) -> Any:
+        return self.optimizer if self.optimizer is not None else self._found
+
     def _compile_time(self) -> tuple[Any, str]:
-        est = self.optimizer
+        est = self._estimator()
         value = getattr(est, "compile_time_", None) if est is not None else None
         if value is not None:
             return float(value), f"{type(est).__name__}.compile_time_"
@@ -226,7 +268,7 @@ class OptimizerProfiler:
         none = {**out, "n_epochs": None, "epoch_times": None, "epoch_time_mean": None, "epoch_time_source": None,
                 "avg_epoch_time": Unavailable("no epochs: pass the estimator (OptimizerProfiler(est)) "
                                               "or call record_epoch() after each epoch")}
-        est = self.optimizer
+        est = self._estimator()
         if est is None:
             return none
         history = getattr(est, "history_", None)
