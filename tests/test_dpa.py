@@ -155,6 +155,20 @@ def test_gen_augmentation_params_equal_dpa_bit_for_bit(config, ranges, depth):
         assert dpa.gen_augmentation_seed(sample_id, depth) == oracle_hash(sample_id, depth)
 
 
+def test_presets_are_dpas_with_dpas_number_types():
+    dpa_presets = {  # DPA v0.2.1's PRESETS, as json.dumps writes their asdict()
+        "mild": [[-15, 15], [0.9, 1.1], [0, 0.05], [0.9, 1.1], [0.85, 1.15]],
+        "moderate": [[-30, 30], [0.8, 1.2], [0, 0.1], [0.8, 1.2], [0.7, 1.3]],
+        "aggressive": [[-45, 45], [0.7, 1.3], [0, 0.15], [0.7, 1.3], [0.6, 1.4]],
+    }
+    import dataclasses
+
+    for name, ranges in dpa_presets.items():
+        fields = dataclasses.asdict(dpa.get_preset(name))
+        assert json.dumps(list(fields.values())) == json.dumps([*ranges, 10])
+    assert list(dpa.PRESETS) == ["mild", "moderate", "aggressive"]
+
+
 def test_dpa_draws_hash_is_the_chain_digest():
     ids = np.array([0, 5, 2**64 - 1], dtype=np.uint64)
     u, hashes = augment.dpa_draws(ids, depth=4, prefix="7:3:")

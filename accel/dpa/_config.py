@@ -20,6 +20,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from accel import augment
+
 from ._args import at_least, non_negative
 
 __all__ = ["PARAM_NAMES", "PRESETS", "AugmentationConfig", "fib", "get_preset", "ranges_of"]
@@ -80,29 +82,19 @@ def ranges_of(config: Any) -> tuple[list[tuple[Any, Any]], int]:
     return ranges, at_least(depth, "augmentation_depth", 1)
 
 
-PRESETS: dict[str, AugmentationConfig] = {
-    "mild": AugmentationConfig(
-        rotation_range=(-15, 15),
-        brightness_range=(0.9, 1.1),
-        noise_range=(0, 0.05),
-        scale_range=(0.9, 1.1),
-        contrast_range=(0.85, 1.15),
-    ),
-    "moderate": AugmentationConfig(
-        rotation_range=(-30, 30),
-        brightness_range=(0.8, 1.2),
-        noise_range=(0, 0.1),
-        scale_range=(0.8, 1.2),
-        contrast_range=(0.7, 1.3),
-    ),
-    "aggressive": AugmentationConfig(
-        rotation_range=(-45, 45),
-        brightness_range=(0.7, 1.3),
-        noise_range=(0, 0.15),
-        scale_range=(0.7, 1.3),
-        contrast_range=(0.6, 1.4),
-    ),
-}
+def _as_dpa(config: Any) -> AugmentationConfig:
+    """DPA's config with the ranges of an ``accel.augment`` config, whole numbers as ints
+    (DPA writes ``[-15, 15]``, not ``[-15.0, 15.0]``, into its files)."""
+
+    def number(v: float) -> float:
+        return int(v) if float(v).is_integer() else v
+
+    ranges = {f"{name}_range": tuple(number(v) for v in getattr(config, f"{name}_range")) for name in PARAM_NAMES}
+    return AugmentationConfig(**ranges, augmentation_depth=config.augmentation_depth)
+
+
+# DPA's presets are accel.augment's (the same numbers): one table, DPA's types.
+PRESETS: dict[str, AugmentationConfig] = {name: _as_dpa(cfg) for name, cfg in augment.PRESETS.items()}
 
 
 def get_preset(preset_name: str) -> AugmentationConfig:
