@@ -10,6 +10,9 @@ Public API (explicit re-exports; everything else is private):
                          honest NumPy / JAX / CuPy timings (``accel compare`` on the CLI)
     OptimizerProfiler, MemoryTracker, GPUMonitor
                          wall time, host/device memory and GPU power of a training region
+    PerformanceProfiler  nested named sections of a JAX step (synchronised), device memory per
+                         step, traces for TensorBoard/Perfetto
+    accel.dpa            DPA's API (drop-in, bit-exact values) over accel.augment
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -22,7 +25,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 from accel.bench import SpeedBenchmark, benchmark_optimizer, compare_backends
 from accel.linear import JAXOptimizer
 from accel.parallel import ParallelTrainer
-from accel.profile import GPUMonitor, MemoryTracker, OptimizerProfiler
+from accel.profile import GPUMonitor, MemoryTracker, OptimizerProfiler, PerformanceProfiler
 
 __all__ = [
     "GPUMonitor",
@@ -30,6 +33,7 @@ __all__ = [
     "MemoryTracker",
     "OptimizerProfiler",
     "ParallelTrainer",
+    "PerformanceProfiler",
     "SpeedBenchmark",
     "__version__",
     "benchmark_optimizer",

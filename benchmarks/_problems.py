@@ -4,8 +4,10 @@
 problem                   loss       data
 ========================  =========  ==================================================
 MNIST (10k)               logistic   digits 0-4 -> 0, 5-9 -> 1; falls back to the shipped
-                                     scikit-learn digits set when the MNIST files are absent
-California housing        mse        falls back to the shipped diabetes set
+                                     scikit-learn digits set when the MNIST files are absent,
+                                     then named "Digits (MNIST stand-in)"
+California housing        mse        falls back to the shipped diabetes set, then named
+                                     "Diabetes (California stand-in)"
 Synthetic d=100 / 1000    mse        ``generate_highdim_regression`` (kappa 50), 2.5 d rows
 (+ d=5000 / 10000 full)
 Extreme kappa=1e3 / 1e6   mse        ``generate_extreme_condition_data`` (exponential spectrum)
@@ -13,7 +15,9 @@ Extreme kappa=1e3 / 1e6   mse        ``generate_extreme_condition_data`` (expone
 ========================  =========  ==================================================
 
 Synthetic data are split 80/20 into train/test with a seeded permutation; real data keep the
-loaders' own split.
+loaders' own split. A fallback problem carries the name of the data it really uses, so every
+heading, table row and plot title of the report says digits or diabetes, never MNIST or
+California (``FALLBACK_NAMES``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Problem", "iter_problems", "problem_names"]
+__all__ = ["FALLBACK_NAMES", "Problem", "iter_problems", "problem_names"]
+
+# Problem name when the real data set is absent: the data actually used, and what it replaces.
+FALLBACK_NAMES = {
+    "MNIST (10k)": "Digits (MNIST stand-in)",
+    "California housing": "Diabetes (California stand-in)",
+}
 
 
 @dataclasses.dataclass
@@ -60,7 +70,8 @@ def _mnist(seed: int, download: bool) -> Problem:
         X, y, Xt, yt, meta = datasets.load_digits_binary(seed=seed)
         reason = str(exc).splitlines()[0].rstrip(":")
         fallback = f"MNIST files absent ({reason}); used the shipped scikit-learn digits set"
-    return Problem("MNIST (10k)", "logistic", X, y, Xt, yt, dict(meta), fallback)
+    name = "MNIST (10k)" if fallback is None else FALLBACK_NAMES["MNIST (10k)"]
+    return Problem(name, "logistic", X, y, Xt, yt, dict(meta), fallback)
 
 
 def _california(seed: int, download: bool) -> Problem:
@@ -73,7 +84,8 @@ def _california(seed: int, download: bool) -> Problem:
         X, y, Xt, yt, meta = datasets.load_diabetes(seed=seed)
         reason = str(exc).splitlines()[0].rstrip(":")
         fallback = f"California housing files absent ({reason}); used the shipped scikit-learn diabetes set"
-    return Problem("California housing", "mse", X, y, Xt, yt, dict(meta), fallback)
+    name = "California housing" if fallback is None else FALLBACK_NAMES["California housing"]
+    return Problem(name, "mse", X, y, Xt, yt, dict(meta), fallback)
 
 
 def _highdim(d: int) -> Callable[[int, bool], Problem]:

@@ -15,7 +15,8 @@ Outputs in ``--output`` (default ``benchmark_results``):
        "dtype": str, "seed": int, "repeats": int, "rtol": float,
        "lr_rule": {"sgd_family": str, "adaptive": str},
        "problems": [{"name", "loss", "metadata", "fallback", "optimum": {"loss", "method", "grad_norm"},
-                     "lipschitz", "learning_rates": {optimizer: lr}, "lr_source": {optimizer: str}}],
+                     "lipschitz", "learning_rates": {optimizer: lr}, "lr_source": {optimizer: str},
+                     "hyperparameters": {optimizer: {name: value}}}],
        "results": [{"problem", "optimizer", "backend", "learning_rate", "epochs", "time_median_s",
                     "times_s", "compile_time_s", "final_train_loss", "optimum_loss", "gap",
                     "converged", "diverged", "test_metric", "test_metric_name", "history_loss"}],
@@ -24,6 +25,9 @@ Outputs in ``--output`` (default ``benchmark_results``):
   Strict JSON: non-finite floats (an infinite condition number, a diverged loss) are ``null``.
 
 * ``BENCHMARK_REPORT.md`` — tables per problem, backend speed-ups, the optimum, fallbacks used.
+  A problem whose files are absent runs on its shipped stand-in and is named after it
+  (``Digits (MNIST stand-in)``, ``Diabetes (California stand-in)``: ``_problems.FALLBACK_NAMES``)
+  in the JSON, every heading, table row, plot file and plot title.
 * PNG plots: ``loss_vs_epoch_<problem>.png``, ``loss_vs_time_<problem>.png`` and ``backend_speedup.png``.
 
 Definitions (also printed in the report):
@@ -163,8 +167,10 @@ class LargeScaleBenchmark:
             usable.append(b)
         return tuple(usable)
 
-    def _estimator(self, backend: str, optimizer: str, lr: float, loss: str, epochs: int) -> Any:
-        common = {"learning_rate": lr, "epochs": epochs, "loss": loss, "random_state": self.seed}
+    def _estimator(
+        self, backend: str, optimizer: str, lr: float, loss: str, epochs: int, hyper: dict[str, float] | None = None
+    ) -> Any:
+        common = {"learning_rate": lr, "epochs": epochs, "loss": loss, "random_state": self.seed, **(hyper or {})}
         if backend == "numpy":
             import optimizers
 
@@ -180,9 +186,11 @@ class LargeScaleBenchmark:
     # -- learning rates -------------------------------------------------------------------
 
     def choose_learning_rates(
-        self, X: np.ndarray, y: np.ndarray, loss: str, optimizers: Sequence[str], max_epochs: int
+        self, X: np.ndarray, y: np.ndarray, loss: str, optimizers: Sequence[str], max_epochs: int,
+        hyper: dict[str, dict[str, float]] | None = None,
     ) -> tuple[dict[str, float], dict[str, str], float]:
-        """Learning rate per optimizer by the stated rule; returns (rates, sources, L)."""
+        """Learning rate per optimizer by the stated rule (``hyper``: hyperparameters per
+        optimizer, used in the grid search); returns (rates, sources, L)."""
         L = _optimum.lipschitz_constant(X, loss)
         rates: dict[str, float] = {}
         sources: dict[str, str] = {}
@@ -196,7 +204,9 @@ class LargeScaleBenchmark:
                 continue
             best, best_loss = None, math.inf
             for lr in ADAPTIVE_GRID:
-                est = self._fit_quietly(self._estimator("numpy", opt, lr, loss, tune), X[fit], y[fit])
+                est = self._fit_quietly(
+                    self._estimator("numpy", opt, lr, loss, tune, (hyper or {}).get(opt)), X[fit], y[fit]
+                )
                 val_loss = _optimum.training_loss(X[val], y[val], est.coef_, est.intercept_, loss)
                 if math.isfinite(val_loss) and val_loss < best_loss:
                     best, best_loss = lr, val_loss
@@ -245,15 +255,20 @@ class LargeScaleBenchmark:
         X_test: np.ndarray,
         y_test: np.ndarray,
         metadata: dict[str, Any],
-        configs: Sequence[str | dict[str, Any]],
+        configs: Sequence[str | dict[str, Any]] | dict[str, dict[str, Any] | None],
         max_epochs: int,
         *,
         loss: str | None = None,
         fallback: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Benchmark ``configs`` (optimizer names, or dicts ``{"optimizer", "learning_rate"?}``)
-        on one problem with every backend; returns (and keeps) one result per run.
+        """Benchmark ``configs`` on one problem with every backend; returns (and keeps) one
+        result per run.
 
+        ``configs`` is a list of optimizer names or dicts ``{"optimizer", "learning_rate"?,
+        hyperparameter?...}``, or (the 002 document's form) a dict from optimizer name to
+        its settings, e.g. ``{'Adam': {'learning_rate': 1e-3}, 'AdamW': {'weight_decay': 0.01}}``.
+        Names are the table's (``'adam'``) or the NumPy class names (``'Adam'``,
+        ``'MomentumSGD'``); other keys are optax hyperparameters (``accel.linear.HYPERPARAMETERS``).
         ``loss`` defaults to ``metadata.get("loss", "mse")``. Missing learning rates are chosen
         by :meth:`choose_learning_rates`.
         """
@@ -262,13 +277,12 @@ class LargeScaleBenchmark:
         loss = _data.check_loss(loss or metadata.get("loss", "mse"))
         if not isinstance(max_epochs, int) or max_epochs < 1:
             raise ValueError(f"max_epochs must be an integer >= 1, got {max_epochs!r}")
-        specs = [{"optimizer": c} if isinstance(c, str) else dict(c) for c in configs]
-        for spec in specs:
-            if spec.get("optimizer") not in _NUMPY_CLASSES:
-                raise ValueError(f"configs: optimizer must be one of {list(_NUMPY_CLASSES)}, got {spec}")
+        specs = _specs(configs)
         optimum = _optimum.solve_optimum(X_train, y_train, loss)
         need = [s["optimizer"] for s in specs if "learning_rate" not in s]
-        rates, sources, lipschitz = self.choose_learning_rates(X_train, y_train, loss, need, max_epochs)
+        rates, sources, lipschitz = self.choose_learning_rates(
+            X_train, y_train, loss, need, max_epochs, {s["optimizer"]: _hyper(s) for s in specs}
+        )
         for s in specs:
             if "learning_rate" in s:
                 rates[s["optimizer"]], sources[s["optimizer"]] = float(s["learning_rate"]), "given"
@@ -282,6 +296,7 @@ class LargeScaleBenchmark:
                 "lipschitz": lipschitz,
                 "learning_rates": {s["optimizer"]: rates[s["optimizer"]] for s in specs},
                 "lr_source": {s["optimizer"]: sources[s["optimizer"]] for s in specs},
+                "hyperparameters": {s["optimizer"]: _hyper(s) for s in specs},
             }
         )
         rows = []
@@ -289,17 +304,17 @@ class LargeScaleBenchmark:
             opt = spec["optimizer"]
             for backend in self.backends:
                 rows.append(self._run_one(name, loss, opt, rates[opt], backend, max_epochs, optimum,
-                                          X_train, y_train, X_test, y_test))
+                                          X_train, y_train, X_test, y_test, _hyper(spec)))
                 if self._bar is not None:
                     self._bar.update(1)
         self.results.extend(rows)
         return rows
 
-    def _run_one(self, problem, loss, opt, lr, backend, epochs, optimum, X, y, Xt, yt):
+    def _run_one(self, problem, loss, opt, lr, backend, epochs, optimum, X, y, Xt, yt, hyper=None):
         from accel.linear import _model
 
         est, median, times, compile_time = self._time_fits(
-            backend, lambda: self._estimator(backend, opt, lr, loss, epochs), X, y
+            backend, lambda: self._estimator(backend, opt, lr, loss, epochs, hyper), X, y
         )
         coef = np.asarray(est.coef_, np.float64)
         intercept = float(est.intercept_)
@@ -374,6 +389,43 @@ class LargeScaleBenchmark:
         data = self.to_dict()
         plots = _report.write_plots(data, self.output_dir)
         return write_atomic(self.output_dir / filename, _report.markdown(data, plots))
+
+
+_BY_CLASS_NAME = {cls: name for name, cls in _NUMPY_CLASSES.items()}
+
+
+def _specs(configs: Any) -> list[dict[str, Any]]:
+    """Normalise ``configs`` to ``[{"optimizer": table name, "learning_rate"?, hyper...}]``."""
+    from accel.linear import HYPERPARAMETERS
+
+    if isinstance(configs, dict):
+        items = []
+        for key, settings in configs.items():
+            if settings is not None and not isinstance(settings, dict):
+                raise ValueError(f"configs[{key!r}] must be a dict of settings or None, got {settings!r}")
+            items.append({"optimizer": key, **(settings or {})})
+    elif isinstance(configs, str):
+        raise ValueError(f"configs must be a list of optimizer names or a dict, got the string {configs!r}")
+    else:
+        items = [{"optimizer": c} if isinstance(c, str) else dict(c) for c in configs]
+    specs = []
+    for item in items:
+        opt = _BY_CLASS_NAME.get(item.get("optimizer"), item.get("optimizer"))
+        if opt not in _NUMPY_CLASSES:
+            accepted = [*_NUMPY_CLASSES, *_BY_CLASS_NAME]
+            raise ValueError(f"configs: optimizer must be one of {accepted}, got {item}")
+        unknown = set(item) - {"optimizer", "learning_rate", *HYPERPARAMETERS[opt]}
+        if unknown:
+            raise ValueError(
+                f"configs: {sorted(unknown)} not settings of {opt}; accepted: learning_rate, "
+                f"{', '.join(HYPERPARAMETERS[opt]) or '(no hyperparameters)'}"
+            )
+        specs.append({**item, "optimizer": opt})
+    return specs
+
+
+def _hyper(spec: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in spec.items() if k not in ("optimizer", "learning_rate")}
 
 
 def _csv(value: str, accepted: Sequence[str], name: str) -> list[str]:

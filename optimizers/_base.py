@@ -195,10 +195,60 @@ class BaseOptimizer(LinearEstimator):
                     converged = True
                     break
         history = {"loss": np.array(losses, dtype=dtype), "grad_norm": np.array(norms, dtype=dtype)}
+        self.compile_time_ = 0.0  # NumPy compiles nothing (profilers read this)
         self._store_result(
             theta[:d], theta[d], history, converged=converged, diverged=diverged, tol=self.tol
         )
         return self
+
+    def step(self, X_batch: Any, y_batch: Any) -> float:
+        """One update of the running parameters on a batch, for hand-written loops.
+
+        The first call starts from zero parameters. Each call evaluates the batch loss and
+        gradient at the current parameters (the same ``loss_and_grad`` as ``fit``), applies
+        the same update rule (``_direction``) and learning rate (a schedule is called with the
+        number of earlier ``step`` calls), stores ``coef_``, ``intercept_`` and
+        ``n_features_in_``, and returns the batch loss *before* the update. ``fit`` neither
+        uses nor resets this running state.
+
+        Example:
+            >>> import numpy as np
+            >>> from optimizers import SGD
+            >>> X, y = np.eye(2), np.array([1.0, 2.0])
+            >>> opt = SGD(learning_rate=0.5)
+            >>> losses = [opt.step(X, y) for _ in range(3)]
+            >>> losses[0] == (1 + 4) / (2 * 2) and losses[2] < losses[0]
+            True
+        """
+        hyper = self._check_params(self.get_params())
+        dtype = check_numpy_dtype(self.dtype)
+        X, y = _data.check_X_y(X_batch, y_batch, self.loss)
+        if self.loss == "logistic" and not np.all(np.isin(np.asarray(y), (0, 1))):
+            raise ValueError(
+                "y_batch must hold labels 0 and 1 for loss='logistic' in step() (one batch "
+                "cannot tell which two classes a data set has; fit() accepts any two labels)"
+            )
+        X, y = np.asarray(X, dtype=dtype), np.asarray(y, dtype=dtype)
+        d = X.shape[1]
+        self._h = {k: dtype.type(v) for k, v in hyper.items()}
+        run = getattr(self, "_step_run", None)
+        if run is None:
+            theta = np.zeros(d + 1, dtype=dtype)
+            run = self._step_run = {"theta": theta, "state": self._init_state(theta), "t": 0}
+        elif run["theta"].shape[0] != d + 1 or run["theta"].dtype != dtype:
+            raise ValueError(
+                f"X_batch has {d} features of dtype {dtype}; the running parameters have "
+                f"{run['theta'].shape[0] - 1} of dtype {run['theta'].dtype}"
+            )
+        theta = run["theta"]
+        value, gw, gb = _model.loss_and_grad(
+            X, y, theta[:d], theta[d], loss=self.loss, fit_intercept=self.fit_intercept, xp=np
+        )
+        u, run["state"] = self._direction(np.append(gw, gb), run["state"], theta)
+        run["theta"] = theta - dtype.type(self._lr(run["t"])) * u
+        run["t"] += 1
+        self.coef_, self.intercept_, self.n_features_in_ = run["theta"][:d], run["theta"][d], d
+        return float(value)
 
     def _decision(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=self.coef_.dtype)

@@ -11,12 +11,25 @@ import hashlib
 import random
 
 
-def oracle(sample_id: int, depth: int, prefix: str = "") -> list[float]:
-    """The five uniforms in [0, 1) that DPA draws for ``prefix + str(sample_id)``."""
+def oracle_hash(sample_id: int, depth: int, prefix: str = "") -> str:
+    """DPA's hash string (hex digest after the last Fibonacci step) of ``prefix + str(sample_id)``."""
     h = hashlib.sha256((prefix + str(sample_id)).encode()).hexdigest()
     a, b = 0, 1
     for _ in range(depth):
         h = hashlib.sha256((h + str(a)).encode()).hexdigest()
         a, b = b, a + b
-    r = random.Random(int(h, 16) % 2**32)
+    return h
+
+
+def oracle(sample_id: int, depth: int, prefix: str = "") -> list[float]:
+    """The five uniforms in [0, 1) that DPA draws for ``prefix + str(sample_id)``."""
+    r = random.Random(int(oracle_hash(sample_id, depth, prefix), 16) % 2**32)
     return [r.random() for _ in range(5)]
+
+
+def oracle_params(sample_id: int, ranges, depth: int = 10, prefix: str = "") -> dict:
+    """DPA's parameter dict: ``random.uniform(low, high)`` per range, and the hash."""
+    h = oracle_hash(sample_id, depth, prefix)
+    r = random.Random(int(h, 16) % 2**32)
+    names = ("rotation", "brightness", "noise", "scale", "contrast")
+    return {**{n: r.uniform(*lim) for n, lim in zip(names, ranges, strict=True)}, "hash": h}

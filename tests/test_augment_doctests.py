@@ -1,4 +1,8 @@
-"""Every accel.augment module documents itself with an example, and the benchmark script's smoke run."""
+"""Modules that document themselves with a runnable example (accel.augment, accel.dpa,
+accel.profile, accel.bench, optimizers), and the augmentation benchmark script's smoke run.
+
+Every module's examples RUN in tests/test_doctests.py; here the listed modules must hold at
+least one (an example removed by mistake shows up)."""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ import importlib
 
 import pytest
 
-# The augmentation modules whose docstrings must hold an example (all modules' examples run
-# in tests/test_doctests.py).
 MODULES = [
     "accel.augment",
     "accel.augment._config",
@@ -22,11 +24,36 @@ MODULES = [
     "accel.augment._io",
     "accel.augment._stats",
     "accel.augment._measure",
+    "accel.augment._dpa",
+    # accel.dpa: DPA's API over the augment kernel
+    "accel.dpa",
+    "accel.dpa._args",
+    "accel.dpa._config",
+    "accel.dpa._params",
+    "accel.dpa._streaming",
+    "accel.dpa._stats",
+    "accel.dpa._stream",
+    "accel.dpa._io",
+    "accel.dpa._batched",
+    "accel.dpa._perf",
+    "accel.dpa._comparison",
+    "accel.dpa.batch",
+    "accel.dpa.benchmark",
+    "accel.dpa.distributed",
+    # profilers, benchmarks and the NumPy optimizers' step
+    "accel.profile._readings",
+    "accel.profile._sections",
+    "accel.profile._optimizer_profiler",
+    "accel.profile._gpu_monitor",
+    "accel.profile._memory",
+    "accel.bench._compare",
+    "accel.bench._optimizer",
+    "optimizers._base",
 ]
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_augment_modules_have_examples(name):
+def test_modules_have_examples(name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder()
     assert any(t.examples for t in finder.find(module)), f"{name} has no runnable example"

@@ -203,7 +203,8 @@ def test_cli_runs_with_mnist_fallback(tmp_path, monkeypatch, capsys):
                "--epochs", "30", "--repeats", "1", "--output", str(out), "--no-progress"])
     assert rc == 0
     data = json.loads((out / "large_scale_results.json").read_text())
-    assert [p["name"] for p in data["problems"]] == ["MNIST (10k)", "Extreme kappa=1e+03"]
+    # the fallback problem is named after the data it uses: digits, in every heading, row and plot
+    assert [p["name"] for p in data["problems"]] == ["Digits (MNIST stand-in)", "Extreme kappa=1e+03"]
     mnist = data["problems"][0]
     assert mnist["loss"] == "logistic" and "digits" in mnist["fallback"]
     kappa = float(data["problems"][1]["metadata"]["condition_number"])
@@ -212,7 +213,10 @@ def test_cli_runs_with_mnist_fallback(tmp_path, monkeypatch, capsys):
     assert "## Fallbacks used" in report and "MNIST files absent" in report
     assert mnist["metadata"]["condition_number"] is None  # digits has constant pixels
     assert "condition number inf (singular)" in report
-    assert "optimum MNIST (10k)" in capsys.readouterr().out
+    assert "## Digits (MNIST stand-in)" in report and "## MNIST" not in report
+    assert "| Digits (MNIST stand-in) | sgd |" in report  # the speed-up table row
+    assert (out / "loss_vs_epoch_digits_mnist_stand_in.png").exists()
+    assert "optimum Digits (MNIST stand-in)" in capsys.readouterr().out
 
 
 def test_cli_rejects_unknown_names(capsys):
@@ -250,3 +254,32 @@ def test_full_mode_selects_full_only_problems_and_all_seven_optimizers(tmp_path)
     assert math.isclose(float(data["problems"][0]["metadata"]["condition_number"]), 1e9, rel_tol=0.05)
     assert {r["optimizer"] for r in data["results"]} == {"adagrad", "rmsprop"}
     assert all(r["epochs"] == 10 for r in data["results"])
+
+
+def test_fallback_problems_are_named_after_their_data(tmp_path, monkeypatch):
+    pytest.importorskip("sklearn")
+    from benchmarks import _problems
+
+    monkeypatch.setenv("ACCEL_DATA_DIR", str(tmp_path / "no_data_here"))
+    problems = list(_problems.iter_problems(["mnist", "california"], seed=0, download=False))
+    assert [p.name for p in problems] == ["Digits (MNIST stand-in)", "Diabetes (California stand-in)"]
+    assert "diabetes" in problems[1].fallback and problems[1].X_train.shape[1] == 10
+
+
+def test_configs_keyed_by_class_name_with_hyperparameters(tmp_path):
+    # The 002 document's form: {'Adam': {...}, 'AdamW': {..., 'weight_decay': ...}}
+    X, y = _regression()
+    bench = LargeScaleBenchmark(tmp_path, backends=("numpy",), repeats=1, progress=False)
+    configs = {"Adam": {"learning_rate": 0.05}, "AdamW": {"learning_rate": 0.05, "weight_decay": 0.5},
+               "MomentumSGD": None}
+    rows = bench.benchmark_dataset("toy", X, y, X, y, {}, configs, max_epochs=40)
+    assert [r["optimizer"] for r in rows] == ["adam", "adamw", "momentum"]
+    problem = bench.problems[-1]
+    assert problem["hyperparameters"] == {"adam": {}, "adamw": {"weight_decay": 0.5}, "momentum": {}}
+    assert problem["lr_source"] == {"adam": "given", "adamw": "given", "momentum": "1/L"}
+    # the weight decay reached the estimator: AdamW's loss differs from Adam's at the same rate
+    assert rows[0]["final_train_loss"] != rows[1]["final_train_loss"]
+    with pytest.raises(ValueError, match=r"\['momentum'\] not settings of adam"):
+        bench.benchmark_dataset("toy", X, y, X, y, {}, {"Adam": {"momentum": 0.9}}, 10)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        bench.benchmark_dataset("toy", X, y, X, y, {}, {"LBFGS": {}}, 10)

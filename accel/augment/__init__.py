@@ -20,6 +20,7 @@ from ._distributed import (
     gen_distributed_augmentation_params,
     stream_distributed_augmentation_chain,
 )
+from ._dpa import dpa_draws
 from ._generate import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
@@ -74,6 +75,7 @@ __all__ = [
     "apply_augmentations",
     "augmentation_params",
     "compute_statistics",
+    "dpa_draws",
     "gen_augmentation_batch",
     "gen_augmentation_params",
     "gen_distributed_augmentation_params",

@@ -66,7 +66,7 @@ import numpy as np
 from accel._keys import split_ids
 from accel.augment import _mt19937, _sha256
 
-__all__ = ["DRAWS", "MAX_DEPTH", "dpa_shifted_words", "dpa_uniforms", "fibonacci_suffixes"]
+__all__ = ["DRAWS", "MAX_DEPTH", "dpa_draws", "dpa_shifted_words", "dpa_uniforms", "fibonacci_suffixes"]
 
 DRAWS = ("rotation", "brightness", "noise", "scale", "contrast")
 _N_DIGITS = 20  # 2**64 - 1 has 20 decimal digits
@@ -204,7 +204,8 @@ def _message_words(hi, lo, prefix_padded, n_prefix):
 
 
 def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int):
-    """Shifted words ``(a >> 5, b >> 6)`` of the five draws for one id: uint32 (5, 2).
+    """Shifted words ``(a >> 5, b >> 6)`` of the five draws for one id: uint32 (5, 2), and
+    the final SHA-256 digest (DPA's ``hash``) as eight big-endian words: uint32 (8,).
 
     ``unroll``: SHA-256 rounds per loop iteration (speed vs compile time). MT19937 runs one
     step per iteration (:func:`accel.augment._mt19937.first_outputs` says why).
@@ -227,7 +228,8 @@ def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int
 
     state = jax.lax.fori_loop(0, depth, step, state)
     out = _mt19937.first_outputs(state[7], 2 * len(DRAWS))
-    return jnp.stack([jnp.stack([out[2 * k] >> 5, out[2 * k + 1] >> 6]) for k in range(len(DRAWS))])
+    words = jnp.stack([jnp.stack([out[2 * k] >> 5, out[2 * k + 1] >> 6]) for k in range(len(DRAWS))])
+    return words, jnp.stack(state)
 
 
 @functools.cache
@@ -253,6 +255,11 @@ def _bucket(n: int) -> int:
 
 def dpa_shifted_words(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndarray:
     """``(a >> 5, b >> 6)`` of the five draws per id, computed on the device: uint32 (n, 5, 2)."""
+    return _words_and_digests(sample_ids, depth, prefix)[0]
+
+
+def _words_and_digests(sample_ids: object, depth: int, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Shifted words uint32 (n, 5, 2) and final digests uint32 (n, 8) of the kernel."""
     depth = _check_depth(depth)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
@@ -274,19 +281,28 @@ def dpa_shifted_words(sample_ids: object, *, depth: int, prefix: str = "") -> np
         pad = (0, _bucket(count) - count)
         chunks.append((np.pad(hi[start : start + count], pad), np.pad(lo[start : start + count], pad), count))
     if not chunks:
-        return np.zeros((0, len(DRAWS), 2), dtype=np.uint32)
+        return np.zeros((0, len(DRAWS), 2), dtype=np.uint32), np.zeros((0, 8), dtype=np.uint32)
 
     def run(chunk):
         chunk_hi, chunk_lo, count = chunk
-        return np.asarray(kernel(chunk_hi, chunk_lo, *args))[:count]
+        words, digests = kernel(chunk_hi, chunk_lo, *args)
+        return np.asarray(words)[:count], np.asarray(digests)[:count]
 
     if len(chunks) == 1 or _THREADS == 1:
-        return np.concatenate([run(c) for c in chunks])
-    # Two chunks in flight from two threads: XLA splits each large fusion over the cores and
-    # waits for both halves thousands of times per chunk; a second execution fills those
-    # waits (measured: benchmarks/bench_augment_dpa.py, BENCHMARKS.md).
-    with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
-        return np.concatenate(list(pool.map(run, chunks)))
+        results = [run(c) for c in chunks]
+    else:
+        # Two chunks in flight from two threads: XLA splits each large fusion over the cores
+        # and waits for both halves thousands of times per chunk; a second execution fills
+        # those waits (measured: benchmarks/bench_augment_dpa.py, BENCHMARKS.md).
+        with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
+            results = list(pool.map(run, chunks))
+    return np.concatenate([w for w, _ in results]), np.concatenate([d for _, d in results])
+
+
+def _combine(words: np.ndarray) -> np.ndarray:
+    """``random()``'s float64 from the shifted words: ``(a * 67108864 + b) / 2**53``."""
+    words = words.astype(np.float64)
+    return (words[..., 0] * 67108864.0 + words[..., 1]) / 9007199254740992.0
 
 
 def dpa_uniforms(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndarray:
@@ -297,5 +313,24 @@ def dpa_uniforms(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndar
     :func:`accel._keys.split_ids` accepts (non-negative integers below 2**64), flattened.
     ``depth`` (int in ``[1, MAX_DEPTH]``) is the number of Fibonacci re-hashing steps.
     """
-    words = dpa_shifted_words(sample_ids, depth=depth, prefix=prefix).astype(np.float64)
-    return (words[..., 0] * 67108864.0 + words[..., 1]) / 9007199254740992.0
+    return _combine(dpa_shifted_words(sample_ids, depth=depth, prefix=prefix))
+
+
+def dpa_draws(sample_ids: object, *, depth: int = 10, prefix: str = "") -> tuple[np.ndarray, list[str]]:
+    """DPA's five uniforms per id (as :func:`dpa_uniforms`) and its ``hash`` string per id.
+
+    The hash is the hex digest after the last Fibonacci step (``gen_augmentation_seed`` in
+    DPA), read from the same kernel call as the uniforms.
+
+    Example:
+        >>> import hashlib
+        >>> from accel.augment import dpa_draws
+        >>> u, hashes = dpa_draws([7], depth=1)
+        >>> hashes[0] == hashlib.sha256((hashlib.sha256(b"7").hexdigest() + "0").encode()).hexdigest()
+        True
+        >>> u.shape, u.dtype.name
+        ((1, 5), 'float64')
+    """
+    words, digests = _words_and_digests(sample_ids, depth, prefix)
+    text = digests.astype(">u4").tobytes().hex()
+    return _combine(words), [text[64 * i : 64 * (i + 1)] for i in range(digests.shape[0])]

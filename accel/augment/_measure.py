@@ -3,7 +3,9 @@
 Timings wait for the device (``block_until_ready``) and the first (compiling) call is a
 separate warm-up, reported as ``compile_seconds``; throughput is ``n / median(time)``.
 Memory is this process's resident set (``/proc/self/statm``) and its peak
-(``ru_maxrss``), not the machine's.
+(``ru_maxrss``), not the machine's; CPU use is this process's CPU time during the timed
+calls as a percent of all cores (``accel.profile.cpu_percent``). ``measure_memory=False`` /
+``measure_cpu=False`` skip those readings (reported as 0.0).
 
 Example:
     >>> from accel.augment import BenchmarkConfig, BenchmarkRunner
@@ -24,6 +26,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._checks import check_bool
+from ..profile import cpu_percent
 from ._config import AugmentationConfig
 from ._generate import check_algorithm, check_int, gen_augmentation_batch
 
@@ -79,11 +83,14 @@ class BenchmarkConfig:
     warmup_iterations: int = 2
     measure_memory: bool = True
     algorithm: str | None = None
+    measure_cpu: bool = True
 
     def __post_init__(self) -> None:
         check_int(self.iterations, "iterations", minimum=1)
         check_int(self.warmup_iterations, "warmup_iterations", minimum=1)
         check_algorithm(self.algorithm)
+        check_bool(self.measure_memory, "measure_memory")
+        check_bool(self.measure_cpu, "measure_cpu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +103,7 @@ class PerformanceMetrics:
     peak_rss_mb: float
     total_time_seconds: float
     times_seconds: tuple[float, ...]
+    cpu_usage_percent: float = 0.0
 
 
 class BenchmarkRunner:
@@ -114,19 +122,23 @@ class BenchmarkRunner:
         for _ in range(self.config.warmup_iterations - 1):
             gen_augmentation_batch(ids, config, algorithm=algo).block_until_ready()
         times = []
-        with measure_memory() as mem, measure_time() as total:
+        with contextlib.ExitStack() as stack:
+            mem = stack.enter_context(measure_memory()) if self.config.measure_memory else None
+            total = stack.enter_context(measure_time())
             for _ in range(self.config.iterations):
                 t0 = time.perf_counter()
                 gen_augmentation_batch(ids, config, algorithm=algo).block_until_ready()
                 times.append(time.perf_counter() - t0)
         med = statistics.median(times)
+        cpu = cpu_percent(total["cpu_seconds"], total["elapsed_seconds"]) if self.config.measure_cpu else 0.0
         return PerformanceMetrics(
             throughput_samples_per_second=n / med,
             avg_latency_ms=1e3 * med / n,
             median_seconds=med,
             compile_seconds=compile_t["elapsed_seconds"],
-            memory_usage_mb=mem["delta_mb"],
-            peak_rss_mb=mem["peak_rss_mb"],
+            memory_usage_mb=mem["delta_mb"] if mem is not None else 0.0,
+            peak_rss_mb=mem["peak_rss_mb"] if mem is not None else 0.0,
             total_time_seconds=total["elapsed_seconds"],
             times_seconds=tuple(times),
+            cpu_usage_percent=cpu,
         )

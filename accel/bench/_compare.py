@@ -29,6 +29,8 @@ Example:
     (True, 'float32', True)
     >>> res["numpy"].speedup_vs_numpy
     1.0
+    >>> for backend, timing in res.items():   # the 002 document's mapping access
+    ...     assert timing["mean_time"] > 0 and "speedup_vs_numpy" in timing
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import numpy as np
 from accel._checks import check_int
 from accel._report import dump_json, format_table, jsonable, ms
 from accel.bench._backends import BACKEND_NAMES, get_backend
+from accel.profile import FieldMapping
 
 __all__ = [
     "DTYPES",
@@ -138,8 +141,13 @@ def _accepts_xp(fn: Callable[..., Any]) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class BackendResult:
+class BackendResult(FieldMapping):
     """One backend's timings for one operation; times in seconds.
+
+    Also a read-only mapping of its fields, as the 002 document uses it
+    (``timing['mean_time']``, ``'speedup_vs_numpy' in timing``): a field that is ``None`` is
+    absent from ``keys()`` and reads as :class:`accel.profile.Unavailable` (printing
+    ``unavailable``), with the backend's ``reason`` when the backend could not run.
 
     ``compile_time`` is JAX's ahead-of-time compilation, ``0.0`` for NumPy and ``None`` for
     CuPy (it compiles kernels lazily inside the first call, see ``first_call_time``).

@@ -17,17 +17,18 @@ import numpy as np
 from accel._report import dump_json, format_table, jsonable, ms
 from accel.bench._backends import BACKEND_NAMES
 from accel.bench._compare import Comparison, check_n_runs, compare_backends
-from accel.profile import block_fitted, fitted_epochs
+from accel.profile import FieldMapping, block_fitted, fitted_epochs
 
 __all__ = ["OptimizerBenchmark", "SpeedBenchmark", "benchmark_optimizer"]
 
 
 @dataclasses.dataclass(frozen=True)
-class OptimizerBenchmark:
+class OptimizerBenchmark(FieldMapping):
     """Timings of ``n_runs`` identical fits after one warm-up fit (which, for JAX, compiles).
 
     ``throughput_samples_per_sec = n_samples * epochs / median_time``. ``final_loss`` is
-    ``history_['loss'][-1]`` of the last fit.
+    ``history_['loss'][-1]`` of the last fit. Also a read-only mapping of its fields
+    (``result['mean_time']``, as the 002 document reads it).
     """
 
     optimizer: str
@@ -84,20 +85,31 @@ def _make_estimator(optimizer: Any, config: dict[str, Any] | None) -> Any:
     return est
 
 
+def _one_optimizer(optimizer: Any, optimizer_cls: Any) -> Any:
+    if (optimizer is None) == (optimizer_cls is None):
+        raise TypeError("pass the estimator (class or instance) once: as optimizer or as optimizer_cls")
+    return optimizer if optimizer is not None else optimizer_cls
+
+
 def benchmark_optimizer(
-    optimizer: Any,
-    X: Any,
-    y: Any,
+    optimizer: Any = None,
+    X: Any = None,
+    y: Any = None,
     config: dict[str, Any] | None = None,
     n_runs: int = 3,
+    *,
+    optimizer_cls: Any = None,
 ) -> OptimizerBenchmark:
     """Time ``optimizer.fit(X, y)``: one warm-up fit (JAX compiles there), then ``n_runs``.
 
     ``optimizer`` is an estimator class (constructed with ``config``) or instance (cloned
     with ``config`` through ``get_params()`` when ``config`` is given), e.g.
-    ``optimizers.Adam`` or ``accel.JAXOptimizer``. JAX results are waited for with
-    ``block_until_ready`` before the clock stops.
+    ``optimizers.Adam`` or ``accel.JAXOptimizer``; ``optimizer_cls=`` is the 002 document's
+    name for it. JAX results are waited for with ``block_until_ready`` before the clock stops.
     """
+    optimizer = _one_optimizer(optimizer, optimizer_cls)
+    if X is None or y is None:
+        raise TypeError("benchmark_optimizer() needs the data: X and y")
     n_runs = check_n_runs(n_runs)
     est = _make_estimator(optimizer, config)
     shape_x, shape_y = np.shape(X), np.shape(y)
@@ -177,13 +189,16 @@ class SpeedBenchmark:
 
     def benchmark_optimizer(
         self,
-        optimizer: Any,
-        X: Any,
-        y: Any,
+        optimizer: Any = None,
+        X: Any = None,
+        y: Any = None,
         config: dict[str, Any] | None = None,
         n_runs: int = 3,
+        *,
+        optimizer_cls: Any = None,
     ) -> OptimizerBenchmark:
-        result = benchmark_optimizer(optimizer, X, y, config, n_runs)
+        """:func:`benchmark_optimizer`, keeping the result (``optimizer_cls=`` as in 002)."""
+        result = benchmark_optimizer(optimizer, X, y, config, n_runs, optimizer_cls=optimizer_cls)
         self.results.append(result)
         return result
 

@@ -20,8 +20,8 @@ Example:
     16004
     >>> t = MemoryTracker()
     >>> t.track_array("X", np.zeros((10, 10)))
-    >>> t.get_summary()["total_bytes"]
-    800
+    >>> t.get_summary()["total_bytes"], t.get_summary()["tracked_arrays"]
+    (800, 1)
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import numpy as np
 from accel._report import format_table
 
 __all__ = ["OPTIMIZER_STATE", "MemoryTracker"]
+
+_MB = float(1 << 20)
 
 # optimizer_type -> (state vectors the size of the parameters, bytes of scalar state)
 OPTIMIZER_STATE: dict[str, tuple[int, int]] = {
@@ -85,7 +87,8 @@ class MemoryTracker:
         self._arrays[name] = {"name": name, **_describe(array)}
 
     def get_summary(self) -> dict[str, Any]:
-        """``total_bytes``, totals ``by_backend`` and ``by_device``, and every ``arrays`` entry."""
+        """``total_bytes`` (and ``total_mb``), totals ``by_backend`` and ``by_device``, every
+        ``arrays`` entry, and ``tracked_arrays``: the number of arrays (002's key)."""
         by_backend: dict[str, int] = {}
         by_device: dict[str, int] = {}
         for a in self._arrays.values():
@@ -93,7 +96,9 @@ class MemoryTracker:
             by_device[a["device"]] = by_device.get(a["device"], 0) + a["nbytes"]
         return {
             "n_arrays": len(self._arrays),
+            "tracked_arrays": len(self._arrays),
             "total_bytes": sum(by_backend.values()),
+            "total_mb": sum(by_backend.values()) / _MB,
             "by_backend": by_backend,
             "by_device": by_device,
             "arrays": [dict(a) for a in self._arrays.values()],
@@ -106,7 +111,8 @@ class MemoryTracker:
 
     @staticmethod
     def estimate_optimizer_memory(n_params: int, optimizer_type: str, dtype: Any = "float32") -> dict[str, Any]:
-        """Bytes for parameters, gradient and optimizer state (see the module table)."""
+        """Bytes for parameters, gradient and optimizer state (see the module table); the
+        ``*_mb`` keys (``total_memory_mb``: 002's key) are the same in MiB."""
         if isinstance(n_params, bool) or not isinstance(n_params, numbers.Integral) or n_params < 1:
             raise ValueError(f"n_params must be a positive integer, got {n_params!r}")
         if optimizer_type not in OPTIMIZER_STATE:
@@ -132,4 +138,7 @@ class MemoryTracker:
             "state_bytes": state_bytes,
             "scalar_state_bytes": scalar_bytes,
             "total_bytes": 2 * vector_bytes + state_bytes + scalar_bytes,
+            "params_memory_mb": vector_bytes / _MB,
+            "state_memory_mb": (state_bytes + scalar_bytes) / _MB,
+            "total_memory_mb": (2 * vector_bytes + state_bytes + scalar_bytes) / _MB,
         }
