@@ -42,6 +42,7 @@ def test_resume_20_to_50_epochs_is_bitwise_identical(tmp_path):
     resumed = ParallelTrainer(epochs=50, **common).fit(X, y, resume=True)
     assert resumed.compile_time_ == 0.0  # same program as the 20-epoch run
     straight = ParallelTrainer(epochs=50, **CONFIG, n_devices=2).fit(X, y)
+    assert straight.compile_time_ == 0.0  # the same program again: bitwise comparisons hold
     np.testing.assert_array_equal(resumed.coef_, straight.coef_)
     assert resumed.intercept_ == straight.intercept_
     assert resumed.history_["loss"] == straight.history_["loss"]
