@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_open", "owner_tag", "remove_orphans", "write_atomic"]
+__all__ = ["atomic_open", "owner_tag", "remove_orphans", "write_atomic", "writer_alive"]
 
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 # ".<anything>.accel-<host>-<pid>-<random hex>[<suffix>]", suffix like ".tmp" or ".part"
@@ -63,7 +63,8 @@ def owner_tag() -> str:
     return f"accel-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def _writer_alive(pid: int) -> bool:
+def writer_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host may still be writing (unsure counts as yes)."""
     if pid == os.getpid():
         return True
     try:
@@ -87,7 +88,7 @@ def remove_orphans(folder: str | os.PathLike[str]) -> list[Path]:
         return removed
     for entry in entries:
         m = _ORPHAN.match(entry.name)
-        if m is None or m["host"] != _HOST or _writer_alive(int(m["pid"])):
+        if m is None or m["host"] != _HOST or writer_alive(int(m["pid"])):
             continue
         path = Path(entry.path)
         try:

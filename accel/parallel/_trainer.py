@@ -385,6 +385,7 @@ class ParallelTrainer:
         return devices[: self.n_devices]
 
     def _run(self, loss_fn, params, data, optimizer, epochs, batch_size, resume, data_is_local):
+        _checkpoint.check_directory(self.checkpoint_dir)  # a file or unwritable: fail now
         _checks.check_bool(resume, "resume")
         _checks.check_bool(data_is_local, "data_is_local")
         if resume and self.checkpoint_dir is None:
