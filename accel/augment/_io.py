@@ -19,6 +19,13 @@ Every write goes to a temporary file in the target folder that is renamed over t
 only when complete (``os.replace``), so a crash never leaves a partial file. Truncated,
 corrupted or foreign files raise ``ValueError`` naming the file and the problem.
 
+What is checked, on saving and on loading JSON: every ``sample_id`` is an integer in
+``[0, 2**64)`` (``1.5`` or ``True`` is refused, not truncated), every parameter a finite
+real number, inside the config's range ``[lo, hi]`` when a config is recorded, and a
+JSON file's ``format_version`` is this build's. JSON files written by DPA itself have no
+``format_version`` and no ``sample_id``: they load as DPA loads them (all records without
+``sample_id``, or all with); in files of this library every record needs one.
+
 Example:
     >>> import tempfile, os
     >>> from accel.augment import (stream_augmentation_chain, save_augmentation_chain,
@@ -46,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_open
+from .._checks import MAX_U64, check_int
 from ._batch import AugmentationBatch
 from ._config import PARAM_NAMES, AugmentationConfig
 from ._stats import compute_statistics
@@ -81,13 +89,18 @@ def _batches_of(params: Any, config: AugmentationConfig | None) -> Iterator[Augm
         raise TypeError("params must be a list of per-sample dicts, an AugmentationBatch or an iterable of them")
     records: list[Mapping[str, Any]] = []
     cfg = config
+    done = 0  # records flushed so far (for messages)
 
     def flush() -> AugmentationBatch:
-        try:
-            ids = np.array([r["sample_id"] for r in records], dtype=np.uint64)
-            values = {n: np.array([r[n] for r in records], dtype=np.float64) for n in PARAM_NAMES}
-        except (KeyError, TypeError, OverflowError, ValueError) as e:
-            raise ValueError(f"every per-sample dict needs 'sample_id' and {PARAM_NAMES}: {e!r}") from None
+        nonlocal done
+        for i, rec in enumerate(records, start=done):
+            missing = [k for k in ("sample_id", *PARAM_NAMES) if k not in rec]
+            if missing:
+                raise ValueError(f"every per-sample dict needs 'sample_id' and {PARAM_NAMES}; record {i} lacks {missing}")
+            _check_record(rec, f"record {i}", TypeError)
+        ids = np.array([r["sample_id"] for r in records], dtype=np.uint64)
+        values = {n: np.array([r[n] for r in records], dtype=np.float64) for n in PARAM_NAMES}
+        done += len(records)
         return AugmentationBatch(values, ids, seed=None, epoch=None, algorithm=None, config=cfg)
 
     for item in params:
@@ -105,6 +118,36 @@ def _batches_of(params: Any, config: AugmentationConfig | None) -> Iterator[Augm
             raise TypeError(f"params items must be per-sample dicts or AugmentationBatch objects, got {type(item).__name__}")
     if records:
         yield flush()
+
+
+def _check_record(rec: Mapping[str, Any], where: str, kind_error: type[Exception]) -> None:
+    """A per-sample dict: ``sample_id`` an int in [0, 2**64) if present, finite real values."""
+    if "sample_id" in rec:
+        try:
+            check_int(rec["sample_id"], f"sample_id of {where}", minimum=0, maximum=MAX_U64)
+        except TypeError as e:
+            raise kind_error(str(e)) from None
+    for n in PARAM_NAMES:
+        v = rec[n]
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+            raise kind_error(f"parameter {n} of {where} must be a real number, got {type(v).__name__}")
+        if not math.isfinite(v):
+            raise ValueError(f"parameter {n} of {where} is not finite: {v}")
+
+
+def _check_ranges(values: Mapping[str, np.ndarray], ids: np.ndarray, config: AugmentationConfig | None, where: str) -> None:
+    """Every value inside its config range ``[lo, hi]`` (drawn values lie in ``[lo, hi)``)."""
+    if config is None:
+        return
+    for n, (lo, hi) in zip(PARAM_NAMES, config.ranges, strict=True):
+        v = np.asarray(values[n], dtype=np.float64)
+        bad = np.flatnonzero(~((v >= lo) & (v <= hi)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"{where}: parameter {n} of sample {int(ids[i])} is {float(v[i])!r}, outside the config's "
+                f"{n}_range [{lo:g}, {hi:g}] ({bad.size} such values)"
+            )
 
 
 def _meta_of(batch: AugmentationBatch, config: AugmentationConfig | None) -> dict[str, Any]:
@@ -154,6 +197,8 @@ def _save_json(batches: list[AugmentationBatch], path: Path, config: Augmentatio
         for n in PARAM_NAMES:
             if not math.isfinite(rec[n]):
                 raise ValueError(f"parameter {n} of sample {rec['sample_id']} is not finite: {rec[n]}")
+    for b in batches:
+        _check_ranges(b.to_numpy(), b.sample_ids, config if config is not None else b.config, f"cannot save {path}")
     out: dict[str, Any] = {"metadata": meta, "augmentations": records}
     if include_stats:
         out["statistics"] = compute_statistics(batches) if records else {}
@@ -214,6 +259,7 @@ def _save_binary(batches: Iterable[AugmentationBatch], path: Path, config: Augme
                     raise ValueError(f"parameter {n} has non-finite values; refusing to save")
                 if dtype == np.float32 and not np.array_equal(c.astype(np.float32).astype(c.dtype), c):
                     raise ValueError("batches mix float32 and float64 parameter values; save them to separate files")
+            _check_ranges(cols, batch.sample_ids, config if config is not None else batch.config, f"cannot save {path}")
             data = rows.tobytes()
             crc = zlib.crc32(data, crc)
             f.write(data)
@@ -345,11 +391,37 @@ def load_augmentation_chain(path: str | os.PathLike[str]) -> list[dict[str, Any]
         raise ValueError(f"{path} is not a valid augmentation chain file (truncated or corrupt JSON: {e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("augmentations"), list):
         raise ValueError(f"{path} is not an augmentation chain file: no 'augmentations' list")
+    meta = data.get("metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} is corrupt: 'metadata' is a {type(meta).__name__}, not an object")
+    if "format_version" in meta and (isinstance(meta["format_version"], bool) or meta["format_version"] != VERSION):
+        raise ValueError(f"{path}: unsupported format_version {meta['format_version']!r} (this build reads {VERSION})")
+    ours = "format_version" in meta  # DPA's own files have neither format_version nor sample_id
+    try:
+        config = AugmentationConfig.from_dict(meta["config"]) if meta.get("config") is not None else None
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path} is corrupt: metadata config is invalid ({e})") from None
     records = data["augmentations"]
+    with_ids = 0
     for i, rec in enumerate(records):
-        if not isinstance(rec, dict) or any(not isinstance(rec.get(n), int | float) or isinstance(rec.get(n), bool) for n in PARAM_NAMES):
+        if not isinstance(rec, dict) or any(n not in rec for n in PARAM_NAMES):
             raise ValueError(f"{path} is corrupt: augmentation {i} lacks numeric {PARAM_NAMES}")
-    declared = (data.get("metadata") or {}).get("num_samples")
+        if "sample_id" not in rec and (ours or with_ids):
+            raise ValueError(f"{path} is corrupt: augmentation {i} has no sample_id")
+        if "sample_id" in rec and with_ids < i:
+            raise ValueError(f"{path} is corrupt: augmentation {i} has a sample_id, earlier ones have none")
+        with_ids += "sample_id" in rec
+        try:
+            _check_record(rec, f"augmentation {i}", ValueError)
+        except ValueError as e:
+            raise ValueError(f"{path} is corrupt: {e}") from None
+    declared = meta.get("num_samples")
     if declared is not None and declared != len(records):
         raise ValueError(f"{path} is corrupt: metadata says {declared} samples, found {len(records)}")
+    if config is not None and records:
+        ids = np.array([r.get("sample_id", i) for i, r in enumerate(records)], dtype=np.uint64)
+        values = {n: np.array([r[n] for r in records], dtype=np.float64) for n in PARAM_NAMES}
+        _check_ranges(values, ids, config, f"{path} is corrupt")
     return records
