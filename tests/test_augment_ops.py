@@ -258,3 +258,42 @@ def test_uint8_rounding_and_clipping():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def _with_nan(images):
+    images = images.copy()
+    images[1, 2, 3] = np.nan
+    return images
+
+
+NAN_IMAGES = _with_nan(IMAGES)
+INF_IMAGES = np.where(np.isnan(NAN_IMAGES), np.float32(np.inf), NAN_IMAGES)
+
+
+@pytest.mark.parametrize("images", [NAN_IMAGES, INF_IMAGES, NAN_IMAGES[..., 0]], ids=["nan", "inf", "nan-nhw"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda x: _ops.rotate_and_scale(x, 10.0, 1.1),
+        lambda x: _ops.adjust_brightness(x, 1.2),
+        lambda x: _ops.adjust_contrast(x, 1.2),
+        lambda x: _ops.add_noise(x, 0.1, _ops.noise_keys(range(4), 0, 0)),
+        lambda x: _ops.apply_augmentations(x, make_batch(4, rotation=5.0, noise=0.1)),
+    ],
+    ids=["rotate_and_scale", "adjust_brightness", "adjust_contrast", "add_noise", "apply_augmentations"],
+)
+def test_host_images_with_nan_are_refused(op, images):
+    with pytest.raises(ValueError, match=r"images contain NaN or infinity"):
+        op(images)
+
+
+def test_device_images_are_not_synced_to_the_host_for_checks():
+    """JAX images are not inspected: no device-to-host transfer per call, and under jit the
+    values cannot be inspected at all (documented: NaN then flows through)."""
+    nan_images = jnp.asarray(NAN_IMAGES)
+    with jax.transfer_guard_device_to_host("disallow"):
+        out = _ops.adjust_contrast(nan_images, np.full(4, 1.2, np.float32))
+        warped = _ops.rotate_and_scale(nan_images, np.zeros(4, np.float32), np.ones(4, np.float32))
+    assert np.isnan(np.asarray(out)[1]).any() and np.isnan(np.asarray(warped)[1, 2, 3]).all()
+    jitted = jax.jit(lambda x: _ops.apply_augmentations(x, make_batch(4, rotation=5.0)))
+    assert np.isfinite(np.asarray(jitted(jnp.asarray(IMAGES)))).all()

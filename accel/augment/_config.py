@@ -77,8 +77,9 @@ def _check_range(name: str, value: object) -> tuple[float, float]:
 class AugmentationConfig:
     """Half-open ranges ``[lo, hi)`` of the five augmentation parameters; immutable.
 
-    Each range must be finite with ``lo < hi``; ``augmentation_depth`` (hash-chain length of
-    the ``'dpa'`` algorithm) must be an integer >= 1. Ranges are stored as float tuples.
+    Each range must be finite with ``lo < hi``; scales must be positive (``lo > 0``) and noise
+    standard deviations non-negative (``lo >= 0``); ``augmentation_depth`` (hash-chain length
+    of the ``'dpa'`` algorithm) must be an integer >= 1. Ranges are stored as float tuples.
 
     Example:
         >>> cfg = AugmentationConfig(rotation_range=(-10, 10))
@@ -97,6 +98,12 @@ class AugmentationConfig:
         for name in PARAM_NAMES:
             field = f"{name}_range"
             object.__setattr__(self, field, _check_range(field, getattr(self, field)))
+        # Ranges the image ops would reject only when applied (rotate_and_scale needs
+        # scale > 0, add_noise std >= 0): refused here, where the mistake is made.
+        if self.scale_range[0] <= 0:
+            raise ValueError(f"scale_range must have lo > 0 (scales are positive), got {self.scale_range!r}")
+        if self.noise_range[0] < 0:
+            raise ValueError(f"noise_range must have lo >= 0 (a noise std), got {self.noise_range!r}")
         depth = self.augmentation_depth
         if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
             raise TypeError(f"augmentation_depth must be an integer >= 1, got {depth!r}")
