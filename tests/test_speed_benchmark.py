@@ -6,6 +6,7 @@ import importlib.util
 import json
 import statistics
 import sys
+import time
 import timeit
 import types
 
@@ -119,6 +120,41 @@ def test_result_fields_and_statistics_match_the_timed_samples():
     assert res["numpy"].compile_time == 0.0 and res["numpy"].transfer_time == 0.0
     assert res["jax"].compile_time > 0 and res["jax"].transfer_time > 0
     assert res["jax"].device.startswith(jax.devices()[0].platform)
+
+
+def _sometimes_slow_numpy(slow_call: int, seconds: float = 0.2):
+    """``sum(X * X)``; the NumPy version sleeps during its ``slow_call``-th call."""
+    calls = [0]
+
+    def op(X, xp):
+        if xp.__name__.endswith("numpy") and not xp.__name__.startswith("jax"):
+            calls[0] += 1
+            if calls[0] == slow_call:
+                time.sleep(seconds)
+        return xp.sum(X * X)
+
+    return op
+
+
+def test_noisy_timing_makes_the_speedup_unreliable():
+    """One NumPy run 0.2 s slower than the others (a loaded machine): std > mean, so the
+    ratio against it means nothing; the result says so in its fields, table and JSON."""
+    res = compare_backends(_sometimes_slow_numpy(slow_call=4), _x(), backends=("numpy", "jax"),
+                           n_runs=4, warmup=1)  # fmt: skip
+    num, jx = res["numpy"], res["jax"]
+    assert num.relative_std == pytest.approx(num.std_time / num.mean_time) and num.relative_std > 1
+    assert num.noisy and jx.speedup_reliable is False and num.speedup_reliable is False
+    assert "noisy: std = " in str(res) and "speedup unreliable" in str(res)
+    doc = json.loads(res.to_json())["results"]
+    assert doc["numpy"]["noisy"] is True and doc["jax"]["speedup_reliable"] is False
+
+
+def test_steady_timing_is_not_flagged():
+    res = compare_backends(lambda X: (time.sleep(0.02), X.sum())[1], _x(), backends=("numpy",),
+                           n_runs=3, warmup=0)  # fmt: skip
+    r = res["numpy"]
+    assert r.relative_std < 0.5 and r.noisy is False and r.speedup_reliable is True
+    assert "noisy" not in str(res) and "unreliable" not in str(res)
 
 
 def test_same_dtype_reaches_every_backend():

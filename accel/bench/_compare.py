@@ -13,7 +13,12 @@ What makes a comparison honest here (shared DESIGN.md, "What the peers got wrong
 * each backend's result is copied back and compared with the reference backend (NumPy
   when it runs): ``max_rel_diff = max|out - ref| / max|ref|``;
 * a backend that cannot run here (CuPy without a GPU) is reported with ``available=False``
-  and the reason, never a crash.
+  and the reason, never a crash;
+* a timing whose spread is too large to compare is flagged, not trusted:
+  ``relative_std = std_time / mean_time``, ``noisy = relative_std > NOISY_RELATIVE_STD``,
+  and ``speedup_reliable`` is False when the backend's or NumPy's timing is noisy (the
+  table says so in its note column, the JSON in these fields). Under load a NumPy timing
+  with std above its mean once gave a "61x speed-up".
 
 Same dtype is not always same arithmetic: on NVIDIA GPUs XLA runs float32 matrix products on
 TF32 matrix units by default (``jax.default_matmul_precision``), CuPy only with
@@ -50,6 +55,7 @@ from accel.bench._backends import BACKEND_NAMES, get_backend
 
 __all__ = [
     "DTYPES",
+    "NOISY_RELATIVE_STD",
     "BackendResult",
     "Comparison",
     "check_backends",
@@ -145,6 +151,9 @@ class BackendResult:
     CuPy (it compiles kernels lazily inside the first call, see ``first_call_time``).
     ``transfer_time`` is the median host-to-device placement of all inputs (``0.0`` for
     NumPy). ``max_rel_diff`` compares the output with the reference backend's.
+    ``relative_std`` is ``std_time / mean_time``; ``noisy`` is True when it exceeds
+    :data:`NOISY_RELATIVE_STD`; ``speedup_reliable`` is False when this backend's or NumPy's
+    timing is noisy (``None`` without a speedup).
     """
 
     backend: str
@@ -164,6 +173,9 @@ class BackendResult:
     speedup_vs_numpy: float | None = None
     max_rel_diff: float | None = None
     times: tuple[float, ...] = ()
+    relative_std: float | None = None
+    noisy: bool | None = None
+    speedup_reliable: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(self)
@@ -175,10 +187,23 @@ class BackendResult:
 # right after NumPy matmuls, 13.9-15.9 ms after a 0.1-0.2 s pause.
 SETTLE_S = 0.2
 
+# A timing whose standard deviation exceeds half its mean is too spread out for a ratio:
+# repeated runs of the same comparison then differ by more than 2x.
+NOISY_RELATIVE_STD = 0.5
+
 _TABLE_HEADERS = (
     "backend", "device", "dtype", "median ms", "mean ms", "std ms", "min ms",
     "compile ms", "transfer ms", "speedup", "max rel diff", "note",
 )
+
+
+def _note(r: BackendResult) -> str:
+    notes = []
+    if r.noisy:
+        notes.append(f"noisy: std = {r.relative_std:.2g} x mean")
+    if r.speedup_reliable is False and r.backend != "numpy":
+        notes.append("speedup unreliable" + ("" if r.noisy else " (numpy timing noisy)"))
+    return "; ".join(notes)
 
 
 def _table_row(r: BackendResult) -> list[Any]:
@@ -189,8 +214,16 @@ def _table_row(r: BackendResult) -> list[Any]:
         ms(r.min_time), ms(r.compile_time), ms(r.transfer_time),
         None if r.speedup_vs_numpy is None else round(r.speedup_vs_numpy, 3),
         None if r.max_rel_diff is None else float(f"{r.max_rel_diff:.3g}"),
-        "",
+        _note(r),
     ]
+
+
+def _spread(r: BackendResult) -> tuple[float | None, bool | None]:
+    """``(relative_std, noisy)`` of an available result (``None`` when not measurable)."""
+    if not r.available or not r.mean_time or r.n_runs < 2:
+        return None, None
+    rel = r.std_time / r.mean_time
+    return rel, rel > NOISY_RELATIVE_STD
 
 
 class Comparison(dict[str, BackendResult]):
@@ -363,12 +396,15 @@ def _compare(
             )
     reference = "numpy" if "numpy" in outputs else next(iter(outputs), None)
     numpy_median = results["numpy"].median_time if "numpy" in outputs else None
+    numpy_noisy = _spread(results["numpy"])[1] if "numpy" in outputs else None
     for bname, r in results.items():
         if not r.available:
             continue
         updates: dict[str, Any] = {}
+        updates["relative_std"], updates["noisy"] = _spread(r)
         if numpy_median is not None and r.median_time:
             updates["speedup_vs_numpy"] = numpy_median / r.median_time
+            updates["speedup_reliable"] = not (updates["noisy"] or numpy_noisy)
         if len(outputs) > 1 and reference is not None:
             updates["max_rel_diff"] = _max_rel_diff(bname, outputs[bname], outputs[reference])
         results[bname] = dataclasses.replace(r, **updates)
