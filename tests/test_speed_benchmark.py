@@ -539,6 +539,39 @@ def test_benchmark_optimizer_jax_compiles_in_warmup_only():
     assert res.epochs == 20 and np.isfinite(res.final_loss)
 
 
+@jax.jit
+def _long_device_work(w):
+    """About 5 GFLOP: tens of milliseconds on a CPU, dispatched asynchronously."""
+    return jax.lax.fori_loop(0, 40, lambda i, w: jnp.tanh(w @ w), w)
+
+
+class _AsyncFit:
+    """fit() returns as soon as the work is dispatched, like any JAX estimator."""
+
+    def __init__(self):
+        self._w = jnp.full((400, 400), 1.0 / 400, jnp.float32)
+
+    def fit(self, X, y):
+        self.coef_ = _long_device_work(self._w)
+        self.history_, self.n_epochs_ = {"loss": [1.0, 0.5]}, 1
+        return self
+
+
+def test_benchmark_optimizer_waits_for_the_device_before_stopping_the_clock():
+    """Without block_until_ready the clock would stop after the dispatch (~0.1 ms), not
+    after the work (tens of ms): every timed fit must take at least about as long as the
+    work itself, measured here with an explicit wait (min of 3, so load cannot inflate it)."""
+    w = jnp.full((400, 400), 1.0 / 400, jnp.float32)
+    _long_device_work(w).block_until_ready()  # compile
+    work = min(timeit.repeat(lambda: _long_device_work(w).block_until_ready(), number=1, repeat=3))
+    t0 = time.perf_counter()
+    _long_device_work(w)
+    dispatch = time.perf_counter() - t0
+    assert dispatch < 0.2 * work, (dispatch, work)  # the premise: dispatch is asynchronous
+    res = benchmark_optimizer(_AsyncFit(), _x(8, 2), np.ones(8), n_runs=3)
+    assert min(res.times) > 0.5 * work, (res.times, work)
+
+
 class _NoFit:
     pass
 
