@@ -262,6 +262,8 @@ class BatchProcessor:
                 f"BatchConfig.strategy={self.config.strategy.value!r} disagrees with the processor's "
                 f"strategy {self.strategy.value!r}"
             )
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
         self.clock = clock
         self.batch_sizes: list[int] = []
         self.memory_budget: tuple[int, str] | None = None

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_open
-from .._checks import MAX_U64, check_int
+from .._checks import MAX_U64, check_bool, check_int, check_path
 from ._batch import AugmentationBatch
 from ._config import PARAM_NAMES, AugmentationConfig
 from ._stats import compute_statistics
@@ -85,8 +85,11 @@ def _batches_of(params: Any, config: AugmentationConfig | None) -> Iterator[Augm
     if isinstance(params, AugmentationBatch):
         yield params
         return
-    if isinstance(params, Mapping) or isinstance(params, str | bytes):
-        raise TypeError("params must be a list of per-sample dicts, an AugmentationBatch or an iterable of them")
+    if isinstance(params, Mapping) or isinstance(params, str | bytes) or not hasattr(params, "__iter__"):
+        raise TypeError(
+            "params must be a list of per-sample dicts, an AugmentationBatch or an iterable of them, "
+            f"got {type(params).__name__}"
+        )
     records: list[Mapping[str, Any]] = []
     cfg = config
     done = 0  # records flushed so far (for messages)
@@ -177,7 +180,8 @@ def save_augmentation_chain(
         config: recorded in the metadata (defaults to the batches' own config).
         include_stats: JSON only: add DPA's ``statistics`` section.
     """
-    path = Path(path)
+    path = check_path(path, "path")
+    check_bool(include_stats, "include_stats")
     fmt = _format_of(path, format)
     if config is not None and not isinstance(config, AugmentationConfig):
         raise TypeError(f"config must be an AugmentationConfig or None, got {type(config).__name__}")
@@ -374,7 +378,8 @@ def load_augmentation_stream(
     grow with the file.
     """
     size = check_chunk_size(chunk_size)
-    path = Path(path)
+    path = check_path(path, "path")
+    verify = check_bool(verify, "verify")
     if not _is_binary(path):
         raise ValueError(f"{path} is not a binary parameter file; load JSON with load_augmentation_chain")
     return _BinaryFile(path, verify).batches(size)
@@ -382,7 +387,7 @@ def load_augmentation_stream(
 
 def load_augmentation_chain(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Load a JSON (DPA layout) or binary file as a list of per-sample dicts."""
-    path = Path(path)
+    path = check_path(path, "path")
     if _is_binary(path):
         return [r for b in _BinaryFile(path, verify=True).batches(DEFAULT_CHUNK_SIZE) for r in b.records()]
     try:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._checks import check_bool
 from ._config import AugmentationConfig
 from ._generate import check_algorithm, check_int, gen_augmentation_batch
 
@@ -84,6 +85,7 @@ class BenchmarkConfig:
         check_int(self.iterations, "iterations", minimum=1)
         check_int(self.warmup_iterations, "warmup_iterations", minimum=1)
         check_algorithm(self.algorithm)
+        check_bool(self.measure_memory, "measure_memory")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +104,8 @@ class BenchmarkRunner:
     """Time ``gen_augmentation_batch`` (DPA's ``BenchmarkRunner`` interface)."""
 
     def __init__(self, config: BenchmarkConfig | None = None) -> None:
+        if config is not None and not isinstance(config, BenchmarkConfig):
+            raise TypeError(f"config must be a BenchmarkConfig or None, got {type(config).__name__}")
         self.config = config or BenchmarkConfig()
 
     def benchmark_generation(self, num_samples: int, config: AugmentationConfig | None = None) -> PerformanceMetrics:

@@ -191,6 +191,11 @@ def _pipeline(images: jax.Array, params: tuple, keys: jax.Array | None, ops: tup
 
 
 def _per_image_keys(key: Any, n: int) -> jax.Array:
+    if not isinstance(key, jax.Array | np.ndarray):
+        raise TypeError(
+            f"key must be a typed PRNG key array of shape ({n},) or uint32 key data of shape ({n}, 2), "
+            f"got {type(key).__name__}"
+        )
     key = key if isinstance(key, jax.Array) else jnp.asarray(key)
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != (n,):
@@ -257,6 +262,8 @@ def add_noise(images: Any, std: Any, key: Any) -> jax.Array:
 
 def noise_keys(sample_ids: Any, seed: int, epoch: int) -> jax.Array:
     """``fold_in(K(seed, epoch, id), IMAGE_NOISE_STREAM)`` for each id (typed keys, shape (N,))."""
+    if np.ndim(sample_ids) > 1:
+        raise ValueError(f"sample_ids must be a 1-D sequence of ids, got shape {np.shape(sample_ids)}")
     hi, lo = _keys.split_ids(sample_ids)
     epoch = _keys.check_seed(epoch, "epoch")
     if epoch > 0xFFFFFFFF:

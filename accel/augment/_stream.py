@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import _keys
+from .._checks import check_bool, check_path
 from ._batch import AugmentationBatch
 from ._config import AugmentationConfig, resolve_config
 from ._generate import check_algorithm, check_epoch, check_int, generate
@@ -164,6 +165,8 @@ def generate_augmentation_chain(
     """
     count = check_num_samples(num_samples, allow_infinite=False)
     cfg = resolve_config(config)
+    check_bool(verbose, "verbose")
+    check_path(save_path, "save_path", allow_none=True)
     batches = list(
         stream_augmentation_chain(
             count, cfg, max(1, min(count, 1_000_000)), start_id=start_id, seed=seed, epoch=epoch, algorithm=algorithm
