@@ -149,8 +149,11 @@ class _BatchLike(dict):
             setattr(self, k, v)
 
 
+_ROOT = tempfile.TemporaryDirectory(prefix="accel-bad-inputs-")  # removed at exit
+
+
 def _tmp() -> Path:
-    return Path(tempfile.mkdtemp(prefix="accel-bad-inputs-"))
+    return Path(tempfile.mkdtemp(dir=_ROOT.name))
 
 
 # ------------------------------------------------------------------------------- entries
