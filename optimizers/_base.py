@@ -43,6 +43,8 @@ _DTYPES = ("float32", "float64")
 
 
 def check_numpy_dtype(dtype: object) -> np.dtype:
+    if dtype is None:  # np.dtype(None) is float64: refused like any other non-name
+        raise TypeError(f"dtype must be one of {_DTYPES}, got None")
     try:
         dt = np.dtype(dtype)  # type: ignore[call-overload]
     except TypeError:

@@ -9,6 +9,11 @@
 collectives). It runs (a) 3 epochs with checkpoints, (b) a resume of that run to 6 epochs,
 (c) 6 epochs with ``data_is_local=True`` on its own half of the rows, and writes the
 results of (b) and (c) plus the number of checkpoint barriers it passed.
+
+``python tests/_parallel_worker.py peer-loss OUT --process-id P --num-processes N --port PORT
+--checkpoint-dir DIR --victim V [--kill-after K] [--stuck-exit-s S]``: a long training
+inside ``accel.distributed.guard(stuck_exit_s=S)``; process V kills itself with SIGKILL once
+K checkpoints exist (training is under way). The others exit as they do.
 """
 
 from __future__ import annotations
@@ -75,9 +80,42 @@ def _multi(args) -> None:
     )
 
 
+def _peer_loss(args) -> None:
+    import signal
+    import threading
+    import time
+
+    import accel.distributed
+
+    accel.distributed.initialize(
+        f"127.0.0.1:{args.port}", args.num_processes, args.process_id, initialization_timeout=60
+    )
+    from pathlib import Path
+
+    from accel import ParallelTrainer
+
+    if args.process_id == args.victim:
+
+        def die_once_training() -> None:
+            # after the second checkpoint every group of devices has communicated once; at
+            # the first, the others usually wait in the first rendezvous of a barrier
+            while len(list(Path(args.checkpoint_dir).glob("step_*"))) < args.kill_after:
+                time.sleep(0.01)
+            print("killing myself", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=die_once_training, daemon=True).start()
+    X, y = make_data()
+    print("training", flush=True)
+    with accel.distributed.guard(stuck_exit_s=args.stuck_exit_s):
+        ParallelTrainer(
+            epochs=10**6, checkpoint_dir=args.checkpoint_dir, checkpoint_every=5, **CONFIG
+        ).fit(X, y)
+
+
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["fit", "multi"])
+    p.add_argument("mode", choices=["fit", "multi", "peer-loss"])
     p.add_argument("out")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--n-devices", type=int, default=None)
@@ -87,11 +125,16 @@ def main(argv: list[str]) -> None:
     p.add_argument("--process-id", type=int, default=0)
     p.add_argument("--num-processes", type=int, default=1)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--victim", type=int, default=1)
+    p.add_argument("--kill-after", type=int, default=2, help="checkpoints before the kill")
+    p.add_argument("--stuck-exit-s", type=float, default=10.0)
     args = p.parse_args(argv)
     if args.mode == "fit":
         _fit(args)
-    else:
+    elif args.mode == "multi":
         _multi(args)
+    else:
+        _peer_loss(args)
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown (XLA threads); the results are on disk
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import doctest
 import json
 import math
+import os
+import signal
+import stat
+import subprocess
+import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -59,3 +64,69 @@ def test_jsonable_arrays_scalars_and_non_finite():
 
 def test_docstring_example_runs():
     assert doctest.testmod(_atomic).failed == 0
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002], ids=["022", "027", "002"])
+def test_written_files_respect_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = write_atomic(tmp_path / f"f{umask:o}.json", "{}")
+        with atomic_open(tmp_path / "g.bin", suffix=".part") as fh:
+            fh.write(b"x")
+    finally:
+        os.umask(old)
+    for p in (path, tmp_path / "g.bin"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, oct(p.stat().st_mode)
+
+
+def test_suffix_must_be_a_dot_and_word_characters(tmp_path):
+    with pytest.raises(ValueError, match="suffix must be"), atomic_open(tmp_path / "f", suffix="/../x"):
+        pass
+
+
+_HOLD_A_TEMPORARY = """
+import sys, time
+from accel._atomic import atomic_open
+with atomic_open(sys.argv[1]) as fh:
+    fh.write(b"partial " * 1000)
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def _start_writer(target):
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_TEMPORARY, str(target)], stdout=subprocess.PIPE
+    )
+    assert child.stdout.readline() == b"writing\n"
+    return child
+
+
+def test_sigkilled_writer_leaves_a_temporary_that_the_next_write_removes(tmp_path):
+    """A writer killed with SIGKILL cannot clean up; the next write in the folder removes its
+    temporary file, but never one whose writer is alive or on another host."""
+    target = tmp_path / "result.json"
+    write_atomic(target, "old")
+    live = _start_writer(tmp_path / "other.json")
+    killed = _start_writer(target)
+    try:
+        tmps = {c.pid: [p for p in tmp_path.iterdir() if f"-{c.pid}-" in p.name] for c in (live, killed)}
+        assert all(len(v) == 1 for v in tmps.values()), sorted(p.name for p in tmp_path.iterdir())
+        foreign = tmp_path / f".x.json.accel-{'0' * 8}-{killed.pid}-{'1' * 8}.tmp"  # another host
+        foreign.write_bytes(b"not ours")
+        killed.send_signal(signal.SIGKILL)
+        assert killed.wait(timeout=30) == -signal.SIGKILL
+        assert tmps[killed.pid][0].exists()  # nothing could remove it
+        assert target.read_text() == "old"
+        write_atomic(tmp_path / "unrelated.txt", "new")  # any atomic write in the folder
+        assert not tmps[killed.pid][0].exists()
+        assert tmps[live.pid][0].exists() and foreign.exists()
+        assert target.read_text() == "old"
+    finally:
+        for child in (live, killed):
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            child.stdout.close()
+    assert _atomic.remove_orphans(tmp_path) == tmps[live.pid]  # its writer is gone now

@@ -314,6 +314,10 @@ def test_presets_cannot_be_changed():
         ({"brightness_range": (-1e38, 1e38)}, ValueError, "too narrow or too wide"),
         ({"augmentation_depth": 0}, ValueError, "augmentation_depth must be an integer >= 1"),
         ({"augmentation_depth": 2.5}, TypeError, "augmentation_depth must be an integer"),
+        # ranges that rotate_and_scale / add_noise would reject only when applied
+        ({"scale_range": (-1, 0)}, ValueError, r"scale_range must have lo > 0 \(scales are positive\)"),
+        ({"scale_range": (0, 1)}, ValueError, "scale_range must have lo > 0"),
+        ({"noise_range": (-0.1, 0.1)}, ValueError, r"noise_range must have lo >= 0 \(a noise std\)"),
     ],
 )
 def test_config_validation(kwargs, exc, match):

@@ -81,8 +81,14 @@ def test_apply_augmentations_on_a_real_batch_equals_the_single_ops():
     # One fused program vs four separately compiled ops: equal up to float32 rounding (XLA
     # may contract a multiply-add into an FMA in one and not the other).
     np.testing.assert_allclose(out, np.asarray(x), rtol=1e-6, atol=1e-6)
-    # The same ids in another batch get the same images (noise included).
+    # The same ids in another batch get the same images (noise included). A batch of 2 is
+    # another XLA program than a batch of 4: equal up to FMA contraction of the warp's
+    # sample coordinates, 4 ulps of max(H, W) (see test_augment_ops.one_image_bound;
+    # measured 0 here, 9.5 ulps of 1.0 between FMA and non-FMA codegen).
     sub = gen_augmentation_batch(ids[[3, 0]], get_preset("mild"), seed=11, epoch=2)
-    np.testing.assert_array_equal(np.asarray(apply_augmentations(images[[3, 0]], sub)), out[[3, 0]])
+    np.testing.assert_allclose(
+        np.asarray(apply_augmentations(images[[3, 0]], sub)), out[[3, 0]],
+        rtol=0, atol=4 * float(np.spacing(np.float32(16))),
+    )  # fmt: skip
     assert out.dtype == np.float32 and np.all((out >= 0) & (out <= 1))
     assert jax.default_backend() in ("cpu", "gpu", "cuda")

@@ -25,7 +25,7 @@ from accel.augment import (
     stream_augmentation_chain,
     stream_distributed_augmentation_chain,
 )
-from accel.augment._io import _HEADER, _TRAILER
+from accel.augment._binary import _HEADER, _TRAILER
 
 
 def _cat(batches):
@@ -199,3 +199,91 @@ def test_statistics_errors():
         compute_statistics([1, 2, 3])
     with pytest.raises(ValueError, match="must be finite"):
         compute_statistics({n: np.array([np.nan]) for n in PARAM_NAMES})
+
+
+# -- validation of JSON files and of saved records --------------------------------------------
+def _set(path_in_file, value):
+    def edit(data):
+        target = data
+        for key in path_in_file[:-1]:
+            target = target[key]
+        if value is _DELETE:
+            del target[path_in_file[-1]]
+        else:
+            target[path_in_file[-1]] = value
+
+    return edit
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (_set(("metadata", "format_version"), 99), r"unsupported format_version 99 \(this build reads 1\)"),
+        (_set(("metadata", "format_version"), True), "unsupported format_version True"),
+        (_set(("augmentations", 1, "rotation"), float("nan")), "parameter rotation of augmentation 1 is not finite"),
+        (_set(("augmentations", 1, "rotation"), 1e9), r"rotation of sample 1 is 1000000000.0, outside the config's rotation_range \[-30, 30\]"),
+        (_set(("augmentations", 2, "scale"), 0.0), r"scale of sample 2 is 0.0, outside the config's scale_range \[0.8, 1.2\]"),
+        (_set(("augmentations", 1, "rotation"), "3"), "parameter rotation of augmentation 1 must be a real number, got str"),
+        (_set(("augmentations", 1, "noise"), True), "parameter noise of augmentation 1 must be a real number, got bool"),
+        (_set(("augmentations", 0, "sample_id"), -1), r"sample_id of augmentation 0 must be an integer in \[0, 18446744073709551615\], got -1"),
+        (_set(("augmentations", 0, "sample_id"), 2**64), "sample_id of augmentation 0 must be an integer in"),
+        (_set(("augmentations", 0, "sample_id"), 1.5), "sample_id of augmentation 0 must be an integer in .*got float"),
+        (_set(("augmentations", 2, "sample_id"), _DELETE), "augmentation 2 has no sample_id"),
+        (_set(("metadata",), [1]), "'metadata' is a list, not an object"),
+        (_set(("metadata", "config", "rotation_range"), [5, 1]), "metadata config is invalid .*rotation_range must satisfy lo < hi"),
+    ],
+    ids=["version-99", "version-bool", "nan", "rotation-1e9", "scale-0", "str-value", "bool-value",
+         "id-negative", "id-2**64", "id-fractional", "id-missing", "metadata-list", "bad-config"],
+)
+def test_json_file_is_validated_like_the_binary_one(tmp_path, edit, match):
+    path = tmp_path / "c.json"
+    generate_augmentation_chain(5, save_path=str(path))  # the default config: rotation +-30
+    assert load_augmentation_chain(path)[1]["sample_id"] == 1
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=match):
+        load_augmentation_chain(path)
+
+
+def test_json_written_by_dpa_itself_loads(tmp_path):
+    """DPA's own files have neither format_version nor sample_id (and a 'hash')."""
+    records = [dict(dict(zip(PARAM_NAMES, (1.0, 1.0, 0.05, 1.0, 1.0), strict=True)), hash="ab" * 32)] * 3
+    path = tmp_path / "dpa.json"
+    path.write_text(json.dumps({"metadata": {"num_samples": 3, "config": None}, "augmentations": records}))
+    assert load_augmentation_chain(path) == records
+    mixed = [dict(records[0], sample_id=0), *records[1:]]
+    path.write_text(json.dumps({"metadata": {"num_samples": 3}, "augmentations": mixed}))
+    with pytest.raises(ValueError, match="augmentation 1 has no sample_id"):
+        load_augmentation_chain(path)
+
+
+def _record(**changes):
+    rec = {"sample_id": 0, "rotation": 1.0, "brightness": 1.0, "noise": 0.05, "scale": 1.0, "contrast": 1.0}
+    rec.update(changes)
+    return rec
+
+
+@pytest.mark.parametrize("suffix", [".json", ".aug"])
+@pytest.mark.parametrize(
+    ("records", "config", "error", "match"),
+    [
+        ([_record(sample_id=1.5)], None, TypeError, r"sample_id of record 0 must be an integer in \[0, 18446744073709551615\], got float"),
+        ([_record(), _record(sample_id=-1)], None, ValueError, "sample_id of record 1 must be an integer in .*got -1"),
+        ([_record(sample_id=True)], None, TypeError, "sample_id of record 0 must be an integer in .*got bool"),
+        ([_record(rotation="1")], None, TypeError, "parameter rotation of record 0 must be a real number, got str"),
+        ([_record(noise=float("inf"))], None, ValueError, "parameter noise of record 0 is not finite"),
+        ([_record(rotation=40.0)], get_preset("moderate"), ValueError, r"rotation of sample 0 is 40.0, outside the config's rotation_range \[-30, 30\]"),
+    ],
+    ids=["id-fractional", "id-negative", "id-bool", "str-value", "inf", "out-of-range"],
+)
+def test_save_refuses_records_it_would_change_or_not_load(tmp_path, suffix, records, config, error, match):
+    path = tmp_path / f"p{suffix}"
+    with pytest.raises(error, match=match):
+        save_augmentation_chain(records, path, config)
+    assert not path.exists()
+    save_augmentation_chain([_record(sample_id=np.uint64(2**64 - 1))], path, get_preset("moderate"))
+    assert load_augmentation_chain(path)[0]["sample_id"] == 2**64 - 1

@@ -171,7 +171,7 @@ def test_ids_without_reuse_never_build_a_block():
 
 @pytest.mark.parametrize(
     "ranges",
-    [{"contrast_range": (-0.0, 1.0)}, {"scale_range": (-3.0, 0.0)}],
+    [{"contrast_range": (-0.0, 1.0)}, {"rotation_range": (-3.0, 0.0)}],
     ids=["negative zero low bound", "zero high bound (subnormal last float32)"],
 )
 def test_configs_outside_the_exact_host_path_use_the_kernel(ranges):

@@ -135,3 +135,28 @@ def test_compare_on_gpu(tmp_path, capsys):
     assert backends["jax"]["device"].startswith(("cuda", "gpu"))
     if CUPY_INSTALLED:
         assert backends["cupy"]["available"], backends["cupy"]["reason"]
+
+
+def test_noisy_results_are_flagged_in_table_and_json(tmp_path, capsys, monkeypatch):
+    """A NumPy timing with std > mean (one run 0.2 s slow): the table notes it, a warning
+    names the results, the JSON carries relative_std / noisy / speedup_reliable."""
+    from test_speed_benchmark import _sometimes_slow_numpy, _x
+
+    from accel import compare_backends
+    from accel.bench import _cli
+
+    def noisy_run(op, n, backends, dtype, n_runs, warmup, seed):
+        return compare_backends(_sometimes_slow_numpy(slow_call=3), _x(n), backends=backends,
+                                n_runs=n_runs, warmup=warmup, dtype=dtype)  # fmt: skip
+
+    monkeypatch.setattr(_cli, "run_operation", noisy_run)
+    out_json = tmp_path / "out.json"
+    argv = ["compare", "--op", "matmul", "--sizes", "16", "--backends", "numpy,jax",
+            "--dtype", "float32", "--n-runs", "3", "--warmup", "1", "--json", str(out_json)]
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "noisy: std = " in stdout and "speedup unreliable" in stdout
+    assert "warning: timings too spread out" in stdout and "16/jax" in stdout
+    r = json.loads(out_json.read_text())["results"][0]["backends"]
+    assert r["numpy"]["noisy"] is True and r["numpy"]["relative_std"] > 0.5
+    assert r["jax"]["speedup_reliable"] is False

@@ -203,7 +203,7 @@ _BAD_HIGHDIM = [
     ({"condition_number": float("nan")}, ValueError, "condition_number must be finite"),
     ({"condition_number": float("inf")}, ValueError, "condition_number must be finite"),
     ({"condition_number": "50"}, TypeError, "condition_number must be a real number"),
-    ({"n_informative": -1}, ValueError, "n_informative must be >= 0"),
+    ({"n_informative": 0}, ValueError, "n_informative must be >= 1"),
     ({"n_informative": 11}, ValueError, "n_informative must be <= 10"),
     ({"noise": -0.1}, ValueError, r"noise must be in \[0.0, inf\]"),
     ({"noise": float("nan")}, ValueError, "noise must be finite"),

@@ -247,7 +247,7 @@ def test_sklearn_conventions():
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        ({"optimizer_type": "lbfgs"}, ValueError, "unknown optimizer 'lbfgs'"),
+        ({"optimizer_type": "adamax"}, ValueError, "unknown optimizer_type 'adamax'"),
         ({"learning_rate": 0.0}, ValueError, "learning_rate must be > 0"),
         ({"epochs": 0}, ValueError, "epochs must be an integer >= 1"),
         ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),

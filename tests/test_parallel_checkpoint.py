@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def test_resume_20_to_50_epochs_is_bitwise_identical(tmp_path):
     resumed = ParallelTrainer(epochs=50, **common).fit(X, y, resume=True)
     assert resumed.compile_time_ == 0.0  # same program as the 20-epoch run
     straight = ParallelTrainer(epochs=50, **CONFIG, n_devices=2).fit(X, y)
+    assert straight.compile_time_ == 0.0  # the same program again: bitwise comparisons hold
     np.testing.assert_array_equal(resumed.coef_, straight.coef_)
     assert resumed.intercept_ == straight.intercept_
     np.testing.assert_array_equal(resumed.history_["loss"], straight.history_["loss"])
@@ -111,3 +113,194 @@ def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path):
     straight = ParallelTrainer(**common).fit(X, y)
     np.testing.assert_array_equal(resumed.coef_, straight.coef_)
     np.testing.assert_array_equal(resumed.history_["loss"], straight.history_["loss"])
+
+
+# -- unreadable checkpoints, the directory check, dtype check ----------------------------
+STATE = {"w": np.arange(3, dtype=np.float32), "n": np.int32(4)}
+
+
+def _corrupt_meta(text):
+    return lambda d: (d / "meta.json").write_text(text)
+
+
+def _edit_meta(**changes):
+    def edit(d):
+        meta = json.loads((d / "meta.json").read_text())
+        meta.update(changes)
+        (d / "meta.json").write_text(json.dumps(meta))
+
+    return edit
+
+
+def _truncate_arrays(keep):
+    def cut(d):
+        data = (d / "arrays.npz").read_bytes()
+        (d / "arrays.npz").write_bytes(data[: keep if keep >= 0 else len(data) + keep])
+
+    return cut
+
+
+def _drop_leaf(d):
+    with np.load(d / "arrays.npz") as z:
+        kept = {k: z[k] for k in z.files if k != "leaf_1"}
+    np.savez(d / "arrays.npz", **kept)
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        (_corrupt_meta('{"format_version": 1, "st'), "meta.json is truncated or corrupt"),
+        (_corrupt_meta("[1, 2]"), "meta.json holds a list, not an object"),
+        (_corrupt_meta('{"format_version": 1, "step": 5}'), "meta.json has n_leaves=None"),
+        (_edit_meta(n_leaves="2"), "meta.json has n_leaves='2'"),
+        (_edit_meta(step=6), "meta.json says step 6, the directory step 5"),
+        (_edit_meta(format_version=99), "has format_version 99, expected 1"),
+        (_truncate_arrays(0), "arrays.npz is truncated or corrupt"),
+        (_truncate_arrays(-40), "arrays.npz is truncated or corrupt"),
+        (_truncate_arrays(100), "arrays.npz is truncated or corrupt"),
+        (lambda d: (d / "arrays.npz").write_bytes(b"\x80\x04garbage" * 20), "arrays.npz is truncated or corrupt"),
+        (_drop_leaf, "arrays.npz lacks leaf_1"),
+    ],
+    ids=["meta-truncated", "meta-list", "meta-no-n_leaves", "meta-n_leaves-str", "meta-step",
+         "meta-version", "arrays-empty", "arrays-truncated", "arrays-head", "arrays-garbage",
+         "arrays-missing-leaf"],
+)
+def test_unreadable_checkpoint_raises_a_value_error_naming_it(tmp_path, damage, match):
+    step_dir = _checkpoint.save(tmp_path, 5, STATE, {"epoch": 1}, keep=2)
+    damage(step_dir)
+    with pytest.raises(ValueError, match=match) as err:
+        _checkpoint.restore(tmp_path, STATE)
+    assert str(step_dir) in str(err.value)
+
+
+def test_restore_rejects_a_leaf_of_the_right_shape_and_another_dtype(tmp_path):
+    """A float32 checkpoint must not be restored into a float64 (or int) train state."""
+    _checkpoint.save(tmp_path, 1, STATE, {}, keep=1)
+    for other in ({"w": np.zeros(3, np.float64), "n": np.int32(0)},
+                  {"w": np.zeros(3, np.float32), "n": np.int64(0)}):  # fmt: skip
+        with pytest.raises(ValueError, match=r"leaf \d is (float32|int32)\[\d*\], the train state expects (float64|int64)"):
+            _checkpoint.restore(tmp_path, other)
+
+
+def test_resume_from_a_corrupt_checkpoint_names_it(tmp_path):
+    X, y = make_data()
+    common = dict(CONFIG, n_devices=2, epochs=1, checkpoint_dir=str(tmp_path))
+    ParallelTrainer(**common).fit(X, y)
+    (latest,) = [tmp_path / f"step_{s:010d}" for s in _checkpoint.list_steps(tmp_path)]
+    (latest / "arrays.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match=re.escape(f"checkpoint '{latest}' is unreadable: arrays.npz")):
+        ParallelTrainer(**common).fit(X, y, resume=True)
+
+
+def test_checkpoint_dir_is_checked_before_training(tmp_path):
+    """A file as checkpoint_dir fails when training starts (before the other arguments of
+    the run are looked at: resume='yes' would be reported otherwise), not after training
+    when the first save fails."""
+    X, y = make_data()
+    a_file = tmp_path / "f"
+    a_file.write_text("")
+    for bad, match in ((a_file, "is a file, not a directory"), (a_file / "sub", "cannot be created")):
+        with pytest.raises(ValueError, match=re.escape(f"checkpoint_dir '{bad}' {match}")):
+            ParallelTrainer(checkpoint_dir=str(bad), **CONFIG).fit(X, y, resume="yes")
+    with pytest.raises(TypeError, match=r"checkpoint_dir must be a non-empty str or os\.PathLike"):
+        ParallelTrainer(checkpoint_dir=5, **CONFIG).fit(X, y)
+    with pytest.raises(TypeError, match="resume must be True or False"):  # a good directory
+        ParallelTrainer(checkpoint_dir=str(tmp_path / "new" / "ckpt"), **CONFIG).fit(X, y, resume="yes")
+    assert (tmp_path / "new" / "ckpt").is_dir()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only directory")
+def test_checkpoint_dir_not_writable(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="is not writable"):
+            _checkpoint.check_directory(ro)
+    finally:
+        ro.chmod(0o700)
+
+
+# -- leftovers of killed writers -------------------------------------------------------------
+_BLOCKED_SAVE = """
+import shutil, sys, time
+import numpy as np
+from accel.parallel import _checkpoint
+
+directory, step, where = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+state = {"w": np.arange(1000, dtype=np.float32)}
+
+def block(*args, **kwargs):
+    print("blocked", flush=True)
+    time.sleep(120)
+
+if where == "write":  # block inside np.savez, after part of the file is written
+    real_savez = np.savez
+    def savez(f, **arrays):
+        real_savez(f, **arrays)
+        f.flush()
+        block()
+    np.savez = savez
+else:  # "delete": block while pruning old checkpoints, after one file is gone
+    real_rmtree = shutil.rmtree
+    def rmtree(path, ignore_errors=False):
+        if ".del-step_0000000001." not in str(path):
+            return real_rmtree(path, ignore_errors=ignore_errors)
+        (path / "arrays.npz").unlink()
+        block()
+    _checkpoint.shutil.rmtree = rmtree
+_checkpoint.save(directory, step, state, {"epoch": 0}, keep=1)
+"""
+
+
+def _blocked_saver(directory, step, where):
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BLOCKED_SAVE, str(directory), str(step), where],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout.readline() == b"blocked\n"
+    except BaseException:
+        child.kill()
+        raise
+    return child
+
+
+def _kill(child):
+    if child.poll() is None:
+        child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+
+
+def test_sigkilled_save_and_cleanup_leave_nothing_behind_after_the_next_save(tmp_path):
+    """SIGKILL while pruning old checkpoints leaves a half-deleted directory, SIGKILL during
+    a save a temporary one: each following save removes them, but never the temporary
+    directory of a writer that is still alive."""
+    state = {"w": np.arange(1000, dtype=np.float32)}
+    _checkpoint.save(tmp_path, 1, state, {"epoch": 0}, keep=1)
+    live = _blocked_saver(tmp_path, 7, "write")
+
+    def names(prefix=""):
+        return sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(prefix))
+
+    try:
+        _kill(_blocked_saver(tmp_path, 9, "delete"))  # step 9 written, step 1 half-deleted
+        assert names("step_") == ["step_0000000009"]
+        (half,) = names(".del-step_0000000001.accel-")
+        assert os.listdir(tmp_path / half) == ["meta.json"]
+        assert _checkpoint.list_steps(tmp_path) == [9]
+
+        _kill(_blocked_saver(tmp_path, 8, "write"))  # its sweep removed the half-deleted one
+        assert names(".del-") == [] and len(names(".tmp-step_0000000008.accel-")) == 1
+        (tmp_path / "step_0000000000").mkdir()  # deleted in place by an earlier version
+        (tmp_path / "step_0000000000" / "meta.json").write_text("{}")
+        assert _checkpoint.list_steps(tmp_path) == [9]
+
+        _checkpoint.save(tmp_path, 10, state, {"epoch": 1}, keep=2)
+        (live_tmp,) = names(".tmp-step_0000000007.accel-")  # alive: kept
+        assert names() == sorted([live_tmp, "step_0000000009", "step_0000000010"])
+    finally:
+        _kill(live)
+    _checkpoint.save(tmp_path, 11, state, {"epoch": 1}, keep=2)
+    assert names() == ["step_0000000010", "step_0000000011"]

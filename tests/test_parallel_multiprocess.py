@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(tmp: Path, attempt: int) -> tuple[list[int], list[str]]:
+def _launch(tmp: Path, attempt: int, mode: str = "multi", extra: tuple[str, ...] = (),
+            timeout_s: float = TIMEOUT_S) -> tuple[list[int], list[str]]:  # fmt: skip
     port = _free_port()
     env = dict(os.environ)
     env["JAX_NUM_CPU_DEVICES"] = "2"
@@ -39,16 +42,17 @@ def _launch(tmp: Path, attempt: int) -> tuple[list[int], list[str]]:
         log = tmp / f"p{pid}-{attempt}.log"
         logs.append(log)
         with open(log, "wb") as out:
-            cmd = [sys.executable, str(WORKER), "multi", str(tmp / f"p{pid}.npz"),
+            cmd = [sys.executable, str(WORKER), mode, str(tmp / f"p{pid}.npz"),
                    "--process-id", str(pid), "--num-processes", "2", "--port", str(port),
-                   "--checkpoint-dir", str(tmp / f"ckpt-{attempt}")]  # fmt: skip
+                   "--checkpoint-dir", str(tmp / f"ckpt-{attempt}"), *extra]  # fmt: skip
             procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT))
     codes = []
+    deadline = time.monotonic() + timeout_s
     try:
         for p in procs:
-            codes.append(p.wait(timeout=TIMEOUT_S))
+            codes.append(p.wait(timeout=max(1.0, deadline - time.monotonic())))
     except subprocess.TimeoutExpired:
-        pytest.fail(f"multi-process run hung (> {TIMEOUT_S} s): " + logs[0].read_text()[-2000:])
+        pytest.fail(f"multi-process run hung (> {timeout_s} s): " + logs[0].read_text()[-2000:])
     finally:
         for p in procs:
             if p.poll() is None:
@@ -100,11 +104,16 @@ def test_initialize_reads_environment(monkeypatch):
     monkeypatch.setenv("ACCEL_LOCAL_DEVICE_IDS", "0,1")
     accel.distributed.initialize()
     assert seen["coordinator_address"] == "10.0.0.1:2222"
+    assert seen["heartbeat_timeout_seconds"] == 100  # JAX's default, passed explicitly
     assert (seen["num_processes"], seen["process_id"], seen["local_device_ids"]) == (4, 3, [0, 1])
     monkeypatch.setenv("ACCEL_NUM_PROCESSES", "2")  # ours win over torchrun-style names
     monkeypatch.setenv("ACCEL_PROCESS_ID", "1")
+    monkeypatch.setenv("ACCEL_HEARTBEAT_TIMEOUT", "20")
     accel.distributed.initialize()
     assert (seen["num_processes"], seen["process_id"]) == (2, 1)
+    assert seen["heartbeat_timeout_seconds"] == 20
+    accel.distributed.initialize(heartbeat_timeout_seconds=7)
+    assert seen["heartbeat_timeout_seconds"] == 7
 
 
 @pytest.mark.parametrize(
@@ -114,11 +123,17 @@ def test_initialize_reads_environment(monkeypatch):
         ({"num_processes": "two"}, "num_processes must be an integer"),
         ({"num_processes": 0}, "num_processes must be >= 1"),
         ({"cpu_collectives": "nccl"}, "cpu_collectives must be 'gloo' or 'mpi'"),
+        ({"heartbeat_timeout_seconds": 0}, "heartbeat_timeout_seconds must be an integer >= 1, got 0"),
+        ({"heartbeat_timeout_seconds": 2.5}, "heartbeat_timeout_seconds must be an integer >= 1, got float"),
+        ({"initialization_timeout": -1}, "initialization_timeout must be an integer >= 1, got -1"),
+        ({"env": "soon"}, "ACCEL_HEARTBEAT_TIMEOUT must be an integer, got 'soon'"),
     ],
 )
 def test_initialize_rejects_bad_arguments(monkeypatch, kwargs, match):
     monkeypatch.setattr(accel.distributed.jax.distributed, "initialize", lambda **kw: None)
-    with pytest.raises(ValueError, match=match):
+    if "env" in kwargs:
+        monkeypatch.setenv("ACCEL_HEARTBEAT_TIMEOUT", kwargs.pop("env"))
+    with pytest.raises((ValueError, TypeError), match=match):
         accel.distributed.initialize("127.0.0.1:1", **kwargs)
 
 
@@ -127,3 +142,69 @@ def test_barrier_is_a_counted_noop_in_one_process():
     accel.distributed.barrier("x")
     assert accel.distributed.barrier_count() == before + 1
     assert accel.distributed.is_main_process()
+
+
+# JAX's coordination service gives up on a silent process after heartbeat_timeout_seconds
+# (100 s by default); the survivor must be done long before that.
+PEER_LOSS_TIMEOUT_S = 90
+
+
+def _survivor_named_the_lost_process(codes, logs, elapsed):
+    assert codes[1] == -signal.SIGKILL, logs[1][-2000:]
+    assert codes[0] == 1, logs[0][-3000:]
+    assert "PeerLostError: process 1 of 2 is lost" in logs[0], logs[0][-3000:]
+    assert "Check failure stack trace" not in logs[0] and "SIGABRT" not in logs[0]
+    assert elapsed < PEER_LOSS_TIMEOUT_S
+    blocked = "it is blocked in a JAX collective" in logs[0]
+    print(f"survivor done {elapsed:.1f} s after the launch ({'blocked' if blocked else 'raised'})")
+    return blocked
+
+
+@pytest.mark.multiprocess
+def test_peer_death_becomes_a_python_exception_naming_it(tmp_path):
+    """Process 1 is SIGKILLed mid-training: process 0 reports PeerLostError naming process 1
+    and exits with status 1 within seconds - not SIGABRT with a C++ trace after the 100 s
+    heartbeat timeout (what JAX's shutdown barrier does without accel.distributed.guard).
+    Usually its next collective fails and guard re-raises it; now and then the collective
+    blocks instead and guard's watchdog exits after stuck_exit_s (5 s here)."""
+    t0 = time.monotonic()
+    extra = ("--victim", "1", "--kill-after", "2", "--stuck-exit-s", "5")
+    codes, logs = _launch(tmp_path, 0, "peer-loss", extra, PEER_LOSS_TIMEOUT_S)
+    blocked = _survivor_named_the_lost_process(codes, logs, time.monotonic() - t0)
+    if not blocked:
+        assert "Traceback" in logs[0] and "Gloo" in logs[0]  # a real Python exception
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow
+def test_peer_death_during_a_first_rendezvous_exits_after_stuck_exit_s(tmp_path):
+    """Killed at the first checkpoint, process 1 usually leaves process 0 waiting in the
+    first rendezvous of the checkpoint barrier: no exception can come; guard's watchdog
+    names process 1 and exits after stuck_exit_s."""
+    t0 = time.monotonic()
+    extra = ("--victim", "1", "--kill-after", "1", "--stuck-exit-s", "5")
+    codes, logs = _launch(tmp_path, 0, "peer-loss", extra, PEER_LOSS_TIMEOUT_S)
+    _survivor_named_the_lost_process(codes, logs, time.monotonic() - t0)
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow
+def test_coordinator_death_terminates_the_others_as_documented(tmp_path):
+    """Process 0 (JAX's coordination service) is SIGKILLed: JAX 0.10.2 terminates process 1
+    at once with SIGABRT (documented in accel.distributed: not catchable from Python)."""
+    extra = ("--victim", "0", "--kill-after", "2")
+    codes, logs = _launch(tmp_path, 0, "peer-loss", extra, PEER_LOSS_TIMEOUT_S)
+    assert codes[0] == -signal.SIGKILL, logs[0][-2000:]
+    assert codes[1] == -signal.SIGABRT, logs[1][-3000:]
+    assert "JAX distributed service detected fatal errors" in logs[1]
+
+
+def test_guard_is_a_noop_in_one_process_and_checks_its_argument():
+    with accel.distributed.guard():
+        pass
+    with pytest.raises(ValueError, match=r"stuck_exit_s must be >= 1\.5"):
+        with accel.distributed.guard(stuck_exit_s=0.1):
+            pass
+    with pytest.raises(TypeError, match="stuck_exit_s must be a real number"):
+        with accel.distributed.guard(stuck_exit_s="5"):
+            pass

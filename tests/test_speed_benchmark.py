@@ -6,6 +6,7 @@ import importlib.util
 import json
 import statistics
 import sys
+import time
 import timeit
 import types
 
@@ -119,6 +120,41 @@ def test_result_fields_and_statistics_match_the_timed_samples():
     assert res["numpy"].compile_time == 0.0 and res["numpy"].transfer_time == 0.0
     assert res["jax"].compile_time > 0 and res["jax"].transfer_time > 0
     assert res["jax"].device.startswith(jax.devices()[0].platform)
+
+
+def _sometimes_slow_numpy(slow_call: int, seconds: float = 0.2):
+    """``sum(X * X)``; the NumPy version sleeps during its ``slow_call``-th call."""
+    calls = [0]
+
+    def op(X, xp):
+        if xp.__name__.endswith("numpy") and not xp.__name__.startswith("jax"):
+            calls[0] += 1
+            if calls[0] == slow_call:
+                time.sleep(seconds)
+        return xp.sum(X * X)
+
+    return op
+
+
+def test_noisy_timing_makes_the_speedup_unreliable():
+    """One NumPy run 0.2 s slower than the others (a loaded machine): std > mean, so the
+    ratio against it means nothing; the result says so in its fields, table and JSON."""
+    res = compare_backends(_sometimes_slow_numpy(slow_call=4), _x(), backends=("numpy", "jax"),
+                           n_runs=4, warmup=1)  # fmt: skip
+    num, jx = res["numpy"], res["jax"]
+    assert num.relative_std == pytest.approx(num.std_time / num.mean_time) and num.relative_std > 1
+    assert num.noisy and jx.speedup_reliable is False and num.speedup_reliable is False
+    assert "noisy: std = " in str(res) and "speedup unreliable" in str(res)
+    doc = json.loads(res.to_json())["results"]
+    assert doc["numpy"]["noisy"] is True and doc["jax"]["speedup_reliable"] is False
+
+
+def test_steady_timing_is_not_flagged():
+    res = compare_backends(lambda X: (time.sleep(0.02), X.sum())[1], _x(), backends=("numpy",),
+                           n_runs=3, warmup=0)  # fmt: skip
+    r = res["numpy"]
+    assert r.relative_std < 0.5 and r.noisy is False and r.speedup_reliable is True
+    assert "noisy" not in str(res) and "unreliable" not in str(res)
 
 
 def test_same_dtype_reaches_every_backend():
@@ -325,7 +361,8 @@ def test_max_rel_diff_is_max_abs_error_over_max_abs_reference(ref, scale):
     err = rng.uniform(-1, 1, ref.shape) * scale
     out = ref + err
     denom = np.max(np.abs(ref))
-    expected = np.max(np.abs(out - ref)) / denom if denom > 0 else np.max(np.abs(out - ref))
+    with np.errstate(over="ignore"):  # a subnormal reference makes the relative error inf
+        expected = np.max(np.abs(out - ref)) / denom if denom > 0 else np.max(np.abs(out - ref))
     assert _max_rel_diff("b", out, ref) == pytest.approx(expected, rel=1e-12)
 
 
@@ -501,6 +538,39 @@ def test_benchmark_optimizer_jax_compiles_in_warmup_only():
     assert StandInJAX.traces == 1
     assert res.warmup_time > res.median_time  # the compile is in the warm-up, not the runs
     assert res.epochs == 20 and np.isfinite(res.final_loss)
+
+
+@jax.jit
+def _long_device_work(w):
+    """About 5 GFLOP: tens of milliseconds on a CPU, dispatched asynchronously."""
+    return jax.lax.fori_loop(0, 40, lambda i, w: jnp.tanh(w @ w), w)
+
+
+class _AsyncFit:
+    """fit() returns as soon as the work is dispatched, like any JAX estimator."""
+
+    def __init__(self):
+        self._w = jnp.full((400, 400), 1.0 / 400, jnp.float32)
+
+    def fit(self, X, y):
+        self.coef_ = _long_device_work(self._w)
+        self.history_, self.n_epochs_ = {"loss": [1.0, 0.5]}, 1
+        return self
+
+
+def test_benchmark_optimizer_waits_for_the_device_before_stopping_the_clock():
+    """Without block_until_ready the clock would stop after the dispatch (~0.1 ms), not
+    after the work (tens of ms): every timed fit must take at least about as long as the
+    work itself, measured here with an explicit wait (min of 3, so load cannot inflate it)."""
+    w = jnp.full((400, 400), 1.0 / 400, jnp.float32)
+    _long_device_work(w).block_until_ready()  # compile
+    work = min(timeit.repeat(lambda: _long_device_work(w).block_until_ready(), number=1, repeat=3))
+    t0 = time.perf_counter()
+    _long_device_work(w)
+    dispatch = time.perf_counter() - t0
+    assert dispatch < 0.2 * work, (dispatch, work)  # the premise: dispatch is asynchronous
+    res = benchmark_optimizer(_AsyncFit(), _x(8, 2), np.ones(8), n_runs=3)
+    assert min(res.times) > 0.5 * work, (res.times, work)
 
 
 class _NoFit:

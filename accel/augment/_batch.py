@@ -19,7 +19,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._config import PARAM_NAMES, AugmentationConfig
+from .._checks import MAX_U64, check_int
+from ._config import ALGORITHMS, PARAM_NAMES, AugmentationConfig
 
 __all__ = ["AugmentationBatch"]
 
@@ -49,14 +50,25 @@ class AugmentationBatch(Mapping[str, Any]):
         algorithm: str,
         config: AugmentationConfig,
     ) -> None:
+        if not isinstance(values, Mapping):
+            raise TypeError(f"values must be a mapping of {PARAM_NAMES} to arrays, got {type(values).__name__}")
         if tuple(values) != PARAM_NAMES:
             raise ValueError(f"values must have the keys {PARAM_NAMES} in order, got {tuple(values)}")
+        check_int(seed, "seed", minimum=0, maximum=MAX_U64, allow_none=True)
+        check_int(epoch, "epoch", minimum=0, maximum=2**32 - 1, allow_none=True)
+        if algorithm is not None:
+            if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+                raise (ValueError if isinstance(algorithm, str) else TypeError)(
+                    f"algorithm must be one of {ALGORITHMS} or None, got {algorithm!r}"
+                )
+        if config is not None and not isinstance(config, AugmentationConfig):
+            raise TypeError(f"config must be an AugmentationConfig or None, got {type(config).__name__}")
         ids = np.asarray(sample_ids)
         if ids.dtype != np.uint64 or ids.ndim != 1:
             raise TypeError(f"sample_ids must be a 1-D uint64 array, got {ids.dtype} of shape {ids.shape}")
         for name, v in values.items():
-            if tuple(v.shape) != ids.shape:
-                raise ValueError(f"{name} has shape {tuple(v.shape)}, expected {ids.shape}")
+            if tuple(np.shape(v)) != ids.shape:
+                raise ValueError(f"values[{name!r}] has shape {tuple(np.shape(v))}, expected {ids.shape} (one per sample id)")
         self._values = dict(values)
         self.sample_ids = ids
         self.seed = seed

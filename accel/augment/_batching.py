@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-import numbers
 import resource
 import sys
 import time
@@ -38,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .._checks import check_int, check_real
 from ._batch import AugmentationBatch
 
 __all__ = ["BatchConfig", "BatchProcessor", "BatchStrategy", "process_memory_budget"]
@@ -53,12 +53,6 @@ class BatchStrategy(enum.Enum):
     ROUND_ROBIN = "round_robin"
     MEMORY_OPTIMIZED = "memory_optimized"
     ADAPTIVE = "adaptive"
-
-
-def _positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,20 +79,14 @@ class BatchConfig:
                 object.__setattr__(self, "strategy", BatchStrategy(self.strategy))
             except ValueError:
                 raise ValueError(f"unknown strategy {self.strategy!r}; accepted: {[s.value for s in BatchStrategy]}") from None
-        _positive_int(self.batch_size, "batch_size")
-        _positive_int(self.min_batch_size, "min_batch_size")
-        _positive_int(self.max_batch_size, "max_batch_size")
-        _positive_int(self.num_buckets, "num_buckets")
+        for name in ("batch_size", "min_batch_size", "max_batch_size", "num_buckets"):
+            check_int(getattr(self, name), name, minimum=1)
         if self.min_batch_size > self.max_batch_size:
             raise ValueError(f"min_batch_size ({self.min_batch_size}) must be <= max_batch_size ({self.max_batch_size})")
-        if self.max_memory_mb is not None and not (isinstance(self.max_memory_mb, numbers.Real) and self.max_memory_mb > 0 and math.isfinite(self.max_memory_mb)):
-            raise ValueError(f"max_memory_mb must be a positive number or None, got {self.max_memory_mb!r}")
-        if not (0 < self.memory_fraction <= 1):
-            raise ValueError(f"memory_fraction must be in (0, 1], got {self.memory_fraction!r}")
-        if not self.growth > 1:
-            raise ValueError(f"growth must be > 1, got {self.growth!r}")
-        if not (0 <= self.tolerance < 1):
-            raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
+        check_real(self.max_memory_mb, "max_memory_mb", minimum=0.0, min_inclusive=False, allow_none=True)
+        check_real(self.memory_fraction, "memory_fraction", minimum=0.0, maximum=1.0, min_inclusive=False)
+        check_real(self.growth, "growth", minimum=1.0, min_inclusive=False)
+        check_real(self.tolerance, "tolerance", minimum=0.0, maximum=1.0, max_inclusive=False)
 
 
 # -- this process's memory budget ---------------------------------------------------------
@@ -274,6 +262,8 @@ class BatchProcessor:
                 f"BatchConfig.strategy={self.config.strategy.value!r} disagrees with the processor's "
                 f"strategy {self.strategy.value!r}"
             )
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
         self.clock = clock
         self.batch_sizes: list[int] = []
         self.memory_budget: tuple[int, str] | None = None

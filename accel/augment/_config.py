@@ -24,9 +24,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PARAM_NAMES", "PRESETS", "AugmentationConfig", "get_preset"]
+__all__ = ["ALGORITHMS", "COUNTER_ALGORITHMS", "PARAM_NAMES", "PRESETS", "AugmentationConfig", "get_preset"]
 
 PARAM_NAMES: tuple[str, ...] = ("rotation", "brightness", "noise", "scale", "contrast")
+# the generators of the parameters: two counter-based jax.random hashes and DPA's exact one
+COUNTER_ALGORITHMS = ("threefry2x32", "philox4x32")
+ALGORITHMS = (*COUNTER_ALGORITHMS, "dpa")
 _F32 = np.float32
 _MAX_ABS = 1e30  # float32 headroom: widths stay finite
 _MIN_ABS = 1e-30  # bounds stay normal float32 numbers (devices may flush subnormals to zero)
@@ -77,8 +80,9 @@ def _check_range(name: str, value: object) -> tuple[float, float]:
 class AugmentationConfig:
     """Half-open ranges ``[lo, hi)`` of the five augmentation parameters; immutable.
 
-    Each range must be finite with ``lo < hi``; ``augmentation_depth`` (hash-chain length of
-    the ``'dpa'`` algorithm) must be an integer >= 1. Ranges are stored as float tuples.
+    Each range must be finite with ``lo < hi``; scales must be positive (``lo > 0``) and noise
+    standard deviations non-negative (``lo >= 0``); ``augmentation_depth`` (hash-chain length
+    of the ``'dpa'`` algorithm) must be an integer >= 1. Ranges are stored as float tuples.
 
     Example:
         >>> cfg = AugmentationConfig(rotation_range=(-10, 10))
@@ -97,6 +101,12 @@ class AugmentationConfig:
         for name in PARAM_NAMES:
             field = f"{name}_range"
             object.__setattr__(self, field, _check_range(field, getattr(self, field)))
+        # Ranges the image ops would reject only when applied (rotate_and_scale needs
+        # scale > 0, add_noise std >= 0): refused here, where the mistake is made.
+        if self.scale_range[0] <= 0:
+            raise ValueError(f"scale_range must have lo > 0 (scales are positive), got {self.scale_range!r}")
+        if self.noise_range[0] < 0:
+            raise ValueError(f"noise_range must have lo >= 0 (a noise std), got {self.noise_range!r}")
         depth = self.augmentation_depth
         if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
             raise TypeError(f"augmentation_depth must be an integer >= 1, got {depth!r}")

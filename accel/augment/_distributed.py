@@ -141,7 +141,7 @@ def _seed_arg(seed: int, base_seed: int | None) -> int:
     if base_seed is not None:
         if seed != 0:
             raise ValueError("pass either seed or its DPA alias base_seed, not both")
-        seed = base_seed
+        return _keys.check_seed(base_seed, "base_seed")
     return _keys.check_seed(seed)
 
 

@@ -331,6 +331,8 @@ def dpa_draws(sample_ids: object, *, depth: int = 10, prefix: str = "") -> tuple
         >>> u.shape, u.dtype.name
         ((1, 5), 'float64')
     """
+    if np.ndim(sample_ids) != 1:
+        raise ValueError(f"sample_ids must be 1-D (one id per sample), got shape {np.shape(sample_ids)}")
     words, digests = _words_and_digests(sample_ids, depth, prefix)
     text = digests.astype(">u4").tobytes().hex()
     return _combine(words), [text[64 * i : 64 * (i + 1)] for i in range(digests.shape[0])]

@@ -46,7 +46,15 @@ import numpy as np
 
 from .. import _keys
 from ._batch import AugmentationBatch
-from ._config import PARAM_NAMES, AugmentationConfig, _f32_at_or_above, _f32_below, resolve_config
+from ._config import (
+    ALGORITHMS,
+    COUNTER_ALGORITHMS,
+    PARAM_NAMES,
+    AugmentationConfig,
+    _f32_at_or_above,
+    _f32_below,
+    resolve_config,
+)
 
 __all__ = [
     "ALGORITHMS",
@@ -55,8 +63,6 @@ __all__ = [
     "gen_augmentation_batch",
 ]
 
-COUNTER_ALGORITHMS = ("threefry2x32", "philox4x32")
-ALGORITHMS = (*COUNTER_ALGORITHMS, "dpa")
 # Chosen by measurement (benchmarks/bench_augment.py, BENCHMARKS.md "## Augmentation
 # parameters"): the fused threefry kernel is the fastest on CPU.
 DEFAULT_ALGORITHM = "threefry2x32"
@@ -232,7 +238,20 @@ def augmentation_params(
     if algorithm not in COUNTER_ALGORITHMS:
         raise ValueError(f"key impl must be one of {COUNTER_ALGORITHMS}, got {algorithm!r}")
     config = resolve_config(config)
-    words = _param_words(jax.random.key_data(key), jnp.asarray(ids_hi, jnp.uint32), jnp.asarray(ids_lo, jnp.uint32), None, algorithm)
+    halves = []
+    for name, ids in (("ids_hi", ids_hi), ("ids_lo", ids_lo)):
+        dtype = getattr(ids, "dtype", None)  # traced arrays too: dtype and shape are static
+        if dtype is None or not jnp.issubdtype(dtype, jnp.unsignedinteger) or jnp.dtype(dtype).itemsize != 4:
+            raise TypeError(
+                f"{name} must be a uint32 array (the halves from accel._keys.split_ids), got "
+                f"{'dtype ' + str(dtype) if dtype is not None else type(ids).__name__}"
+            )
+        halves.append(ids)
+    if jnp.shape(ids_hi) != jnp.shape(ids_lo):
+        raise ValueError(
+            f"ids_hi and ids_lo must have the same shape, got {jnp.shape(ids_hi)} and {jnp.shape(ids_lo)}"
+        )
+    words = _param_words(jax.random.key_data(key), *halves, None, algorithm)
     return dict(zip(PARAM_NAMES, _params_from_words(words, jnp.asarray(bounds_array(config))), strict=True))
 
 

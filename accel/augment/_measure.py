@@ -110,6 +110,8 @@ class BenchmarkRunner:
     """Time ``gen_augmentation_batch`` (DPA's ``BenchmarkRunner`` interface)."""
 
     def __init__(self, config: BenchmarkConfig | None = None) -> None:
+        if config is not None and not isinstance(config, BenchmarkConfig):
+            raise TypeError(f"config must be a BenchmarkConfig or None, got {type(config).__name__}")
         self.config = config or BenchmarkConfig()
 
     def benchmark_generation(self, num_samples: int, config: AugmentationConfig | None = None) -> PerformanceMetrics:

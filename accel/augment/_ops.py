@@ -1,7 +1,9 @@
 """Image augmentation ops: deterministic single ops and the per-sample random wrapper.
 
 All ops take a batch of images, NHWC ``(N, H, W, C)`` or NHW ``(N, H, W)``, either float32
-with values in ``[0, 1]`` or uint8 (``0..255``), and return the same shape and dtype. Work is
+with values in ``[0, 1]`` or uint8 (``0..255``), and return the same shape and dtype. NumPy
+images with NaN or infinity are refused; JAX arrays are not inspected (that would cost a
+device-to-host sync per call, and traced values under ``jit`` cannot be inspected at all). Work is
 done in float32 on the ``[0, 1]`` scale (uint8 is divided by 255 on the way in and rounded
 to the nearest integer on the way out); every op clips its result to ``[0, 1]``. Per-image
 parameters are arrays of shape ``(N,)`` (a scalar is broadcast to every image). The ops are
@@ -71,6 +73,10 @@ def _check_images(images: Any) -> jax.Array:
         )
     if any(d == 0 for d in images.shape[1:3]):
         raise ValueError(f"images must have non-empty height and width, got shape {tuple(images.shape)}")
+    # Host (NumPy) images are checked here for free; device and traced arrays are not (that
+    # would need a device-to-host sync, or be impossible under jit).
+    if isinstance(images, np.ndarray) and dtype == np.float32 and not np.isfinite(images).all():
+        raise ValueError("images contain NaN or infinity (float32 images must hold values in [0, 1])")
     return jnp.asarray(images)
 
 
@@ -185,6 +191,11 @@ def _pipeline(images: jax.Array, params: tuple, keys: jax.Array | None, ops: tup
 
 
 def _per_image_keys(key: Any, n: int) -> jax.Array:
+    if not isinstance(key, jax.Array | np.ndarray):
+        raise TypeError(
+            f"key must be a typed PRNG key array of shape ({n},) or uint32 key data of shape ({n}, 2), "
+            f"got {type(key).__name__}"
+        )
     key = key if isinstance(key, jax.Array) else jnp.asarray(key)
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != (n,):
@@ -251,6 +262,8 @@ def add_noise(images: Any, std: Any, key: Any) -> jax.Array:
 
 def noise_keys(sample_ids: Any, seed: int, epoch: int) -> jax.Array:
     """``fold_in(K(seed, epoch, id), IMAGE_NOISE_STREAM)`` for each id (typed keys, shape (N,))."""
+    if np.ndim(sample_ids) > 1:
+        raise ValueError(f"sample_ids must be a 1-D sequence of ids, got shape {np.shape(sample_ids)}")
     hi, lo = _keys.split_ids(sample_ids)
     epoch = _keys.check_seed(epoch, "epoch")
     if epoch > 0xFFFFFFFF:
@@ -286,9 +299,10 @@ def apply_augmentations(images: Any, batch: Mapping, *, seed: int | None = None)
         raise ValueError(f"batch has {ids.size} sample ids but images has {n} images")
     seed = batch.seed if seed is None else seed
     p = {name: _check_param(batch[name], n, name) for name in _PARAM_NAMES}
-    if not bool(jnp.all(p["scale"] > 0)):
+    # traced values (inside jit) cannot be checked here; concrete ones are
+    if not isinstance(p["scale"], jax.core.Tracer) and not bool(jnp.all(p["scale"] > 0)):
         raise ValueError("scale must be positive")
-    if not bool(jnp.all(p["noise"] >= 0)):
+    if not isinstance(p["noise"], jax.core.Tracer) and not bool(jnp.all(p["noise"] >= 0)):
         raise ValueError("noise must be non-negative")
     keys = noise_keys(ids, _keys.check_seed(seed), batch.epoch)
     params = ((p["rotation"], p["scale"]), p["brightness"], p["contrast"], p["noise"])

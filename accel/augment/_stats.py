@@ -91,7 +91,13 @@ def _chunks(data: Any) -> Iterable[Mapping[str, np.ndarray]]:
     if isinstance(data, AugmentationBatch) or (isinstance(data, Mapping) and "rotation" in data and not isinstance(data.get("rotation"), float | int)):
         yield from _columns(data)
         return
-    it = iter(data)
+    try:
+        it = iter(data)
+    except TypeError:
+        raise TypeError(
+            "compute_statistics takes AugmentationBatch objects, per-sample dicts, dicts of arrays, "
+            f"or an iterable of these; got {type(data).__name__}"
+        ) from None
     while True:
         head = list(itertools.islice(it, 1))
         if not head:
@@ -119,7 +125,10 @@ def compute_statistics(params_or_stream: Any) -> dict[str, dict[str, float | int
     acc = {n: RunningStats() for n in PARAM_NAMES}
     for cols in _chunks(params_or_stream):
         for n in PARAM_NAMES:
-            acc[n] = acc[n].merge(RunningStats.of(cols[n]))
+            try:
+                acc[n] = acc[n].merge(RunningStats.of(cols[n]))
+            except ValueError as e:
+                raise ValueError(f"compute_statistics: parameter {n}: {e}") from None
     if acc[PARAM_NAMES[0]].count == 0:
         raise ValueError("compute_statistics needs at least one sample, got none")
     return {n: acc[n].as_dict() for n in PARAM_NAMES}

@@ -12,9 +12,10 @@ Private modules: ``_backends`` (how each backend places, runs and synchronises),
 
 from accel.bench._cli import CompareRequest
 from accel.bench._cli import run as run_compare
-from accel.bench._compare import BackendResult, Comparison, compare_backends
+from accel.bench._compare import compare_backends
 from accel.bench._operations import OPERATIONS, run_operation
 from accel.bench._optimizer import OptimizerBenchmark, SpeedBenchmark, benchmark_optimizer
+from accel.bench._results import BackendResult, Comparison
 
 __all__ = [
     "OPERATIONS",

@@ -24,16 +24,9 @@ from typing import Any
 
 from accel._info import jax_devices, package_versions
 from accel._report import dump_json, format_table, write_atomic
-from accel.bench._compare import (
-    _TABLE_HEADERS,
-    Comparison,
-    _table_row,
-    check_backends,
-    check_dtype,
-    check_n_runs,
-    check_warmup,
-)
+from accel.bench._compare import check_backends, check_dtype, check_n_runs, check_warmup
 from accel.bench._operations import OPERATIONS, get_operation, parse_sizes, run_operation
+from accel.bench._results import _TABLE_HEADERS, NOISY_RELATIVE_STD, Comparison, _table_row
 
 __all__ = ["CompareRequest", "plot_comparisons", "run"]
 
@@ -212,6 +205,12 @@ def run(request: CompareRequest, command: str | None = None) -> dict[int, Compar
     print(f"accel compare: {request.op} ({OPERATIONS[request.op].description}), "
           f"n_runs={request.n_runs}, warmup={request.warmup}; times in ms")
     print(render_table(request, comparisons))
+    unreliable = [f"{n}/{r.backend}" for n, c in comparisons.items() for r in c.values()
+                  if r.speedup_reliable is False and r.backend != "numpy"]  # fmt: skip
+    if unreliable:
+        print(f"warning: timings too spread out (std > {NOISY_RELATIVE_STD} x mean) for a "
+              f"meaningful speedup: {', '.join(unreliable)}; rerun on an idle machine or with "
+              "more --n-runs")  # fmt: skip
     if request.json_path is not None:
         dump_json(to_document(request, comparisons, command), request.json_path)
         print(f"wrote {request.json_path}")

@@ -13,7 +13,12 @@ What makes a comparison honest here (shared DESIGN.md, "What the peers got wrong
 * each backend's result is copied back and compared with the reference backend (NumPy
   when it runs): ``max_rel_diff = max|out - ref| / max|ref|``;
 * a backend that cannot run here (CuPy without a GPU) is reported with ``available=False``
-  and the reason, never a crash.
+  and the reason, never a crash;
+* a timing whose spread is too large to compare is flagged, not trusted:
+  ``relative_std = std_time / mean_time``, ``noisy = relative_std > NOISY_RELATIVE_STD``,
+  and ``speedup_reliable`` is False when the backend's or NumPy's timing is noisy (the
+  table says so in its note column, the JSON in these fields). Under load a NumPy timing
+  with std above its mean once gave a "61x speed-up".
 
 Same dtype is not always same arithmetic: on NVIDIA GPUs XLA runs float32 matrix products on
 TF32 matrix units by default (``jax.default_matmul_precision``), CuPy only with
@@ -38,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import inspect
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,14 +51,12 @@ import jax
 import numpy as np
 
 from accel._checks import check_int
-from accel._report import dump_json, format_table, jsonable, ms
 from accel.bench._backends import BACKEND_NAMES, get_backend
-from accel.profile import FieldMapping
+from accel.bench._results import BackendResult, Comparison, _spread
 
 __all__ = [
     "DTYPES",
-    "BackendResult",
-    "Comparison",
+    "SETTLE_S",
     "check_backends",
     "check_dtype",
     "check_n_runs",
@@ -137,45 +139,7 @@ def _accepts_xp(fn: Callable[..., Any]) -> bool:
     )
 
 
-# --------------------------------------------------------------------------- results
-
-
-@dataclasses.dataclass(frozen=True)
-class BackendResult(FieldMapping):
-    """One backend's timings for one operation; times in seconds.
-
-    Also a read-only mapping of its fields, as the 002 document uses it
-    (``timing['mean_time']``, ``'speedup_vs_numpy' in timing``): a field that is ``None`` is
-    absent from ``keys()`` and reads as :class:`accel.profile.Unavailable` (printing
-    ``unavailable``), with the backend's ``reason`` when the backend could not run.
-
-    ``compile_time`` is JAX's ahead-of-time compilation, ``0.0`` for NumPy and ``None`` for
-    CuPy (it compiles kernels lazily inside the first call, see ``first_call_time``).
-    ``transfer_time`` is the median host-to-device placement of all inputs (``0.0`` for
-    NumPy). ``max_rel_diff`` compares the output with the reference backend's.
-    """
-
-    backend: str
-    available: bool
-    reason: str
-    device: str | None = None
-    dtype: str | None = None
-    n_runs: int = 0
-    warmup: int = 0
-    mean_time: float | None = None
-    median_time: float | None = None
-    std_time: float | None = None
-    min_time: float | None = None
-    first_call_time: float | None = None
-    compile_time: float | None = None
-    transfer_time: float | None = None
-    speedup_vs_numpy: float | None = None
-    max_rel_diff: float | None = None
-    times: tuple[float, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(self)
-
+# --------------------------------------------------------------------------- timing
 
 # Pause before each backend's timed calls. NumPy's threaded BLAS keeps its worker threads
 # spinning for about 0.1 s after a call returns; a backend timed right after it loses a core
@@ -183,54 +147,6 @@ class BackendResult(FieldMapping):
 # right after NumPy matmuls, 13.9-15.9 ms after a 0.1-0.2 s pause.
 SETTLE_S = 0.2
 
-_TABLE_HEADERS = (
-    "backend", "device", "dtype", "median ms", "mean ms", "std ms", "min ms",
-    "compile ms", "transfer ms", "speedup", "max rel diff", "note",
-)
-
-
-def _table_row(r: BackendResult) -> list[Any]:
-    if not r.available:
-        return [r.backend, r.device, r.dtype, *[None] * 8, f"unavailable: {r.reason}"]
-    return [
-        r.backend, r.device, r.dtype, ms(r.median_time), ms(r.mean_time), ms(r.std_time),
-        ms(r.min_time), ms(r.compile_time), ms(r.transfer_time),
-        None if r.speedup_vs_numpy is None else round(r.speedup_vs_numpy, 3),
-        None if r.max_rel_diff is None else float(f"{r.max_rel_diff:.3g}"),
-        "",
-    ]
-
-
-class Comparison(dict[str, BackendResult]):
-    """``{backend: BackendResult}`` for one operation, plus its name and reference backend.
-
-    ``str(comparison)`` is a table; :meth:`to_json` serialises it.
-    """
-
-    def __init__(self, operation: str, reference: str | None, results: dict[str, BackendResult]):
-        super().__init__(results)
-        self.operation = operation
-        self.reference = reference
-
-    def table(self) -> str:
-        return format_table(_TABLE_HEADERS, [_table_row(r) for r in self.values()])
-
-    def __str__(self) -> str:
-        return f"{self.operation} (reference: {self.reference})\n{self.table()}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "operation": self.operation,
-            "reference": self.reference,
-            "results": {name: r.to_dict() for name, r in self.items()},
-        }
-
-    def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 2) -> str:
-        """The JSON text; also written (atomically) to ``path`` when given."""
-        return dump_json(self.to_dict(), path, indent=indent)
-
-
-# --------------------------------------------------------------------------- timing
 
 
 def _time_calls(
@@ -281,7 +197,8 @@ def _max_rel_diff(backend: str, out: Any, ref: Any) -> float:
             return float("inf")
         scale = float(np.max(np.abs(r))) if r.size else 0.0
         diff = float(np.max(np.abs(o - r)))
-        worst = max(worst, diff / scale if scale > 0 else diff)
+        with np.errstate(over="ignore"):  # a subnormal reference: an infinite relative error
+            worst = max(worst, float(np.float64(diff) / scale) if scale > 0 else diff)
     return worst
 
 
@@ -371,12 +288,15 @@ def _compare(
             )
     reference = "numpy" if "numpy" in outputs else next(iter(outputs), None)
     numpy_median = results["numpy"].median_time if "numpy" in outputs else None
+    numpy_noisy = _spread(results["numpy"])[1] if "numpy" in outputs else None
     for bname, r in results.items():
         if not r.available:
             continue
         updates: dict[str, Any] = {}
+        updates["relative_std"], updates["noisy"] = _spread(r)
         if numpy_median is not None and r.median_time:
             updates["speedup_vs_numpy"] = numpy_median / r.median_time
+            updates["speedup_reliable"] = not (updates["noisy"] or numpy_noisy)
         if len(outputs) > 1 and reference is not None:
             updates["max_rel_diff"] = _max_rel_diff(bname, outputs[bname], outputs[reference])
         results[bname] = dataclasses.replace(r, **updates)

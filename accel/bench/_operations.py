@@ -36,7 +36,6 @@ import numpy as np
 
 from accel._info import Probe
 from accel.bench._compare import (
-    Comparison,
     _compare,
     _unavailable,
     check_backends,
@@ -44,6 +43,7 @@ from accel.bench._compare import (
     check_n_runs,
     check_warmup,
 )
+from accel.bench._results import Comparison
 
 __all__ = ["OPERATIONS", "Operation", "get_operation", "parse_sizes", "run_operation"]
 

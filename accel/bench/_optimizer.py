@@ -16,7 +16,8 @@ import numpy as np
 
 from accel._report import dump_json, format_table, jsonable, ms
 from accel.bench._backends import BACKEND_NAMES
-from accel.bench._compare import Comparison, check_n_runs, compare_backends
+from accel.bench._compare import check_n_runs, compare_backends
+from accel.bench._results import Comparison
 from accel.profile import FieldMapping, block_fitted, fitted_epochs
 
 __all__ = ["OptimizerBenchmark", "SpeedBenchmark", "benchmark_optimizer"]

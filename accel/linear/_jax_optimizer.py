@@ -126,8 +126,8 @@ def _resolve_device(device: Any) -> jax.Device | None:
 
 
 def _check_dtype(dtype: object) -> str:
-    try:
-        name = jnp.dtype(dtype).name  # type: ignore[arg-type]
+    try:  # (jnp.dtype(None) is float64: refused like any other non-name)
+        name = None if dtype is None else jnp.dtype(dtype).name  # type: ignore[arg-type]
     except TypeError:
         name = None
     if name not in _DTYPES:
@@ -233,6 +233,7 @@ class JAXOptimizer(LinearEstimator):
             _optax.make_optimizer(optimizer, **hyper)  # refuses hyperparameters
             full = {}
         else:
+            _optax.check_optimizer_name(optimizer, "optimizer_type")
             full = _optax.check_hyperparameters(optimizer, **hyper)
             _data.check_learning_rate(params["learning_rate"])
         _checks.check_int(params["epochs"], "epochs", minimum=1)

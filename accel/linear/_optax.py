@@ -46,6 +46,7 @@ __all__ = [
     "OPTIMIZER_NAMES",
     "build_transformation",
     "check_hyperparameters",
+    "check_optimizer_name",
     "decay_mask",
     "make_optimizer",
     "transformation_factory",
@@ -69,10 +70,10 @@ ALL_HYPERPARAMETERS: frozenset[str] = frozenset(k for h in HYPERPARAMETERS.value
 # Allowed range of each hyperparameter: (low, low inclusive, high, high inclusive).
 _RANGES: Mapping[str, tuple[float, bool, float, bool]] = MappingProxyType(
     {
-        "momentum": (0.0, True, 1.0, True),
+        "momentum": (0.0, True, 1.0, False),  # 1.0: no damping, the steps never shrink
         "initial_accumulator_value": (0.0, True, math.inf, False),
         "eps": (0.0, True, math.inf, False),
-        "decay": (0.0, True, 1.0, True),
+        "decay": (0.0, True, 1.0, False),  # 1.0: the second moment never moves
         "b1": (0.0, True, 1.0, False),
         "b2": (0.0, True, 1.0, False),
         "weight_decay": (0.0, True, math.inf, False),
@@ -80,14 +81,16 @@ _RANGES: Mapping[str, tuple[float, bool, float, bool]] = MappingProxyType(
 )
 
 
-def _check_name(name: object) -> str:
+def check_optimizer_name(name: object, argument: str = "optimizer") -> str:
+    """A name of :data:`OPTIMIZER_NAMES`; errors name ``argument`` (``'optimizer_type'`` for
+    the estimators)."""
     if not isinstance(name, str):
         raise TypeError(
-            f"optimizer must be one of {OPTIMIZER_NAMES} or an optax.GradientTransformation, "
+            f"{argument} must be one of {OPTIMIZER_NAMES} or an optax.GradientTransformation, "
             f"got {type(name).__name__}"
         )
     if name not in HYPERPARAMETERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZER_NAMES}")
+        raise ValueError(f"unknown {argument} {name!r}; expected one of {OPTIMIZER_NAMES}")
     return name
 
 
@@ -111,7 +114,7 @@ def check_hyperparameters(name: str, **hyper: object) -> dict[str, float]:
     optimizer does not have (the message lists the ones it has) or a non-number, and
     ``ValueError`` for a value out of range (e.g. a negative ``weight_decay``).
     """
-    name = _check_name(name)
+    name = check_optimizer_name(name)
     defaults = HYPERPARAMETERS[name]
     unknown = sorted(set(hyper) - set(defaults))
     if unknown:

@@ -12,7 +12,12 @@ from accel.linear._data import check_learning_rate, check_loss
 from accel.linear._estimator import LinearEstimator
 from accel.linear._model import decision_function, loss_value
 from accel.linear._objective import LinearObjective, PerExampleObjective, gather
-from accel.linear._optax import check_hyperparameters, make_optimizer, transformation_factory
+from accel.linear._optax import (
+    check_hyperparameters,
+    check_optimizer_name,
+    make_optimizer,
+    transformation_factory,
+)
 from accel.linear._plan import Layout, epoch_order, eval_rows, step_count, step_rows
 from accel.linear._precision import (
     COMPUTE_DTYPES,
@@ -62,6 +67,7 @@ __all__ = [
     "check_learning_rate",
     "check_loss",
     "check_loss_scale",
+    "check_optimizer_name",
     "data_parallel_parts",
     "decision_function",
     "device_roles",

@@ -5,10 +5,20 @@ Layout of ``checkpoint_dir``::
     step_0000000040/arrays.npz   every leaf of the state, as leaf_0, leaf_1, ... (tree order)
     step_0000000040/meta.json    step, epoch, position in the epoch, seed, history, fingerprint
 
-A checkpoint is written into ``.tmp-step_...-<pid>``, every file and the directory are
-fsync'ed, then the directory is renamed to ``step_...`` (atomic on POSIX) and the parent
-directory fsync'ed. A crash at any point leaves either the previous checkpoints only or the
-new one complete; leftover ``.tmp-*`` directories are ignored and removed by the next save.
+A checkpoint is written into ``.tmp-step_....accel-<host>-<pid>-<random>``, every file and
+the directory are fsync'ed, then the directory is renamed to ``step_...`` (atomic on POSIX)
+and the parent directory fsync'ed. A step directory is complete when it holds both files
+(they are written and synced before the rename that makes it visible); old checkpoints are
+deleted by renaming them to ``.del-step_....accel-...`` first, so a step directory never
+loses a file in place. A crash or SIGKILL at any point leaves either the previous
+checkpoints only or the new one complete, plus at most a temporary directory; the next save
+removes temporary directories whose writer is gone (``accel._atomic.remove_orphans``: same
+host, no such process) - never one a live writer owns - and step directories missing a file
+(left by versions that deleted in place).
+
+Errors: a checkpoint that cannot be read (truncated or corrupt files, missing leaves,
+mismatched shapes or dtypes) raises ``ValueError`` naming its path and the problem.
+:func:`check_directory` checks ``checkpoint_dir`` before training starts.
 
 Our own format rather than orbax-checkpoint: orbax pulls in 13 packages (tensorstore,
 protobuf, uvloop, ...), adds seconds of import time to every test process and writes
@@ -33,16 +43,74 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "latest_step", "list_steps", "restore", "save"]
+from accel._atomic import owner_tag, remove_orphans, writer_alive
+from accel._checks import check_path
+
+__all__ = ["FORMAT_VERSION", "check_directory", "latest_step", "list_steps", "restore", "save"]
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^step_(\d{10})$")
+_LEGACY_TMP = re.compile(r"^\.tmp-step_\d{10}-(\d+)$")  # written by earlier versions
+_FILES = ("arrays.npz", "meta.json")
+
+
+def check_directory(directory: Any, name: str = "checkpoint_dir") -> Path | None:
+    """Check, before any training, that checkpoints can be written to ``directory``.
+
+    ``None`` passes (no checkpoints). The folder is created if missing. Raises ``TypeError``
+    for a non-path and ``ValueError`` naming ``name`` when the path is a file (or under
+    one), cannot be created, or (in process 0, the one that writes) is not writable.
+    """
+    path = check_path(directory, name, allow_none=True)
+    if path is None:
+        return None
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {os.fspath(directory)!r} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{name} {os.fspath(directory)!r} cannot be created: {e}") from None
+    if jax.process_index() == 0:
+        probe = path / f".write-probe.{owner_tag()}"
+        try:
+            probe.mkdir()
+            probe.rmdir()
+        except OSError as e:
+            raise ValueError(f"{name} {os.fspath(directory)!r} is not writable: {e}") from None
+    return path
+
+
+def _discard(path: Path) -> None:
+    """Delete a step directory: rename it out of sight first (atomic), then remove it."""
+    trash = path.with_name(f".del-{path.name}.{owner_tag()}")
+    try:
+        os.rename(path, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sweep(d: Path) -> None:
+    """Remove what killed writers left: their temporary and half-deleted directories, and
+    step directories that lost a file (deleted in place by earlier versions)."""
+    remove_orphans(d)
+    for child in d.iterdir():
+        legacy = _LEGACY_TMP.match(child.name)
+        if legacy and not writer_alive(int(legacy.group(1))):
+            shutil.rmtree(child, ignore_errors=True)
+        elif _NAME.match(child.name) and child.is_dir() and not _complete(child):
+            _discard(child)
+
+
+def _complete(step_dir: Path) -> bool:
+    return all((step_dir / f).is_file() for f in _FILES)
 
 
 def _fsync_path(path: Path) -> None:
@@ -61,7 +129,7 @@ def list_steps(directory: str | os.PathLike) -> list[int]:
     steps = []
     for child in d.iterdir():
         m = _NAME.match(child.name)
-        if m and (child / "meta.json").is_file() and (child / "arrays.npz").is_file():
+        if m and _complete(child):
             steps.append(int(m.group(1)))
     return sorted(steps)
 
@@ -77,10 +145,9 @@ def save(
     """Write ``state`` (a pytree of arrays) and ``meta`` (JSON-able) atomically as ``step``."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    for stale in d.glob(".tmp-step_*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    _sweep(d)
     final = d / f"step_{step:010d}"
-    tmp = d / f".tmp-{final.name}-{os.getpid()}"
+    tmp = d / f".tmp-{final.name}.{owner_tag()}"
     tmp.mkdir()
     leaves = [np.asarray(x) for x in jax.tree.leaves(state)]
     with open(tmp / "arrays.npz", "wb") as f:
@@ -94,11 +161,11 @@ def save(
         os.fsync(f.fileno())
     _fsync_path(tmp)
     if final.exists():  # the same step written again (e.g. a resumed run): replace it
-        shutil.rmtree(final)
+        _discard(final)
     os.rename(tmp, final)
     _fsync_path(d)
     for old in list_steps(d)[:-keep]:
-        shutil.rmtree(d / f"step_{old:010d}", ignore_errors=True)
+        _discard(d / f"step_{old:010d}")
     return final
 
 
@@ -107,7 +174,8 @@ def restore(
 ) -> tuple[Any, dict]:
     """Load checkpoint ``step`` (default: the latest) into the structure of ``template``.
 
-    Raises ``FileNotFoundError`` when there is none and ``ValueError`` when its leaves do not
+    Raises ``FileNotFoundError`` when there is none and ``ValueError`` naming the checkpoint
+    when it cannot be read (truncated or corrupt files, missing entries) or its leaves do not
     match ``template`` (count, shape or dtype).
     """
     if step is None:
@@ -115,16 +183,9 @@ def restore(
         if step is None:
             raise FileNotFoundError(f"no complete checkpoint in {os.fspath(directory)!r}")
     path = Path(directory) / f"step_{step:010d}"
-    with open(path / "meta.json") as f:
-        meta = json.load(f)
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"checkpoint {path} has format_version {meta.get('format_version')!r}, "
-            f"expected {FORMAT_VERSION}"
-        )
+    meta = _read_meta(path, step)
     ref, treedef = jax.tree.flatten(template)
-    with np.load(path / "arrays.npz") as z:
-        leaves = [z[f"leaf_{i}"] for i in range(meta["n_leaves"])]
+    leaves = _read_leaves(path, meta["n_leaves"])
     if len(leaves) != len(ref):
         raise ValueError(
             f"checkpoint {path} holds {len(leaves)} arrays, the train state has {len(ref)}"
@@ -137,3 +198,50 @@ def restore(
                 f"the train state expects {want.dtype}{list(want.shape)}"
             )
     return jax.tree.unflatten(treedef, leaves), meta
+
+
+def _corrupt(path: Path, problem: str) -> ValueError:
+    return ValueError(
+        f"checkpoint {os.fspath(path)!r} is unreadable: {problem}; delete that directory to "
+        "resume from the previous checkpoint"
+    )
+
+
+def _read_meta(path: Path, step: int) -> dict:
+    try:
+        meta = json.loads((path / "meta.json").read_bytes())
+    except FileNotFoundError:
+        raise _corrupt(path, "meta.json is missing") from None
+    except (OSError, ValueError) as e:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise _corrupt(path, f"meta.json is truncated or corrupt ({e})") from None
+    if not isinstance(meta, dict):
+        raise _corrupt(path, f"meta.json holds a {type(meta).__name__}, not an object")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint {os.fspath(path)!r} has format_version {meta.get('format_version')!r}, "
+            f"expected {FORMAT_VERSION}"
+        )
+    for key in ("step", "n_leaves"):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _corrupt(path, f"meta.json has {key}={value!r}, expected an integer >= 0")
+    if meta["step"] != step:
+        raise _corrupt(path, f"meta.json says step {meta['step']}, the directory step {step}")
+    return meta
+
+
+def _read_leaves(path: Path, n_leaves: int) -> list[np.ndarray]:
+    wanted = [f"leaf_{i}" for i in range(n_leaves)]
+    try:
+        # our own handle: np.load leaves a file it opened itself open when the zip is bad
+        with open(path / "arrays.npz", "rb") as f, np.load(f, allow_pickle=False) as z:
+            present = set(z.files)
+            leaves = [z[k] for k in wanted if k in present]
+    except FileNotFoundError:
+        raise _corrupt(path, "arrays.npz is missing") from None
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as e:
+        raise _corrupt(path, f"arrays.npz is truncated or corrupt ({type(e).__name__}: {e})") from None
+    if len(leaves) != n_leaves:
+        missing = [k for k in wanted if k not in present]
+        raise _corrupt(path, f"arrays.npz lacks {', '.join(missing[:3])} (meta.json says {n_leaves} leaves)")
+    return leaves

@@ -29,6 +29,7 @@ __all__ = [
     "check_loss_fn",
     "check_params",
     "check_trainer_params",
+    "devices",
     "layout",
     "linear_loss",
 ]
@@ -83,6 +84,7 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
     if isinstance(optimizer, optax.GradientTransformation):
         engine.make_optimizer(optimizer, **hyper)
         return {}
+    engine.check_optimizer_name(optimizer, "optimizer_type")
     engine.check_learning_rate(params["learning_rate"])
     return engine.check_hyperparameters(optimizer, **hyper)
 
@@ -101,6 +103,21 @@ def linear_loss(loss: str, fit_intercept: bool) -> Callable[[Any, Any], jax.Arra
     return loss_fn
 
 
+def devices(n_devices: int | None) -> list[jax.Device]:
+    """The first ``n_devices`` of all processes' devices (``None``: all), ordered by process."""
+    found = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+    if n_devices is None:
+        return found
+    if jax.process_count() > 1 and n_devices != len(found):
+        raise ValueError(
+            f"n_devices must be None or {len(found)} (all devices of all processes) in a "
+            f"multi-process run, got {n_devices}"
+        )
+    if n_devices > len(found):
+        raise ValueError(f"n_devices={n_devices} but only {len(found)} devices are available")
+    return found[:n_devices]
+
+
 def check_params(params: Any) -> Any:
     """A non-empty pytree of floating-point arrays, as float32 NumPy arrays."""
     leaves = jax.tree.leaves(params)
@@ -114,12 +131,16 @@ def check_params(params: Any) -> Any:
                 f"params must hold floating-point arrays only (they are trained in float32), "
                 f"got a leaf of dtype {a.dtype}"
             )
+        if not np.all(np.isfinite(a)):
+            raise ValueError("params contains NaN or infinity")
         out.append(a.astype(np.float32))
     return jax.tree.unflatten(jax.tree.structure(params), out)
 
 
-def check_data(data: Any) -> tuple[Any, int]:
-    """A non-empty pytree of arrays sharing the leading (row) axis; float64 -> float32."""
+def check_data(data: Any, *, finite: bool = True) -> tuple[Any, int]:
+    """A non-empty pytree of arrays sharing the leading (row) axis; float64 -> float32.
+    ``finite``: refuse NaN or infinity in floating leaves (under ``nan_policy='skip'`` such
+    rows are allowed: the steps that read them are skipped)."""
     leaves = jax.tree.leaves(data)
     if not leaves:
         raise ValueError("data must be a non-empty pytree of arrays sharing the leading axis")
@@ -134,6 +155,13 @@ def check_data(data: Any) -> tuple[Any, int]:
         )
     if n == 0:
         raise ValueError("data has no rows")
+    if finite:
+        for path, a in zip(jax.tree_util.tree_flatten_with_path(data)[0], arrays, strict=True):
+            if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+                raise ValueError(
+                    f"data{jax.tree_util.keystr(path[0])} contains NaN or infinity (with "
+                    "nan_policy='skip' the steps that read such rows are skipped instead)"
+                )
     arrays = [a.astype(np.float32) if a.dtype == np.float64 else a for a in arrays]
     return jax.tree.unflatten(jax.tree.structure(data), arrays), n
 

@@ -192,9 +192,13 @@ def restore(directory: str, fresh: engine.Carry, hist: RunHistory, fingerprint: 
             f"{'; '.join(differ)}. Pass allow_new_hyperparameters=True to continue it with "
             "the new values"
         )
-    for name, key in (("losses", "losses"), ("grad_norms", "grad_norms"), ("counter", "counter"),
-                      ("epoch_time", "epoch_time")):  # fmt: skip
+    for name in ("losses", "grad_norms", "counter", "epoch_time"):
+        if name not in meta:
+            raise ValueError(
+                f"checkpoint {step} in {directory!r} has no {name!r} in its meta.json: it was "
+                "not written by this version's ParallelTrainer"
+            )
         dst = getattr(hist, name)
-        src = np.asarray(meta[key], dtype=dst.dtype)[: len(dst)]
+        src = np.asarray(meta[name], dtype=dst.dtype)[: len(dst)]
         dst[: len(src)] = src
     return tree._replace(orders=fresh.orders, orders_first=fresh.orders_first)

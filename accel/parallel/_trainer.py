@@ -14,7 +14,14 @@ import optax
 from accel import _checks, _keys, _orders
 from accel import distributed as _dist
 from accel.linear import engine
-from accel.parallel import _inputs, _model_parallel, _pipeline_parallel, _programs, _runner
+from accel.parallel import (
+    _checkpoint,
+    _inputs,
+    _model_parallel,
+    _pipeline_parallel,
+    _programs,
+    _runner,
+)
 from accel.parallel._data_parallel import Program, ProgramSpec, build_program
 
 __all__ = ["STRATEGIES", "ParallelTrainer"]
@@ -254,31 +261,17 @@ class ParallelTrainer(engine.LinearEstimator):
         return engine.transformation_factory(self.optimizer_type, rate, fit_intercept)
 
     # -- the training run ----------------------------------------------------------------
-    def _devices(self) -> list[jax.Device]:
-        devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
-        if self.n_devices is None:
-            return devices
-        if jax.process_count() > 1 and self.n_devices != len(devices):
-            raise ValueError(
-                f"n_devices must be None or {len(devices)} (all devices of all processes) in a "
-                f"multi-process run, got {self.n_devices}"
-            )
-        if self.n_devices > len(devices):
-            raise ValueError(
-                f"n_devices={self.n_devices} but only {len(devices)} devices are available"
-            )
-        return devices[: self.n_devices]
-
     def _run(self, loss_fn, params, data, make_tx, hyper, epochs, batch_size, resume,
              data_is_local, allow_new_hyperparameters, *, fit: bool):  # fmt: skip
+        _checkpoint.check_directory(self.checkpoint_dir)  # a file or unwritable: fail now
         _checks.check_bool(resume, "resume")
         _checks.check_bool(data_is_local, "data_is_local")
         _checks.check_bool(allow_new_hyperparameters, "allow_new_hyperparameters")
         if resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir (where to find the checkpoints)")
-        devices = self._devices()
+        devices = _inputs.devices(self.n_devices)
         params = _inputs.check_params(params)
-        data, n_rows = _inputs.check_data(data)
+        data, n_rows = _inputs.check_data(data, finite=self.nan_policy != "skip")
         _inputs.check_loss_fn(loss_fn, params, data)
         lay = _inputs.layout(n_rows, len(devices), batch_size, self.grad_accum_steps,
                              data_is_local, self._emulate_shards)  # fmt: skip
@@ -346,34 +339,36 @@ class ParallelTrainer(engine.LinearEstimator):
         every = [total] + ([self.checkpoint_every] if self.checkpoint_every else [])
         if self.progress:
             every.append(max(1, epochs // _PROGRESS_CHUNKS) * S)
-        try:
-            for g1 in _runner.chunk_ends(g, total, S, every, engine.HIST_CAP):
-                t0 = time.perf_counter()
-                carry_dev, h = compiled(carry_dev, data_dev, key_dev, hyper_dev,
-                                        program.put_args(np.int32(g1)))  # fmt: skip
-                h, step, bad, stopped = program.get(
-                    (h, carry_dev.step, carry_dev.train.bad_step,
-                     carry_dev.converged | carry_dev.diverged)
-                )  # fmt: skip
-                step, bad = int(step), int(bad)
-                hist.record(h, g, step, S, time.perf_counter() - t0)
+        # a lost peer process becomes a PeerLostError naming it (accel.distributed.guard)
+        with _dist.guard():
+            try:
+                for g1 in _runner.chunk_ends(g, total, S, every, engine.HIST_CAP):
+                    t0 = time.perf_counter()
+                    carry_dev, h = compiled(carry_dev, data_dev, key_dev, hyper_dev,
+                                            program.put_args(np.int32(g1)))  # fmt: skip
+                    h, step, bad, stopped = program.get(
+                        (h, carry_dev.step, carry_dev.train.bad_step,
+                         carry_dev.converged | carry_dev.diverged)
+                    )  # fmt: skip
+                    step, bad = int(step), int(bad)
+                    hist.record(h, g, step, S, time.perf_counter() - t0)
+                    if bar is not None:
+                        bar.update(step // S - g // S)
+                    g = step
+                    if bad >= 0:
+                        self._finish(program.get(carry_dev), hist, lay, epochs, fit=fit, raise_at=bad)
+                    due = g == total or bool(stopped) or (
+                        self.checkpoint_every and g % self.checkpoint_every == 0
+                    )
+                    if self.checkpoint_dir is not None and due:
+                        _runner.save(self.checkpoint_dir, program.get(carry_dev), hist, S,
+                                     self.random_state, fingerprint, hyper_print,
+                                     self.keep_checkpoints)  # fmt: skip
+                    if stopped:
+                        break
+            finally:
                 if bar is not None:
-                    bar.update(step // S - g // S)
-                g = step
-                if bad >= 0:
-                    self._finish(program.get(carry_dev), hist, lay, epochs, fit=fit, raise_at=bad)
-                due = g == total or bool(stopped) or (
-                    self.checkpoint_every and g % self.checkpoint_every == 0
-                )
-                if self.checkpoint_dir is not None and due:
-                    _runner.save(self.checkpoint_dir, program.get(carry_dev), hist, S,
-                                 self.random_state, fingerprint, hyper_print,
-                                 self.keep_checkpoints)  # fmt: skip
-                if stopped:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
+                    bar.close()
         return self._finish(program.get(carry_dev), hist, lay, epochs, fit=fit)
 
     def _finish(self, carry: engine.Carry, hist: _runner.RunHistory, lay, epochs: int, *,

@@ -56,8 +56,9 @@ from typing import Any
 
 import jax
 
+from accel._checks import check_bool
 from accel.profile._readings import Unavailable
-from accel.profile._sampler import PeriodicSampler
+from accel.profile._sampler import PeriodicSampler, check_interval
 from accel.profile._sync import block_fitted, fitted_epochs
 
 __all__ = ["OptimizerProfiler"]
@@ -125,8 +126,16 @@ class OptimizerProfiler:
         trace_python: bool = True,
         device: jax.Device | None = None,
     ) -> None:
+        if optimizer is not None and not hasattr(optimizer, "__dict__"):  # 3, "adam", ...
+            raise TypeError(
+                "optimizer must be the estimator being trained (its fitted attributes are read "
+                f"after the block) or None, got {optimizer!r}"
+            )
+        if device is not None and not isinstance(device, jax.Device):
+            raise TypeError(f"device must be a jax.Device or None, got {device!r}")
+        check_interval(interval)
         self.optimizer = optimizer
-        self.trace_python = bool(trace_python)
+        self.trace_python = check_bool(trace_python, "trace_python")
         self.device = jax.devices()[0] if device is None else device
         self._rss, self._rss_reason = _rss_reader()
         self._sampler = PeriodicSampler(self._rss, interval) if self._rss else None

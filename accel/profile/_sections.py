@@ -108,6 +108,15 @@ class PerformanceProfiler:
 
     def __init__(self, *, sync: bool = True, devices: list[jax.Device] | None = None) -> None:
         self.sync = check_bool(sync, "sync")
+        if devices is not None and (
+            isinstance(devices, str | bytes)
+            or not isinstance(devices, list | tuple)
+            or not all(callable(getattr(d, "memory_stats", None)) for d in devices)
+        ):
+            raise TypeError(
+                f"devices must be None or a list of devices (jax.Device: with memory_stats()), "
+                f"got {devices!r}"
+            )
         self.devices = list(jax.local_devices() if devices is None else devices)
         self._stack: list[str] = []
         self._totals: dict[str, _Totals] = {}

@@ -147,8 +147,8 @@ def generate_highdim_regression(
     ``n_samples < n_features`` the Hessian has rank ``n_samples`` and is singular:
     ``metadata['singular']`` is True and ``metadata['condition_number']`` is ``inf``.
 
-    ``true_params`` has ``n_informative`` (default: all) nonzero N(0, 1) entries at random
-    positions; ``y = X @ true_params + noise * N(0, 1)`` (no intercept term).
+    ``true_params`` has ``n_informative`` (1 to ``n_features``, default: all) nonzero N(0, 1)
+    entries at random positions; ``y = X @ true_params + noise * N(0, 1)`` (no intercept term).
 
     Example:
         >>> X, y, w, meta = generate_highdim_regression(200, 20, condition_number=1e4)
@@ -162,7 +162,7 @@ def generate_highdim_regression(
     k = (
         d
         if n_informative is None
-        else check_int(n_informative, "n_informative", minimum=0, maximum=d)
+        else check_int(n_informative, "n_informative", minimum=1, maximum=d)
     )
     noise = check_real(noise, "noise", minimum=0.0)
     seed = check_seed(seed)

@@ -1,0 +1,574 @@
+"""A table of bad values for every public entry point (used by tests/test_bad_inputs.py).
+
+Entry points: everything in ``accel.__all__``, ``accel.augment.__all__``,
+``optimizers.__all__`` and ``benchmarks.datasets.__all__`` that takes arguments, with the
+estimators' constructors and ``fit``/``predict``, all through their public API. Left out:
+constants, exception classes, the ``BatchStrategy`` enum (``BatchStrategy(x)`` is Python's
+enum lookup), the result records ``PerformanceMetrics``/``RankRange``/``RunningStats``
+(built by the library, not by users), ``BaseOptimizer`` (abstract: its subclasses are in),
+functions without arguments (``measure_memory``, ``measure_time``,
+``process_memory_budget``) and ``SpeedBenchmark``'s methods (they call
+``compare_backends``/``benchmark_optimizer``, which are in).
+
+Each parameter has a *kind* holding a fixed table of bad values (the count below runs all
+of them) and a hypothesis strategy drawing further ones. A case is
+
+* ``clear``: ``ValueError`` or ``TypeError`` whose message names the parameter;
+* ``unclear``: another exception, or a message that does not name it;
+* ``silent``: no exception (the bad value was accepted).
+
+``python tests/_bad_inputs.py`` prints the counts and every case that is not clear.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+NAN, INF = float("nan"), float("inf")
+MAX_U64 = 2**64 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    fixed: tuple[Any, ...]
+    strategy: Any  # hypothesis strategy of further bad values
+
+
+def _kind(fixed, *more) -> Kind:
+    return Kind(tuple(fixed), st.one_of(st.sampled_from(list(fixed)), *more))
+
+
+_text = st.text(max_size=4)
+_non_integral = st.floats(allow_nan=True, allow_infinity=True).filter(
+    lambda f: not (math.isfinite(f) and f.is_integer())
+)
+
+
+def ints(lo: int | None = None, hi: int | None = None, none_ok: bool = False) -> Kind:
+    fixed: list[Any] = [2.5, "3", True, [1], NAN]
+    more = [_non_integral, _text, st.booleans()]
+    if lo is not None:
+        fixed.append(lo - 1)
+        more.append(st.integers(max_value=lo - 1))
+    if hi is not None:
+        fixed.append(hi + 1)
+        more.append(st.integers(min_value=hi + 1))
+    if not none_ok:
+        fixed.append(None)
+    return _kind(fixed, *more)
+
+
+def reals(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+          hi_open: bool = False, none_ok: bool = False) -> Kind:  # fmt: skip
+    fixed: list[Any] = [NAN, INF, -INF, "0.5", True, [0.1]]
+    more = [_text, st.booleans(), st.sampled_from([NAN, INF, -INF])]
+    if lo is not None:
+        fixed.append(lo - 1.0)
+        if lo_open:
+            fixed.append(lo)
+        more.append(st.floats(max_value=lo, exclude_max=not lo_open, allow_nan=False))
+    if hi is not None:
+        fixed.append(hi + max(1.0, abs(hi)))
+        if hi_open:
+            fixed.append(hi)
+        more.append(st.floats(min_value=hi, exclude_min=not hi_open, allow_nan=False))
+    if not none_ok:
+        fixed.append(None)
+    return _kind(fixed, *more)
+
+
+def bools() -> Kind:
+    return _kind(["yes", 1, 0, None, 1.0], _text, st.integers(), st.floats())
+
+
+def choice(valid: tuple[str, ...], none_ok: bool = False) -> Kind:
+    fixed: list[Any] = ["nope", "", 3]
+    if not none_ok:
+        fixed.append(None)
+    return _kind(fixed, _text.filter(lambda s: s not in valid), st.integers())
+
+
+def seeds() -> Kind:
+    return ints(0, MAX_U64)
+
+
+def fixed(*values) -> Kind:
+    return _kind(values)
+
+
+def path_like(none_ok: bool = False) -> Kind:
+    values: list[Any] = [5, 1.5, b"x", ""]
+    if not none_ok:
+        values.append(None)
+    return fixed(*values)
+
+
+# ------------------------------------------------------------------------------- data
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(12, 3)).astype(np.float32)
+Y = (X @ np.array([1.0, -1.0, 0.5], np.float32) + 0.2).astype(np.float32)
+
+
+def _with(a, index, value):
+    a = np.array(a)
+    a[index] = value
+    return a
+
+
+BAD_X = fixed(None, "abc", 1.0, np.ones(3, np.float32), np.ones((0, 3), np.float32),
+              np.ones((12, 0), np.float32), _with(X, (0, 0), NAN), _with(X, (1, 1), INF),
+              X.astype(np.complex64), np.full((12, 3), "a"), [[1.0, 2.0], [3.0]])  # fmt: skip
+BAD_X_PREDICT = fixed(None, "abc", np.ones(3, np.float32), np.ones((4, 5), np.float32),
+                      _with(X, (0, 0), NAN), np.full((12, 3), "a"))  # fmt: skip
+BAD_Y = fixed(None, "abc", np.ones(11, np.float32), _with(Y, 0, NAN), np.ones((12, 2), np.float32),
+              np.full(12, "a"))  # fmt: skip
+IMAGES = RNG.random((2, 6, 6, 3), dtype=np.float32)
+BAD_IMAGES = fixed(None, [[0.5]], IMAGES.astype(np.float64), IMAGES.astype(np.int32), IMAGES[0, 0],
+                   np.zeros((2, 0, 6, 3), np.float32), _with(IMAGES, (0, 1, 1, 1), NAN))  # fmt: skip
+BAD_PER_IMAGE = fixed(NAN, INF, "a", True, np.ones(3), np.array([1.0, NAN]), None)
+BAD_SAMPLE_IDS = fixed(-1, 1.5, "a", [[1, 2]], 2**64, [True], [1.5], None, np.array([-1]))
+BAD_CONFIG = fixed({"rotation_range": (0, 1)}, "mild", 3)
+BAD_CONFIG_OR_NONE = BAD_CONFIG
+
+
+class _BatchLike(dict):
+    def __init__(self, n, **attrs):
+        super().__init__({k: np.ones(n) for k in ("rotation", "brightness", "noise", "scale", "contrast")})
+        for k, v in attrs.items():
+            setattr(self, k, v)
+
+
+_ROOT = tempfile.TemporaryDirectory(prefix="accel-bad-inputs-")  # removed at exit
+
+
+def _tmp() -> Path:
+    return Path(tempfile.mkdtemp(dir=_ROOT.name))
+
+
+# ------------------------------------------------------------------------------- entries
+@dataclasses.dataclass
+class Entry:
+    """``call(**{param: bad})`` runs the entry point with valid defaults for the rest."""
+
+    name: str
+    call: Callable[..., Any]
+    params: dict[str, Kind]
+    mentions: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    owner: str = "mine"  # "linear", "parallel", "optimizers": reported, not fixed here
+
+    def names_for(self, param: str) -> tuple[str, ...]:
+        return self.mentions.get(param, (param,))
+
+
+def _consume(result):
+    """Generators validate when first advanced: take one item."""
+    if hasattr(result, "__next__"):
+        next(result, None)
+    return result
+
+
+def entries() -> list[Entry]:
+    import jax
+
+    import accel
+    import accel.augment as A
+    import optimizers
+    from benchmarks import datasets as D
+
+    out: list[Entry] = []
+    small = {"epochs": 2}
+
+    # ---- accel: JAXOptimizer
+    def jax_opt(**kw):
+        opt = kw.pop("optimizer_type", "adam")
+        return accel.JAXOptimizer(opt, **{**small, **kw}).fit(X, Y)
+
+    common_est = {
+        "learning_rate": reals(0.0, lo_open=True), "epochs": ints(1), "batch_size": ints(1, none_ok=True),
+        "loss": choice(("mse", "logistic")), "fit_intercept": bools(), "tol": reals(0.0, none_ok=True),
+        "random_state": seeds(),
+    }  # fmt: skip
+    out.append(Entry("JAXOptimizer(...).fit", jax_opt, {
+        **common_est, "optimizer_type": choice(("sgd", "adam")), "use_jit": bools(),
+        "dtype": choice(("float32", "float64", "bfloat16")), "progress": bools(),
+        "device": fixed("tpu:99", 3.5, "nope"), "b1": reals(0.0, 1.0, hi_open=True),
+        "eps": reals(0.0), "no_such_hyperparameter": fixed(1.0),
+    }, owner="linear"))  # fmt: skip
+    fitted_jax = functools.cache(lambda: accel.JAXOptimizer(epochs=2).fit(X, Y))
+    out.append(Entry("JAXOptimizer.fit", lambda **kw: accel.JAXOptimizer(epochs=2).fit(
+        kw.get("X", X), kw.get("y", Y)), {"X": BAD_X, "y": BAD_Y}, owner="linear"))  # fmt: skip
+    out.append(Entry("JAXOptimizer.predict", lambda **kw: fitted_jax().predict(kw["X"]),
+                     {"X": BAD_X_PREDICT}, owner="linear"))  # fmt: skip
+
+    # ---- accel: ParallelTrainer
+    def trainer(**kw):
+        return accel.ParallelTrainer(**{"n_devices": 2, "batch_size": 4, **small, **kw}).fit(X, Y)
+
+    ckpt_file = _tmp() / "a-file"
+    ckpt_file.write_text("")
+    out.append(Entry("ParallelTrainer(...).fit", trainer, {
+        **common_est, "n_devices": ints(1, 64, none_ok=True),
+        "strategy": choice(("data_parallel", "model_parallel", "pipeline_parallel")),
+        "backend": choice(("pmap", "shard_map", "jit"), none_ok=True),  # None: the strategy's default
+        "optimizer_type": choice(("sgd", "adam")),
+        "grad_accum_steps": ints(1), "compute_dtype": choice(("float32", "bfloat16", "float16")),
+        "loss_scale": fixed("nope", -1.0, 0.0, NAN, True), "nan_policy": choice(("raise", "skip")),
+        "checkpoint_dir": fixed(5, 1.5, b"x", "", ckpt_file), "checkpoint_every": ints(1, none_ok=True),
+        "keep_checkpoints": ints(1), "progress": bools(), "n_microbatches": fixed(0, -1, 2.5, "2"),
+        "b1": reals(0.0, 1.0, hi_open=True), "no_such_hyperparameter": fixed(1.0),
+    }, owner="parallel"))  # fmt: skip
+    fitted_pt = functools.cache(lambda: accel.ParallelTrainer(n_devices=2, batch_size=4, epochs=2).fit(X, Y))
+
+    def trainer_fit(**kw):
+        pt = accel.ParallelTrainer(n_devices=2, batch_size=4, epochs=2)
+        return pt.fit(kw.get("X", X), kw.get("y", Y), resume=kw.get("resume", False),
+                      data_is_local=kw.get("data_is_local", False))  # fmt: skip
+
+    out.append(Entry("ParallelTrainer.fit", trainer_fit, {
+        "X": BAD_X, "y": BAD_Y, "resume": bools(), "data_is_local": bools()}, owner="parallel"))
+    out.append(Entry("ParallelTrainer.predict", lambda **kw: fitted_pt().predict(kw["X"]),
+                     {"X": BAD_X_PREDICT}, owner="parallel"))  # fmt: skip
+
+    def loss_fn(params, batch):
+        return ((batch["x"] @ params["w"] - batch["y"]) ** 2).mean()
+
+    good_params = {"w": np.zeros(3, np.float32)}
+    good_data = {"x": X, "y": Y}
+
+    def trainer_train(**kw):
+        pt = accel.ParallelTrainer(n_devices=2, batch_size=4, epochs=2)
+        return pt.train(kw.get("loss_fn", loss_fn), kw.get("params", good_params),
+                        kw.get("data", good_data), resume=kw.get("resume", False))  # fmt: skip
+
+    out.append(Entry("ParallelTrainer.train", trainer_train, {
+        "loss_fn": fixed(None, 3, "loss"),
+        "params": fixed(None, "abc", {}, {"w": "x"}, {"w": np.full(3, NAN, np.float32)}),
+        "data": fixed(None, "abc", {}, {"x": X, "y": Y[:5]}, {"x": _with(X, (0, 0), NAN), "y": Y}),
+        "resume": bools(),
+    }, owner="parallel"))  # fmt: skip
+
+    # ---- accel: profilers and benchmarks (mine)
+    out.append(Entry("GPUMonitor", lambda **kw: accel.GPUMonitor(**kw),
+                     {"device_id": ints(0), "interval": reals(0.0, lo_open=True)}))  # fmt: skip
+    out.append(Entry("PerformanceProfiler", lambda **kw: accel.PerformanceProfiler(**kw),
+                     {"sync": bools(), "devices": fixed(3, "cpu", [3])}))  # fmt: skip
+
+    def section(**kw):
+        with accel.PerformanceProfiler().profile(kw.pop("name", "step"), **kw):
+            pass
+
+    out.append(Entry("PerformanceProfiler.profile", section,
+                     {"name": fixed(3, None, ""), "sync": fixed("yes", 1, 1.0)}))  # fmt: skip
+    out.append(Entry("OptimizerProfiler", lambda **kw: accel.OptimizerProfiler(**kw), {
+        "optimizer": fixed(3, "adam"), "interval": reals(0.0, lo_open=True),
+        "trace_python": bools(), "device": fixed("tpu:99", 3.5)}))  # fmt: skip
+    out.append(Entry("MemoryTracker.estimate_optimizer_memory",
+                     lambda **kw: accel.MemoryTracker.estimate_optimizer_memory(
+                         **{"n_params": 10, "optimizer_type": "adam", **kw}),
+                     {"n_params": ints(1), "optimizer_type": choice(("sgd", "adam")),
+                      "dtype": fixed("int3", 3, "nope")}))  # fmt: skip
+    out.append(Entry("MemoryTracker.track_array",
+                     lambda **kw: accel.MemoryTracker().track_array(kw.get("name", "w"), kw.get("array", X)),
+                     {"name": fixed(3, None, ""), "array": fixed(None, "abc", 3)}))  # fmt: skip
+
+    class Est:
+        def fit(self, X, y):
+            self.coef_, self.n_epochs_ = np.zeros(3), 1
+            self.history_ = {"loss": [1.0, 0.5]}
+            return self
+
+    def bench_opt(**kw):
+        return accel.benchmark_optimizer(kw.get("optimizer", Est()), kw.get("X", X), kw.get("y", Y),
+                                         kw.get("config"), kw.get("n_runs", 1))  # fmt: skip
+
+    out.append(Entry("benchmark_optimizer", bench_opt, {
+        "optimizer": fixed(3, None, "adam"), "X": fixed(None, np.ones(3), np.ones((0, 3))),
+        "y": fixed(np.ones(11), np.ones((12, 2))), "config": fixed([1], "x", 3), "n_runs": ints(1),
+    }, mentions={"X": ("X",), "y": ("y",)}))  # fmt: skip
+
+    def compare(**kw):
+        return accel.compare_backends(kw.get("operation", lambda A: A.sum()), kw.get("data_numpy", X),
+                                      kw.get("backends", ("numpy",)), kw.get("n_runs", 1),
+                                      kw.get("warmup", 0), kw.get("dtype"))  # fmt: skip
+
+    out.append(Entry("compare_backends", compare, {
+        "operation": fixed(None, 3, "sum"), "data_numpy": fixed(None, "abc", (), [[1.0]], 3.0),
+        "backends": fixed("numpy", (), ("tpu",), ("numpy", "numpy"), None, 3),
+        "n_runs": ints(1), "warmup": ints(0), "dtype": fixed("int32", "nope", 3),
+    }))  # fmt: skip
+
+    # ---- accel.augment
+    ranges = {f"{n}_range": fixed((1, 0), (NAN, 1), (0, INF), (1,), "ab", (True, 2), None)
+              for n in A.PARAM_NAMES}
+    ranges["scale_range"] = fixed(*ranges["scale_range"].fixed, (-1.0, 0.0), (0.0, 1.0))
+    ranges["noise_range"] = fixed(*ranges["noise_range"].fixed, (-0.1, 0.1))
+    out.append(Entry("AugmentationConfig", lambda **kw: A.AugmentationConfig(**kw),
+                     {**ranges, "augmentation_depth": ints(1)}))  # fmt: skip
+    batch = A.gen_augmentation_batch([1, 2])
+
+    def aug_batch(**kw):
+        args = {"values": batch.to_numpy(), "sample_ids": batch.sample_ids, "seed": 0, "epoch": 0,
+                "algorithm": batch.algorithm, "config": batch.config, **kw}  # fmt: skip
+        return A.AugmentationBatch(args.pop("values"), args.pop("sample_ids"), **args)
+
+    out.append(Entry("AugmentationBatch", aug_batch, {
+        "values": fixed(None, {"rotation": np.ones(2)}, {n: np.ones(3) for n in A.PARAM_NAMES}, 3),
+        "sample_ids": fixed(None, np.array([-1, 2]), np.array([1.5, 2.0]), np.ones((2, 1), np.uint64), [1, 2]),
+        "seed": fixed(-1, 1.5, "a"), "epoch": fixed(-1, 1.5, "a"),
+        "algorithm": fixed("nope", 3), "config": BAD_CONFIG,
+    }))  # fmt: skip
+    out.append(Entry("BatchConfig", lambda **kw: A.BatchConfig(**kw), {
+        "batch_size": ints(1), "max_memory_mb": reals(0.0, lo_open=True, none_ok=True),
+        "min_batch_size": ints(1), "max_batch_size": ints(1), "num_buckets": ints(1),
+        "memory_fraction": reals(0.0, 1.0, lo_open=True), "growth": reals(1.0, lo_open=True),
+        "tolerance": reals(0.0, 1.0, hi_open=True), "strategy": choice(("sequential",), none_ok=True),
+    }))  # fmt: skip
+    out.append(Entry("BatchProcessor", lambda **kw: A.BatchProcessor(
+        kw.get("strategy", "sequential"), kw.get("config"), **({"clock": kw["clock"]} if "clock" in kw else {})),
+        {"strategy": choice(("sequential",)), "config": fixed({"batch_size": 3}, 3, "x"),
+         "clock": fixed(3, "now")}))  # fmt: skip
+    out.append(Entry("BenchmarkConfig", lambda **kw: A.BenchmarkConfig(**kw), {
+        "iterations": ints(1), "warmup_iterations": ints(0), "measure_memory": bools(),
+        "algorithm": choice(A.ALGORITHMS, none_ok=True)}))  # fmt: skip
+    out.append(Entry("BenchmarkRunner", lambda **kw: A.BenchmarkRunner(**kw),
+                     {"config": fixed({"iterations": 3}, 3, "x")}))  # fmt: skip
+    out.append(Entry("DistributedRangeSplitter", lambda **kw: A.DistributedRangeSplitter(
+        **{"total_samples": 10, "world_size": 2, **kw}),
+        {"total_samples": ints(0), "world_size": ints(1), "mode": choice(A.SPLIT_MODES)}))  # fmt: skip
+    keys = A.noise_keys([0, 1], 0, 0)
+    for op, extra in ((A.rotate_and_scale, {"rotation": BAD_PER_IMAGE, "scale": fixed(*BAD_PER_IMAGE.fixed, 0.0, -1.0)}),
+                      (A.adjust_brightness, {"factor": BAD_PER_IMAGE}),
+                      (A.adjust_contrast, {"factor": BAD_PER_IMAGE}),
+                      (A.add_noise, {"std": fixed(*BAD_PER_IMAGE.fixed, -0.1),
+                                     "key": fixed(None, "k", np.zeros((2, 2), np.int32), keys[:1])})):  # fmt: skip
+        defaults = {"rotation": 0.0, "scale": 1.0, "factor": 1.0, "std": 0.1, "key": keys}
+        names = ["images", *extra]
+        out.append(Entry(op.__name__, lambda op=op, names=names, defaults=defaults, **kw: op(
+            kw.get("images", IMAGES), *[kw.get(n, defaults[n]) for n in names[1:]]),
+            {"images": BAD_IMAGES, **extra}))  # fmt: skip
+    out.append(Entry("apply_augmentations", lambda **kw: A.apply_augmentations(
+        kw.get("images", IMAGES), kw.get("batch", A.gen_augmentation_batch([1, 2])), seed=kw.get("seed")),
+        {"images": BAD_IMAGES, "seed": fixed(-1, 1.5, "a", 2**64),
+         "batch": fixed(None, [1, 2], {"rotation": np.ones(2)}, _BatchLike(2),
+                        _BatchLike(3, sample_ids=np.arange(3, dtype=np.uint64), seed=0, epoch=0))}))  # fmt: skip
+    hi, lo = np.zeros(2, np.uint32), np.arange(2, dtype=np.uint32)
+    key = jax.random.key(0)
+    out.append(Entry("augmentation_params", lambda **kw: A.augmentation_params(
+        kw.get("key", key), kw.get("ids_hi", hi), kw.get("ids_lo", lo), kw.get("config")),
+        {"key": fixed(None, "k", 3), "ids_hi": fixed(np.ones(2), np.zeros(3, np.uint32), "a"),
+         "ids_lo": fixed(np.ones(2), np.zeros(3, np.uint32), "a"), "config": BAD_CONFIG}))  # fmt: skip
+    out.append(Entry("compute_statistics", lambda **kw: A.compute_statistics(kw["params_or_stream"]),
+                     {"params_or_stream": fixed([], [1, 2], "abc", None, 3,
+                                                {n: np.array([NAN]) for n in A.PARAM_NAMES})},
+                     mentions={"params_or_stream": ("compute_statistics",)}))  # fmt: skip
+    sample_kw = {"config": BAD_CONFIG, "seed": seeds(), "epoch": ints(0, 2**32 - 1),
+                 "algorithm": choice(A.ALGORITHMS, none_ok=True)}  # fmt: skip
+    out.append(Entry("gen_augmentation_batch", lambda **kw: A.gen_augmentation_batch(
+        kw.pop("sample_ids", [1, 2]), **kw), {"sample_ids": BAD_SAMPLE_IDS, **sample_kw}))  # fmt: skip
+    out.append(Entry("dpa_draws", lambda **kw: A.dpa_draws(kw.pop("sample_ids", [1, 2]), **kw),
+                     {"sample_ids": BAD_SAMPLE_IDS, "depth": ints(1, 1000), "prefix": fixed(3, None, b"x")}))  # fmt: skip
+    out.append(Entry("gen_augmentation_params", lambda **kw: A.gen_augmentation_params(
+        kw.pop("sample_id", 1), **kw), {"sample_id": ints(0, MAX_U64), **sample_kw}))  # fmt: skip
+    out.append(Entry("gen_distributed_augmentation_params", lambda **kw: A.gen_distributed_augmentation_params(
+        kw.pop("sample_id", 1), kw.pop("rank", 0), kw.pop("world_size", 2), **kw),
+        {"sample_id": ints(0, MAX_U64), "rank": ints(0, 1), "world_size": ints(1),
+         "base_seed": ints(0, MAX_U64, none_ok=True), **sample_kw}))  # fmt: skip
+    out.append(Entry("generate_augmentation_chain", lambda **kw: A.generate_augmentation_chain(
+        kw.pop("num_samples", 2), **kw),
+        {"num_samples": ints(0), "save_path": path_like(none_ok=True), "verbose": bools(),
+         "start_id": ints(0, MAX_U64 - 1), **sample_kw}))  # fmt: skip
+    out.append(Entry("get_preset", lambda **kw: A.get_preset(kw["name"]), {"name": choice(("mild",))},
+                     mentions={"name": ("preset",)}))  # fmt: skip
+    garbage = _tmp() / "garbage.json"
+    garbage.write_text("[1, 2]")
+    out.append(Entry("load_augmentation_chain", lambda **kw: A.load_augmentation_chain(kw["path"]),
+                     {"path": fixed(5, None, 1.5, garbage)}, mentions={"path": ("path", str(garbage))}))  # fmt: skip
+    good_aug = _tmp() / "p.aug"
+    A.save_augmentation_chain(A.gen_augmentation_batch([1, 2]), good_aug)
+    out.append(Entry("load_augmentation_stream", lambda **kw: _consume(A.load_augmentation_stream(
+        kw.get("path", good_aug), kw.get("chunk_size", 10), verify=kw.get("verify", True))),
+        {"path": fixed(5, None, garbage), "chunk_size": ints(1), "verify": bools()},
+        mentions={"path": ("path", str(garbage))}))  # fmt: skip
+    out.append(Entry("noise_keys", lambda **kw: A.noise_keys(
+        kw.get("sample_ids", [1, 2]), kw.get("seed", 0), kw.get("epoch", 0)),
+        {"sample_ids": BAD_SAMPLE_IDS, "seed": seeds(), "epoch": ints(0, 2**32 - 1)}))  # fmt: skip
+    rec = {"sample_id": 0, "rotation": 0.0, "brightness": 1.0, "noise": 0.0, "scale": 1.0, "contrast": 1.0}
+    out.append(Entry("save_augmentation_chain", lambda **kw: A.save_augmentation_chain(
+        kw.get("params", [rec]), kw.get("path", _tmp() / "out.json"), kw.get("config"),
+        include_stats=kw.get("include_stats", True), format=kw.get("format")),
+        {"params": fixed(3, "abc", {"a": 1}, [{"rotation": 1.0}], [dict(rec, sample_id=1.5)],
+                         [dict(rec, sample_id=-1)], [dict(rec, rotation="x")], [dict(rec, noise=NAN)]),
+         "path": path_like(), "config": BAD_CONFIG, "include_stats": bools(),
+         "format": choice(("json", "binary"), none_ok=True)},
+        mentions={"params": ("params", "sample_id", "rotation", "noise", "per-sample dict")}))  # fmt: skip
+    stream_kw = {"config": BAD_CONFIG, "chunk_size": ints(1, none_ok=True), "seed": seeds(),
+                 "epoch": ints(0, 2**32 - 1), "algorithm": choice(A.ALGORITHMS, none_ok=True)}  # fmt: skip
+    out.append(Entry("stream_augmentation_chain", lambda **kw: _consume(A.stream_augmentation_chain(
+        kw.pop("num_samples", 3), **kw)),
+        {"num_samples": fixed(-1, 1.5, "3", True, NAN, -INF), "start_id": ints(0, MAX_U64), **stream_kw}))  # fmt: skip
+    out.append(Entry("stream_augmentation_range", lambda **kw: _consume(A.stream_augmentation_range(
+        kw.pop("start_id", 0), kw.pop("end_id", 3), **kw)),
+        {"start_id": fixed(-1, 1.5, "3", True, None, 5), "end_id": fixed(-1, 1.5, "3", True, None, 2**64 + 1),
+         **stream_kw}, mentions={"start_id": ("start_id", "end_id"), "end_id": ("end_id",)}))  # fmt: skip
+    out.append(Entry("stream_distributed_augmentation_chain", lambda **kw: _consume(
+        A.stream_distributed_augmentation_chain(kw.pop("num_samples", 4), kw.pop("rank", 0),
+                                                kw.pop("world_size", 2), **kw)),
+        {"num_samples": ints(0), "rank": ints(0, 1), "world_size": ints(1), "mode": choice(A.SPLIT_MODES),
+         "base_seed": ints(0, MAX_U64, none_ok=True), **stream_kw}))  # fmt: skip
+
+    # ---- optimizers (NumPy reference)
+    hyper = {
+        "SGD": {}, "MomentumSGD": {"momentum": reals(0.0, 1.0, hi_open=True)},
+        "NesterovMomentum": {"momentum": reals(0.0, 1.0, hi_open=True)},
+        "AdaGrad": {"initial_accumulator_value": reals(0.0), "eps": reals(0.0)},
+        "RMSProp": {"decay": reals(0.0, 1.0, hi_open=True), "eps": reals(0.0)},
+        "Adam": {"b1": reals(0.0, 1.0, hi_open=True), "b2": reals(0.0, 1.0, hi_open=True),
+                 "eps": reals(0.0)},
+        "AdamW": {"b1": reals(0.0, 1.0, hi_open=True), "weight_decay": reals(0.0)},
+    }  # fmt: skip
+    for name, extra in hyper.items():
+        cls = getattr(optimizers, name)
+        fitted = functools.cache(lambda cls=cls: cls(epochs=2).fit(X, Y))
+        out.append(Entry(f"{name}(...).fit", lambda cls=cls, **kw: cls(**{**small, **kw}).fit(X, Y),
+                         {**common_est, "verbose": bools(), "dtype": choice(("float32", "float64")),
+                          **extra}, owner="optimizers"))  # fmt: skip
+        out.append(Entry(f"{name}.fit", lambda cls=cls, **kw: cls(**small).fit(kw.get("X", X), kw.get("y", Y)),
+                         {"X": BAD_X, "y": BAD_Y}, owner="optimizers"))  # fmt: skip
+        out.append(Entry(f"{name}.predict", lambda fitted=fitted, **kw: fitted().predict(kw["X"]),
+                         {"X": BAD_X_PREDICT}, owner="optimizers"))  # fmt: skip
+
+    # ---- benchmarks.datasets
+    out.append(Entry("generate_highdim_regression", lambda **kw: D.generate_highdim_regression(
+        **{"n_samples": 20, "n_features": 4, **kw}),
+        {"n_samples": ints(2), "n_features": ints(2), "condition_number": reals(1.0, 1e16),
+         "n_informative": ints(1, 4, none_ok=True), "noise": reals(0.0), "seed": seeds()}))  # fmt: skip
+    out.append(Entry("generate_extreme_condition_data", lambda **kw: D.generate_extreme_condition_data(
+        **{"n_samples": 20, "n_features": 4, **kw}),
+        {"n_samples": ints(2), "n_features": ints(2), "target_kappa": reals(1.0, 1e16),
+         "condition_type": choice(D.CONDITION_TYPES), "noise": reals(0.0), "seed": seeds()}))  # fmt: skip
+    empty = _tmp()
+    split = {"test_size": reals(0.0, 1.0, lo_open=True, hi_open=True), "seed": seeds(), "normalize": bools()}
+    out.append(Entry("load_california_housing", lambda **kw: D.load_california_housing(
+        **{"data_dir": empty, "download": False, **kw}),
+        {"data_dir": fixed(5, 1.5, ""), "download": bools(), **split}))  # fmt: skip
+    out.append(Entry("load_diabetes", lambda **kw: D.load_diabetes(**kw), dict(split)))
+    out.append(Entry("load_digits_binary", lambda **kw: D.load_digits_binary(**kw), dict(split)))
+    out.append(Entry("load_mnist", lambda **kw: D.load_mnist(**{"data_dir": empty, "download": False, **kw}),
+                     {"n_samples": ints(1, none_ok=True), "binary_classification": bools(),
+                      "normalize": bools(), "data_dir": fixed(5, 1.5, ""), "download": bools()}))  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------------------- known
+# Found by this table in code other engineers own (accel/linear, accel/parallel, optimizers,
+# accel/augment/_generate.py): reported to them, not fixed here. Each is (entry, param,
+# predicate on the bad value). test_bad_inputs.py checks that they still fail, so a fix
+# shows up as a failing test that asks for the entry to be removed.
+def _any(value: Any) -> bool:
+    return True
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def _is_one(value: Any) -> bool:
+    return isinstance(value, float) and value == 1.0
+
+
+def _has_nan(value: Any) -> bool:
+    arrays = value.values() if isinstance(value, dict) else ()
+    return any(isinstance(a, np.ndarray) and a.dtype.kind == "f" and np.isnan(a).any() for a in arrays)
+
+
+OPTIMIZER_CLASSES = ("SGD", "MomentumSGD", "NesterovMomentum", "AdaGrad", "RMSProp", "Adam", "AdamW")
+KNOWN: list[tuple[str, str, Callable[[Any], bool], str]] = [
+    # (all reported problems are fixed; a new one gets a row here with its reason)
+]
+
+
+def known(entry: str, param: str, value: Any) -> str | None:
+    """Why this case is a known, reported problem (``None`` if it is not one)."""
+    for e, p, pred, why in KNOWN:
+        if e == entry and p == param and pred(value):
+            return why
+    return None
+
+
+# ------------------------------------------------------------------------------- running
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    entry: str
+    param: str
+    value: str
+    kind: str  # clear / unclear / silent
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.entry}({self.param}={self.value}): {self.kind}: {self.detail}"
+
+
+def short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array{list(value.shape)}:{value.dtype}" + (":nan" if value.dtype.kind == "f" and np.isnan(value).any() else "")
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def no_network() -> None:
+    """The loaders must never reach the network here, even if a bad `download` is accepted."""
+    from benchmarks.datasets import _cache
+
+    def refuse(url, timeout):
+        raise OSError(f"network access attempted in a bad-input test: {url}")
+
+    _cache._open_url = refuse
+
+
+def run_case(entry: Entry, param: str, value: Any) -> Outcome:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            entry.call(**{param: value})
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        named = any(n in text for n in entry.names_for(param))
+        kind = "clear" if named else "unclear"
+        return Outcome(entry.name, param, short(value), kind, f"{type(exc).__name__}: {text[:160]}")
+    except Exception as exc:
+        return Outcome(entry.name, param, short(value), "unclear", f"{type(exc).__name__}: {str(exc)[:160]}")
+    return Outcome(entry.name, param, short(value), "silent", "accepted")
+
+
+def run_all(table: list[Entry]) -> list[Outcome]:
+    return [run_case(e, p, v) for e in table for p, kind in e.params.items() for v in kind.fixed]
+
+
+def main() -> None:
+    os.environ.setdefault("JAX_NUM_CPU_DEVICES", "4")
+    no_network()
+    outcomes = run_all(entries())
+    counts = {k: sum(o.kind == k for o in outcomes) for k in ("clear", "unclear", "silent")}
+    print(f"cases tried: {len(outcomes)}; clear errors: {counts['clear']}; "
+          f"unclear errors: {counts['unclear']}; silent acceptances: {counts['silent']}")
+    for o in outcomes:
+        if o.kind != "clear":
+            print(" ", o)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
