@@ -23,7 +23,7 @@ def build(builder, backend, n_dev, lay, loss_fn, optimizer, params, data, *, sto
         order_block=_orders.order_block(lay.n_global), hist_cap=engine.HIST_CAP,
         has_tol=False, partial_epochs=True,
     )  # fmt: skip
-    spec = ProgramSpec(lay, loop, "float32", 1.0, "raise", False)
+    spec = ProgramSpec(lay, loop, "float32", 1.0, "raise")
     make_tx = _optax.transformation_factory(optimizer, 0.0, True)
     names = _optax.HYPERPARAMETERS[optimizer] if isinstance(optimizer, str) else {}
     values = {"learning_rate": np.float32(0.01), "tol": np.float32(0.0),

@@ -237,21 +237,27 @@ def test_one_psum_per_step_none_in_the_micro_batch_loop(backend, k):
     assert len(psums) == 3, prims
     assert not any(psums), "a psum inside the micro-batch scan reduces every micro-batch"
     assert any(name == "scan" for name, _ in prims)
+    # the step's rows reach their devices by one reduce-scatter per data leaf (X, y), once
+    # per optimizer step, not per micro-batch
+    scatters = [inside for name, inside in prims if name == "reduce_scatter"]
+    assert len(scatters) == 2 and not any(scatters), prims
 
 
 def test_jit_backend_one_all_reduce_per_step():
-    """GSPMD: with k=4 micro-batches per step the compiled program holds exactly three
-    all-reduces of d + 1 + 1 floats: the step's gradient bucket [grad_b, grad_w, loss], and
-    one per evaluation site (initial parameters, epoch boundary) of [loss, grad_b, grad_w];
-    no other collective (each device reads its rows from its own copy of the data)."""
+    """GSPMD: with k=4 micro-batches per step the compiled program holds three all-reduces
+    of d + 1 + 1 floats (the step's gradient bucket [grad_b, grad_w, loss], and one per
+    evaluation site: initial parameters, epoch boundary) and one of the step's batch (X and
+    y of the (D, k, m) slots, each filled by the device that owns the row: XLA:CPU expresses
+    that reduce-scatter as an all-reduce); no other collective."""
     for k in (4,):
         prog, args = _program("jit", k)
         hlo = prog.run.lower(*args).compile().as_text()
         lines = [ln for ln in hlo.splitlines() if " all-reduce(" in ln]
-        assert len(lines) == 3, lines
-        assert all("= f32[7]" in ln for ln in lines), lines
-        for other in ("all-gather(", "all-to-all(", "collective-permute(", "reduce-scatter("):
-            assert other not in hlo, f"data moves between devices: {other}"
+        assert len(lines) == 4, lines
+        assert sum("= f32[7]" in ln for ln in lines) == 3, lines
+        assert sum("(f32[4,4,2,5]{3,2,1,0}, f32[4,4,2]{2,1,0}) all-reduce" in ln for ln in lines) == 1
+        for other in ("all-gather(", "all-to-all(", "collective-permute("):
+            assert other not in hlo, f"unexpected collective: {other}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -265,19 +271,28 @@ def test_jit_backend_one_all_reduce_per_step():
     k=st.integers(1, 3),
 )
 def test_plan_covers_each_row_once_per_epoch_in_order(n, batch, devices, k):
+    """Every row once per epoch, in the order's sequence; each row held by exactly one device
+    at the place owner/local_row say; device blocks of ceil(n / D) rows."""
     lay = _plan.Layout(n_rows=n, n_shards=1, group_devices=devices, batch_size=min(batch, n),
                        accum=k)  # fmt: skip
     perm = np.random.default_rng(n).permutation(n).astype(np.int32)
     seen = []
     for s in range(lay.steps_per_epoch):
-        rows = np.stack([_plan.step_rows(perm, s, r, lay, xp=np) for r in range(devices)])
+        rows = _plan.step_ids(perm, s, lay, xp=np)
         assert rows.shape == (devices, k, lay.micro)
+        for r in range(devices):
+            np.testing.assert_array_equal(_plan.step_rows(perm, s, r, lay, xp=np), rows[r])
         real = rows[rows >= 0]
         q = lay.rows_per_step
-        assert sorted(real.tolist()) == sorted(perm[s * q : (s + 1) * q].tolist())
+        assert real.tolist() == perm[s * q : (s + 1) * q].tolist()  # in the order's sequence
         assert float(_plan.step_count(s, lay, xp=np)) == len(real)
         seen.extend(real.tolist())
     assert sorted(seen) == list(range(n))
+    held = np.concatenate([_plan.device_rows(d, lay, xp=np) for d in range(devices)])
+    assert sorted(held[held >= 0].tolist()) == list(range(n))
+    ids = np.arange(n)
+    blocks = np.stack([_plan.device_rows(d, lay, xp=np) for d in range(devices)])
+    np.testing.assert_array_equal(blocks[_plan.owner(ids, lay, xp=np), _plan.local_row(ids, lay, xp=np)], ids)
 
 
 def test_program_orders_are_the_shared_epoch_permutations():

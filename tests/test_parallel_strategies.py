@@ -406,11 +406,6 @@ def _clip_adam():
     return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(0.01))
 
 
-def _emulated_shards(pt):
-    pt._emulate_shards = 2
-    return pt
-
-
 @pytest.mark.parametrize(
     ("make", "call", "error", "match"),
     [
@@ -435,8 +430,6 @@ def _emulated_shards(pt):
          TypeError, r"needs loss_fn = accel.parallel.mlp_loss"),
         (lambda: ParallelTrainer(n_devices=2, **SHARDED), ((6, 8, 3), {"params": "dict"}),
          TypeError, r"ValueError: mlp_loss needs params as a list of layers"),
-        (lambda: _emulated_shards(ParallelTrainer(n_devices=4, **SHARDED)), "fit", ValueError,
-         r"strategy='model_parallel' runs in one process"),
     ],
 )  # fmt: skip
 def test_bad_combinations_raise(make, call, error, match):

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -20,17 +21,17 @@ import array_api_compat
 import numpy as np
 
 from accel._checks import check_choice, check_positive_real
+from accel.linear import _sklearn
 from accel.linear._model import LOSSES
 
-try:  # scikit-learn's category where it is installed, so its tools filter it as usual
-    from sklearn.exceptions import DataConversionWarning
-except ImportError:  # pragma: no cover - scikit-learn is optional
 
-    class DataConversionWarning(UserWarning):  # type: ignore[no-redef]
-        """An input was converted (e.g. a column ``y`` read as 1-D)."""
+class DataConversionWarning(UserWarning):
+    """An input was converted (e.g. a column ``y`` read as 1-D); emitted as a subclass of
+    scikit-learn's ``DataConversionWarning`` too where scikit-learn is installed."""
 
 __all__ = [
     "DataConversionWarning",
+    "array_is_finite",
     "check_X",
     "check_X_y",
     "check_learning_rate",
@@ -90,8 +91,42 @@ def _numeric(a: Any, name: str) -> Any:
     return a
 
 
+_FINITE_BLOCK = 1 << 20  # elements per block of the finiteness check (1 MiB of bools)
+
+
+def array_is_finite(a: Any) -> bool:
+    """Whether every element of ``a`` is finite, without a temporary the size of ``a``:
+    NumPy arrays are checked a block of rows at a time (a memory-mapped file is read, not
+    copied), JAX arrays by a jitted reduction (fused: no boolean array is materialised)."""
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind not in "fc" or a.size == 0:
+            return True
+        if a.ndim == 0:
+            return bool(np.isfinite(a))
+        rows = max(1, _FINITE_BLOCK // max(1, a.size // a.shape[0]))
+        return all(bool(np.isfinite(a[i : i + rows]).all()) for i in range(0, a.shape[0], rows))
+    xp = array_api_compat.array_namespace(a)
+    if not xp.isdtype(a.dtype, ("real floating", "complex floating")):
+        return True
+    if array_api_compat.is_jax_array(a):
+        return bool(_jax_all_finite(a))
+    return bool(xp.all(xp.isfinite(a)))
+
+
+@functools.cache
+def _jax_all_finite_fn():
+    import jax
+    import jax.numpy as jnp
+
+    return jax.jit(lambda a: jnp.all(jnp.isfinite(a)))
+
+
+def _jax_all_finite(a: Any) -> Any:
+    return _jax_all_finite_fn()(a)
+
+
 def _check_finite(a: Any, name: str, xp: Any) -> None:
-    if xp.isdtype(a.dtype, "real floating") and not bool(xp.all(xp.isfinite(a))):
+    if not array_is_finite(a):
         raise ValueError(f"{name} contains NaN or infinity")
 
 
@@ -150,7 +185,7 @@ def check_X_y(
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected: use y.ravel(). "
                 "It is read as its only column.",
-                DataConversionWarning,
+                _sklearn.compatible(DataConversionWarning),
                 stacklevel=4,
             )
         y = xp.reshape(y, (-1,))

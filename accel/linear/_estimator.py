@@ -9,9 +9,10 @@
   rejected value leaves the estimator unchanged. Changing ``optimizer_type`` drops the
   hyperparameters the new optimizer does not have (unless they are set in the same call,
   which is then an error), so a search over optimizers works from any starting point;
-* scikit-learn integration: with scikit-learn installed the class derives from its
-  ``BaseEstimator`` (``clone``, ``GridSearchCV``, ``cross_val_score``, pipelines, HTML
-  repr, ``__sklearn_tags__``); without it the same methods work, minus those tools.
+* scikit-learn integration: scikit-learn's conventions (``get_params``/``set_params``,
+  ``__sklearn_tags__``, ``__sklearn_is_fitted__``, its exception and warning categories), so
+  ``clone``, ``GridSearchCV``, ``cross_val_score``, pipelines and ``check_estimator`` work,
+  without importing scikit-learn at ``import accel`` (``_sklearn``); it stays optional.
   ``loss='mse'`` makes a regressor (``score`` is R²), ``loss='logistic'`` a binary
   classifier (any two labels, ``classes_``; ``score`` is accuracy);
 * fitting: :meth:`_fit_inputs` validates ``X``/``y`` and encodes labels; results are stored
@@ -43,23 +44,14 @@ from typing import Any
 
 import numpy as np
 
-from accel.linear import _data, _model, _optax, _stopping
+from accel.linear import _data, _model, _optax, _sklearn, _stopping
 
 __all__ = ["LinearEstimator", "NotFittedError"]
 
-try:  # scikit-learn is optional: its base class and categories where it is installed
-    from sklearn.base import BaseEstimator as _Base
-    from sklearn.exceptions import NotFittedError as _NotFittedBase
-except ImportError:  # pragma: no cover - exercised in a subprocess test without sklearn
-    _Base = object
-
-    class _NotFittedBase(ValueError, AttributeError):
-        pass
-
-
-class NotFittedError(_NotFittedBase):
-    """Raised by ``predict``/``score``/... before ``fit`` (scikit-learn's ``NotFittedError``
-    where it is installed; a ``ValueError`` and ``AttributeError`` in any case)."""
+class NotFittedError(ValueError, AttributeError):
+    """Raised by ``predict``/``score``/... before ``fit``: a ``ValueError`` and
+    ``AttributeError`` (scikit-learn's convention), raised as a subclass of scikit-learn's
+    ``NotFittedError`` too where scikit-learn is installed (``_sklearn.compatible``)."""
 
 
 class _NotAvailable(AttributeError, ValueError):
@@ -94,7 +86,7 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
-class LinearEstimator(_Base):
+class LinearEstimator:
     """Base of every estimator of the project (module doc)."""
 
     loss: str
@@ -174,18 +166,8 @@ class LinearEstimator(_Base):
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import ClassifierTags, RegressorTags
-
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.non_deterministic = False
-        if getattr(self, "loss", "mse") == "logistic":
-            tags.estimator_type = "classifier"
-            tags.classifier_tags = ClassifierTags(multi_class=False)
-        else:
-            tags.estimator_type = "regressor"
-            tags.regressor_tags = RegressorTags()
-        return tags
+        """scikit-learn's tags: a regressor (``loss='mse'``) or a binary classifier."""
+        return _sklearn.tags(classifier=getattr(self, "loss", "mse") == "logistic")
 
     # ----- fitting ------------------------------------------------------------------------
 
@@ -231,7 +213,7 @@ class LinearEstimator(_Base):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):
-            raise NotFittedError(
+            raise _sklearn.compatible(NotFittedError)(
                 f"this {type(self).__name__} instance is not fitted yet; call fit(X, y) first"
             )
 

@@ -34,7 +34,7 @@ from accel.linear import _data, _model, _optax, _plan
 from accel.linear._estimator import LinearEstimator
 from accel.linear._objective import LinearObjective
 from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
-from accel.linear._step import data_parallel_parts
+from accel.linear._step import data_parallel_parts, one_device
 
 __all__ = ["JAXOptimizer"]
 
@@ -83,7 +83,7 @@ def _parts(spec: _Spec):
         compute_dtype=spec.param_dtype,
         loss_scale=1.0,
         nan_policy=None,
-        device_sum=lambda f, data: f(jnp.int32(0), data),
+        **one_device(),
         params_template=params,
         row_blocks=spec.row_blocks,
     )

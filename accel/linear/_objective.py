@@ -1,8 +1,9 @@
 """What one device contributes to a step's gradient and to an epoch's loss.
 
-A device's share of one optimizer step is ``rows`` of shape ``(k, m)`` (``-1`` = padding).
-Its contribution, accumulated locally over the ``k`` micro-batches with ``lax.scan`` and
-*without* any cross-device communication, is the flat vector
+A device's share of one optimizer step is a batch of ``(k, m)`` rows (every leaf of the data
+with a leading ``(k, m)``) and its 0/1 ``mask`` (padding slots are 0). Its contribution,
+accumulated locally over the ``k`` micro-batches with ``lax.scan`` and *without* any
+cross-device communication, is the flat vector
 
 .. code-block:: text
 
@@ -28,7 +29,7 @@ Example:
     >>> loss = lambda w, b: jnp.mean((b["x"] * w - b["y"]) ** 2)
     >>> data = {"x": jnp.array([1.0, 2.0, 3.0]), "y": jnp.zeros(3)}
     >>> obj = PerExampleObjective(loss)
-    >>> float(obj.loss_sum(jnp.float32(1.0), data, jnp.array([[0, 2, -1]]), jnp.float32))
+    >>> float(obj.loss_sum(jnp.float32(1.0), data, jnp.array([True, False, True]), 2, jnp.float32))
     10.0
 """
 
@@ -44,7 +45,7 @@ from jax.flatten_util import ravel_pytree
 from accel.linear import _model
 from accel.linear._precision import cast_floating
 
-__all__ = ["LinearObjective", "PerExampleObjective", "gather", "per_example_losses"]
+__all__ = ["LinearObjective", "PerExampleObjective", "chunked", "gather", "per_example_losses"]
 
 
 def gather(data: Any, rows: jax.Array) -> Any:
@@ -62,15 +63,27 @@ def per_example_losses(loss_fn: Callable, params: Any, batch: Any) -> jax.Array:
     return jax.vmap(lambda ex: loss_fn(params, jax.tree.map(lambda a: a[None], ex)))(batch)
 
 
-def _accumulate(micro: Callable, params: Any, rows: jax.Array, vary: Callable) -> jax.Array:
-    """Sum ``micro(rows_j)`` (flat vectors) over the ``k`` micro-batches with one scan."""
+def _accumulate(micro: Callable, params: Any, batch: Any, mask: jax.Array, vary: Callable) -> jax.Array:
+    """Sum ``micro(batch_j, mask_j)`` (flat vectors) over the ``k`` micro-batches, one scan."""
     flat, _ = ravel_pytree(params)
 
-    def body(acc, r):
-        return acc + micro(r), None
+    def body(acc, xs):
+        return acc + micro(*xs), None
 
-    acc, _ = jax.lax.scan(body, vary(jnp.zeros(flat.size + 1, flat.dtype)), rows)
+    acc, _ = jax.lax.scan(body, vary(jnp.zeros(flat.size + 1, flat.dtype)), (batch, mask))
     return acc
+
+
+def chunked(mask: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
+    """Row indices ``(ceil(R / chunk), chunk)`` of ``R = len(mask)`` rows and their validity
+    (``mask``; the padding of the last chunk is invalid), for a ``lax.scan`` over chunks that
+    gathers one chunk at a time (memory of one chunk, not a copy of the data)."""
+    R = mask.shape[0]
+    c = max(1, min(chunk, R))
+    count = -(-R // c)
+    rows = jnp.minimum(jnp.arange(count * c, dtype=jnp.int32), R - 1)
+    valid = (jnp.arange(count * c) < R) & mask[rows]
+    return rows.reshape(count, c), valid.reshape(count, c)
 
 
 class PerExampleObjective(NamedTuple):
@@ -85,30 +98,31 @@ class PerExampleObjective(NamedTuple):
         return jnp.sum(jnp.where(mask, losses, 0.0))
 
     def local_vector(
-        self, params, data, rows, count, scale, compute_dtype, vary: Callable = _same
+        self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same
     ) -> jax.Array:
         """The device's flat ``[scaled gradient..., loss]`` contribution ``v`` (module doc)."""
 
-        def micro(r):
-            batch = gather(data, r)
-
+        def micro(b, m):
             def objective(p):
-                part = self._masked_sum(p, batch, r >= 0, compute_dtype) / count
+                part = self._masked_sum(p, b, m, compute_dtype) / count
                 return part * scale, part
 
             (_, part), grads = jax.value_and_grad(objective, has_aux=True)(params)
             g, _ = ravel_pytree(grads)
             return jnp.concatenate([g.astype(jnp.float32), part[None]])
 
-        return _accumulate(micro, params, rows, vary)
+        return _accumulate(micro, params, batch, mask, vary)
 
-    def loss_sum(self, params, data, rows, compute_dtype, vary: Callable = _same) -> jax.Array:
-        """``sum`` of the per-example losses of ``rows`` (shape ``(chunks, c)``), float32."""
+    def loss_sum(self, params, data, mask, chunk, compute_dtype, vary: Callable = _same) -> jax.Array:
+        """``sum`` of the per-example losses of the rows of ``data`` where ``mask`` is true,
+        in chunks of ``chunk`` rows (one ``vmap`` each), float32."""
+        rows, valid = chunked(mask, chunk)
 
-        def chunk(total, r):
-            return total + self._masked_sum(params, gather(data, r), r >= 0, compute_dtype), None
+        def body(total, xs):
+            r, m = xs
+            return total + self._masked_sum(params, gather(data, r), m, compute_dtype), None
 
-        total, _ = jax.lax.scan(chunk, vary(jnp.float32(0.0)), rows)
+        total, _ = jax.lax.scan(body, vary(jnp.float32(0.0)), (rows, valid))
         return total
 
 
@@ -150,15 +164,14 @@ class LinearObjective(NamedTuple):
         return value, {"b": gb, "w": gw}
 
     def local_vector(
-        self, params, data, rows, count, scale, compute_dtype, vary: Callable = _same
+        self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same
     ) -> jax.Array:
         """The device's flat ``[scaled gradient..., loss]`` contribution ``v`` (module doc)."""
 
-        def micro(r):
-            batch = gather(data, r)
-            weight = (r >= 0).astype(params["w"].dtype)
-            value, grads = self.sums(params, batch["X"], batch["y"], weight, compute_dtype, scale)
+        def micro(b, m):
+            weight = m.astype(params["w"].dtype)
+            value, grads = self.sums(params, b["X"], b["y"], weight, compute_dtype, scale)
             g, _ = ravel_pytree(grads)
             return jnp.concatenate([g, value[None]]) / count.astype(g.dtype)
 
-        return _accumulate(micro, params, rows, vary)
+        return _accumulate(micro, params, batch, mask, vary)

@@ -1,16 +1,20 @@
 """The data-parallel step: one optimizer step of a batch split over ``D`` devices (``D = 1``:
 ``JAXOptimizer``), and the full-data evaluation, as :class:`~accel.linear._program.Parts`.
 
-Per optimizer step every device
+Every device holds its own block of rows (``_plan``: about ``N / D`` rows, never the whole
+data set). Per optimizer step every device
 
-1. reads its ``(k, m)`` rows of the step (``_plan.step_rows``; ``-1`` = padding, masked),
+1. takes the step's ``(D, k, m)`` slots of global row ids (``_plan.step_ids``, the shared
+   order; ``-1`` = padding) and fills, for EVERY device's slots, the rows it owns (zeros
+   elsewhere); one ``psum_scatter`` (``device_scatter``) sums those contributions and gives
+   each device its own ``(k, m)`` batch: every slot gets its row from its owner, exactly
+   (the other terms are zeros). With one device the batch is gathered directly;
 2. accumulates locally over its ``k`` micro-batches the gradient of
    ``scale * sum_i mask_i * loss_i / N`` (``N`` = real rows of the whole step) and that loss
    (``_objective``: analytic for the linear model, per-example autodiff for any ``loss_fn``),
 3. takes part in ONE cross-device reduction of the flat vector ``[gradient..., loss]``
-   (``device_sum``: a ``psum`` under pmap/shard_map, a sum over a sharded axis under jit,
-   nothing on one device), so the gradient equals the gradient of the mean loss over the
-   step's global batch,
+   (``device_sum``), so the gradient equals the gradient of the mean loss over the step's
+   global batch,
 4. applies the optimizer update (``_program.apply_gradients``) to its copy of the
    parameters.
 
@@ -19,22 +23,24 @@ previous evaluation instead of steps 1-3 (the same rows at the same parameters),
 full-batch epoch costs one forward and one backward product of ``X``.
 
 The evaluation at each epoch boundary: every device sums the loss (and, for the linear
-model, the gradient) over a contiguous part of the rows; one reduction; divided by ``N``.
+model, the gradient) over the rows it holds; one reduction; divided by ``N``.
 
-``device_sum(f, data)`` is how a backend runs ``f(d, data_d)`` (device index ``d``, its
-data) on its devices and sums the results: the only place where the backends differ.
+``device_scatter(f, data)`` and ``device_sum(f, data)`` are how a backend runs
+``f(d, data_d)`` (device index ``d``, its data) on its devices and combines the results
+(``psum_scatter`` / ``psum`` under pmap and shard_map, sums over a sharded axis under jit,
+nothing on one device): the only place where the backends differ.
 
 Example (one device, the linear model):
     >>> import jax, jax.numpy as jnp, numpy as np
     >>> from accel.linear import _plan
     >>> from accel.linear._objective import LinearObjective
-    >>> from accel.linear._step import data_parallel_parts
     >>> from accel.linear._program import TrainState
+    >>> from accel.linear._step import data_parallel_parts, one_device
     >>> lay = _plan.Layout(n_rows=4, n_shards=1, group_devices=1, batch_size=4, accum=1)
     >>> params = {"w": jnp.zeros(1), "b": jnp.zeros(())}
     >>> parts = data_parallel_parts(lay, LinearObjective("mse", True), make_tx=None,
     ...     compute_dtype=jnp.float32, loss_scale=1.0, nan_policy=None,
-    ...     device_sum=lambda f, data: f(0, data), params_template=params)
+    ...     params_template=params, **one_device())
     >>> data = {"X": jnp.array([[1.0], [2.0], [3.0], [4.0]]), "y": jnp.array([1.0, 2.0, 3.0, 4.0])}
     >>> loss, grad, norm = parts.evaluate(data, TrainState.fresh(params, ()))
     >>> float(loss), float(grad["w"][0]), float(grad["b"])
@@ -43,7 +49,6 @@ Example (one device, the linear model):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -55,30 +60,33 @@ from accel.linear import _model, _plan
 from accel.linear._objective import LinearObjective, PerExampleObjective
 from accel.linear._program import Parts, StepIndex, TrainState, apply_gradients
 
-__all__ = ["data_parallel_parts", "device_roles", "eval_window"]
+__all__ = ["data_parallel_parts", "one_device"]
 
 
-def device_roles(d: jax.Array, lay: _plan.Layout, shard_offsets: bool):
-    """``(group, rank, offset)`` of device ``d``: its shard group, its rank in the group, and
-    where that shard's rows start in the device's data (``shard_offsets``: the data holds
-    every shard, one after the other)."""
-    group = d // lay.group_devices
-    rank = d % lay.group_devices
-    offset = group * lay.n_rows if shard_offsets else jnp.int32(0)
-    return group, rank, offset
+def one_device() -> dict[str, Callable]:
+    """``device_scatter`` and ``device_sum`` of a single device (no communication)."""
 
+    def device_scatter(f, data):
+        return jax.tree.map(lambda a: a[0], f(jnp.int32(0), data))
 
-def _shift(rows: jax.Array, offset: jax.Array) -> jax.Array:
-    return jnp.where(rows >= 0, rows + offset, -1)
+    def device_sum(f, data):
+        return f(jnp.int32(0), data)
 
-
-def eval_window(lay: _plan.Layout) -> int:
-    """Rows each device evaluates: ``ceil(n_rows / group_devices)``."""
-    return math.ceil(lay.n_rows / lay.group_devices)
+    return {"device_scatter": device_scatter, "device_sum": device_sum}
 
 
 def _same(x: Any) -> Any:
     return x
+
+
+def _where_owned(owned: jax.Array, rows: jax.Array):
+    """Rows ``rows`` of a leaf where ``owned`` (its zeros elsewhere), any leaf shape."""
+
+    def take(a):
+        mask = owned.reshape(owned.shape + (1,) * (a.ndim - 1))
+        return jnp.where(mask, a[rows], jnp.zeros((), a.dtype))
+
+    return take
 
 
 def data_parallel_parts(
@@ -90,46 +98,52 @@ def data_parallel_parts(
     loss_scale: str | float,
     nan_policy: str | None,
     device_sum: Callable[[Callable[[Any, Any], Any], Any], Any],
+    device_scatter: Callable[[Callable[[Any, Any], Any], Any], Any],
     params_template: Any,
-    shard_offsets: bool = False,
     vary: Callable[[Any], Any] = _same,
     row_blocks: int = 1,
 ) -> Parts:
-    """The :class:`Parts` of data-parallel training (module doc). ``vary`` marks values
-    device-varying inside ``shard_map``; ``row_blocks`` splits the linear evaluation's
-    gradient product (``_model.rmatvec``)."""
+    """The :class:`Parts` of data-parallel training (module doc). ``data`` holds each
+    device's block of rows; ``vary`` marks values device-varying inside ``shard_map``;
+    ``row_blocks`` splits the linear evaluation's gradient product (``_model.rmatvec``)."""
     _, unravel = ravel_pytree(params_template)
     scaled = loss_scale != 1.0
     linear = isinstance(objective, LinearObjective)
     reuse = linear and not scaled and lay.steps_per_epoch == 1 and lay.accum == 1
-    reuse = reuse and lay.n_shards == 1
     n_global = lay.n_global
-    window = eval_window(lay)
-
-    def epoch_context(data, order):
-        if order is None or lay.n_shards == 1:
-            return order
-        return jnp.stack([_plan.epoch_order(order, jnp.int32(g), lay) for g in range(lay.n_shards)])
+    padded = lay.rows_per_device * lay.group_devices != lay.n_rows
+    chunk = lay.accum * lay.micro
 
     def scale_of(train):
         return train.loss_scale.scale if scaled else jnp.float32(1.0)
 
-    def step(tx, data, train: TrainState, ctx, index: StepIndex, boundary):
+    def batches(data, order, step):
+        """Each device's ``(k, m)`` batch of the step (step 1 of the module doc)."""
+        ids = _plan.step_ids(order, step, lay)
+
+        def contribution(d, data_d):
+            rows = _plan.local_row(ids, lay)
+            if lay.n_devices == 1:  # the one device owns every row: a plain gather
+                return jax.tree.map(lambda a: a[rows], data_d)
+            owned = (_plan.owner(ids, lay) == d) & (ids >= 0)
+            return jax.tree.map(_where_owned(owned, rows), data_d)
+
+        return device_scatter(contribution, data), ids
+
+    def step(tx, data, train: TrainState, order, index: StepIndex, boundary):
         if reuse:  # full batch: the evaluation at these parameters gave the gradient
             loss, grads = boundary
         else:
             count = _plan.step_count(index.step, lay)
             scale = scale_of(train)
+            batch, ids = batches(data, order, index.step)
 
-            def local(d, data_d):
-                group, rank, offset = device_roles(d, lay, shard_offsets)
-                order = ctx if lay.n_shards == 1 else ctx[group]
-                rows = _shift(_plan.step_rows(order, index.step, rank, lay), offset)
+            def local(d, batch_d):
                 return objective.local_vector(
-                    vary(train.params), data_d, rows, count, scale, compute_dtype, vary
+                    vary(train.params), batch_d, ids[d] >= 0, count, scale, compute_dtype, vary
                 )
 
-            vec = device_sum(local, data)  # the one reduction per optimizer step
+            vec = device_sum(local, batch)  # the one reduction per optimizer step
             loss = vec[-1]
             grads = unravel(vec[:-1] / scale if scaled else vec[:-1])
         return apply_gradients(
@@ -140,23 +154,12 @@ def data_parallel_parts(
         params = train.params
 
         def local(d, data_d):
-            _, rank, offset = device_roles(d, lay, shard_offsets)
+            valid = _plan.device_rows(d, lay) >= 0
             if not linear:
-                rows = _shift(_plan.eval_rows(rank, lay), offset)
-                return objective.loss_sum(vary(params), data_d, rows, compute_dtype, vary)
-            # a window of `window` rows starting at rank * window, moved back to end at the
-            # shard's last row; rows evaluated by the previous device are masked out
-            want = rank * window
-            start = jnp.minimum(want, lay.n_rows - window)
-            part = jax.tree.map(
-                lambda a: jax.lax.dynamic_slice_in_dim(a, offset + start, window), data_d
-            )
-            weight = None
-            if lay.group_devices * window != lay.n_rows:
-                pos = start + jnp.arange(window, dtype=jnp.int32)
-                weight = (pos >= want).astype(params["w"].dtype)
+                return objective.loss_sum(vary(params), data_d, valid, chunk, compute_dtype, vary)
+            weight = valid.astype(params["w"].dtype) if padded else None
             value, grads = objective.sums(
-                vary(params), part["X"], part["y"], weight, compute_dtype, row_blocks=row_blocks
+                vary(params), data_d["X"], data_d["y"], weight, compute_dtype, row_blocks=row_blocks
             )
             g, _ = ravel_pytree(grads)
             return jnp.concatenate([value[None], g])  # one reduction: [loss, gradient...]
@@ -176,7 +179,7 @@ def data_parallel_parts(
 
     return Parts(
         make_tx=make_tx,
-        epoch_context=epoch_context,
+        epoch_context=lambda data, order: order,
         step=step,
         evaluate=evaluate,
         grad_template=grad_template,

@@ -29,6 +29,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from accel.linear import _sklearn
+
 __all__ = [
     "DIVERGENCE_FACTOR",
     "ConvergenceWarning",
@@ -46,14 +48,9 @@ class DivergenceWarning(RuntimeWarning):
     """Training stopped at a non-finite (or exploding) loss; the last good parameters were kept."""
 
 
-try:  # scikit-learn's category when it is installed, so its tools filter it as usual
-    from sklearn.exceptions import ConvergenceWarning as _Base
-except ImportError:  # pragma: no cover - scikit-learn is an optional dependency
-    _Base = UserWarning
-
-
-class ConvergenceWarning(_Base):
-    """``tol`` was set but not reached within ``epochs``."""
+class ConvergenceWarning(UserWarning):
+    """``tol`` was set but not reached within ``epochs`` (emitted as a subclass of
+    scikit-learn's ``ConvergenceWarning`` too where scikit-learn is installed)."""
 
 
 def diverged(loss: Any, initial_loss: Any, xp: Any, *, nonfinite: bool = True) -> Any:
@@ -87,6 +84,6 @@ def warn_not_converged(name: str, tol: float, epochs: int, *, stacklevel: int = 
     warnings.warn(
         f"{name}: tol={tol:g} was not reached in {epochs} epochs; increase epochs or "
         "learning_rate, or loosen tol.",
-        ConvergenceWarning,
+        _sklearn.compatible(ConvergenceWarning),
         stacklevel=stacklevel,
     )

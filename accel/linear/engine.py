@@ -8,17 +8,25 @@ precision, and the linear model's functions and estimator base the strategies bu
 Users need none of it.
 """
 
-from accel.linear._data import check_learning_rate, check_loss
+from accel.linear._data import array_is_finite, check_learning_rate, check_loss
 from accel.linear._estimator import LinearEstimator
 from accel.linear._model import decision_function, loss_value
-from accel.linear._objective import LinearObjective, PerExampleObjective, gather
+from accel.linear._objective import LinearObjective, PerExampleObjective, chunked, gather
 from accel.linear._optax import (
     check_hyperparameters,
     check_optimizer_name,
     make_optimizer,
     transformation_factory,
 )
-from accel.linear._plan import Layout, epoch_order, eval_rows, step_count, step_rows
+from accel.linear._plan import (
+    Layout,
+    device_rows,
+    local_row,
+    owner,
+    step_count,
+    step_ids,
+    step_rows,
+)
 from accel.linear._precision import (
     COMPUTE_DTYPES,
     LossScale,
@@ -41,7 +49,7 @@ from accel.linear._program import (
     build_loop,
     init_carry,
 )
-from accel.linear._step import data_parallel_parts, device_roles
+from accel.linear._step import data_parallel_parts, one_device
 from accel.linear._stopping import warn_diverged, warn_not_converged
 
 __all__ = [
@@ -60,6 +68,7 @@ __all__ = [
     "TrainState",
     "all_finite",
     "apply_gradients",
+    "array_is_finite",
     "build_loop",
     "cast_floating",
     "check_compute_dtype",
@@ -68,17 +77,20 @@ __all__ = [
     "check_loss",
     "check_loss_scale",
     "check_optimizer_name",
+    "chunked",
     "data_parallel_parts",
     "decision_function",
-    "device_roles",
-    "epoch_order",
-    "eval_rows",
+    "device_rows",
     "gather",
     "init_carry",
     "init_loss_scale",
+    "local_row",
     "loss_value",
     "make_optimizer",
+    "one_device",
+    "owner",
     "step_count",
+    "step_ids",
     "step_rows",
     "transformation_factory",
     "update_loss_scale",

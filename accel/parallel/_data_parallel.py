@@ -2,17 +2,22 @@
 
 The step and the evaluation are ``accel.linear``'s data-parallel :class:`Parts` (the same
 functions ``JAXOptimizer`` runs on one device); this module only says how a backend runs
-per-device work and sums it (``device_sum``) and how state and data reach the devices:
+per-device work and combines it (``device_scatter``, ``device_sum``) and how state and data
+reach the devices. The data are split by rows (``accel.linear._plan``): each device holds
+its block of about ``N / D`` rows, placed by the process that owns the device, so the
+memory per device does not grow with the number of devices.
 
-* ``pmap``: ``jax.pmap`` over the devices, ``lax.psum`` over the device axis; the carry
-  holds one replica per device (leading device axis), so the output of one call feeds the
-  next without a trip through the host;
+* ``pmap``: ``jax.pmap`` over the devices, ``lax.psum_scatter`` / ``lax.psum`` over the
+  device axis; the carry holds one replica per device (leading device axis), so the output
+  of one call feeds the next without a trip through the host;
 * ``shard_map``: ``jax.jit(jax.shard_map(...))`` with the same per-device code. Parameters
-  are marked device-varying inside, so the one explicit ``psum`` is the only reduction
-  (shard_map's autodiff would otherwise reduce the gradient of replicated inputs too);
+  are marked device-varying inside, so the one explicit ``psum`` is the only gradient
+  reduction (shard_map's autodiff would otherwise reduce the gradient of replicated inputs
+  too);
 * ``jit``: one global program under ``NamedSharding``; the per-device work is a ``vmap``
-  over a device axis constrained to be sharded, and the reduction is ``sum(axis=0)`` over
-  that axis, which the GSPMD partitioner turns into one all-reduce.
+  over a device axis constrained to be sharded; a sum over that axis is the reduction,
+  which the GSPMD partitioner turns into a reduce-scatter (the batch) and an all-reduce
+  (the gradient).
 
 Every call runs optimizer steps ``[step, stop)`` (traced), so any chunking (checkpoints,
 progress) reuses one executable. Other strategies (model or pipeline parallel) are separate
@@ -46,7 +51,6 @@ class ProgramSpec(NamedTuple):
     compute_dtype: str
     loss_scale: str | float
     nan_policy: str
-    shard_offsets: bool  # device data holds all shards: shard g's rows start at g * n_rows
     n_microbatches: int | None = None  # pipeline_parallel: pieces per micro-batch
 
 
@@ -94,7 +98,6 @@ def build_program(
         "loss_scale": spec.loss_scale,
         "nan_policy": spec.nan_policy,
         "params_template": params_template,
-        "shard_offsets": spec.shard_offsets,
     }
 
     if backend in ("pmap", "shard_map"):
@@ -111,7 +114,14 @@ def build_program(
         def device_sum(f, data_d):
             return jax.lax.psum(f(jax.lax.axis_index(AXIS), data_d), AXIS)
 
-        parts = engine.data_parallel_parts(lay, objective, device_sum=device_sum, vary=vary, **common)
+        def device_scatter(f, data_d):  # contributions (D, ...) -> this device's (...)
+            return jax.tree.map(
+                lambda a: jax.lax.psum_scatter(a, AXIS, scatter_dimension=0),
+                f(jax.lax.axis_index(AXIS), data_d),
+            )
+
+        parts = engine.data_parallel_parts(lay, objective, device_sum=device_sum,
+                                           device_scatter=device_scatter, vary=vary, **common)  # fmt: skip
         loop = engine.build_loop(spec.loop, parts)
         grad_template = parts.grad_template
 
@@ -148,7 +158,12 @@ def build_program(
             parts = jax.vmap(f)(constrain(ranks), data)
             return jax.tree.map(lambda a: jnp.sum(constrain(a), axis=0), parts)
 
-        parts = engine.data_parallel_parts(lay, objective, device_sum=device_sum, **common)
+        def device_scatter(f, data):  # (src, dst, ...) summed over src, sharded over dst
+            parts = jax.vmap(f)(constrain(ranks), data)
+            return jax.tree.map(lambda a: constrain(jnp.sum(constrain(a), axis=0)), parts)
+
+        parts = engine.data_parallel_parts(lay, objective, device_sum=device_sum,
+                                           device_scatter=device_scatter, **common)  # fmt: skip
         grad_template = parts.grad_template
         run = jax.jit(
             engine.build_loop(spec.loop, parts),
@@ -158,7 +173,7 @@ def build_program(
         )
         put_carry, get, put_args = _replicated_io(repl)
 
-    return Program(backend, mesh, run, put_carry, get, _stacked_put(mesh, devices), put_args,
+    return Program(backend, mesh, run, put_carry, get, sharded_put(mesh, devices, lay), put_args,
                    grad_template)  # fmt: skip
 
 
@@ -174,6 +189,37 @@ def _stacked_put(mesh: Mesh, devices: list[jax.Device]):
             return jax.make_array_from_single_device_arrays(
                 (len(devices), *leaf.shape), sharding, parts
             )
+
+        return jax.tree.map(one, tree)
+
+    return put
+
+
+def sharded_put(mesh: Mesh, devices: list[jax.Device], lay: engine.Layout):
+    """Data leaves ``(rows, ...)`` of this process -> global arrays ``(D, R, ...)`` sharded
+    over the devices: each local device gets its block of ``R`` rows (``_plan``; the last
+    block of a group zero-padded). ``rows`` is ``N`` (one group: every process passes all
+    rows) or the process's own ``n`` (one group per process, ``data_is_local``): either way
+    only this process's devices' blocks are copied, one block at a time."""
+    sharding = NamedSharding(mesh, P(AXIS))
+    R = lay.rows_per_device
+
+    def put(tree):
+        def one(leaf):
+            leaf = np.asarray(leaf)
+            local_data = lay.n_shards > 1  # each process passed its own n rows
+            parts = []
+            for d, dev in enumerate(devices):
+                if dev.process_index != jax.process_index():
+                    continue
+                group, rank = divmod(d, lay.group_devices)
+                start = (0 if local_data else group * lay.n_rows) + rank * R
+                stop = min(start + R, (0 if local_data else group * lay.n_rows) + lay.n_rows)
+                block = leaf[start:stop]
+                if block.shape[0] < R:  # the group's last block: zero rows, masked out
+                    block = np.concatenate([block, np.zeros((R - block.shape[0], *leaf.shape[1:]), leaf.dtype)])
+                parts.append(jax.device_put(block[None], dev))
+            return jax.make_array_from_single_device_arrays((len(devices), R, *leaf.shape[1:]), sharding, parts)
 
         return jax.tree.map(one, tree)
 

@@ -131,7 +131,7 @@ def check_params(params: Any) -> Any:
                 f"params must hold floating-point arrays only (they are trained in float32), "
                 f"got a leaf of dtype {a.dtype}"
             )
-        if not np.all(np.isfinite(a)):
+        if not engine.array_is_finite(a):
             raise ValueError("params contains NaN or infinity")
         out.append(a.astype(np.float32))
     return jax.tree.unflatten(jax.tree.structure(params), out)
@@ -157,7 +157,7 @@ def check_data(data: Any, *, finite: bool = True) -> tuple[Any, int]:
         raise ValueError("data has no rows")
     if finite:
         for path, a in zip(jax.tree_util.tree_flatten_with_path(data)[0], arrays, strict=True):
-            if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+            if not engine.array_is_finite(a):
                 raise ValueError(
                     f"data{jax.tree_util.keystr(path[0])} contains NaN or infinity (with "
                     "nan_policy='skip' the steps that read such rows are skipped instead)"
@@ -183,11 +183,11 @@ def check_loss_fn(loss_fn: Any, params: Any, data: Any) -> None:
 
 
 def layout(n_rows: int, n_devices: int, batch_size: int | None, accum: int,
-           data_is_local: bool, emulate_shards: int = 1) -> engine.Layout:  # fmt: skip
-    """The batch plan: shards (processes holding their own rows, with ``data_is_local``)
-    and rows per step; ``emulate_shards`` emulates that order in one process (tests)."""
-    n_shards = jax.process_count() if data_is_local else emulate_shards
-    if data_is_local and n_shards > 1:
+           data_is_local: bool) -> engine.Layout:  # fmt: skip
+    """The batch plan (``accel.linear._plan``): with ``data_is_local`` each process's rows are
+    a group held by its own devices, else all rows are one group over all devices."""
+    n_groups = jax.process_count() if data_is_local else 1
+    if n_groups > 1:
         from jax.experimental import multihost_utils
 
         counts = np.asarray(multihost_utils.process_allgather(np.int64(n_rows)))
@@ -196,19 +196,11 @@ def layout(n_rows: int, n_devices: int, batch_size: int | None, accum: int,
                 f"data_is_local=True needs the same number of rows in every process, got "
                 f"{counts.tolist()}"
             )
-    n_rows_shard = n_rows if data_is_local or n_shards == 1 else n_rows // n_shards
-    if not data_is_local and n_rows % n_shards:
-        raise ValueError(f"{n_rows} rows cannot be split into {n_shards} equal shards")
-    if n_devices % n_shards:
-        raise ValueError(f"{n_devices} devices cannot be split over {n_shards} shards")
-    n_global = n_rows_shard * n_shards
+    if n_devices % n_groups:
+        raise ValueError(f"{n_devices} devices cannot be split over {n_groups} processes")
+    n_global = n_rows * n_groups
     batch = n_global if batch_size is None else min(batch_size, n_global)
-    if batch % n_shards:
-        raise ValueError(
-            f"batch_size must be a multiple of the number of processes ({n_shards}) with "
-            f"data_is_local=True, got {batch}"
-        )
     return engine.Layout(
-        n_rows=n_rows_shard, n_shards=n_shards, group_devices=n_devices // n_shards,
+        n_rows=n_rows, n_shards=n_groups, group_devices=n_devices // n_groups,
         batch_size=batch, accum=accum,
     )  # fmt: skip

@@ -191,10 +191,12 @@ def build_sharded_program(
         return grads, loss
 
     def evaluate(data, train):
-        def chunk(total, r):
-            return total + objective_terms(train.params, engine.gather(data, r), r >= 0), None
+        def chunk(total, xs):
+            rows, mask = xs
+            return total + objective_terms(train.params, engine.gather(data, rows), mask), None
 
-        total, _ = jax.lax.scan(chunk, jnp.float32(0.0), engine.eval_rows(0, lay))
+        rows, valid = engine.chunked(jnp.ones(lay.n_global, bool), lay.accum * lay.micro)
+        total, _ = jax.lax.scan(chunk, jnp.float32(0.0), (rows, valid))
         return total / n_global, (), jnp.float32(jnp.nan)
 
     def step(tx, data, train, order, index, boundary):

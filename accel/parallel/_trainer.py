@@ -158,7 +158,6 @@ class ParallelTrainer(engine.LinearEstimator):
         self.n_microbatches = n_microbatches
         self._optimizer_hyperparameters = dict(hyperparameters)
         self._check_params(self.get_params())
-        self._emulate_shards = 1  # tests: emulate data_is_local's order in one process
 
     # -- parameters ----------------------------------------------------------------------
     def _check_params(self, params: dict[str, Any]) -> dict[str, float]:
@@ -273,8 +272,7 @@ class ParallelTrainer(engine.LinearEstimator):
         params = _inputs.check_params(params)
         data, n_rows = _inputs.check_data(data, finite=self.nan_policy != "skip")
         _inputs.check_loss_fn(loss_fn, params, data)
-        lay = _inputs.layout(n_rows, len(devices), batch_size, self.grad_accum_steps,
-                             data_is_local, self._emulate_shards)  # fmt: skip
+        lay = _inputs.layout(n_rows, len(devices), batch_size, self.grad_accum_steps, data_is_local)
         S = lay.steps_per_epoch
         compute = engine.check_compute_dtype(self.compute_dtype)
         pspec = ProgramSpec(
@@ -286,7 +284,6 @@ class ParallelTrainer(engine.LinearEstimator):
             compute_dtype=compute,
             loss_scale=engine.check_loss_scale(self.loss_scale, compute),
             nan_policy=self.nan_policy,
-            shard_offsets=not data_is_local and lay.n_shards > 1,
             n_microbatches=self.n_microbatches,
         )  # fmt: skip
         values = {"learning_rate": 0.0 if callable(self.learning_rate) else self.learning_rate,

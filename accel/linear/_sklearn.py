@@ -1,0 +1,55 @@
+"""scikit-learn's conventions without importing scikit-learn at ``import accel``.
+
+scikit-learn (and SciPy under it) costs ~45 MiB of resident memory and half a second of
+import time; a user who never touches scikit-learn's tools pays neither. Its tools still see
+our estimators as theirs:
+
+* :func:`tags` builds scikit-learn's ``Tags`` when one of its tools asks for them
+  (``__sklearn_tags__``; that tool has already imported scikit-learn);
+* :func:`compatible` gives the class to raise or warn with: our own category (``ValueError``,
+  ``UserWarning``, ...), also a subclass of scikit-learn's category of the same name when
+  scikit-learn is installed, so ``except sklearn.exceptions.NotFittedError`` and its
+  warning filters apply as they do to its own estimators. scikit-learn is imported then,
+  on that (error or warning) path only.
+
+Example:
+    >>> class NotFittedError(ValueError, AttributeError):
+    ...     pass
+    >>> err = compatible(NotFittedError)("call fit first")
+    >>> import sklearn.exceptions
+    >>> isinstance(err, NotFittedError) and isinstance(err, sklearn.exceptions.NotFittedError)
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+__all__ = ["compatible", "tags"]
+
+
+@functools.cache
+def compatible(category: type) -> type:
+    """``category``, also deriving from ``sklearn.exceptions.<category.__name__>`` when
+    scikit-learn is installed (one class per category: identity and ``except`` hold)."""
+    try:
+        import sklearn.exceptions
+    except ImportError:  # pragma: no cover - scikit-learn is optional
+        return category
+    theirs = getattr(sklearn.exceptions, category.__name__, None)
+    if theirs is None or issubclass(category, theirs):
+        return category
+    return type(category.__name__, (category, theirs), {"__module__": category.__module__})
+
+
+def tags(classifier: bool) -> Any:
+    """scikit-learn's ``Tags`` of a single-output regressor, or of a binary classifier."""
+    from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
+
+    return Tags(
+        estimator_type="classifier" if classifier else "regressor",
+        target_tags=TargetTags(required=True),
+        classifier_tags=ClassifierTags(multi_class=False) if classifier else None,
+        regressor_tags=None if classifier else RegressorTags(),
+    )
