@@ -2,13 +2,16 @@
 
 ``python tests/_parallel_worker.py fit OUT.npz --epochs E [...]``: one process with
 ``JAX_NUM_CPU_DEVICES`` devices trains the linear model on :func:`make_data` and writes
-``coef_``/``intercept_``/``loss`` to OUT.npz (used by the SIGKILL test).
+``coef_``/``intercept_``/``loss`` to OUT.npz (used by the SIGKILL test); with ``--data-dir
+DIR`` it trains from the memory-mapped files ``DIR/X.npy`` and ``DIR/y.npy`` instead
+(streamed through the input pipeline, ``accel.data``).
 
 ``python tests/_parallel_worker.py multi OUT.npz --process-id P --num-processes N --port PORT
 --checkpoint-dir DIR``: one process of a ``jax.distributed`` group on 127.0.0.1 (gloo CPU
 collectives). It runs (a) 3 epochs with checkpoints, (b) a resume of that run to 6 epochs,
 (c) 6 epochs with ``data_is_local=True`` on its own half of the rows, and writes the
-results of (b) and (c) plus the number of checkpoint barriers it passed.
+results of (b) and (c) plus the number of checkpoint barriers it passed; with ``--data-dir``
+also (d) 6 epochs streamed from the files there, counting the rows this process read.
 
 ``python tests/_parallel_worker.py peer-loss OUT --process-id P --num-processes N --port PORT
 --checkpoint-dir DIR --victim V [--kill-after K] [--stuck-exit-s S]``: a long training
@@ -35,10 +38,46 @@ def make_data():
     return X, y
 
 
+def write_data(directory) -> None:
+    """The data of :func:`make_data` as ``X.npy`` and ``y.npy`` in ``directory``."""
+    X, y = make_data()
+    np.save(os.path.join(directory, "X.npy"), X)
+    np.save(os.path.join(directory, "y.npy"), y)
+
+
+class CountingSource:
+    """A source (``accel.data.Source`` protocol) over the files of :func:`write_data` that
+    counts the rows read through it."""
+
+    def __init__(self, directory) -> None:
+        import threading
+
+        from accel.data import ArraySource
+
+        self.src = ArraySource({k: np.load(os.path.join(directory, f"{k}.npy"), mmap_mode="r")
+                                for k in ("X", "y")})  # fmt: skip
+        self.columns = self.src.columns
+        self.rows_read = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def spec(self):
+        return self.src.spec()
+
+    def read(self, rows):
+        with self._lock:
+            self.rows_read += len(rows)
+        return self.src.read(rows)
+
+
 def _fit(args) -> None:
     from accel import ParallelTrainer
 
     X, y = make_data()
+    if args.data_dir:
+        X, y = os.path.join(args.data_dir, "X.npy"), os.path.join(args.data_dir, "y.npy")
     pt = ParallelTrainer(
         n_devices=args.n_devices,
         epochs=args.epochs,
@@ -68,14 +107,22 @@ def _multi(args) -> None:
     half = N_ROWS // args.num_processes
     rows = slice(args.process_id * half, (args.process_id + 1) * half)
     local = ParallelTrainer(epochs=6, **CONFIG).fit(X[rows], y[rows], data_is_local=True)
+    barriers = accel.distributed.barrier_count()
+    streamed = {}
+    if args.data_dir:
+        source = CountingSource(args.data_dir)
+        pt = ParallelTrainer(epochs=6, **CONFIG).fit(source)
+        streamed = {"file_coef": pt.coef_, "file_loss": pt.history_["loss"],
+                    "rows_read": source.rows_read}  # fmt: skip
     np.savez(
         args.out,
+        **streamed,
         coef=resumed.coef_,
         intercept=resumed.intercept_,
         loss=resumed.history_["loss"],
         local_coef=local.coef_,
         local_loss=local.history_["loss"],
-        barriers=accel.distributed.barrier_count(),
+        barriers=barriers,
         n_devices=jax.device_count(),
     )
 
@@ -120,6 +167,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--n-devices", type=int, default=None)
     p.add_argument("--checkpoint-dir", default=None)
+    p.add_argument("--data-dir", default=None, help="train from the .npy files there")
     p.add_argument("--checkpoint-every", type=int, default=None)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--process-id", type=int, default=0)

@@ -18,8 +18,8 @@ from _compiles import COMPILES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accel import JAXOptimizer, ParallelTrainer, _keys, _orders
-from accel.linear import NotFittedError, _model, _optax, _plan, engine
+from accel import JAXOptimizer, ParallelTrainer, _keys, _orders, _plan
+from accel.linear import NotFittedError, _model, _optax, engine
 from accel.linear._precision import (
     DYNAMIC_INIT,
     DYNAMIC_PERIOD,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _parallel_worker import CONFIG, make_data
+from _parallel_worker import CONFIG, make_data, write_data
 
 from accel import ParallelTrainer
 from accel.parallel import _checkpoint
@@ -78,17 +78,23 @@ def test_checkpoint_directory_is_atomic_and_pruned(tmp_path):
         _checkpoint.restore(tmp_path / "empty", state)
 
 
-def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path):
+@pytest.mark.parametrize("source", ["arrays", "files"])
+def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path, source):
     """A child process trains with a checkpoint every 5 steps (mid-epoch: 6 steps per
     epoch) and is SIGKILLed after its third checkpoint; resuming from what is on disk
     (a kill during a write leaves only a .tmp directory) ends bitwise where an
-    uninterrupted run ends."""
-    epochs = 150
+    uninterrupted run ends. With ``files`` the data are streamed from memory-mapped
+    ``.npy`` files (the checkpoint keeps the data position: the global step)."""
+    epochs = 150 if source == "arrays" else 40
     ckpt = tmp_path / "ckpt"
     log = tmp_path / "child.log"
+    data = ()
+    if source == "files":
+        write_data(tmp_path)
+        data = ("--data-dir", str(tmp_path))
     cmd = [sys.executable, str(WORKER), "fit", str(tmp_path / "killed.npz"), "--epochs",
            str(epochs), "--n-devices", "2", "--checkpoint-dir", str(ckpt),
-           "--checkpoint-every", "5"]  # fmt: skip
+           "--checkpoint-every", "5", *data]  # fmt: skip
     t0 = time.monotonic()
     with open(log, "wb") as out:
         child = subprocess.Popen(cmd, env=_env(4), stdout=out, stderr=subprocess.STDOUT)
@@ -108,6 +114,8 @@ def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path):
     at_kill = _checkpoint.latest_step(ckpt)
     assert 0 < at_kill < epochs * 6, "the child finished before it was killed"
     X, y = make_data()
+    if source == "files":
+        X, y = str(tmp_path / "X.npy"), str(tmp_path / "y.npy")
     common = dict(CONFIG, n_devices=2, epochs=epochs)
     resumed = ParallelTrainer(checkpoint_dir=str(ckpt), **common).fit(X, y, resume=True)
     straight = ParallelTrainer(**common).fit(X, y)

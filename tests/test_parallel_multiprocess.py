@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _parallel_worker import CONFIG, N_ROWS, make_data
+from _parallel_worker import CONFIG, N_ROWS, make_data, write_data
 
 import accel.distributed
 from accel import ParallelTrainer
@@ -63,9 +63,11 @@ def _launch(tmp: Path, attempt: int, mode: str = "multi", extra: tuple[str, ...]
 
 @pytest.mark.multiprocess
 def test_two_processes_match_one_process_with_four_devices(tmp_path):
-    codes, logs = _launch(tmp_path, 0)
+    write_data(tmp_path)
+    extra = ("--data-dir", str(tmp_path))
+    codes, logs = _launch(tmp_path, 0, extra=extra)
     if any(codes) and any(f in "".join(logs) for f in KNOWN_FLAKE):
-        codes, logs = _launch(tmp_path, 1)
+        codes, logs = _launch(tmp_path, 1, extra=extra)
     assert codes == [0, 0], "\n---\n".join(log[-3000:] for log in logs)
     p0, p1 = (np.load(tmp_path / f"p{i}.npz") for i in range(2))
 
@@ -87,6 +89,16 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
         np.testing.assert_allclose(p["local_coef"], one.coef_, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(p["local_loss"], one.history_["loss"], rtol=1e-5)
     assert N_ROWS % 2 == 0
+
+    # streamed from the same files in both processes: the one-process fit, and each
+    # process read only its own devices' rows (2 of the 4 devices, 4 slots each per step)
+    epochs, S, per_step, per_device = 6, N_ROWS // CONFIG["batch_size"], 2 * 4, N_ROWS // 4
+    own_rows = epochs * S * per_step + (epochs + 1) * 2 * per_device  # steps + evaluations
+    checks = N_ROWS + 1 + per_step  # the data digest, one row to check the model, step 0's shape
+    for p in (p0, p1):
+        np.testing.assert_allclose(p["file_coef"], one.coef_, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p["file_loss"], one.history_["loss"], rtol=1e-5)
+        assert int(p["rows_read"]) == own_rows + checks
 
 
 def test_initialize_reads_environment(monkeypatch):

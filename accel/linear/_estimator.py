@@ -184,6 +184,16 @@ class LinearEstimator:
         self.n_features_in_ = int(X.shape[1])
         return X, y
 
+    def _source_inputs(self, n_features: int) -> None:
+        """``fit`` on a data source (``accel.data``): its labels were checked to be 0/1
+        (``_stream.check_linear_source``), so ``classes_`` is ``[0, 1]`` for the logistic
+        loss; sets ``n_features_in_``."""
+        if self.loss == "logistic":
+            self.classes_ = np.array([0.0, 1.0])
+        elif hasattr(self, "classes_"):
+            del self.classes_
+        self.n_features_in_ = int(n_features)
+
     def _store_result(
         self,
         coef: np.ndarray,

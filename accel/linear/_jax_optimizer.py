@@ -29,8 +29,9 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from accel import _checks, _keys, _orders
-from accel.linear import _data, _model, _optax, _plan
+from accel import _checks, _keys, _orders, _plan
+from accel.data import is_source_like
+from accel.linear import _data, _jax_stream, _model, _optax
 from accel.linear._estimator import LinearEstimator
 from accel.linear._objective import LinearObjective
 from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
@@ -255,11 +256,16 @@ class JAXOptimizer(LinearEstimator):
 
     # ----- training ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any) -> JAXOptimizer:
-        """Train from zero parameters; returns ``self``. Accepts NumPy or JAX arrays."""
+    def fit(self, X: Any, y: Any = None) -> JAXOptimizer:
+        """Train from zero parameters; returns ``self``. Accepts NumPy or JAX arrays, or a
+        data source (``accel.data``; paths of ``.npy`` files, memory maps): the data are then
+        streamed through the input pipeline (``_jax_stream``), never loaded whole."""
         hyper = self._check_params(self.get_params())
         data_dtype, pdt = self._dtypes()
         with jax.enable_x64(pdt == jnp.float64):
+            if is_source_like(X):
+                device = _resolve_device(self.device) or jax.devices()[0]
+                return _jax_stream.fit(self, X, y, hyper, data_dtype, pdt, device)
             return self._fit(X, y, hyper, data_dtype, pdt)
 
     def _fit(self, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt: Any) -> JAXOptimizer:

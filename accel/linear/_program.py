@@ -87,14 +87,19 @@ class LoopSpec(NamedTuple):
     hist_cap: int  # epoch boundaries one call records
     has_tol: bool  # stop at the tol rule (tol is a traced argument)
     partial_epochs: bool  # a call may end inside an epoch
+    # False: the data are fed a block of steps at a time (an input pipeline): the call runs
+    # steps only, and the host evaluates at epoch boundaries (accel.linear._stream)
+    evaluate: bool = True
 
 
 class StepIndex(NamedTuple):
-    """Where a step is: epoch ``e``, step ``s`` of the epoch, global step ``e * S + s``."""
+    """Where a step is: epoch ``e``, step ``s`` of the epoch, global step ``e * S + s``, and
+    the global step at which this call started (a fed block's first step)."""
 
     epoch: jax.Array
     step: jax.Array
     global_step: jax.Array
+    first: jax.Array
 
 
 class TrainState(NamedTuple):
@@ -211,10 +216,14 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
         tx = parts.make_tx(hyper)
         key = None if key_data is None else jax.random.wrap_key_data(key_data, impl=_keys.DEFAULT_IMPL)
         nan = jnp.full((), jnp.nan, carry.loss.dtype)
-        carry, loss_init, gnorm_init = jax.lax.cond(
-            carry.started, lambda c: (c, nan, nan), lambda c: start(c, data), carry
-        )
+        if spec.evaluate:
+            carry, loss_init, gnorm_init = jax.lax.cond(
+                carry.started, lambda c: (c, nan, nan), lambda c: start(c, data), carry
+            )
+        else:
+            loss_init = gnorm_init = nan
         first_epoch = carry.step // S
+        first_step = carry.step
         cap = spec.hist_cap
         hist = History(
             loss=jnp.full(cap, jnp.nan, carry.loss.dtype),
@@ -246,7 +255,8 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
             ctx = parts.epoch_context(data, order)
 
             def one(s, train):
-                return parts.step(tx, data, train, ctx, StepIndex(e, s, e * S + s), (c.loss, c.grad))
+                index = StepIndex(e, s, e * S + s, first_step)
+                return parts.step(tx, data, train, ctx, index, (c.loss, c.grad))
 
             if spec.partial_epochs:
                 s1 = jnp.minimum(S, stop - e * S)
@@ -281,6 +291,8 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 )
                 return kept, h2
 
+            if not spec.evaluate:  # fed data: the host evaluates at the boundary
+                return moved, h
             if spec.partial_epochs:
                 return jax.lax.cond(s1 == S, boundary, lambda _: (moved, h), None)
             return boundary(None)

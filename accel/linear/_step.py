@@ -32,7 +32,7 @@ nothing on one device): the only place where the backends differ.
 
 Example (one device, the linear model):
     >>> import jax, jax.numpy as jnp, numpy as np
-    >>> from accel.linear import _plan
+    >>> from accel import _plan
     >>> from accel.linear._objective import LinearObjective
     >>> from accel.linear._program import TrainState
     >>> from accel.linear._step import data_parallel_parts, one_device
@@ -56,7 +56,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from accel.linear import _model, _plan
+from accel import _plan
+from accel.linear import _model
 from accel.linear._objective import LinearObjective, PerExampleObjective
 from accel.linear._program import Parts, StepIndex, TrainState, apply_gradients
 
@@ -102,14 +103,21 @@ def data_parallel_parts(
     params_template: Any,
     vary: Callable[[Any], Any] = _same,
     row_blocks: int = 1,
+    fed: bool = False,
 ) -> Parts:
     """The :class:`Parts` of data-parallel training (module doc). ``data`` holds each
     device's block of rows; ``vary`` marks values device-varying inside ``shard_map``;
-    ``row_blocks`` splits the linear evaluation's gradient product (``_model.rmatvec``)."""
+    ``row_blocks`` splits the linear evaluation's gradient product (``_model.rmatvec``).
+
+    ``fed``: the batches come from an input pipeline instead (``accel.data``): ``data`` is
+    then, per device, ``{'block': {column: (T, k, m, ...)}, 'valid': (T, k, m)}``, the
+    call's ``T`` steps already gathered, and ``Parts.evaluate`` sums over a fed chunk
+    ``{'block': {column: (C, ...)}, 'valid': (C,)}`` (``[loss, gradient...]`` sums over all
+    devices, not divided by ``N``: the host adds the chunks of the epoch)."""
     _, unravel = ravel_pytree(params_template)
     scaled = loss_scale != 1.0
     linear = isinstance(objective, LinearObjective)
-    reuse = linear and not scaled and lay.steps_per_epoch == 1 and lay.accum == 1
+    reuse = linear and not scaled and lay.steps_per_epoch == 1 and lay.accum == 1 and not fed
     n_global = lay.n_global
     padded = lay.rows_per_device * lay.group_devices != lay.n_rows
     chunk = lay.accum * lay.micro
@@ -136,33 +144,52 @@ def data_parallel_parts(
         else:
             count = _plan.step_count(index.step, lay)
             scale = scale_of(train)
-            batch, ids = batches(data, order, index.step)
+            if fed:
+                i = index.global_step - index.first
 
-            def local(d, batch_d):
-                return objective.local_vector(
-                    vary(train.params), batch_d, ids[d] >= 0, count, scale, compute_dtype, vary
-                )
+                def local(d, data_d):
+                    batch_d = jax.tree.map(lambda a: a[i], data_d["block"])
+                    return objective.local_vector(
+                        vary(train.params), batch_d, data_d["valid"][i], count, scale,
+                        compute_dtype, vary,
+                    )  # fmt: skip
 
-            vec = device_sum(local, batch)  # the one reduction per optimizer step
+                vec = device_sum(local, data)
+            else:
+                batch, ids = batches(data, order, index.step)
+
+                def local(d, batch_d):
+                    return objective.local_vector(
+                        vary(train.params), batch_d, ids[d] >= 0, count, scale, compute_dtype, vary
+                    )
+
+                vec = device_sum(local, batch)  # the one reduction per optimizer step
             loss = vec[-1]
             grads = unravel(vec[:-1] / scale if scaled else vec[:-1])
         return apply_gradients(
             train, grads, loss, index, tx, nan_policy=nan_policy, loss_scale=loss_scale
         )
 
+    def local_sums(params, rows, valid, weighted):
+        """The loss (and gradient) sums of the rows a device holds or was fed."""
+        if not linear:
+            return objective.loss_sum(vary(params), rows, valid, chunk, compute_dtype, vary)
+        weight = valid.astype(params["w"].dtype) if weighted else None
+        value, grads = objective.sums(
+            vary(params), rows["X"], rows["y"], weight, compute_dtype, row_blocks=row_blocks
+        )
+        g, _ = ravel_pytree(grads)
+        return jnp.concatenate([value[None], g])  # one reduction: [loss, gradient...]
+
     def evaluate(data, train: TrainState):
         params = train.params
+        if fed:  # a chunk fed by the input pipeline: its sums, over all devices
+            return device_sum(
+                lambda d, data_d: local_sums(params, data_d["block"], data_d["valid"], True), data
+            )
 
         def local(d, data_d):
-            valid = _plan.device_rows(d, lay) >= 0
-            if not linear:
-                return objective.loss_sum(vary(params), data_d, valid, chunk, compute_dtype, vary)
-            weight = valid.astype(params["w"].dtype) if padded else None
-            value, grads = objective.sums(
-                vary(params), data_d["X"], data_d["y"], weight, compute_dtype, row_blocks=row_blocks
-            )
-            g, _ = ravel_pytree(grads)
-            return jnp.concatenate([value[None], g])  # one reduction: [loss, gradient...]
+            return local_sums(params, data_d, _plan.device_rows(d, lay) >= 0, padded)
 
         if not linear:
             total = device_sum(local, data)

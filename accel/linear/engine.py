@@ -8,6 +8,15 @@ precision, and the linear model's functions and estimator base the strategies bu
 Users need none of it.
 """
 
+from accel._plan import (
+    Layout,
+    device_rows,
+    local_row,
+    owner,
+    step_count,
+    step_ids,
+    step_rows,
+)
 from accel.linear._data import array_is_finite, check_learning_rate, check_loss
 from accel.linear._estimator import LinearEstimator
 from accel.linear._model import decision_function, loss_value
@@ -17,15 +26,6 @@ from accel.linear._optax import (
     check_optimizer_name,
     make_optimizer,
     transformation_factory,
-)
-from accel.linear._plan import (
-    Layout,
-    device_rows,
-    local_row,
-    owner,
-    step_count,
-    step_ids,
-    step_rows,
 )
 from accel.linear._precision import (
     COMPUTE_DTYPES,
@@ -51,11 +51,18 @@ from accel.linear._program import (
 )
 from accel.linear._step import data_parallel_parts, one_device
 from accel.linear._stopping import warn_diverged, warn_not_converged
+from accel.linear._validation import (
+    EarlyStopping,
+    Validation,
+    check_eval_data,
+    check_validation_data,
+)
 
 __all__ = [
     "COMPUTE_DTYPES",
     "HIST_CAP",
     "Carry",
+    "EarlyStopping",
     "History",
     "Layout",
     "LinearEstimator",
@@ -66,17 +73,20 @@ __all__ = [
     "PerExampleObjective",
     "StepIndex",
     "TrainState",
+    "Validation",
     "all_finite",
     "apply_gradients",
     "array_is_finite",
     "build_loop",
     "cast_floating",
     "check_compute_dtype",
+    "check_eval_data",
     "check_hyperparameters",
     "check_learning_rate",
     "check_loss",
     "check_loss_scale",
     "check_optimizer_name",
+    "check_validation_data",
     "chunked",
     "data_parallel_parts",
     "decision_function",

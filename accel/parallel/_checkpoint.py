@@ -53,7 +53,9 @@ import numpy as np
 from accel._atomic import owner_tag, remove_orphans, writer_alive
 from accel._checks import check_path
 
-__all__ = ["FORMAT_VERSION", "check_directory", "latest_step", "list_steps", "restore", "save"]
+__all__ = [
+    "FORMAT_VERSION", "check_directory", "latest_step", "list_steps", "read_meta", "restore", "save",
+]
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^step_(\d{10})$")
@@ -198,6 +200,11 @@ def restore(
                 f"the train state expects {want.dtype}{list(want.shape)}"
             )
     return jax.tree.unflatten(treedef, leaves), meta
+
+
+def read_meta(directory: str | os.PathLike, step: int) -> dict:
+    """The ``meta.json`` of checkpoint ``step`` (checked like :func:`restore` checks it)."""
+    return _read_meta(Path(directory) / f"step_{step:010d}", step)
 
 
 def _corrupt(path: Path, problem: str) -> ValueError:

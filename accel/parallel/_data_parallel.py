@@ -3,7 +3,7 @@
 The step and the evaluation are ``accel.linear``'s data-parallel :class:`Parts` (the same
 functions ``JAXOptimizer`` runs on one device); this module only says how a backend runs
 per-device work and combines it (``device_scatter``, ``device_sum``) and how state and data
-reach the devices. The data are split by rows (``accel.linear._plan``): each device holds
+reach the devices. The data are split by rows (``accel._plan``): each device holds
 its block of about ``N / D`` rows, placed by the process that owns the device, so the
 memory per device does not grow with the number of devices.
 
@@ -52,6 +52,7 @@ class ProgramSpec(NamedTuple):
     loss_scale: str | float
     nan_policy: str
     n_microbatches: int | None = None  # pipeline_parallel: pieces per micro-batch
+    fed: bool = False  # data streamed through the input pipeline (accel.data), a block per call
 
 
 class Program(NamedTuple):
@@ -65,6 +66,11 @@ class Program(NamedTuple):
     put_data: Callable[[Any], Any]  # host data (this process's rows) -> device data
     put_args: Callable[[Any], Any]  # key, hyperparameters, stop -> program input
     grad_template: Callable[[Any], Any]  # params -> zeros shaped like the carry's gradient
+    # fed programs (ProgramSpec.fed) only: the evaluation of a fed chunk, and how a block of
+    # steps or a chunk (accel.data: this process's devices' rows) reaches the devices
+    evaluate: Callable[..., Any] | None = None  # (carry params, chunk) -> device sums
+    put_fed: Callable[[Any, Any], Any] | None = None  # (columns, valid) -> program input
+    params: Callable[[Any], Any] | None = None  # device carry -> the params evaluate takes
 
 
 def build_program(
@@ -98,7 +104,11 @@ def build_program(
         "loss_scale": spec.loss_scale,
         "nan_policy": spec.nan_policy,
         "params_template": params_template,
+        "fed": spec.fed,
     }
+
+    def eval_of(parts):
+        return lambda params, chunk: parts.evaluate(chunk, engine.TrainState.fresh(params, ()))
 
     if backend in ("pmap", "shard_map"):
         if backend == "shard_map":
@@ -130,6 +140,7 @@ def build_program(
                 loop, axis_name=AXIS, in_axes=(0, 0, None, None, None), devices=devices,
                 donate_argnums=(0,),
             )  # fmt: skip
+            evaluate = jax.pmap(eval_of(parts), axis_name=AXIS, devices=devices)
             put_carry = _stacked_put(mesh, devices)
 
             def get(out):
@@ -146,6 +157,10 @@ def build_program(
                 out_specs=P(),
             )
             run = jax.jit(sm, donate_argnums=0)
+            evaluate = jax.jit(jax.shard_map(
+                lambda p, chunk: eval_of(parts)(p, jax.tree.map(lambda a: a[0], chunk)),
+                mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(),
+            ))  # fmt: skip
             put_carry, get, put_args = _replicated_io(repl)
 
     else:  # jit: one global program partitioned by GSPMD
@@ -171,10 +186,14 @@ def build_program(
             out_shardings=repl,
             donate_argnums=0,
         )
+        evaluate = jax.jit(eval_of(parts), in_shardings=(repl, dev_sharded), out_shardings=repl)
         put_carry, get, put_args = _replicated_io(repl)
 
+    fed = {}
+    if spec.fed:
+        fed = {"evaluate": evaluate, "put_fed": fed_put(mesh, devices), "params": lambda c: c.train.params}
     return Program(backend, mesh, run, put_carry, get, sharded_put(mesh, devices, lay), put_args,
-                   grad_template)  # fmt: skip
+                   grad_template, **fed)  # fmt: skip
 
 
 def _stacked_put(mesh: Mesh, devices: list[jax.Device]):
@@ -222,6 +241,25 @@ def sharded_put(mesh: Mesh, devices: list[jax.Device], lay: engine.Layout):
             return jax.make_array_from_single_device_arrays((len(devices), R, *leaf.shape[1:]), sharding, parts)
 
         return jax.tree.map(one, tree)
+
+    return put
+
+
+def fed_put(mesh: Mesh, devices: list[jax.Device]):
+    """``(columns, valid)`` read by this process for its devices (leading axis: the steps
+    or nothing, then this process's devices ``L``) -> ``{'block': ..., 'valid': ...}`` as
+    global arrays ``(D, ...)`` sharded over the devices, each device its own slice."""
+    sharding = NamedSharding(mesh, P(AXIS))
+    local = [d for d in devices if d.process_index == jax.process_index()]
+
+    def one(a, device_axis):
+        a = np.moveaxis(np.asarray(a), device_axis, 0)  # (L, ...)
+        parts = [jax.device_put(a[i][None], d) for i, d in enumerate(local)]
+        return jax.make_array_from_single_device_arrays((len(devices), *a.shape[1:]), sharding, parts)
+
+    def put(columns, valid, device_axis):
+        block = {k: one(v, device_axis) for k, v in columns.items()}
+        return {"block": block, "valid": one(valid, device_axis)}
 
     return put
 

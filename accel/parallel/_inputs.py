@@ -64,6 +64,8 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
             f"n_microbatches applies to strategy='pipeline_parallel' only, got "
             f"strategy={strategy!r}"
         )
+    _checks.check_int(params["patience"], "patience", minimum=1, allow_none=True)
+    _checks.check_bool(params["restore_best"], "restore_best")
     _checks.check_int(params["epochs"], "epochs", minimum=1)
     _checks.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
     _checks.check_int(params["grad_accum_steps"], "grad_accum_steps", minimum=1)
@@ -184,7 +186,7 @@ def check_loss_fn(loss_fn: Any, params: Any, data: Any) -> None:
 
 def layout(n_rows: int, n_devices: int, batch_size: int | None, accum: int,
            data_is_local: bool) -> engine.Layout:  # fmt: skip
-    """The batch plan (``accel.linear._plan``): with ``data_is_local`` each process's rows are
+    """The batch plan (``accel._plan``): with ``data_is_local`` each process's rows are
     a group held by its own devices, else all rows are one group over all devices."""
     n_groups = jax.process_count() if data_is_local else 1
     if n_groups > 1:

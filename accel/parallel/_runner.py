@@ -33,11 +33,13 @@ from accel.parallel import _checkpoint
 
 __all__ = [
     "RunHistory",
+    "any_digest",
     "chunk_ends",
     "data_digest",
     "hyperparameter_fingerprint",
     "restore",
     "save",
+    "source_digest",
 ]
 
 _DIGEST_ROWS = 256  # rows sampled per data leaf by data_digest
@@ -64,6 +66,18 @@ def data_digest(data: Any) -> str:
     return local.tobytes().hex()
 
 
+def source_digest(source: Any) -> str:
+    """:func:`data_digest` of a data source: its length, columns and 256 rows evenly spaced."""
+    n = len(source)
+    rows = np.unique(np.linspace(0, n - 1, min(_DIGEST_ROWS, n)).astype(np.int64))
+    return data_digest({"n": np.zeros((n, 0)), **source.read(rows)})
+
+
+def any_digest(data: Any) -> str:
+    """:func:`source_digest` of a source, :func:`data_digest` of arrays."""
+    return source_digest(data) if hasattr(data, "read") else data_digest(data)
+
+
 class RunHistory(NamedTuple):
     """Host-side history of a run (the program reports per call)."""
 
@@ -71,13 +85,34 @@ class RunHistory(NamedTuple):
     grad_norms: np.ndarray  # float64[epochs + 1]
     counter: np.ndarray  # int64[epochs + 1]: skipped steps since the start, at each boundary
     epoch_time: np.ndarray  # float64[epochs]: seconds
+    wait_time: np.ndarray  # float64[epochs]: seconds the host waited for data (streamed runs)
+    val_losses: np.ndarray  # float64[epochs + 1]: validation loss (NaN without validation data)
 
     @classmethod
     def empty(cls, epochs: int) -> RunHistory:
         return cls(
             np.full(epochs + 1, np.nan), np.full(epochs + 1, np.nan),
-            np.zeros(epochs + 1, np.int64), np.zeros(epochs),
+            np.zeros(epochs + 1, np.int64), np.zeros(epochs), np.zeros(epochs),
+            np.full(epochs + 1, np.nan),
         )  # fmt: skip
+
+    def add_time(self, g0: int, g1: int, S: int, wall: float, wait: float) -> None:
+        """Spread ``wall`` and ``wait`` seconds of steps ``[g0, g1)`` over their epochs."""
+        epochs = len(self.epoch_time)
+        if g1 <= g0:
+            return
+        for e in range(g0 // S, min(math.ceil(g1 / S), epochs)):
+            share = (min(g1, (e + 1) * S) - max(g0, e * S)) / (g1 - g0)
+            self.epoch_time[e] += wall * share
+            self.wait_time[e] += wait * share
+
+    def record_fed(self, call: Any, S: int) -> None:
+        """Merge a call of a streamed run (``accel.linear._stream.Call``)."""
+        if call.epoch_end is not None:
+            e = call.g1 // S
+            if e < len(self.losses):
+                self.losses[e], self.grad_norms[e], self.counter[e] = call.epoch_end
+        self.add_time(call.g0, call.g1, S, call.wall_s, call.wait_s)
 
     def record(self, hist: Any, g0: int, g1: int, S: int, dt: float) -> None:
         """Merge the history of a call that moved the run from step ``g0`` to ``g1``."""
@@ -89,20 +124,24 @@ class RunHistory(NamedTuple):
             e = e_first + 1 + i
             self.losses[e], self.grad_norms[e] = hist.loss[i], hist.grad_norm[i]
             self.counter[e] = hist.counter[i]
-        if g1 > g0:
-            per_step = dt / (g1 - g0)
-            for e in range(e_first, min(math.ceil(g1 / S), epochs)):
-                self.epoch_time[e] += per_step * (min(g1, (e + 1) * S) - max(g0, e * S))
+        self.add_time(g0, g1, S, dt, 0.0)
 
-    def as_dict(self, epochs_done: int, n_rows: int, S: int, loss_scale: float) -> dict[str, Any]:
+    def as_dict(self, epochs_done: int, n_rows: int, S: int, loss_scale: float,
+                validation: bool = False) -> dict[str, Any]:  # fmt: skip
         times = self.epoch_time[:epochs_done]
+        wait = self.wait_time[:epochs_done]
+        extra = {"val_loss": self.val_losses[: epochs_done + 1].astype(np.float32)} if validation else {}
         return {
             "loss": self.losses[: epochs_done + 1].astype(np.float32),
             "grad_norm": self.grad_norms[: epochs_done + 1].astype(np.float32),
             "skipped_steps": np.diff(self.counter[: epochs_done + 1]),
             "step_time": times / S,
             "samples_per_s": n_rows / np.maximum(times, 1e-12),
+            # per step: waiting for the input pipeline vs the rest (computing, dispatching)
+            "data_wait_time": wait / S,
+            "compute_time": (times - wait) / S,
             "loss_scale": float(loss_scale),
+            **extra,
         }
 
 
@@ -120,8 +159,9 @@ def _tree(carry: engine.Carry) -> engine.Carry:
 
 
 def save(directory: str, carry: engine.Carry, hist: RunHistory, S: int, seed: int,
-         fingerprint: dict, hyperparameters: dict, keep: int) -> None:  # fmt: skip
-    """Write ``carry`` (host arrays) and the history as one atomic checkpoint (process 0)."""
+         fingerprint: dict, hyperparameters: dict, keep: int, early: Any = None) -> None:  # fmt: skip
+    """Write ``carry`` (host arrays) and the history as one atomic checkpoint (process 0);
+    with validation data also the early-stopping state ``early`` and its best parameters."""
     step = int(carry.step)
     if _dist.is_main_process():
         done = step // S
@@ -137,8 +177,14 @@ def save(directory: str, carry: engine.Carry, hist: RunHistory, S: int, seed: in
             "grad_norms": hist.grad_norms[: done + 1].tolist(),
             "counter": hist.counter[: done + 1].tolist(),
             "epoch_time": hist.epoch_time[: math.ceil(step / S)].tolist(),
+            "wait_time": hist.wait_time[: math.ceil(step / S)].tolist(),
+            "val_losses": hist.val_losses[: done + 1].tolist(),
         }
-        _checkpoint.save(directory, step, _tree(carry), meta, keep=keep)
+        tree: Any = _tree(carry)
+        if early is not None:
+            meta["early_stopping"] = early.state()
+            tree = (tree, early.best_params)
+        _checkpoint.save(directory, step, tree, meta, keep=keep)
     _dist.barrier(f"accel-checkpoint-{step}")
 
 
@@ -164,8 +210,10 @@ def _differences(saved: dict, now: dict) -> list[str]:
 
 
 def restore(directory: str, fresh: engine.Carry, hist: RunHistory, fingerprint: dict,
-            hyperparameters: dict, allow_new_hyperparameters: bool) -> engine.Carry:  # fmt: skip
-    """The latest checkpoint's carry (``fresh`` if there is none); fills ``hist`` from it.
+            hyperparameters: dict, allow_new_hyperparameters: bool,
+            early: Any = None) -> engine.Carry:  # fmt: skip
+    """The latest checkpoint's carry (``fresh`` if there is none); fills ``hist`` (and the
+    early-stopping state ``early``, with validation data) from it.
 
     Raises ``ValueError`` saying what differs when the checkpoint belongs to another run or
     other data, or (unless ``allow_new_hyperparameters``) was trained with other
@@ -178,7 +226,7 @@ def restore(directory: str, fresh: engine.Carry, hist: RunHistory, fingerprint: 
         step = None if step < 0 else step
     if step is None:
         return fresh
-    tree, meta = _checkpoint.restore(directory, _tree(fresh), step)
+    meta = _checkpoint.read_meta(directory, step)
     differ = _differences(meta.get("fingerprint", {}), fingerprint)
     if differ:
         raise ValueError(
@@ -192,7 +240,12 @@ def restore(directory: str, fresh: engine.Carry, hist: RunHistory, fingerprint: 
             f"{'; '.join(differ)}. Pass allow_new_hyperparameters=True to continue it with "
             "the new values"
         )
-    for name in ("losses", "grad_norms", "counter", "epoch_time"):
+    template: Any = _tree(fresh) if early is None else (_tree(fresh), fresh.train.params)
+    tree, meta = _checkpoint.restore(directory, template, step)
+    if early is not None:
+        tree, best = tree
+        early.load(meta["early_stopping"], best)
+    for name in ("losses", "grad_norms", "counter", "epoch_time", "wait_time", "val_losses"):
         if name not in meta:
             raise ValueError(
                 f"checkpoint {step} in {directory!r} has no {name!r} in its meta.json: it was "

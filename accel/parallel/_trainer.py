@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,9 @@ from accel import distributed as _dist
 from accel.linear import engine
 from accel.parallel import (
     _checkpoint,
+    _fed,
     _inputs,
+    _loops,
     _model_parallel,
     _pipeline_parallel,
     _programs,
@@ -97,6 +98,9 @@ class ParallelTrainer(engine.LinearEstimator):
         random_state: seeds the batch order (64-bit integer).
         n_microbatches: pipeline_parallel only: pieces each micro-batch is cut into for the
             GPipe schedule (must divide ``batch_size``); ``None`` = ``n_devices``.
+        patience, restore_best: with validation data (``fit(validation_data=...)``,
+            ``train(eval_data=...)``): stop after ``patience`` epochs without a lower
+            validation loss; end with the best epoch's parameters (``accel.linear._validation``).
 
     Stopping: besides ``tol``, the divergence rule of ``accel.linear._stopping`` (a
     non-finite loss, or one above ``1e8`` times the initial loss, at an epoch boundary) stops
@@ -134,6 +138,8 @@ class ParallelTrainer(engine.LinearEstimator):
         progress: bool = False,
         random_state: int = 0,
         n_microbatches: int | None = None,
+        patience: int | None = None,
+        restore_best: bool = False,
         **hyperparameters: Any,
     ) -> None:
         self.n_devices = n_devices
@@ -156,6 +162,8 @@ class ParallelTrainer(engine.LinearEstimator):
         self.progress = progress
         self.random_state = random_state
         self.n_microbatches = n_microbatches
+        self.patience = patience
+        self.restore_best = restore_best
         self._optimizer_hyperparameters = dict(hyperparameters)
         self._check_params(self.get_params())
 
@@ -169,8 +177,8 @@ class ParallelTrainer(engine.LinearEstimator):
 
     # -- public entry points -----------------------------------------------------------
     def fit(
-        self, X: Any, y: Any, *, resume: bool = False, data_is_local: bool = False,
-        allow_new_hyperparameters: bool = False,
+        self, X: Any, y: Any = None, *, validation_data: Any = None, resume: bool = False,
+        data_is_local: bool = False, allow_new_hyperparameters: bool = False,
     ) -> ParallelTrainer:  # fmt: skip
         """Train the built-in linear model (``loss``, ``fit_intercept``) on ``(X, y)``.
 
@@ -179,7 +187,16 @@ class ParallelTrainer(engine.LinearEstimator):
         and ``compile_time_``. ``history_`` holds NumPy arrays: ``loss`` and ``grad_norm``
         (at init and after every epoch, over the whole data set), ``skipped_steps``,
         ``step_time`` and ``samples_per_s`` per epoch (host wall time of the program calls,
-        spread over their steps), and the final ``loss_scale``.
+        spread over their steps), ``data_wait_time`` and ``compute_time`` per step (the
+        seconds it waited for the input pipeline, and the rest), and the final
+        ``loss_scale``.
+
+        ``X`` may also be a data source (``accel.data``: paths or memory maps of ``.npy``
+        files, shards, a random-access object; ``y`` then ``None`` or the targets' path):
+        the rows are streamed through the input pipeline and never held whole, by any
+        process or device (``_fed``). ``validation_data=(X_val, y_val)`` (or a source) adds
+        ``history_['val_loss']`` per epoch, ``best_params_``, ``best_epoch_``,
+        ``best_val_loss_`` and the ``patience`` rule.
 
         ``resume=True`` continues from the latest checkpoint in ``checkpoint_dir`` (from
         scratch if there is none); a checkpoint of another run or of other data is refused,
@@ -192,15 +209,23 @@ class ParallelTrainer(engine.LinearEstimator):
         shard.
         """
         hyper = self._check_params(self.get_params())
-        X, y = self._fit_inputs(X, y)
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y, dtype=np.float32)
-        d = X.shape[1]
+        source = _fed.source_for_fit(X, y)
+        if source is None:
+            X, y = self._fit_inputs(X, y)
+            data = {"X": np.asarray(X, dtype=np.float32), "y": np.asarray(y, dtype=np.float32)}
+            d = data["X"].shape[1]
+        else:
+            data, (_, d) = None, _fed.check_linear_source(source, self.loss)
+            self._source_inputs(d)
+        if validation_data is not None:
+            validation_data = engine.check_validation_data(
+                validation_data, d, self.loss, getattr(self, "classes_", None))
         params = {"w": np.zeros(d, np.float32), "b": np.zeros((), np.float32)}
         self._run(
-            _inputs.linear_loss(self.loss, self.fit_intercept), params, {"X": X, "y": y},
+            _inputs.linear_loss(self.loss, self.fit_intercept), params, data,
             self._make_tx(self.fit_intercept, None), hyper, self.epochs, self.batch_size,
-            resume, data_is_local, allow_new_hyperparameters, fit=True,
+            resume, data_is_local, allow_new_hyperparameters, fit=True, source=source,
+            validation=validation_data,
         )  # fmt: skip
         return self
 
@@ -213,6 +238,7 @@ class ParallelTrainer(engine.LinearEstimator):
         optimizer: optax.GradientTransformation | None = None,
         epochs: int | None = None,
         batch_size: int | None = None,
+        eval_data: Any = None,
         resume: bool = False,
         data_is_local: bool = False,
         allow_new_hyperparameters: bool = False,
@@ -227,8 +253,11 @@ class ParallelTrainer(engine.LinearEstimator):
 
         ``loss_fn`` is evaluated per example (a vmap over batches of one row) so that the
         padded rows of a partial last batch can be masked: it must be a mean of per-row terms
-        (no batch statistics). ``resume``, ``data_is_local`` and
-        ``allow_new_hyperparameters`` as in :meth:`fit`.
+        (no batch statistics). ``data`` may also be a data source (``accel.data``) or a
+        mapping with memory-mapped columns: it is then streamed (see :meth:`fit`).
+        ``eval_data`` (arrays like ``data``, or a source) is evaluated with ``loss_fn``
+        after every epoch (``history['val_loss']``, ``patience``, ``best_params_``).
+        ``resume``, ``data_is_local`` and ``allow_new_hyperparameters`` as in :meth:`fit`.
         """
         hyper = self._check_params(self.get_params())
         if not callable(loss_fn):
@@ -244,9 +273,14 @@ class ParallelTrainer(engine.LinearEstimator):
         batch_size = self.batch_size if batch_size is None else _checks.check_int(
             batch_size, "batch_size", minimum=1
         )  # fmt: skip
+        source = _fed.source_for_train(data)
+        if eval_data is not None:
+            template = _fed.template(source, False) if source is not None else data
+            eval_data = engine.check_eval_data(eval_data, template)
         return self._run(
             loss_fn, params, data, self._make_tx(False, optimizer), hyper, epochs, batch_size,
-            resume, data_is_local, allow_new_hyperparameters, fit=False,
+            resume, data_is_local, allow_new_hyperparameters, fit=False, source=source,
+            validation=eval_data,
         )  # fmt: skip
 
     def _decision(self, X: Any) -> np.ndarray:
@@ -261,16 +295,25 @@ class ParallelTrainer(engine.LinearEstimator):
 
     # -- the training run ----------------------------------------------------------------
     def _run(self, loss_fn, params, data, make_tx, hyper, epochs, batch_size, resume,
-             data_is_local, allow_new_hyperparameters, *, fit: bool):  # fmt: skip
+             data_is_local, allow_new_hyperparameters, *, fit: bool, source=None, validation=None):  # fmt: skip
         _checkpoint.check_directory(self.checkpoint_dir)  # a file or unwritable: fail now
         _checks.check_bool(resume, "resume")
         _checks.check_bool(data_is_local, "data_is_local")
         _checks.check_bool(allow_new_hyperparameters, "allow_new_hyperparameters")
         if resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir (where to find the checkpoints)")
+        if validation is None and (self.patience is not None or self.restore_best):
+            raise ValueError(
+                "patience and restore_best need validation data: fit(..., validation_data="
+                "(X_val, y_val)) or train(..., eval_data=...)"
+            )
         devices = _inputs.devices(self.n_devices)
         params = _inputs.check_params(params)
-        data, n_rows = _inputs.check_data(data, finite=self.nan_policy != "skip")
+        if source is not None:  # streamed through the input pipeline (_fed)
+            _fed.check_run(self.strategy, data_is_local, batch_size)
+            data, n_rows = _fed.template(source, fit), len(source)
+        else:
+            data, n_rows = _inputs.check_data(data, finite=self.nan_policy != "skip")
         _inputs.check_loss_fn(loss_fn, params, data)
         lay = _inputs.layout(n_rows, len(devices), batch_size, self.grad_accum_steps, data_is_local)
         S = lay.steps_per_epoch
@@ -278,13 +321,16 @@ class ParallelTrainer(engine.LinearEstimator):
         pspec = ProgramSpec(
             layout=lay,
             loop=engine.LoopSpec(
-                n_rows=lay.n_global, steps_per_epoch=S, order_block=_orders.order_block(lay.n_global),
+                n_rows=lay.n_global, steps_per_epoch=S,
+                order_block=0 if source is not None else _orders.order_block(lay.n_global),
                 hist_cap=engine.HIST_CAP, has_tol=self.tol is not None, partial_epochs=True,
+                evaluate=source is None,
             ),
             compute_dtype=compute,
             loss_scale=engine.check_loss_scale(self.loss_scale, compute),
             nan_policy=self.nan_policy,
             n_microbatches=self.n_microbatches,
+            fed=source is not None,
         )  # fmt: skip
         values = {"learning_rate": 0.0 if callable(self.learning_rate) else self.learning_rate,
                   "tol": 0.0 if self.tol is None else self.tol, **hyper}  # fmt: skip
@@ -300,11 +346,21 @@ class ParallelTrainer(engine.LinearEstimator):
             "n_rows": lay.n_global, "batch_size": lay.batch_size,
             "grad_accum_steps": self.grad_accum_steps, "steps_per_epoch": S,
             "random_state": int(self.random_state), "n_shards": lay.n_shards,
-            "data": _runner.data_digest(data),
+            "data": _runner.data_digest(data) if source is None else _runner.source_digest(source),
+            "validation": None if validation is None else _runner.any_digest(validation[0]),
         }  # fmt: skip
         hyper_print = _runner.hyperparameter_fingerprint(self.get_params(), hyper, loss_fn)
         hist = _runner.RunHistory.empty(epochs)
+        early = None if validation is None else engine.EarlyStopping(self.patience)
         key_data = np.asarray(jax.random.key_data(_keys.seed_key(self.random_state)))
+        fed = None
+        if source is not None:
+            fed = _fed.FedRun(
+                loader=_fed.loader(source, lay, self.random_state, devices,
+                                   block=min(_fed.BLOCK_STEPS, S), check_finite=self.nan_policy != "skip"),
+                fit=fit, block=min(_fed.BLOCK_STEPS, S), tol=self.tol,
+                nonfinite_diverges=self.nan_policy != "skip",
+            )  # fmt: skip
         placed: dict[str, Any] = {}
 
         def place(program):  # the arguments of the first call, on the program's devices
@@ -312,9 +368,10 @@ class ParallelTrainer(engine.LinearEstimator):
             carry = fresh
             if resume:
                 carry = _runner.restore(self.checkpoint_dir, fresh, hist, fingerprint,
-                                        hyper_print, allow_new_hyperparameters)  # fmt: skip
-            placed.update(step=int(carry.step))
-            args = (program.put_carry(carry), program.put_data(data), program.put_args(key_data),
+                                        hyper_print, allow_new_hyperparameters, early)  # fmt: skip
+            inputs = program.put_data(data) if fed is None else program.put_fed(*_fed.zero_block(fed), 1)
+            placed.update(step=int(carry.step), carry=carry)
+            args = (program.put_carry(carry), inputs, program.put_args(key_data),
                     program.put_args(values), program.put_args(np.int32(max(1, int(carry.step)))))  # fmt: skip
             placed["args"] = args
             return args
@@ -331,51 +388,52 @@ class ParallelTrainer(engine.LinearEstimator):
                 f"the checkpoint is at step {g}, beyond this run's {total} steps "
                 f"({epochs} epochs); ask for more epochs"
             )
-        carry_dev, data_dev, key_dev, hyper_dev, _ = placed["args"]
-        bar = self._progress_bar(epochs, g // S)
+        validate = None
+        if validation is not None:
+            mine = next(d for d in devices if d.process_index == jax.process_index())
+            validate = _loops.EpochValidation(engine.Validation(loss_fn, *validation, mine), early, hist, S)
+            if g == 0:
+                validate.at(0, placed["carry"].train.params)
         every = [total] + ([self.checkpoint_every] if self.checkpoint_every else [])
         if self.progress:
             every.append(max(1, epochs // _PROGRESS_CHUNKS) * S)
+        run = _loops.Run(
+            hist=hist, total=total, S=S, n_global=lay.n_global, every=every,
+            checkpoint_every=self.checkpoint_every,
+            save=None if self.checkpoint_dir is None else functools.partial(
+                _runner.save, self.checkpoint_dir, S=S, seed=self.random_state,
+                fingerprint=fingerprint, hyperparameters=hyper_print, keep=self.keep_checkpoints,
+                early=early),
+            bar=self._progress_bar(epochs, g // S), validate=validate,
+            halt=lambda carry, bad: self._finish(carry, hist, lay, epochs, fit=fit, raise_at=bad),
+        )  # fmt: skip
         # a lost peer process becomes a PeerLostError naming it (accel.distributed.guard)
         with _dist.guard():
             try:
-                for g1 in _runner.chunk_ends(g, total, S, every, engine.HIST_CAP):
-                    t0 = time.perf_counter()
-                    carry_dev, h = compiled(carry_dev, data_dev, key_dev, hyper_dev,
-                                            program.put_args(np.int32(g1)))  # fmt: skip
-                    h, step, bad, stopped = program.get(
-                        (h, carry_dev.step, carry_dev.train.bad_step,
-                         carry_dev.converged | carry_dev.diverged)
-                    )  # fmt: skip
-                    step, bad = int(step), int(bad)
-                    hist.record(h, g, step, S, time.perf_counter() - t0)
-                    if bar is not None:
-                        bar.update(step // S - g // S)
-                    g = step
-                    if bad >= 0:
-                        self._finish(program.get(carry_dev), hist, lay, epochs, fit=fit, raise_at=bad)
-                    due = g == total or bool(stopped) or (
-                        self.checkpoint_every and g % self.checkpoint_every == 0
-                    )
-                    if self.checkpoint_dir is not None and due:
-                        _runner.save(self.checkpoint_dir, program.get(carry_dev), hist, S,
-                                     self.random_state, fingerprint, hyper_print,
-                                     self.keep_checkpoints)  # fmt: skip
-                    if stopped:
-                        break
+                if fed is None:
+                    carry = _loops.resident(program, compiled, placed["args"], g, run)
+                else:
+                    carry = _loops.fed(program, compiled, fed, placed["carry"], placed["args"], params, run)
             finally:
-                if bar is not None:
-                    bar.close()
-        return self._finish(program.get(carry_dev), hist, lay, epochs, fit=fit)
+                if run.bar is not None:
+                    run.bar.close()
+        return self._finish(carry, hist, lay, epochs, fit=fit, early=early)
 
     def _finish(self, carry: engine.Carry, hist: _runner.RunHistory, lay, epochs: int, *,
-                fit: bool, raise_at: int | None = None):  # fmt: skip
+                fit: bool, raise_at: int | None = None, early=None):  # fmt: skip
         """Set the fitted attributes from the final carry; returns ``(params, history)``."""
         S = lay.steps_per_epoch
         done = min(epochs, int(carry.step) // S)
         scale = carry.train.loss_scale.scale
-        history = hist.as_dict(done, lay.n_global, S, scale)
+        history = hist.as_dict(done, lay.n_global, S, scale, validation=early is not None)
         params = carry.train.params
+        self.stopped_early_ = early is not None and early.should_stop(done)
+        if early is not None:
+            self.best_params_ = early.best_params
+            self.best_epoch_ = early.best_epoch
+            self.best_val_loss_ = early.best_loss
+            if self.restore_best:
+                params = early.best_params
         self.params_ = params
         self.step_ = int(carry.step)
         diverged = bool(carry.diverged) or raise_at is not None
@@ -385,7 +443,7 @@ class ParallelTrainer(engine.LinearEstimator):
                 np.asarray(params["w"]), np.asarray(params["b"]), history,
                 converged=bool(carry.converged),
                 diverged=bool(carry.diverged) and raise_at is None,
-                tol=self.tol if raise_at is None else None,
+                tol=self.tol if raise_at is None and not self.stopped_early_ else None,
             )  # fmt: skip
             self.diverged_ = diverged
         else:
@@ -395,7 +453,7 @@ class ParallelTrainer(engine.LinearEstimator):
             self.diverged_ = diverged
             if carry.diverged and raise_at is None:
                 engine.warn_diverged(type(self).__name__, done, stacklevel=4)
-            elif self.tol is not None and not carry.converged and raise_at is None:
+            elif self.tol is not None and not carry.converged and raise_at is None and not self.stopped_early_:
                 engine.warn_not_converged(type(self).__name__, self.tol, done, stacklevel=4)
         if raise_at is not None:
             raise FloatingPointError(
@@ -411,3 +469,4 @@ class ParallelTrainer(engine.LinearEstimator):
         from tqdm.auto import tqdm
 
         return tqdm(total=epochs, initial=done, desc="ParallelTrainer", unit="epoch")
+

@@ -26,7 +26,7 @@ those rows (``_step``: each gathers its own, one ``psum_scatter`` delivers them)
 
 Example:
     >>> import numpy as np
-    >>> from accel.linear._plan import Layout, owner, step_ids
+    >>> from accel._plan import Layout, owner, step_ids
     >>> lay = Layout(n_rows=10, n_shards=1, group_devices=4, batch_size=4, accum=1)
     >>> lay.steps_per_epoch, lay.micro, lay.rows_per_device
     (3, 1, 3)

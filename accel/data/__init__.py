@@ -1,0 +1,36 @@
+"""Data that does not fit in memory, or on a device: sources and the input pipeline.
+
+- sources (``_sources``): :class:`ArraySource` (arrays or memory maps), :class:`NpyShards`,
+  :class:`ParquetShards`, :class:`RandomAccessSource` (grain's random-access protocol), and
+  :func:`as_source`;
+- the input pipeline (``_pipeline``): :class:`StepLoader` reads the rows each of this
+  process's devices needs for the coming steps of the shared batch plan, with worker
+  threads and read-ahead (grain), while the device computes.
+
+``JAXOptimizer.fit`` and ``ParallelTrainer.fit``/``train`` take a source (or a path, or a
+memory map) wherever they take arrays; training then streams the data (``accel.linear``'s
+one training program, fed a block of steps at a time).
+"""
+
+from accel.data._pipeline import Block, StepLoader
+from accel.data._sources import (
+    ArraySource,
+    NpyShards,
+    ParquetShards,
+    RandomAccessSource,
+    Source,
+    as_source,
+    is_source_like,
+)
+
+__all__ = [
+    "ArraySource",
+    "Block",
+    "NpyShards",
+    "ParquetShards",
+    "RandomAccessSource",
+    "Source",
+    "StepLoader",
+    "as_source",
+    "is_source_like",
+]

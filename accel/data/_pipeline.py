@@ -1,0 +1,171 @@
+"""The input pipeline: the rows each of this process's devices needs, read ahead of the step.
+
+For optimizer steps ``[g0, g1)`` of an epoch, step ``g`` needs, on each of this process's
+devices ``l``, the ``(k, m)`` rows of its slots in the batch plan (``accel._plan.step_ids``
+over the shared epoch order ``accel._orders``): the same rows a device would gather from
+device-resident data. A grain ``MapDataset`` over the steps reads them from the source
+(``read_step``), with ``threads`` worker threads and ``prefetch`` steps read ahead, while the
+device computes; :meth:`StepLoader.blocks` groups ``block`` consecutive steps into one
+array per column of shape ``(block, L, k, m, ...)`` plus the slots' validity, padded to
+``block`` steps (a fixed shape: one compiled program) and records how long the consumer
+waited for each block (``Block.wait_s``: the step time spent waiting for data).
+
+A process reads only the rows its own devices need: each process opens the same source
+and reads its slots. The evaluation at an epoch boundary reads each device's block of
+rows (``_plan.device_rows``) in chunks the same way (:meth:`StepLoader.chunks`).
+
+Example:
+    >>> import numpy as np
+    >>> from accel._plan import Layout
+    >>> from accel.data import ArraySource, StepLoader
+    >>> src = ArraySource({"X": np.arange(20.0).reshape(10, 2), "y": np.arange(10.0)})
+    >>> lay = Layout(n_rows=10, n_shards=1, group_devices=2, batch_size=4, accum=1)
+    >>> loader = StepLoader(src, lay, seed=0, devices=[0, 1], block=2)
+    >>> b = next(loader.blocks(0, 3))
+    >>> b.first, b.count, b.columns["X"].shape, b.valid.shape
+    (0, 2, (2, 2, 1, 2, 2), (2, 2, 1, 2))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from accel import _orders, _plan
+
+__all__ = ["Block", "StepLoader"]
+
+
+def _grain() -> Any:
+    try:
+        import grain
+    except ImportError:
+        raise ImportError(
+            "training from a data source needs grain (the input pipeline): "
+            "pip install 'accel[data]'"
+        ) from None
+    return grain
+
+
+class Block(NamedTuple):
+    """``count`` steps from global step ``first`` (padded to the block size): per column an
+    array ``(block, L, k, m, ...)`` of this process's ``L`` devices, and ``valid``
+    ``(block, L, k, m)``; ``wait_s`` the seconds the consumer waited for it."""
+
+    first: int
+    count: int
+    columns: dict[str, np.ndarray]
+    valid: np.ndarray
+    wait_s: float
+
+
+class Chunk(NamedTuple):
+    """Rows ``(L, C, ...)`` of each device's own block (evaluation) and their validity."""
+
+    columns: dict[str, np.ndarray]
+    valid: np.ndarray
+
+
+class StepLoader:
+    """Reads the steps of the batch plan ``lay`` from ``source`` for ``devices`` (global
+    device indices of this process), ahead of the consumer (module doc).
+
+    ``delay_s``: extra seconds per step read (to show the overlap in benchmarks);
+    ``check_finite``: refuse NaN or infinity in a floating column (naming it) wherever read."""
+
+    def __init__(self, source: Any, lay: _plan.Layout, seed: int, devices: Sequence[int], *,
+                 block: int = 8, threads: int = 4, prefetch: int = 16,
+                 delay_s: float = 0.0, check_finite: bool = False) -> None:  # fmt: skip
+        if len(source) != lay.n_global:
+            raise ValueError(f"the source has {len(source)} rows, the plan {lay.n_global}")
+        self.source = source
+        self.lay = lay
+        self.seed = seed
+        self.devices = np.asarray(devices, np.int64)
+        self.block = block
+        self.threads = threads
+        self.prefetch = prefetch
+        self.delay_s = delay_s
+        self.check_finite = check_finite
+        self._spec = source.spec()
+        self._order: tuple[int, np.ndarray] | None = None
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        if self._order is None or self._order[0] != epoch:
+            order = _orders.epoch_permutation(self.seed, epoch, self.lay.n_global)
+            self._order = (epoch, order.astype(np.int32))
+        return self._order[1]
+
+    def _read(self, ids: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Rows ``ids`` (any shape; ``-1`` = padding) as ``{column: ids.shape + row}`` (zeros
+        at the padding) and the validity ``ids >= 0``."""
+        valid = ids >= 0
+        got = self.source.read(ids[valid].astype(np.int64))
+        if self.check_finite:
+            for name, a in got.items():
+                if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+                    raise ValueError(f"column {name!r} of the source contains NaN or infinity")
+        out = {}
+        for name, (tail, dtype) in self._spec.items():
+            a = np.zeros((*ids.shape, *tail), dtype)
+            a[valid] = got[name]
+            out[name] = a
+        return out, valid
+
+    def read_step(self, g: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Global step ``g``: this process's devices' ``(L, k, m, ...)`` rows and validity."""
+        S = self.lay.steps_per_epoch
+        e, s = divmod(int(g), S)
+        ids = _plan.step_ids(self._epoch_order(e), s, self.lay, xp=np)[self.devices]
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self._read(ids)
+
+    def _steps(self, g0: int, g1: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        grain = _grain()
+
+        self._epoch_order(g0 // self.lay.steps_per_epoch)  # one order per epoch, computed once
+        ds = grain.MapDataset.range(g0, g1).map(self.read_step)
+        options = grain.ReadOptions(num_threads=self.threads, prefetch_buffer_size=self.prefetch)
+        return iter(ds.to_iter_dataset(options))
+
+    def blocks(self, g0: int, g1: int) -> Iterator[Block]:
+        """Blocks of up to ``block`` steps covering ``[g0, g1)`` (within one epoch)."""
+        S = self.lay.steps_per_epoch
+        if g0 // S != (g1 - 1) // S:
+            raise ValueError(f"steps [{g0}, {g1}) span two epochs (S = {S})")
+        steps = self._steps(g0, g1)
+        for first in range(g0, g1, self.block):
+            count = min(self.block, g1 - first)
+            t0 = time.perf_counter()
+            parts = [next(steps) for _ in range(count)]
+            wait = time.perf_counter() - t0
+            pad = self.block - count
+            columns = {
+                name: np.stack([p[0][name] for p in parts] + [np.zeros_like(parts[0][0][name])] * pad)
+                for name in self._spec
+            }
+            valid = np.stack([p[1] for p in parts] + [np.zeros_like(parts[0][1])] * pad)
+            yield Block(first, count, columns, valid, wait)
+
+    def chunks(self, rows: int) -> Iterator[Chunk]:
+        """Each of this process's devices' own block of rows, ``rows`` at a time (the last
+        chunk padded): the evaluation's input."""
+        R = self.lay.rows_per_device
+        held = np.stack([_plan.device_rows(int(d), self.lay, xp=np) for d in self.devices])
+        starts = list(range(0, R, rows))
+
+        def read(i: int) -> Chunk:
+            ids = held[:, starts[i] : starts[i] + rows]
+            if ids.shape[1] < rows:
+                ids = np.pad(ids, ((0, 0), (0, rows - ids.shape[1])), constant_values=-1)
+            return Chunk(*self._read(ids))
+
+        grain = _grain()
+        ds = grain.MapDataset.range(len(starts)).map(read)
+        # chunks are large (rows x this process's devices): two read ahead bound the memory
+        options = grain.ReadOptions(num_threads=min(self.threads, 2), prefetch_buffer_size=2)
+        yield from ds.to_iter_dataset(options)

@@ -1,0 +1,360 @@
+"""Data sources: where the rows of a training set come from, read a batch of rows at a time.
+
+A source has named columns (``'X'`` and ``'y'`` for ``fit``; any names for ``train``) that
+share the row axis, and reads any set of rows: ``read(rows) -> {column: array}`` with
+``rows`` a 1-D integer array (in any order, repeats allowed). Sources never load the whole
+data set: a memory-mapped file is read through the page cache (not the process's private
+memory), a batch at a time.
+
+* :class:`ArraySource`: arrays in memory or memory-mapped (``np.load(path, mmap_mode='r')``);
+* :class:`NpyShards`: per column, ``.npy`` files (a glob or a list) whose rows follow each
+  other (each file memory-mapped);
+* :class:`ParquetShards`: Parquet files (pyarrow): numeric feature columns and a target,
+  converted once, a row group at a time, into memory-mapped ``.npy`` files;
+* :class:`RandomAccessSource`: any object with ``__len__`` and ``__getitem__(int)``
+  returning a record (a dict of columns, or an ``(x, y)`` tuple): grain's
+  ``RandomAccessDataSource`` protocol.
+
+:func:`as_source` turns what a user passes to ``fit``/``train`` into a source. Bad input is
+refused with a ``ValueError``/``TypeError`` naming the column or file: a missing file,
+shards with different feature counts, a non-numeric column, columns of different lengths,
+and (checked on every read) a source whose length or record shapes and dtypes change.
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> from accel.data import NpyShards
+    >>> d = tempfile.mkdtemp()
+    >>> for k in range(2):
+    ...     np.save(os.path.join(d, f"X-{k}.npy"), np.full((3, 2), k, np.float32))
+    ...     np.save(os.path.join(d, f"y-{k}.npy"), np.arange(3, dtype=np.float32) + 3 * k)
+    >>> src = NpyShards({"X": os.path.join(d, "X-*.npy"), "y": os.path.join(d, "y-*.npy")})
+    >>> len(src), src.read(np.array([5, 0]))["y"].tolist()
+    (6, [5.0, 0.0])
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = [
+    "ArraySource",
+    "NpyShards",
+    "ParquetShards",
+    "RandomAccessSource",
+    "Source",
+    "as_source",
+    "is_source_like",
+]
+
+
+class Source(Protocol):
+    """What the input pipeline reads from."""
+
+    columns: tuple[str, ...]
+
+    def __len__(self) -> int: ...
+
+    def read(self, rows: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Per column: the shape of one row and the dtype."""
+        ...
+
+
+def _numeric(name: str, dtype: np.dtype) -> np.dtype:
+    if dtype.kind not in "biuf":
+        raise TypeError(f"column {name!r} must be numeric (bool, integer or float), got dtype {dtype}")
+    return dtype
+
+
+def _check_rows(rows: Any, n: int) -> np.ndarray:
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or rows.dtype.kind not in "iu":
+        raise TypeError(f"rows must be a 1-D integer array, got {rows.dtype}{list(rows.shape)}")
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError(f"rows must be in [0, {n}), got [{rows.min()}, {rows.max()}]")
+    return rows
+
+
+class ArraySource:
+    """Columns held as arrays (NumPy or memory-mapped) sharing the first axis."""
+
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        if not isinstance(columns, Mapping) or not columns:
+            raise TypeError(f"columns must be a non-empty mapping of name -> array, got {type(columns).__name__}")
+        arrays = {}
+        for name, a in columns.items():
+            a = a if isinstance(a, np.ndarray) else np.asarray(a)
+            if a.ndim == 0:
+                raise ValueError(f"column {name!r} needs a row axis, got a scalar")
+            _numeric(name, a.dtype)
+            arrays[str(name)] = a
+        lengths = {k: a.shape[0] for k, a in arrays.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"columns must have the same number of rows, got {lengths}")
+        self._arrays = arrays
+        self.columns = tuple(arrays)
+
+    def __len__(self) -> int:
+        return next(iter(self._arrays.values())).shape[0]
+
+    def spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return {k: (a.shape[1:], a.dtype) for k, a in self._arrays.items()}
+
+    def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        rows = _check_rows(rows, len(self))
+        return {k: np.asarray(a[rows]) for k, a in self._arrays.items()}
+
+    def column(self, name: str) -> np.ndarray:
+        """The whole column (a memory map stays a memory map)."""
+        return self._arrays[name]
+
+
+def _load_npy(path: Any, name: str) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"column {name!r}: no such file {os.fspath(path)!r}")
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f"column {name!r}: {os.fspath(path)!r} is not a readable .npy file: {err}") from None
+
+
+def _expand(files: Any, name: str) -> list[str]:
+    if isinstance(files, str | os.PathLike):
+        found = sorted(glob.glob(os.fspath(files)))
+        if not found:
+            raise ValueError(f"column {name!r}: no file matches {os.fspath(files)!r}")
+        return found
+    if isinstance(files, Sequence) and files:
+        return [os.fspath(f) for f in files]
+    raise TypeError(f"column {name!r} needs a glob pattern or a non-empty list of files, got {files!r}")
+
+
+class NpyShards:
+    """Columns stored as ``.npy`` shards: per column a glob pattern (sorted) or a list of
+    files; shard ``i`` of every column holds the same rows. Each shard is memory-mapped."""
+
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        if not isinstance(columns, Mapping) or not columns:
+            raise TypeError(f"columns must be a non-empty mapping of name -> files, got {type(columns).__name__}")
+        shards = {str(k): [_load_npy(f, k) for f in _expand(v, k)] for k, v in columns.items()}
+        counts = {k: len(v) for k, v in shards.items()}
+        if len(set(counts.values())) != 1:
+            raise ValueError(f"every column needs the same number of shards, got {counts}")
+        for name, parts in shards.items():
+            tails = {p.shape[1:] for p in parts}
+            if len(tails) != 1:
+                raise ValueError(
+                    f"column {name!r}: shards with different feature counts {sorted(tails)}"
+                )
+            dtypes = {p.dtype for p in parts}
+            if len(dtypes) != 1:
+                raise ValueError(f"column {name!r}: shards with different dtypes {sorted(map(str, dtypes))}")
+            _numeric(name, parts[0].dtype)
+        lengths = [[p.shape[0] for p in parts] for parts in shards.values()]
+        if any(ls != lengths[0] for ls in lengths):
+            raise ValueError(f"shard {{i}} of every column must have the same rows, got {dict(zip(shards, lengths, strict=True))}")
+        self._shards = shards
+        self._starts = np.concatenate([[0], np.cumsum(lengths[0])])
+        self.columns = tuple(shards)
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return {k: (v[0].shape[1:], v[0].dtype) for k, v in self._shards.items()}
+
+    def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        rows = _check_rows(rows, len(self))
+        shard = np.searchsorted(self._starts, rows, side="right") - 1
+        out = {k: np.empty((rows.size, *t), d) for k, (t, d) in self.spec().items()}
+        for s in np.unique(shard):
+            where = np.nonzero(shard == s)[0]
+            local = rows[where] - self._starts[s]
+            for k, parts in self._shards.items():
+                out[k][where] = parts[s][local]
+        return out
+
+
+class ParquetShards(NpyShards):
+    """Parquet files (a glob or a list; pyarrow): ``features`` (numeric columns, all of them
+    but ``target`` by default) become column ``'X'`` (float32, one column per feature, in
+    order) and ``target`` column ``'y'``. The files are converted once, a row group at a
+    time, into memory-mapped ``.npy`` shards under ``cache_dir`` (a new temporary folder by
+    default), so reading random rows costs no decompression and no private memory."""
+
+    def __init__(self, files: Any, target: str = "y", features: Sequence[str] | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> None:  # fmt: skip
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:  # pragma: no cover - pyarrow is an optional dependency
+            raise ImportError("ParquetShards needs pyarrow: pip install 'accel[data]'") from None
+        paths = _expand(files, "parquet")
+        names: list[str] | None = None
+        readers = []
+        for path in paths:  # every file's schema is checked before anything is written
+            if not Path(path).is_file():
+                raise ValueError(f"parquet: no such file {path!r}")
+            pf = pq.ParquetFile(path)
+            schema = pf.schema_arrow
+            cols = [f.name for f in schema]
+            if target not in cols:
+                raise ValueError(f"parquet file {path!r} has no target column {target!r} (columns: {cols})")
+            feats = list(features) if features is not None else [c for c in cols if c != target]
+            missing = [c for c in feats if c not in cols]
+            if missing:
+                raise ValueError(f"parquet file {path!r} has no feature column(s) {missing}")
+            if names is None:
+                names = feats
+            elif feats != names:
+                raise ValueError(f"parquet file {path!r} has features {feats}, the first file has {names}")
+            for c in [*feats, target]:
+                kind = np.dtype(schema.field(c).type.to_pandas_dtype()).kind
+                if kind not in "biuf":
+                    raise TypeError(f"parquet column {c!r} in {path!r} must be numeric, got {schema.field(c).type}")
+            readers.append(pf)
+        feats = names or []
+        temporary = cache_dir is None
+        cache = Path(tempfile.mkdtemp(prefix="accel-parquet-") if temporary else cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        xs = [cache / f"X-{i:05d}.npy" for i in range(len(readers))]
+        ys = [cache / f"y-{i:05d}.npy" for i in range(len(readers))]
+        try:
+            for pf, x_path, y_path in zip(readers, xs, ys, strict=True):
+                _convert(pf, feats, target, x_path, y_path)
+        except BaseException:  # no partial cache: remove what was written
+            for f in xs + ys:
+                f.unlink(missing_ok=True)
+            if temporary:
+                shutil.rmtree(cache, ignore_errors=True)
+            raise
+        if temporary:  # the converted copy lives as long as this source
+            weakref.finalize(self, shutil.rmtree, cache, ignore_errors=True)
+        self.feature_names = tuple(names or ())
+        self.cache_dir = cache
+        super().__init__({"X": xs, "y": ys})
+
+
+def _convert(pf: Any, feats: list[str], target: str, x_path: Path, y_path: Path) -> None:
+    """One Parquet file -> float32 ``X`` (rows, features) and ``y`` (rows,) ``.npy`` files,
+    a row group at a time."""
+    n = pf.metadata.num_rows
+    X = np.lib.format.open_memmap(x_path, "w+", np.float32, (n, len(feats)))
+    y = np.lib.format.open_memmap(y_path, "w+", np.float32, (n,))
+    at = 0
+    for g in range(pf.num_row_groups):
+        table = pf.read_row_group(g, columns=[*feats, target])
+        m = table.num_rows
+        for j, c in enumerate(feats):
+            X[at : at + m, j] = table.column(c).to_numpy()
+        y[at : at + m] = table.column(target).to_numpy()
+        at += m
+    X.flush()
+    y.flush()
+
+
+class RandomAccessSource:
+    """Any ``obj`` with ``__len__`` and ``__getitem__(i)`` (grain's ``RandomAccessDataSource``
+    protocol) returning a record: a mapping of columns, or an ``(x, y)`` tuple (columns
+    ``'X'``, ``'y'``). The first record fixes each column's shape and dtype; every read
+    checks them and the length again."""
+
+    def __init__(self, obj: Any) -> None:
+        if not (hasattr(obj, "__len__") and hasattr(obj, "__getitem__")):
+            raise TypeError(f"a random-access source needs __len__ and __getitem__, got {type(obj).__name__}")
+        self._obj = obj
+        self._n = self._length()
+        if self._n == 0:
+            raise ValueError("the source has no records")
+        first = self._record(0)
+        self._spec = {k: (v.shape, v.dtype) for k, v in first.items()}
+        for k, (_, dtype) in self._spec.items():
+            _numeric(k, dtype)
+        self.columns = tuple(first)
+
+    def _length(self) -> int:
+        n = len(self._obj)
+        if not isinstance(n, int) or n < 0:
+            raise TypeError(f"len(source) must be a non-negative int, got {n!r}")
+        return n
+
+    def _record(self, i: int) -> dict[str, np.ndarray]:
+        rec = self._obj[int(i)]
+        if isinstance(rec, Mapping):
+            return {str(k): np.asarray(v) for k, v in rec.items()}
+        if isinstance(rec, tuple) and len(rec) == 2:
+            return {"X": np.asarray(rec[0]), "y": np.asarray(rec[1])}
+        raise TypeError(f"source[{i}] must be a mapping of columns or an (x, y) tuple, got {type(rec).__name__}")
+
+    def __len__(self) -> int:
+        return self._n
+
+    def spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return dict(self._spec)
+
+    def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        if self._length() != self._n:
+            raise ValueError(f"the source's length changed from {self._n} to {len(self._obj)} during training")
+        rows = _check_rows(rows, self._n)
+        out = {k: np.empty((rows.size, *s), d) for k, (s, d) in self._spec.items()}
+        for j, i in enumerate(rows):
+            rec = self._record(i)
+            if set(rec) != set(self._spec):
+                raise ValueError(f"source[{i}] has columns {sorted(rec)}, the first record has {sorted(self._spec)}")
+            for k, v in rec.items():
+                if v.shape != self._spec[k][0] or v.dtype != self._spec[k][1]:
+                    raise ValueError(
+                        f"source[{i}][{k!r}] is {v.dtype}{list(v.shape)}, the first record's is "
+                        f"{self._spec[k][1]}{list(self._spec[k][0])}: a source's records must not change"
+                    )
+                out[k][j] = v
+        return out
+
+
+def _is_source(obj: Any) -> bool:
+    """One of the sources above, or any object of the :class:`Source` protocol."""
+    if isinstance(obj, ArraySource | NpyShards | RandomAccessSource):
+        return True
+    return all(hasattr(obj, a) for a in ("read", "spec", "columns", "__len__"))
+
+
+def is_source_like(obj: Any) -> bool:
+    """Whether ``obj`` is read through the input pipeline rather than held as arrays: a
+    source, a path, a memory map, or a random-access object that is not an array."""
+    if _is_source(obj):
+        return True
+    if isinstance(obj, str | os.PathLike | np.memmap):
+        return True
+    if isinstance(obj, np.ndarray) or hasattr(obj, "__array__") or hasattr(obj, "__array_namespace__"):
+        return False
+    return hasattr(obj, "__len__") and hasattr(obj, "__getitem__") and not isinstance(obj, Mapping | list | tuple)
+
+
+def as_source(X: Any, y: Any = None) -> Any:
+    """A source from what ``fit(X, y)`` receives: a source (``y`` None); paths of ``.npy``
+    files (memory-mapped); arrays or memory maps; a random-access object (``y`` None)."""
+    if _is_source(X):
+        if y is not None:
+            raise TypeError("y must be None when X is a data source (the source holds 'y')")
+        return X
+    if isinstance(X, str | os.PathLike):
+        if not isinstance(y, str | os.PathLike):
+            raise TypeError(f"with X given as a path, y must be a path too, got {type(y).__name__}")
+        return ArraySource({"X": _load_npy(X, "X"), "y": _load_npy(y, "y")})
+    if isinstance(X, np.ndarray) or hasattr(X, "__array__"):
+        if y is None:
+            raise TypeError("y is required with array X")
+        return ArraySource({"X": X, "y": y})
+    if y is not None:
+        raise TypeError("y must be None when X is a random-access source")
+    return RandomAccessSource(X)

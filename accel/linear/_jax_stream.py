@@ -1,0 +1,112 @@
+"""``JAXOptimizer.fit`` on a data source: the one-device programs of streamed training.
+
+The data stay in the source (``accel.data``: a memory-mapped file, shards, any
+random-access object); the input pipeline reads each step's batch while the device computes
+(``accel.linear._stream``). The steps are ``JAXOptimizer``'s: the same data-parallel step on
+one device (``_step``, ``fed=True``), the same loop, order, objective and stopping rules, so
+a fit of a source equals the fit of the same rows as arrays (up to float32 rounding).
+
+Example:
+    >>> import numpy as np, os, tempfile
+    >>> from accel import JAXOptimizer
+    >>> d = tempfile.mkdtemp()
+    >>> X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    >>> np.save(os.path.join(d, "X.npy"), X); np.save(os.path.join(d, "y.npy"), X @ np.ones(3, np.float32))
+    >>> m = JAXOptimizer(epochs=30, batch_size=25, learning_rate=0.1).fit(
+    ...     os.path.join(d, "X.npy"), os.path.join(d, "y.npy"))   # memory-mapped, streamed
+    >>> np.round(m.coef_, 1).tolist()
+    [1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from accel import _keys, _plan
+from accel.data import StepLoader, as_source
+from accel.linear import _optax, _stream
+from accel.linear._objective import LinearObjective
+from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
+from accel.linear._step import data_parallel_parts, one_device
+
+__all__ = ["fit"]
+
+
+@functools.lru_cache(maxsize=16)
+def _programs(optimizer: Any, schedule: Any, loss: str, fit_intercept: bool, n: int, d: int,
+              batch_size: int, param_dtype: Any, device: Any) -> tuple[Any, Any, Any]:  # fmt: skip
+    lay = _plan.Layout(n_rows=n, n_shards=1, group_devices=1, batch_size=batch_size, accum=1)
+    loop = LoopSpec(n_rows=n, steps_per_epoch=lay.steps_per_epoch, order_block=0,
+                    hist_cap=HIST_CAP, has_tol=False, partial_epochs=True, evaluate=False)  # fmt: skip
+    params = {"w": jnp.zeros(d, param_dtype), "b": jnp.zeros((), param_dtype)}
+    parts = data_parallel_parts(
+        lay, LinearObjective(loss, fit_intercept),
+        make_tx=_optax.transformation_factory(optimizer, schedule, fit_intercept),
+        compute_dtype=param_dtype, loss_scale=1.0, nan_policy=None, params_template=params,
+        fed=True, **one_device(),
+    )  # fmt: skip
+    steps = jax.jit(build_loop(loop, parts), donate_argnums=0)
+    evaluate = jax.jit(lambda p, chunk: parts.evaluate(chunk, TrainState.fresh(p, ())))
+    return lay, parts, (steps, evaluate)
+
+
+def fit(est: Any, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt: Any,
+        device: Any) -> Any:  # fmt: skip
+    """``JAXOptimizer.fit`` on a source (see the module doc); sets the fitted attributes."""
+    source = as_source(X, y)
+    if est.batch_size is None:
+        raise ValueError("a streamed fit needs batch_size (the full batch would hold the whole data set)")
+    n, d = _stream.check_linear_source(source, est.loss)
+    put = functools.partial(jax.device_put, device=device)
+    batch = min(est.batch_size, n)
+    schedule = est.learning_rate if callable(est.learning_rate) else 0.0
+    lay, parts, (steps, evaluate) = _programs(est.optimizer_type, schedule, est.loss, est.fit_intercept,
+                                              n, d, batch, pdt, device)  # fmt: skip
+    rate = 0.0 if callable(est.learning_rate) else est.learning_rate
+    values = {"learning_rate": rate, "tol": 0.0 if est.tol is None else est.tol, **hyper}
+    hyper_arrays = {k: put(jnp.asarray(v, pdt)) for k, v in values.items()}
+    params = {"w": jnp.zeros(d, pdt), "b": jnp.zeros((), pdt)}
+    train = TrainState.fresh(params, parts.make_tx(hyper_arrays).init(params))
+    carry = jax.tree.map(np.asarray, init_carry(
+        LoopSpec(n, lay.steps_per_epoch, 0, HIST_CAP, False, True, False), train,
+        parts.grad_template(params), pdt))  # fmt: skip
+
+    def put_block(block):
+        cols = {k: put(jnp.asarray(v[:, 0], data_dtype if k == "X" else pdt)) for k, v in block.columns.items()}
+        return {"block": cols, "valid": put(block.valid[:, 0])}
+
+    def put_chunk(chunk):
+        cols = {k: put(jnp.asarray(v[0], data_dtype if k == "X" else pdt)) for k, v in chunk.columns.items()}
+        return {"block": cols, "valid": put(chunk.valid[0])}
+
+    programs = _stream.Programs(
+        steps=steps, evaluate=evaluate, put_block=put_block, put_chunk=put_chunk,
+        put_carry=lambda c: jax.device_put(c, device), get=lambda x: jax.tree.map(np.asarray, x),
+        params=lambda c: c.train.params,
+    )  # fmt: skip
+    loader = StepLoader(source, lay, est.random_state, [0], block=_stream.BLOCK_STEPS, check_finite=True)
+    S = lay.steps_per_epoch
+    total = est.epochs * S
+    key = put(jax.random.key_data(_keys.seed_key(est.random_state)))
+    losses, norms = [], []
+    last = None
+    for call in _stream.run(programs, carry, loader, key, hyper_arrays, total=total,
+                            steps_per_epoch=S, n_global=n, chunk=_stream.EVAL_ROWS, template=params,
+                            linear=True, tol=est.tol, nonfinite_diverges=True, ends=iter(())):  # fmt: skip
+        last = call.carry
+        if call.epoch_end is not None:
+            losses.append(call.epoch_end[0])
+            norms.append(call.epoch_end[1])
+    final = jax.tree.map(np.asarray, last)
+    est.compile_time_ = 0.0
+    est._source_inputs(d)
+    est.params_ = jax.tree.map(put, final.train.params)
+    history = {"loss": np.asarray(losses, pdt), "grad_norm": np.asarray(norms, pdt)}
+    est._store_result(final.train.params["w"], final.train.params["b"], history,
+                      converged=bool(final.converged), diverged=bool(final.diverged), tol=est.tol)  # fmt: skip
+    return est

@@ -1,0 +1,135 @@
+"""ParallelTrainer on a data source: the data-parallel program fed by the input pipeline.
+
+When ``fit``/``train`` receive a data source (``accel.data``: paths or memory maps of
+``.npy`` files, shards, a random-access object) instead of arrays, no device holds the
+data: each process's input pipeline (``accel.data.StepLoader``) reads the rows its own
+devices need for the coming steps, ``BLOCK_STEPS`` steps per program call, while the
+devices compute, and the host drives the epochs (``accel.linear._stream``). The program is
+the resident one with ``ProgramSpec.fed``: the same steps, batch order, objective and
+stopping rules, so the parameters equal those of the same run on arrays (float32
+rounding); a checkpoint keeps the data position (the global step) like a resident run's.
+
+Only ``strategy='data_parallel'`` streams; every process opens the same source
+(``data_is_local`` does not apply) and reads its devices' rows only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from accel.data import ArraySource, StepLoader, as_source, is_source_like
+from accel.linear import _stream, engine
+from accel.linear._stream import BLOCK_STEPS, check_linear_source
+
+__all__ = ["BLOCK_STEPS", "FedRun", "check_linear_source", "check_run", "drive", "loader", "source_for_fit", "source_for_train"]
+
+def source_for_fit(X: Any, y: Any) -> Any | None:
+    """The source ``fit(X, y)`` streams from, or ``None`` for arrays held in memory."""
+    return as_source(X, y) if is_source_like(X) else None
+
+
+def source_for_train(data: Any) -> Any | None:
+    """The source ``train(..., data)`` streams from: a source, a random-access object, or
+    a mapping of columns one of which is memory-mapped; ``None`` for arrays in memory."""
+    if isinstance(data, str | os.PathLike):
+        raise TypeError(
+            f"data must be a pytree of arrays, a mapping of columns (memory-mapped .npy files "
+            f"among them: {{'x': np.load(path, mmap_mode='r'), ...}}) or a data source "
+            f"(accel.data), got the path {os.fspath(data)!r}"
+        )
+    if isinstance(data, Mapping) and any(isinstance(v, np.memmap) for v in data.values()):
+        return ArraySource(data)
+    if not isinstance(data, Mapping) and is_source_like(data):
+        return as_source(data)
+    return None
+
+
+def check_run(strategy: str, data_is_local: bool, batch_size: int | None) -> None:
+    """Refuse what a streamed run cannot do, naming the parameter."""
+    if strategy != "data_parallel":
+        raise ValueError(
+            f"training on a data source needs strategy='data_parallel', got {strategy!r} "
+            "(model and pipeline parallelism read every row on every device: pass arrays)"
+        )
+    if data_is_local:
+        raise ValueError(
+            "data_is_local=True does not apply to a data source: every process opens the "
+            "same source and reads only the rows of its own devices"
+        )
+    if batch_size is None:
+        raise ValueError(
+            "training on a data source needs batch_size (the full batch would hold the whole "
+            "data set)"
+        )
+
+
+def cast(columns: dict[str, np.ndarray], fit: bool) -> dict[str, np.ndarray]:
+    """What the program takes: float64 becomes float32 (and, for ``fit``, every column)."""
+    return {k: v.astype(np.float32) if fit or v.dtype == np.float64 else v
+            for k, v in columns.items()}  # fmt: skip
+
+
+def template(source: Any, fit: bool) -> dict[str, np.ndarray]:
+    """One row of the source, as the program will see it (for checks and the cache key)."""
+    return cast(source.read(np.zeros(1, np.int64)), fit)
+
+
+def loader(source: Any, lay: engine.Layout, seed: int, devices: list[jax.Device], **kw: Any) -> StepLoader:
+    """The input pipeline of this process: the global indices of its devices' rows."""
+    mine = [i for i, d in enumerate(devices) if d.process_index == jax.process_index()]
+    return StepLoader(source, lay, seed, mine, **kw)
+
+
+class FedRun(NamedTuple):
+    """What :func:`drive` needs besides the program."""
+
+    loader: StepLoader
+    fit: bool  # the built-in linear model (the evaluation returns its gradient)
+    block: int  # steps per program call
+    tol: float | None
+    nonfinite_diverges: bool
+
+
+def zero_block(run: FedRun) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A block of the program's input shape (to compile it before any data are read)."""
+    cols, valid = run.loader.read_step(0)
+    cols = cast(cols, run.fit)
+    return ({k: np.zeros((run.block, *v.shape), v.dtype) for k, v in cols.items()},
+            np.zeros((run.block, *valid.shape), bool))  # fmt: skip
+
+
+def drive(program: Any, compiled: Any, run: FedRun, carry: engine.Carry, args: tuple, *,
+          total: int, S: int, n_global: int, params_template: Any, ends: list[int],
+          on_call: Callable[[_stream.Call], bool]) -> engine.Carry:  # fmt: skip
+    """Train from the host ``carry`` to step ``total`` (or a stopping rule), calling
+    ``on_call`` after every program call (it returns True to stop there); returns the final
+    host carry."""
+    _, _, key_dev, hyper_dev, _ = args
+
+    def steps(carry_dev, block, key, hyper, stop):
+        return compiled(carry_dev, block, key, hyper, program.put_args(np.int32(stop)))
+
+    programs = _stream.Programs(
+        steps=steps,
+        evaluate=program.evaluate,
+        put_block=lambda b: program.put_fed(cast(b.columns, run.fit), b.valid, 1),
+        put_chunk=lambda c: program.put_fed(cast(c.columns, run.fit), c.valid, 0),
+        put_carry=program.put_carry,
+        get=program.get,
+        params=program.params,
+    )  # fmt: skip
+    last = None
+    for call in _stream.run(
+        programs, carry, run.loader, key_dev, hyper_dev, total=total, steps_per_epoch=S,
+        n_global=n_global, chunk=_stream.EVAL_ROWS, template=params_template, linear=run.fit,
+        tol=run.tol, nonfinite_diverges=run.nonfinite_diverges, ends=iter(ends),
+    ):  # fmt: skip
+        last = call.carry
+        if on_call(call):
+            break
+    return carry if last is None else program.get(last)
