@@ -13,7 +13,9 @@ that prints one JSON line; this driver collects them, prints a table and writes 
   streamed from ``.npy`` files, and ``JAXOptimizer``. Peak ``RssAnon`` (private memory:
   not the page cache of a memory-mapped file), polled every 2 ms from ``/proc/self/status``
   by a thread, minus nothing: the interpreter, JAX and the data are in it. Targets: 1 device
-  <= 2 x data + 250 MiB; 4 devices <= 1.25 x 1 device.
+  <= 2 x data + 250 MiB; 4 devices <= 1.25 x 1 device. ``files+malloc``: the streamed fit
+  with ``MALLOC_MMAP_THRESHOLD_=1048576`` (glibc returns freed buffers of the reading
+  threads at once).
 * ``overlap``: an MLP ``train`` on 65536 x 256 float32 (batch 2048, 32 steps per epoch, 1
   device), its data resident on the device, streamed from memory, and streamed from a
   source slowed to a fixed time per read (a lock: reads served one at a time, like one
@@ -215,8 +217,8 @@ def _child_memmap(args) -> dict:
 
 
 # -- the driver ----------------------------------------------------------------------------------
-def _run_child(mode: str, devices: int, *extra: str, timeout: float = 3600) -> dict:
-    env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices))
+def _run_child(mode: str, devices: int, *extra: str, timeout: float = 3600, env: dict | None = None) -> dict:
+    env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices), **(env or {}))
     cmd = [sys.executable, "-m", "benchmarks.bench_input_pipeline", "_child", mode, *extra]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
@@ -228,9 +230,12 @@ def memory(quick: bool) -> list[dict]:
     rows = "20000" if quick else "200000"
     configs = [(1, "pmap"), (1, "jax_optimizer"), (1, "files")]
     configs += [(n, b) for n in (2, 4) for b in ("pmap", "shard_map", "jit")] + [(4, "files")]
+    configs += [(1, "files+malloc"), (4, "files+malloc")]
     out = []
     for devices, which in configs:
-        r = _run_child("memory", devices, "--which", which, "--rows", rows)
+        env = {"MALLOC_MMAP_THRESHOLD_": "1048576"} if which.endswith("+malloc") else {}
+        r = _run_child("memory", devices, "--which", which.removesuffix("+malloc"), "--rows", rows, env=env)
+        r["which"] = which
         print(f"memory  {devices} device(s) {which:>13}: peak RssAnon {r['peak_MiB']:7.1f} MiB "
               f"(before fit {r['before_fit_MiB']:.1f}; data {r['data_MiB']:.1f} MiB), {r['seconds']:.1f} s", flush=True)  # fmt: skip
         out.append(r)

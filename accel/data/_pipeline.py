@@ -5,7 +5,7 @@ devices ``l``, the ``(k, m)`` rows of its slots in the batch plan (``accel._plan
 over the shared epoch order ``accel._orders``): the same rows a device would gather from
 device-resident data. A grain ``MapDataset`` over the steps reads them from the source
 (``read_step``), with ``threads`` worker threads and ``prefetch`` steps read ahead, while the
-device computes; :meth:`StepLoader.blocks` groups ``block`` consecutive steps into one
+device computes (sizes bounded in bytes: ``BLOCK_BYTES``, ``CHUNK_BYTES``); :meth:`StepLoader.blocks` groups ``block`` consecutive steps into one
 array per column of shape ``(block, L, k, m, ...)`` plus the slots' validity, padded to
 ``block`` steps (a fixed shape: one compiled program) and records how long the consumer
 waited for each block (``Block.wait_s``: the step time spent waiting for data).
@@ -36,7 +36,17 @@ import numpy as np
 
 from accel import _orders, _plan
 
-__all__ = ["Block", "StepLoader"]
+__all__ = ["BLOCK_BYTES", "CHUNK_BYTES", "MAX_BLOCK_STEPS", "Block", "Chunk", "StepLoader"]
+
+
+# Sizes of what is read ahead: a block (one program call) holds at most MAX_BLOCK_STEPS steps
+# and BLOCK_BYTES of rows (at least one step); `prefetch` steps (two blocks) are read ahead;
+# an evaluation chunk holds CHUNK_BYTES of rows of this process's devices (at least
+# MIN_CHUNK_ROWS rows per device), two read ahead.
+MAX_BLOCK_STEPS = 8
+BLOCK_BYTES = 32 << 20
+CHUNK_BYTES = 16 << 20
+MIN_CHUNK_ROWS = 256
 
 
 def _grain() -> Any:
@@ -77,20 +87,29 @@ class StepLoader:
     ``check_finite``: refuse NaN or infinity in a floating column (naming it) wherever read."""
 
     def __init__(self, source: Any, lay: _plan.Layout, seed: int, devices: Sequence[int], *,
-                 block: int = 8, threads: int = 4, prefetch: int = 16,
-                 delay_s: float = 0.0, check_finite: bool = False) -> None:  # fmt: skip
+                 block: int | None = None, threads: int = 4, prefetch: int | None = None,
+                 chunk_rows: int | None = None, delay_s: float = 0.0,
+                 check_finite: bool = False) -> None:  # fmt: skip
         if len(source) != lay.n_global:
             raise ValueError(f"the source has {len(source)} rows, the plan {lay.n_global}")
         self.source = source
         self.lay = lay
         self.seed = seed
         self.devices = np.asarray(devices, np.int64)
+        self._spec = source.spec()
+        row_bytes = sum(int(np.prod(t, dtype=np.int64)) * np.dtype(d).itemsize for t, d in self._spec.values())
+        step_bytes = max(1, row_bytes * len(self.devices) * lay.accum * lay.micro)
+        if block is None:  # module doc: a block of at most BLOCK_BYTES (and MAX_BLOCK_STEPS)
+            block = min(MAX_BLOCK_STEPS, lay.steps_per_epoch, max(1, BLOCK_BYTES // step_bytes))
+        if chunk_rows is None:
+            per_row = max(1, row_bytes * len(self.devices))
+            chunk_rows = min(lay.rows_per_device, max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row))
         self.block = block
+        self.chunk_rows = chunk_rows
         self.threads = threads
-        self.prefetch = prefetch
+        self.prefetch = 2 * block if prefetch is None else prefetch
         self.delay_s = delay_s
         self.check_finite = check_finite
-        self._spec = source.spec()
         self._order: tuple[int, np.ndarray] | None = None
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
@@ -109,7 +128,11 @@ class StepLoader:
                 if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                     raise ValueError(f"column {name!r} of the source contains NaN or infinity")
         out = {}
+        every = bool(valid.all())
         for name, (tail, dtype) in self._spec.items():
+            if every and got[name].dtype == dtype:  # no padding: the rows as read
+                out[name] = got[name].reshape(*ids.shape, *tail)
+                continue
             a = np.zeros((*ids.shape, *tail), dtype)
             a[valid] = got[name]
             out[name] = a
@@ -151,9 +174,10 @@ class StepLoader:
             valid = np.stack([p[1] for p in parts] + [np.zeros_like(parts[0][1])] * pad)
             yield Block(first, count, columns, valid, wait)
 
-    def chunks(self, rows: int) -> Iterator[Chunk]:
-        """Each of this process's devices' own block of rows, ``rows`` at a time (the last
-        chunk padded): the evaluation's input."""
+    def chunks(self, rows: int | None = None) -> Iterator[Chunk]:
+        """Each of this process's devices' own block of rows, ``rows`` (default
+        ``chunk_rows``) at a time (the last chunk padded): the evaluation's input."""
+        rows = self.chunk_rows if rows is None else rows
         R = self.lay.rows_per_device
         held = np.stack([_plan.device_rows(int(d), self.lay, xp=np) for d in self.devices])
         starts = list(range(0, R, rows))

@@ -89,14 +89,14 @@ def fit(est: Any, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt:
         put_carry=lambda c: jax.device_put(c, device), get=lambda x: jax.tree.map(np.asarray, x),
         params=lambda c: c.train.params,
     )  # fmt: skip
-    loader = StepLoader(source, lay, est.random_state, [0], block=_stream.BLOCK_STEPS, check_finite=True)
+    loader = StepLoader(source, lay, est.random_state, [0], check_finite=True)
     S = lay.steps_per_epoch
     total = est.epochs * S
     key = put(jax.random.key_data(_keys.seed_key(est.random_state)))
     losses, norms = [], []
     last = None
     for call in _stream.run(programs, carry, loader, key, hyper_arrays, total=total,
-                            steps_per_epoch=S, n_global=n, chunk=_stream.EVAL_ROWS, template=params,
+                            steps_per_epoch=S, n_global=n, template=params,
                             linear=True, tol=est.tol, nonfinite_diverges=True, ends=iter(())):  # fmt: skip
         last = call.carry
         if call.epoch_end is not None:

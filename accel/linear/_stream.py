@@ -45,10 +45,9 @@ from jax.flatten_util import ravel_pytree
 
 from accel.linear import _model, _stopping
 
-__all__ = ["BLOCK_STEPS", "EVAL_ROWS", "Call", "Programs", "check_linear_source", "run"]
+__all__ = ["Call", "Programs", "check_linear_source", "run"]
 
-BLOCK_STEPS = 8  # optimizer steps per program call (one fed block)
-EVAL_ROWS = 1 << 14  # rows per device per evaluation chunk
+_LABEL_ROWS = 1 << 16  # labels read at a time by check_linear_source
 
 
 class Programs(NamedTuple):
@@ -92,21 +91,21 @@ def check_linear_source(source: Any, loss: str) -> tuple[int, int]:
     if n == 0:
         raise ValueError("the source has no rows")
     if loss == "logistic":
-        for start in range(0, n, EVAL_ROWS):
-            y = source.read(np.arange(start, min(n, start + EVAL_ROWS)))["y"]
+        for start in range(0, n, _LABEL_ROWS):
+            y = source.read(np.arange(start, min(n, start + _LABEL_ROWS)))["y"]
             if not np.all((y == 0) | (y == 1)):
                 raise ValueError("a streamed fit with loss='logistic' needs labels 0 and 1 in column 'y'")
     return n, spec["X"][0][0]
 
 
-def _evaluate(programs: Programs, carry_dev: Any, loader: Any, n_global: int, chunk: int,
+def _evaluate(programs: Programs, carry_dev: Any, loader: Any, n_global: int,
               template: Any, linear: bool) -> tuple[float, Any, float, float]:  # fmt: skip
     """The full-data loss (and gradient) at the carry's parameters, streamed by chunks,
     and the seconds spent waiting for the chunks."""
     params = programs.params(carry_dev)
     total = None
     wait = 0.0
-    parts = loader.chunks(chunk)
+    parts = loader.chunks()
     while True:
         t0 = time.perf_counter()
         part = next(parts, None)
@@ -137,7 +136,7 @@ def _settle(carry: Any, snapshot: Any, loss: float, grad: Any, *, tol: float | N
 
 
 def run(programs: Programs, carry: Any, loader: Any, key: Any, hyper: Any, *, total: int,
-        steps_per_epoch: int, n_global: int, chunk: int, template: Any, linear: bool,
+        steps_per_epoch: int, n_global: int, template: Any, linear: bool,
         tol: float | None, nonfinite_diverges: bool, ends: Iterator[int]) -> Iterator[Call]:  # fmt: skip
     """Train from the host carry ``carry`` to global step ``total`` (or a stopping rule):
     yields a :class:`Call` after every program call; ``ends`` gives (ascending) global steps
@@ -148,7 +147,7 @@ def run(programs: Programs, carry: Any, loader: Any, key: Any, hyper: Any, *, to
     S = steps_per_epoch
     if not bool(carry.started):  # the evaluation at the initial parameters
         t0 = time.perf_counter()
-        loss, grad, gnorm, _ = _evaluate(programs, programs.put_carry(carry), loader, n_global, chunk, template, linear)
+        loss, grad, gnorm, _ = _evaluate(programs, programs.put_carry(carry), loader, n_global, template, linear)
         value = np.asarray(carry.loss).dtype.type(loss)
         carry = carry._replace(
             loss=value, loss0=value, grad=grad if linear else carry.grad, started=np.bool_(True),
@@ -172,7 +171,7 @@ def run(programs: Programs, carry: Any, loader: Any, key: Any, hyper: Any, *, to
             wait = block.wait_s
             if stop == epoch_end:  # the boundary: evaluate, then the stopping rules
                 carry = programs.get(carry_dev)
-                loss, grad, gnorm, chunks_wait = _evaluate(programs, carry_dev, loader, n_global, chunk,
+                loss, grad, gnorm, chunks_wait = _evaluate(programs, carry_dev, loader, n_global,
                                                            template, linear)  # fmt: skip
                 wait += chunks_wait
                 carry = _settle(carry, snapshot, loss, grad if linear else carry.grad, tol=tol,

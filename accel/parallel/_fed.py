@@ -3,7 +3,7 @@
 When ``fit``/``train`` receive a data source (``accel.data``: paths or memory maps of
 ``.npy`` files, shards, a random-access object) instead of arrays, no device holds the
 data: each process's input pipeline (``accel.data.StepLoader``) reads the rows its own
-devices need for the coming steps, ``BLOCK_STEPS`` steps per program call, while the
+devices need for the coming steps, a block of steps per program call, while the
 devices compute, and the host drives the epochs (``accel.linear._stream``). The program is
 the resident one with ``ProgramSpec.fed``: the same steps, batch order, objective and
 stopping rules, so the parameters equal those of the same run on arrays (float32
@@ -24,9 +24,9 @@ import numpy as np
 
 from accel.data import ArraySource, StepLoader, as_source, is_source_like
 from accel.linear import _stream, engine
-from accel.linear._stream import BLOCK_STEPS, check_linear_source
+from accel.linear._stream import check_linear_source
 
-__all__ = ["BLOCK_STEPS", "FedRun", "check_linear_source", "check_run", "drive", "loader", "source_for_fit", "source_for_train"]
+__all__ = ["FedRun", "check_linear_source", "check_run", "drive", "loader", "source_for_fit", "source_for_train"]
 
 def source_for_fit(X: Any, y: Any) -> Any | None:
     """The source ``fit(X, y)`` streams from, or ``None`` for arrays held in memory."""
@@ -70,7 +70,7 @@ def check_run(strategy: str, data_is_local: bool, batch_size: int | None) -> Non
 
 def cast(columns: dict[str, np.ndarray], fit: bool) -> dict[str, np.ndarray]:
     """What the program takes: float64 becomes float32 (and, for ``fit``, every column)."""
-    return {k: v.astype(np.float32) if fit or v.dtype == np.float64 else v
+    return {k: v.astype(np.float32, copy=False) if fit or v.dtype == np.float64 else v
             for k, v in columns.items()}  # fmt: skip
 
 
@@ -90,7 +90,6 @@ class FedRun(NamedTuple):
 
     loader: StepLoader
     fit: bool  # the built-in linear model (the evaluation returns its gradient)
-    block: int  # steps per program call
     tol: float | None
     nonfinite_diverges: bool
 
@@ -99,8 +98,9 @@ def zero_block(run: FedRun) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A block of the program's input shape (to compile it before any data are read)."""
     cols, valid = run.loader.read_step(0)
     cols = cast(cols, run.fit)
-    return ({k: np.zeros((run.block, *v.shape), v.dtype) for k, v in cols.items()},
-            np.zeros((run.block, *valid.shape), bool))  # fmt: skip
+    T = run.loader.block
+    return ({k: np.zeros((T, *v.shape), v.dtype) for k, v in cols.items()},
+            np.zeros((T, *valid.shape), bool))  # fmt: skip
 
 
 def drive(program: Any, compiled: Any, run: FedRun, carry: engine.Carry, args: tuple, *,
@@ -126,7 +126,7 @@ def drive(program: Any, compiled: Any, run: FedRun, carry: engine.Carry, args: t
     last = None
     for call in _stream.run(
         programs, carry, run.loader, key_dev, hyper_dev, total=total, steps_per_epoch=S,
-        n_global=n_global, chunk=_stream.EVAL_ROWS, template=params_template, linear=run.fit,
+        n_global=n_global, template=params_template, linear=run.fit,
         tol=run.tol, nonfinite_diverges=run.nonfinite_diverges, ends=iter(ends),
     ):  # fmt: skip
         last = call.carry

@@ -357,8 +357,8 @@ class ParallelTrainer(engine.LinearEstimator):
         if source is not None:
             fed = _fed.FedRun(
                 loader=_fed.loader(source, lay, self.random_state, devices,
-                                   block=min(_fed.BLOCK_STEPS, S), check_finite=self.nan_policy != "skip"),
-                fit=fit, block=min(_fed.BLOCK_STEPS, S), tol=self.tol,
+                                   check_finite=self.nan_policy != "skip"),
+                fit=fit, tol=self.tol,
                 nonfinite_diverges=self.nan_policy != "skip",
             )  # fmt: skip
         placed: dict[str, Any] = {}
