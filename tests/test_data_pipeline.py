@@ -331,3 +331,30 @@ def test_history_shows_the_time_steps_wait_for_data():
     assert np.all(h["data_wait_time"] * S >= 0.3 * 0.02 * S)
     np.testing.assert_array_equal(resident["data_wait_time"], 0.0)
     np.testing.assert_allclose(resident["compute_time"], resident["step_time"])
+
+
+def test_reading_the_next_steps_overlaps_the_current_step():
+    """Prefetching: with a source that takes ``delay`` per step (reads served one at a
+    time), a step waits for its data only for the part of the read that did not overlap
+    the previous steps' compute. Without overlap every step would wait ``delay``; here the
+    compute per step is about as long as the read, so the wait is a fraction of it."""
+    rng = np.random.default_rng(0)
+    n, d, hidden, batch = 16 * 512, 128, 512, 512
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = rng.normal(size=n).astype(np.float32)
+    params = {"w1": (rng.normal(size=(d, hidden)) / np.sqrt(d)).astype(np.float32),
+              "w2": (rng.normal(size=(hidden, hidden)) / np.sqrt(hidden)).astype(np.float32),
+              "w3": (rng.normal(size=hidden) / np.sqrt(hidden)).astype(np.float32)}  # fmt: skip
+
+    def loss_fn(p, b):
+        h = jnp.tanh(jnp.tanh(b["X"] @ p["w1"]) @ p["w2"])
+        return jnp.mean((h @ p["w3"] - b["y"]) ** 2)
+
+    pt = ParallelTrainer(n_devices=1, learning_rate=1e-3)
+    _, resident = pt.train(loss_fn, params, {"X": X, "y": y}, epochs=3, batch_size=batch)
+    compute = float(np.median(resident["step_time"][1:]))
+    delay = compute  # a read as long as a step
+    _, h = pt.train(loss_fn, params, _Slow(X, y, delay), epochs=3, batch_size=batch)
+    wait = float(np.median(h["data_wait_time"][1:]))
+    print(f"compute {compute * 1e3:.1f} ms, read {delay * 1e3:.1f} ms, waited {wait * 1e3:.1f} ms")
+    assert wait < 0.5 * delay

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
@@ -110,13 +111,18 @@ class StepLoader:
         self.prefetch = 2 * block if prefetch is None else prefetch
         self.delay_s = delay_s
         self.check_finite = check_finite
-        self._order: tuple[int, np.ndarray] | None = None
+        self._orders: dict[int, np.ndarray] = {}  # the epochs being read (threads share them)
+        self._lock = threading.Lock()
+        self._stream: tuple[Iterator[Any], int, int] | None = None  # (steps, next step, until)
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
-        if self._order is None or self._order[0] != epoch:
-            order = _orders.epoch_permutation(self.seed, epoch, self.lay.n_global)
-            self._order = (epoch, order.astype(np.int32))
-        return self._order[1]
+        with self._lock:
+            order = self._orders.get(epoch)
+            if order is None:
+                order = _orders.epoch_permutation(self.seed, epoch, self.lay.n_global).astype(np.int32)
+                self._orders = {e: o for e, o in self._orders.items() if e >= epoch - 1}
+                self._orders[epoch] = order
+            return order
 
     def _read(self, ids: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Rows ``ids`` (any shape; ``-1`` = padding) as ``{column: ids.shape + row}`` (zeros
@@ -147,20 +153,26 @@ class StepLoader:
             time.sleep(self.delay_s)
         return self._read(ids)
 
-    def _steps(self, g0: int, g1: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    def _steps(self, g0: int, until: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        """Steps ``[g0, until)`` read ahead by grain (one stream across epochs: the next
+        epoch's first steps are read during this epoch's last ones and its evaluation)."""
         grain = _grain()
-
-        self._epoch_order(g0 // self.lay.steps_per_epoch)  # one order per epoch, computed once
-        ds = grain.MapDataset.range(g0, g1).map(self.read_step)
+        ds = grain.MapDataset.range(g0, until).map(self.read_step)
         options = grain.ReadOptions(num_threads=self.threads, prefetch_buffer_size=self.prefetch)
         return iter(ds.to_iter_dataset(options))
 
-    def blocks(self, g0: int, g1: int) -> Iterator[Block]:
-        """Blocks of up to ``block`` steps covering ``[g0, g1)`` (within one epoch)."""
+    def blocks(self, g0: int, g1: int, until: int | None = None) -> Iterator[Block]:
+        """Blocks of up to ``block`` steps covering ``[g0, g1)`` (within one epoch).
+        ``until``: the run's last step; reading goes on ahead past ``g1`` up to it, and the
+        next call that starts at ``g1`` continues that stream."""
         S = self.lay.steps_per_epoch
         if g0 // S != (g1 - 1) // S:
             raise ValueError(f"steps [{g0}, {g1}) span two epochs (S = {S})")
-        steps = self._steps(g0, g1)
+        until = g1 if until is None else max(until, g1)
+        if self._stream is None or self._stream[1:] != (g0, until):
+            self._stream = (self._steps(g0, until), g0, until)
+        steps = self._stream[0]
+        self._stream = (steps, g1, until)
         for first in range(g0, g1, self.block):
             count = min(self.block, g1 - first)
             t0 = time.perf_counter()

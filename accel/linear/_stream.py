@@ -163,7 +163,7 @@ def run(programs: Programs, carry: Any, loader: Any, key: Any, hyper: Any, *, to
             extra = next(ends, None)
         epoch_end = (g // S + 1) * S
         g1 = min(epoch_end, total, total if extra is None else extra)
-        for block in loader.blocks(g, g1):
+        for block in loader.blocks(g, g1, until=total):
             t0 = time.perf_counter()
             stop = block.first + block.count
             carry_dev, _ = programs.steps(carry_dev, programs.put_block(block), key, hyper, stop)
