@@ -194,6 +194,20 @@ class LinearEstimator:
             del self.classes_
         self.n_features_in_ = int(n_features)
 
+    def _store_validation(self, early: Any, epochs_done: int, params: Any) -> Any:
+        """With validation data (``early``: ``_validation.EarlyStopping``, else ``None``):
+        set ``best_params_``, ``best_epoch_``, ``best_val_loss_`` and ``stopped_early_``;
+        return the parameters to keep (the best ones under ``restore_best``)."""
+        self.stopped_early_ = early is not None and early.should_stop(epochs_done)
+        if early is None:
+            for name in ("best_params_", "best_epoch_", "best_val_loss_"):
+                self.__dict__.pop(name, None)
+            return params
+        self.best_params_ = early.best_params
+        self.best_epoch_ = early.best_epoch
+        self.best_val_loss_ = early.best_loss
+        return early.best_params if self.restore_best else params
+
     def _store_result(
         self,
         coef: np.ndarray,

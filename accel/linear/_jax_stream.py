@@ -29,12 +29,13 @@ import numpy as np
 
 from accel import _keys, _plan
 from accel.data import StepLoader, as_source
-from accel.linear import _optax, _stream
+from accel.linear import _model, _optax, _stream
 from accel.linear._objective import LinearObjective
 from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
 from accel.linear._step import data_parallel_parts, one_device
+from accel.linear._validation import EarlyStopping, Validation
 
-__all__ = ["fit"]
+__all__ = ["fit", "prepare"]
 
 
 @functools.lru_cache(maxsize=16)
@@ -55,13 +56,22 @@ def _programs(optimizer: Any, schedule: Any, loss: str, fit_intercept: bool, n: 
     return lay, parts, (steps, evaluate)
 
 
-def fit(est: Any, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt: Any,
-        device: Any) -> Any:  # fmt: skip
-    """``JAXOptimizer.fit`` on a source (see the module doc); sets the fitted attributes."""
+def prepare(est: Any, X: Any, y: Any) -> tuple[Any, int, int]:
+    """The source of ``fit(X, y)`` and its ``(n, d)``; sets ``n_features_in_`` and
+    ``classes_`` (before the validation data are checked against them)."""
     source = as_source(X, y)
     if est.batch_size is None:
         raise ValueError("a streamed fit needs batch_size (the full batch would hold the whole data set)")
     n, d = _stream.check_linear_source(source, est.loss)
+    est._source_inputs(d)
+    return source, n, d
+
+
+def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dtype: Any, pdt: Any,
+        device: Any, validation: tuple[Any, int] | None = None) -> Any:  # fmt: skip
+    """``JAXOptimizer.fit`` on a source prepared by :func:`prepare` (see the module doc);
+    ``validation``: ``(data, n_rows)`` checked by ``_validation``. Sets the fitted
+    attributes."""
     put = functools.partial(jax.device_put, device=device)
     batch = min(est.batch_size, n)
     schedule = est.learning_rate if callable(est.learning_rate) else 0.0
@@ -93,7 +103,11 @@ def fit(est: Any, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt:
     S = lay.steps_per_epoch
     total = est.epochs * S
     key = put(jax.random.key_data(_keys.seed_key(est.random_state)))
-    losses, norms = [], []
+    losses, norms, val_losses = [], [], []
+    early = validate = None
+    if validation is not None:
+        early = EarlyStopping(est.patience)
+        validate = Validation(_model.linear_loss(est.loss, est.fit_intercept), *validation, device)
     last = None
     for call in _stream.run(programs, carry, loader, key, hyper_arrays, total=total,
                             steps_per_epoch=S, n_global=n, template=params,
@@ -102,11 +116,20 @@ def fit(est: Any, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt:
         if call.epoch_end is not None:
             losses.append(call.epoch_end[0])
             norms.append(call.epoch_end[1])
+            if validate is not None:
+                epoch = len(losses) - 1
+                val_losses.append(validate(call.carry.train.params))
+                early.record(epoch, val_losses[-1], call.carry.train.params)
+                if early.should_stop(epoch):
+                    break
     final = jax.tree.map(np.asarray, last)
     est.compile_time_ = 0.0
-    est._source_inputs(d)
-    est.params_ = jax.tree.map(put, final.train.params)
     history = {"loss": np.asarray(losses, pdt), "grad_norm": np.asarray(norms, pdt)}
-    est._store_result(final.train.params["w"], final.train.params["b"], history,
-                      converged=bool(final.converged), diverged=bool(final.diverged), tol=est.tol)  # fmt: skip
+    if validate is not None:
+        history["val_loss"] = np.asarray(val_losses, pdt)
+    kept = est._store_validation(early, len(losses) - 1, final.train.params)
+    est.params_ = jax.tree.map(put, kept)
+    est._store_result(kept["w"], kept["b"], history, converged=bool(final.converged),
+                      diverged=bool(final.diverged),
+                      tol=None if est.stopped_early_ else est.tol)  # fmt: skip
     return est

@@ -28,6 +28,8 @@ Validation of the data and of the estimator arguments is in ``_data`` and ``acce
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
@@ -36,6 +38,7 @@ __all__ = [
     "LOSSES",
     "decision_function",
     "grad_norm",
+    "linear_loss",
     "loss_and_grad",
     "loss_and_grad_sums",
     "loss_value",
@@ -219,3 +222,21 @@ def score_from_predictions(
     if ss_tot == 0.0:
         return 1.0 if ss_res == 0.0 else 0.0
     return 1.0 - ss_res / ss_tot
+
+
+@functools.cache
+def linear_loss(loss: str, fit_intercept: bool) -> Callable[[Any, Any], Any]:
+    """``loss_fn(params, batch)``: :func:`loss_value` of ``params = {'w', 'b'}`` on
+    ``batch = {'X', 'y'}`` (JAX; ``b`` held fixed without an intercept), the form
+    ``ParallelTrainer.train`` and the validation take. The strategies read its
+    ``linear_model`` attribute to use the model's structure (the analytic gradient, the
+    feature sharding of model_parallel)."""
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(params, batch):
+        b = params["b"] if fit_intercept else jax.lax.stop_gradient(params["b"])
+        return loss_value(batch["X"], batch["y"], params["w"], b, loss=loss, xp=jnp)
+
+    loss_fn.linear_model = (loss, fit_intercept)
+    return loss_fn

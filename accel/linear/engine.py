@@ -19,7 +19,7 @@ from accel._plan import (
 )
 from accel.linear._data import array_is_finite, check_learning_rate, check_loss
 from accel.linear._estimator import LinearEstimator
-from accel.linear._model import decision_function, loss_value
+from accel.linear._model import decision_function, linear_loss, loss_value
 from accel.linear._objective import LinearObjective, PerExampleObjective, chunked, gather
 from accel.linear._optax import (
     check_hyperparameters,
@@ -94,6 +94,7 @@ __all__ = [
     "gather",
     "init_carry",
     "init_loss_scale",
+    "linear_loss",
     "local_row",
     "loss_value",
     "make_optimizer",

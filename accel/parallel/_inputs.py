@@ -10,8 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -91,18 +89,7 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
     return engine.check_hyperparameters(optimizer, **hyper)
 
 
-@functools.cache
-def linear_loss(loss: str, fit_intercept: bool) -> Callable[[Any, Any], jax.Array]:
-    """``loss_fn(params, batch)`` of the built-in linear model (``accel.linear``'s math); the
-    strategies read its ``linear_model`` attribute to use the model's structure (the
-    analytic gradient, the feature sharding of model_parallel)."""
-
-    def loss_fn(params, batch):
-        b = params["b"] if fit_intercept else jax.lax.stop_gradient(params["b"])
-        return engine.loss_value(batch["X"], batch["y"], params["w"], b, loss=loss, xp=jnp)
-
-    loss_fn.linear_model = (loss, fit_intercept)
-    return loss_fn
+linear_loss = engine.linear_loss  # the built-in model as a loss_fn
 
 
 def devices(n_devices: int | None) -> list[jax.Device]:

@@ -426,14 +426,7 @@ class ParallelTrainer(engine.LinearEstimator):
         done = min(epochs, int(carry.step) // S)
         scale = carry.train.loss_scale.scale
         history = hist.as_dict(done, lay.n_global, S, scale, validation=early is not None)
-        params = carry.train.params
-        self.stopped_early_ = early is not None and early.should_stop(done)
-        if early is not None:
-            self.best_params_ = early.best_params
-            self.best_epoch_ = early.best_epoch
-            self.best_val_loss_ = early.best_loss
-            if self.restore_best:
-                params = early.best_params
+        params = self._store_validation(early, done, carry.train.params)
         self.params_ = params
         self.step_ = int(carry.step)
         diverged = bool(carry.diverged) or raise_at is not None
