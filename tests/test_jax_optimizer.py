@@ -12,7 +12,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from accel import JAXOptimizer, _keys, _orders
 from accel.linear import DivergenceWarning, _model, _optax
-from accel.linear import _jax_optimizer as jo
+from accel.linear import _jax_program as jp
 from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum, RMSProp
 
 REFERENCE = {
@@ -274,6 +274,6 @@ def test_bad_data():
 
 
 def test_program_cache_key_is_static_only():
-    spec_fields = set(jo._Spec.__dataclass_fields__)
+    spec_fields = set(jp.Spec.__dataclass_fields__)
     assert {"n", "d", "batch_size", "loss"} <= spec_fields
     assert not {"learning_rate", "tol", "random_state", "epochs"} & spec_fields
