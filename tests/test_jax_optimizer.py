@@ -277,3 +277,58 @@ def test_program_cache_key_is_static_only():
     spec_fields = set(jp.Spec.__dataclass_fields__)
     assert {"n", "d", "batch_size", "loss"} <= spec_fields
     assert not {"learning_rate", "tol", "random_state", "epochs"} & spec_fields
+
+
+def test_nan_in_X_is_found_by_the_programs_first_evaluation():
+    """fit skips the host's pass over X for NaN/infinity: X @ 0 at the initial parameters is
+    NaN in exactly those rows, so the initial loss tells; the exact test then names X."""
+    X, y = _data("mse", n=30)
+    for bad in (np.nan, np.inf, -np.inf):
+        Z = X.copy()
+        Z[7, 1] = bad
+        for data in (Z, jnp.asarray(Z, jnp.float32)):
+            with pytest.raises(ValueError, match="X contains NaN or infinity"):
+                JAXOptimizer("sgd", epochs=3).fit(data, y)
+        with pytest.raises(ValueError, match="X contains NaN or infinity"):
+            JAXOptimizer("adam", epochs=3, batch_size=8, dtype="float64").fit(Z, y)
+
+
+def test_a_finite_X_with_an_overflowing_initial_loss_is_a_divergence():
+    X, y = _data("mse", n=30)
+    with pytest.warns(DivergenceWarning, match="non-finite"):
+        model = JAXOptimizer("sgd", epochs=3).fit(X, y * 1e20)  # 0.5 * y**2 overflows float32
+    assert model.diverged_ and model.n_epochs_ == 0 and np.all(model.coef_ == 0)
+
+
+@pytest.mark.parametrize("batch_size", [None, BATCH])
+def test_divergence_rerun_gives_the_state_before_the_diverged_epoch(batch_size):
+    """The program stops AT the diverged epoch and the fit runs it again to the epoch before
+    (no per-epoch copy of the state): with chunks (progress bar) and without, the kept
+    parameters are those of a run of exactly that many epochs."""
+    X, y = _data("mse", n=40)
+    kwargs = {"learning_rate": 2.5e-4, "epochs": 200, "batch_size": batch_size, "dtype": "float64"}
+    with pytest.warns(DivergenceWarning):  # the loss grows geometrically: 12 (5) good epochs
+        quiet = JAXOptimizer("sgd", **kwargs).fit(X * 100, y)
+    with pytest.warns(DivergenceWarning):
+        shown = JAXOptimizer("sgd", progress=True, **kwargs).fit(X * 100, y)
+    exact = JAXOptimizer("sgd", **{**kwargs, "epochs": quiet.n_epochs_}).fit(X * 100, y)
+    assert 0 < quiet.n_epochs_ == shown.n_epochs_ == exact.n_epochs_ < 200 and not exact.diverged_
+    np.testing.assert_array_equal(quiet.coef_, exact.coef_)
+    np.testing.assert_array_equal(shown.coef_, exact.coef_)
+    np.testing.assert_array_equal(quiet.history_["loss"], exact.history_["loss"])
+
+
+def test_numpy_data_is_read_in_place_when_aligned():
+    from accel.linear._jax_optimizer import _on_device
+
+    cpu = jax.devices("cpu")[0]
+    raw = np.empty(64 * 7 * 4 + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    aligned = raw[start : start + 64 * 7 * 4].view(np.float32).reshape(64, 7)
+    aligned[...] = np.arange(64 * 7).reshape(64, 7)
+    placed = _on_device(aligned, np.float32, cpu)
+    assert np.shares_memory(np.asarray(placed), aligned)  # no copy
+    for other in (aligned[1:], aligned.astype(np.float64), np.asfortranarray(aligned)):
+        moved = _on_device(other, np.float32, cpu)
+        assert moved.dtype == np.float32 and not np.shares_memory(np.asarray(moved), other)
+        np.testing.assert_array_equal(np.asarray(moved), np.asarray(other, np.float32))
