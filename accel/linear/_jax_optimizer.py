@@ -79,26 +79,27 @@ def _check_dtype(dtype: object) -> str:
 _CPU_ALIGN = 64
 
 
-def _on_device(a: Any, dtype: Any, device: jax.Device) -> jax.Array:
-    """``a`` in ``dtype`` on ``device``. A JAX array is converted and moved there if needed.
-    A NumPy array on a CPU device is placed without a copy when it is C-contiguous, of
-    ``dtype`` and 64-byte aligned; otherwise it is copied (and converted) ONCE into an
-    aligned buffer that the device then reads in place. (NumPy aligns large arrays to 16
-    bytes only; JAX's own copy of an unaligned array took 2-6x longer than this memcpy.)"""
+def _on_device(a: Any, dtype: Any, device: jax.Device) -> Any:
+    """``a`` in ``dtype``, ready for the program on ``device``. A JAX array is converted and
+    moved there if needed. A NumPy array stays NumPy (the compiled program's call places it):
+    on a CPU device the program reads it in place when it is C-contiguous, of ``dtype`` and
+    64-byte aligned; otherwise it is copied (and converted) ONCE into an aligned buffer.
+    (NumPy aligns large arrays to 16 bytes only, and JAX's own copy of an unaligned array
+    took 2-6x longer than this memcpy.)"""
     if isinstance(a, jax.Array):
         a = a if a.dtype == dtype else a.astype(dtype)
         return a if a.devices() == {device} else jax.device_put(a, device)
     a = np.asarray(a)
-    if device.platform == "cpu":
-        ready = a.dtype == dtype and a.flags.c_contiguous and a.ctypes.data % _CPU_ALIGN == 0
-        if not ready:
-            raw = np.empty(a.size * np.dtype(dtype).itemsize + _CPU_ALIGN, np.uint8)
-            start = -raw.ctypes.data % _CPU_ALIGN
-            buf = raw[start : start + a.size * np.dtype(dtype).itemsize].view(dtype).reshape(a.shape)
-            np.copyto(buf, a, casting="unsafe")
-            a = buf
-        return jax.device_put(a, device, may_alias=True)
-    return jax.device_put(np.asarray(a, dtype), device)
+    if device.platform != "cpu":
+        return np.asarray(a, dtype)
+    if a.dtype == dtype and a.flags.c_contiguous and a.ctypes.data % _CPU_ALIGN == 0:
+        return a
+    size = a.size * np.dtype(dtype).itemsize
+    raw = np.empty(size + _CPU_ALIGN, np.uint8)
+    start = -raw.ctypes.data % _CPU_ALIGN
+    buf = raw[start : start + size].view(dtype).reshape(a.shape)
+    np.copyto(buf, a, casting="unsafe")
+    return buf
 
 
 class JAXOptimizer(LinearEstimator):
