@@ -268,7 +268,7 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 bad = _stopping.diverged(loss, c.loss0, jnp, nonfinite=parts.nonfinite_diverges)
                 if parts.halted is not None:  # a halted run stops as it is (the caller raises)
                     bad = bad & ~parts.halted(train)
-                conv = jnp.bool_(False)
+                conv = c.converged  # False here (the loop runs while it is): kept, not rewritten
                 if spec.has_tol:
                     conv = _stopping.converged(c.loss, loss, hyper["tol"], jnp) & ~bad
                 i = e - first_epoch
