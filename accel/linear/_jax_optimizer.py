@@ -89,7 +89,7 @@ def _on_device(a: Any, dtype: Any, device: jax.Device) -> Any:
     on a CPU device the program reads it in place when it is C-contiguous, of ``dtype`` and
     64-byte aligned; otherwise it is copied (and converted) ONCE into an aligned buffer.
     (NumPy aligns large arrays to 16 bytes only, and JAX's own copy of an unaligned array
-    took 2-6x longer than this memcpy.)"""
+    takes several times longer than this one: ``benchmarks/bench_linear_profile.py``.)"""
     if isinstance(a, jax.Array):
         a = a if a.dtype == dtype else a.astype(dtype)
         return a if a.devices() == {device} else jax.device_put(a, device)
@@ -109,7 +109,7 @@ def _on_device(a: Any, dtype: Any, device: jax.Device) -> Any:
 def _copy(dst: np.ndarray, src: np.ndarray) -> None:
     """``dst[...] = src`` (cast), a large array in row chunks on up to 4 threads: NumPy
     releases the GIL while copying, and the first touch of the new pages (the kernel's
-    zeroing) then runs on every core; 2x faster than one thread on 2 cores for 188 MB."""
+    zeroing) then runs on every core (``bench_linear_profile`` times one thread and these)."""
     parts = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     if dst.nbytes < _PARALLEL_COPY_BYTES or parts < 2 or dst.ndim == 0 or dst.shape[0] < parts:
         np.copyto(dst, src, casting="unsafe")
