@@ -57,6 +57,7 @@ __all__ = [
     "philox_fold_in_data",
     "sample_keys",
     "seed_key",
+    "seed_key_data",
     "split_ids",
     "threefry2x32_hash",
     "threefry2x32_rounds",
@@ -83,11 +84,16 @@ def _check_impl(impl: str) -> str:
     return impl
 
 
+def seed_key_data(seed: int) -> np.ndarray:
+    """The raw data of ``K(seed)`` on the host: ``[seed >> 32, seed & 0xFFFFFFFF]`` (uint32),
+    for programs that take the key as a plain array (``jax.random.wrap_key_data`` inside)."""
+    seed = check_seed(seed)
+    return np.array([seed >> 32, seed & _U32], dtype=np.uint32)
+
+
 def seed_key(seed: int, *, impl: str = DEFAULT_IMPL) -> jax.Array:
     """``K(seed)``: a typed PRNG key holding all 64 bits of ``seed``."""
-    seed = check_seed(seed)
-    data = np.array([seed >> 32, seed & _U32], dtype=np.uint32)
-    return jax.random.wrap_key_data(jnp.asarray(data), impl=_check_impl(impl))
+    return jax.random.wrap_key_data(jnp.asarray(seed_key_data(seed)), impl=_check_impl(impl))
 
 
 def epoch_key(key: jax.Array, epoch: int | jax.Array) -> jax.Array:

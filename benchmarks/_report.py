@@ -52,6 +52,10 @@ def markdown(data: dict[str, Any], plots: dict[str, list[str]]) -> str:
         "",
         f"- SGD family (sgd, momentum, nesterov): {data['lr_rule']['sgd_family']}.",
         f"- Adaptive (adam, adamw, adagrad, rmsprop): {data['lr_rule']['adaptive']}.",
+    ]
+    if "line_search" in data["lr_rule"]:
+        out.append(f"- Line search (lbfgs, JAXOptimizer only): {data['lr_rule']['line_search']}.")
+    out += [
         "",
     ]
     for s in data["skipped"]:

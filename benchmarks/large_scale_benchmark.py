@@ -3,7 +3,7 @@
 Run it (the README's main job)::
 
     python -m benchmarks                 # --quick: 6 problems, 5 optimizers, < 3 min on 2 cores
-    python -m benchmarks --full          # larger problems, all 7 optimizers
+    python -m benchmarks --full          # larger problems, all 7 optimizers and L-BFGS (JAX only)
     python benchmarks/large_scale_benchmark.py --output DIR --backends numpy,jax --optimizers sgd,adam
 
 Outputs in ``--output`` (default ``benchmark_results``):
@@ -13,7 +13,7 @@ Outputs in ``--output`` (default ``benchmark_results``):
       {"schema": "accel.large_scale/1", "created": ISO-8601 UTC, "command": str,
        "versions": {package: version}, "device": {"backend": str, "devices": [str]},
        "dtype": str, "seed": int, "repeats": int, "rtol": float,
-       "lr_rule": {"sgd_family": str, "adaptive": str},
+       "lr_rule": {"sgd_family": str, "adaptive": str, "line_search": str},
        "problems": [{"name", "loss", "metadata", "fallback", "optimum": {"loss", "method", "grad_norm"},
                      "lipschitz", "learning_rates": {optimizer: lr}, "lr_source": {optimizer: str},
                      "hyperparameters": {optimizer: {name: value}}}],
@@ -67,7 +67,9 @@ __all__ = ["BACKENDS", "LargeScaleBenchmark", "main"]
 
 BACKENDS = ("numpy", "jax", "parallel")
 QUICK_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
-FULL_OPTIMIZERS = (*QUICK_OPTIMIZERS, "adagrad", "rmsprop")
+# optimizers only JAXOptimizer runs (a line search on the full batch): no NumPy or parallel row
+JAX_ONLY = ("lbfgs",)
+FULL_OPTIMIZERS = (*QUICK_OPTIMIZERS, "adagrad", "rmsprop", *JAX_ONLY)
 SGD_FAMILY = ("sgd", "momentum", "nesterov")
 ADAPTIVE_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 _NUMPY_CLASSES = {
@@ -84,6 +86,8 @@ LR_RULE = {
     "[X,1]^T [X,1] / n (divided by 4 for logistic), computed in float64",
     "adaptive": "grid {grid} on a validation split (last 20% of a seeded shuffle of the training "
     "rows), {tune} epochs of the NumPy reference each; lowest finite validation loss wins",
+    "line_search": "lbfgs: optax's zoom line search picks every step; learning_rate 1.0 (optax's "
+    "default: the first trial step is the quasi-Newton step); one epoch is one iteration",
 }
 
 
@@ -199,6 +203,9 @@ class LargeScaleBenchmark:
         val, fit = order[-n_val:], order[:-n_val]
         tune = self._tune_epochs(max_epochs)
         for opt in optimizers:
+            if opt in JAX_ONLY:
+                rates[opt], sources[opt] = 1.0, "line search"
+                continue
             if opt in SGD_FAMILY:
                 rates[opt], sources[opt] = 1.0 / L, "1/L"
                 continue
@@ -303,6 +310,10 @@ class LargeScaleBenchmark:
         for spec in specs:
             opt = spec["optimizer"]
             for backend in self.backends:
+                if opt in JAX_ONLY and backend != "jax":  # JAXOptimizer only (JAX_ONLY)
+                    if self._bar is not None:
+                        self._bar.update(1)
+                    continue
                 rows.append(self._run_one(name, loss, opt, rates[opt], backend, max_epochs, optimum,
                                           X_train, y_train, X_test, y_test, _hyper(spec)))
                 if self._bar is not None:
@@ -376,6 +387,7 @@ class LargeScaleBenchmark:
         return {
             "sgd_family": LR_RULE["sgd_family"],
             "adaptive": LR_RULE["adaptive"].format(grid=list(ADAPTIVE_GRID), tune=tune),
+            "line_search": LR_RULE["line_search"],
         }
 
     def save_results(self, filename: str = "large_scale_results.json") -> Path:
@@ -411,14 +423,15 @@ def _specs(configs: Any) -> list[dict[str, Any]]:
     specs = []
     for item in items:
         opt = _BY_CLASS_NAME.get(item.get("optimizer"), item.get("optimizer"))
-        if opt not in _NUMPY_CLASSES:
-            accepted = [*_NUMPY_CLASSES, *_BY_CLASS_NAME]
+        if opt not in _NUMPY_CLASSES and opt not in JAX_ONLY:
+            accepted = [*_NUMPY_CLASSES, *_BY_CLASS_NAME, *JAX_ONLY]
             raise ValueError(f"configs: optimizer must be one of {accepted}, got {item}")
-        unknown = set(item) - {"optimizer", "learning_rate", *HYPERPARAMETERS[opt]}
+        own = HYPERPARAMETERS.get(opt, {})
+        unknown = set(item) - {"optimizer", "learning_rate", *own}
         if unknown:
             raise ValueError(
                 f"configs: {sorted(unknown)} not settings of {opt}; accepted: learning_rate, "
-                f"{', '.join(HYPERPARAMETERS[opt]) or '(no hyperparameters)'}"
+                f"{', '.join(own) or '(no hyperparameters)'}"
             )
         specs.append({**item, "optimizer": opt})
     return specs
@@ -444,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="small suite, < 3 min on 2 cores (default)")
-    mode.add_argument("--full", action="store_true", help="larger problems and all seven optimizers")
+    mode.add_argument("--full", action="store_true",
+                      help="larger problems, all seven optimizers and lbfgs (JAXOptimizer only)")
     p.add_argument("--output", default="benchmark_results", help="output folder (default: %(default)s)")
     p.add_argument("--backends", default=",".join(BACKENDS), help="subset of numpy,jax,parallel")
     p.add_argument("--optimizers", default=None, help="comma-separated optimizer names")

@@ -200,7 +200,8 @@ def entries() -> list[Entry]:
         "random_state": seeds(),
     }  # fmt: skip
     out.append(Entry("JAXOptimizer(...).fit", jax_opt, {
-        **common_est, "optimizer_type": choice(("sgd", "adam")), "use_jit": bools(),
+        **common_est, "learning_rate": reals(0.0, lo_open=True, none_ok=True),  # None: the optimizer's default
+        "optimizer_type": choice(("sgd", "adam", "lbfgs")), "use_jit": bools(),
         "dtype": choice(("float32", "float64", "bfloat16")), "progress": bools(),
         "device": fixed("tpu:99", 3.5, "nope"), "b1": reals(0.0, 1.0, hi_open=True),
         "eps": reals(0.0), "no_such_hyperparameter": fixed(1.0),

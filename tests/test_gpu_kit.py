@@ -79,6 +79,9 @@ def test_dry_run_runs_every_real_section_and_writes_valid_files(tmp_path):
     for c in cases:  # the floor is the formula, against the measured copy bandwidth
         floor = c["epochs"] * c["passes"] * plan.linear_rows * plan.linear_features * 4 / measured
         assert c["floor_measured_s"] == pytest.approx(floor) and c["floor_spec_s"] is None
+        assert c["engine_passes"] == (2 if c["batch_size"] is None else 3)  # the engine's dots
+        engine = floor * c["engine_passes"] / c["passes"]
+        assert c["ratio_to_engine_floor_measured"] == pytest.approx(c["median_s"] / engine)
         assert c["median_s"] > 0 and c["compile_and_first_fit_s"] > 0
     assert sections["parallel_trainer"]["train"][0]["samples_per_s"] > 0
     assert [r["algorithm"] for r in sections["augment_params"]["results"]] == ["threefry2x32"]

@@ -12,7 +12,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from accel import JAXOptimizer, _keys, _orders
 from accel.linear import DivergenceWarning, _model, _optax
-from accel.linear import _jax_optimizer as jo
+from accel.linear import _jax_program as jp
 from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum, RMSProp
 
 REFERENCE = {
@@ -274,6 +274,67 @@ def test_bad_data():
 
 
 def test_program_cache_key_is_static_only():
-    spec_fields = set(jo._Spec.__dataclass_fields__)
+    spec_fields = set(jp.Spec.__dataclass_fields__)
     assert {"n", "d", "batch_size", "loss"} <= spec_fields
     assert not {"learning_rate", "tol", "random_state", "epochs"} & spec_fields
+
+
+def test_nan_in_X_is_found_by_the_programs_first_evaluation():
+    """fit skips the host's pass over X for NaN/infinity: X @ 0 at the initial parameters is
+    NaN in exactly those rows, so the initial loss tells; the exact test then names X."""
+    X, y = _data("mse", n=30)
+    for bad in (np.nan, np.inf, -np.inf):
+        Z = X.copy()
+        Z[7, 1] = bad
+        for data in (Z, jnp.asarray(Z, jnp.float32)):
+            with pytest.raises(ValueError, match="X contains NaN or infinity"):
+                JAXOptimizer("sgd", epochs=3).fit(data, y)
+        with pytest.raises(ValueError, match="X contains NaN or infinity"):
+            JAXOptimizer("adam", epochs=3, batch_size=8, dtype="float64").fit(Z, y)
+
+
+def test_a_finite_X_with_an_overflowing_initial_loss_is_a_divergence():
+    X, y = _data("mse", n=30)
+    with pytest.warns(DivergenceWarning, match="non-finite"):
+        model = JAXOptimizer("sgd", epochs=3).fit(X, y * 1e20)  # 0.5 * y**2 overflows float32
+    assert model.diverged_ and model.n_epochs_ == 0 and np.all(model.coef_ == 0)
+
+
+@pytest.mark.parametrize("batch_size", [None, BATCH])
+def test_divergence_rerun_gives_the_state_before_the_diverged_epoch(batch_size):
+    """The program stops AT the diverged epoch and the fit runs it again to the epoch before
+    (no per-epoch copy of the state): with chunks (progress bar) and without, the kept
+    parameters are those of a run of exactly that many epochs."""
+    X, y = _data("mse", n=40)
+    kwargs = {"learning_rate": 2.5e-4, "epochs": 200, "batch_size": batch_size, "dtype": "float64"}
+    with pytest.warns(DivergenceWarning):  # the loss grows geometrically: 12 (5) good epochs
+        quiet = JAXOptimizer("sgd", **kwargs).fit(X * 100, y)
+    with pytest.warns(DivergenceWarning):
+        shown = JAXOptimizer("sgd", progress=True, **kwargs).fit(X * 100, y)
+    exact = JAXOptimizer("sgd", **{**kwargs, "epochs": quiet.n_epochs_}).fit(X * 100, y)
+    assert 0 < quiet.n_epochs_ == shown.n_epochs_ == exact.n_epochs_ < 200 and not exact.diverged_
+    np.testing.assert_array_equal(quiet.coef_, exact.coef_)
+    np.testing.assert_array_equal(shown.coef_, exact.coef_)
+    np.testing.assert_array_equal(quiet.history_["loss"], exact.history_["loss"])
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_numpy_data_is_read_in_place_when_aligned(threaded, monkeypatch):
+    from accel.linear import _jax_optimizer
+    from accel.linear._jax_optimizer import _on_device
+
+    if threaded:  # the copy of a large array runs in row chunks on several threads
+        monkeypatch.setattr(_jax_optimizer, "_PARALLEL_COPY_BYTES", 0)
+
+    cpu = jax.devices("cpu")[0]
+    raw = np.empty(64 * 7 * 4 + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    aligned = raw[start : start + 64 * 7 * 4].view(np.float32).reshape(64, 7)
+    aligned[...] = np.arange(64 * 7).reshape(64, 7)
+    assert _on_device(aligned, np.float32, cpu) is aligned  # the program reads it in place
+    for other in (aligned[1:], aligned.astype(np.float64), np.asfortranarray(aligned)):
+        moved = _on_device(other, np.float32, cpu)  # one aligned copy
+        assert moved.dtype == np.float32 and moved.ctypes.data % 64 == 0 and moved.flags.c_contiguous
+        np.testing.assert_array_equal(moved, np.asarray(other, np.float32))
+    placed = _on_device(jnp.asarray(aligned), np.float32, jax.devices("cpu")[1])
+    assert placed.devices() == {jax.devices("cpu")[1]}

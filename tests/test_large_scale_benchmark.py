@@ -188,7 +188,7 @@ def test_bad_dataset_arguments(tmp_path):
     X, y = _regression()
     bench = LargeScaleBenchmark(tmp_path, backends=("numpy",), repeats=1, progress=False)
     with pytest.raises(ValueError, match="configs: optimizer must be one of"):
-        bench.benchmark_dataset("x", X, y, X, y, {}, ["lbfgs"], 10)
+        bench.benchmark_dataset("x", X, y, X, y, {}, ["adamax"], 10)
     with pytest.raises(ValueError, match="max_epochs must be an integer >= 1"):
         bench.benchmark_dataset("x", X, y, X, y, {}, ["sgd"], 0)
     with pytest.raises(ValueError, match="loss must be one of"):
@@ -225,7 +225,7 @@ def test_cli_rejects_unknown_names(capsys):
     assert exc.value.code == 2
     assert "--backends: unknown ['torch']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["--optimizers", "lbfgs"])
+        main(["--optimizers", "adamax"])
     assert "--optimizers: unknown" in capsys.readouterr().err
 
 
@@ -244,7 +244,7 @@ def test_full_mode_selects_full_only_problems_and_all_seven_optimizers(tmp_path)
         "mnist", "california", "highdim100", "highdim1000", "kappa1e3", "kappa1e6"
     ]
     assert _problems.problem_names(full=True)[-3:] == ["highdim5000", "highdim10000", "kappa1e9"]
-    assert set(FULL_OPTIMIZERS) - set(QUICK_OPTIMIZERS) == {"adagrad", "rmsprop"}
+    assert set(FULL_OPTIMIZERS) - set(QUICK_OPTIMIZERS) == {"adagrad", "rmsprop", "lbfgs"}
     out = tmp_path / "full"
     rc = main(["--full", "--problems", "kappa1e9", "--optimizers", "adagrad,rmsprop", "--backends", "numpy",
                "--epochs", "10", "--repeats", "1", "--output", str(out), "--no-progress"])
@@ -283,3 +283,13 @@ def test_configs_keyed_by_class_name_with_hyperparameters(tmp_path):
         bench.benchmark_dataset("toy", X, y, X, y, {}, {"Adam": {"momentum": 0.9}}, 10)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         bench.benchmark_dataset("toy", X, y, X, y, {}, {"LBFGS": {}}, 10)
+
+
+def test_lbfgs_runs_on_jax_only_and_reaches_the_optimum(tmp_path):
+    X, y = _regression()
+    bench = LargeScaleBenchmark(tmp_path, backends=("numpy", "jax"), repeats=1, progress=False)
+    rows = bench.benchmark_dataset("toy", X, y, X, y, {}, ["lbfgs", "sgd"], max_epochs=50)
+    assert [(r["optimizer"], r["backend"]) for r in rows] == [("lbfgs", "jax"), ("sgd", "numpy"), ("sgd", "jax")]
+    assert rows[0]["converged"] and rows[0]["gap"] < 1e-5 and rows[0]["epochs"] == 50
+    assert bench.problems[-1]["lr_source"]["lbfgs"] == "line search"
+    assert "lbfgs" in bench.to_dict()["lr_rule"]["line_search"]

@@ -119,6 +119,41 @@ def test_check_X_y_errors(X, y, loss, exc, match):
         check_X_y(X, y, loss)
 
 
+def _planted(value, *more):
+    X = np.random.default_rng(0).standard_normal((50, 7))
+    X[13, 2] = value
+    for row, col, v in more:
+        X[row, col] = v
+    return X
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("X", "bad"),
+    [
+        (_planted(np.nan), True),
+        (_planted(np.inf), True),
+        (_planted(-np.inf), True),
+        (_planted(np.inf, (13, 5, -np.inf)), True),  # +inf and -inf in one row: a NaN sum
+        (_planted(np.nan, (40, 0, np.inf)), True),
+        (_planted(1.0), False),
+        (_planted(3e38, (13, 3, 3e38)), False),  # finite, but the float32 row sum overflows
+        (np.asfortranarray(_planted(np.nan)), True),
+        (_planted(np.inf)[:, ::2], True),  # a strided view
+    ],
+)
+def test_finiteness_test_is_exact(X, bad, dtype):
+    """A 2-D float array is tested with one product X @ 1 first; the exact element-wise test
+    decides whenever a row sum is not finite, so neither answer can be wrong."""
+    X = X.astype(dtype, copy=False) if dtype == "float64" else X.astype(dtype)
+    if bad:
+        with pytest.raises(ValueError, match="X contains NaN or infinity"):
+            check_X(X)
+    else:
+        assert check_X(X) is X
+    assert check_X(X, finite=False) is X  # the caller's own test (JAXOptimizer's program)
+
+
 @pytest.mark.parametrize(
     ("y", "match"),
     [

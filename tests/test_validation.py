@@ -151,3 +151,30 @@ def test_logistic_validation_labels_must_be_the_fits_classes():
     assert np.isfinite(pt.history_["val_loss"]).all()
     with pytest.raises(ValueError, match=r"y_val has labels \['maybe'\] not among the classes"):
         pt.fit(Xt, labels, validation_data=(Xv, np.where(yv > 0, "pos", "maybe")))
+
+
+# -- JAXOptimizer: the same validation, resident or streamed ---------------------------------
+def test_jax_optimizer_validation_matches_parallel_trainer(tmp_path, stopped):
+    from accel import JAXOptimizer
+
+    (Xt, yt), (Xv, yv) = _split()
+    _, early, best = stopped
+    kw = {k: v for k, v in KW.items() if k != "n_devices"}
+    jo = JAXOptimizer("adam", **kw, patience=3).fit(Xt, yt, validation_data=(Xv, yv))
+    assert jo.stopped_early_ and jo.best_epoch_ == early.best_epoch_ and jo.n_epochs_ == early.n_epochs_
+    np.testing.assert_allclose(jo.history_["val_loss"], early.history_["val_loss"], rtol=1e-5)
+    np.testing.assert_allclose(jo.coef_, early.coef_, rtol=1e-5, atol=1e-7)
+    jb = JAXOptimizer("adam", **kw, patience=3, restore_best=True).fit(Xt, yt, validation_data=(Xv, yv))
+    np.testing.assert_allclose(jb.coef_, best.coef_, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(jb.coef_, jb.best_params_["w"])
+    np.testing.assert_array_equal(np.asarray(jb.params_["w"]), jb.best_params_["w"])
+    np.save(tmp_path / "X.npy", Xt)
+    np.save(tmp_path / "y.npy", yt)
+    js = JAXOptimizer("adam", **kw, patience=3).fit(str(tmp_path / "X.npy"), str(tmp_path / "y.npy"),
+                                                    validation_data=(Xv, yv))  # fmt: skip
+    assert js.n_epochs_ == jo.n_epochs_ and js.best_epoch_ == jo.best_epoch_
+    np.testing.assert_allclose(js.history_["val_loss"], jo.history_["val_loss"], rtol=1e-5)
+    with pytest.raises(ValueError, match=r"patience and restore_best need validation data"):
+        JAXOptimizer(patience=2).fit(Xt, yt)
+    with pytest.raises(ValueError, match=r"validation_data: X_val has 2 features"):
+        JAXOptimizer().fit(Xt, yt, validation_data=(Xv[:, :2], yv))

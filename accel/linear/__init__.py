@@ -2,7 +2,7 @@
 
 ``z = X @ w + b`` with ``loss='mse'`` (``1/(2n) Σ (z - y)²``) or ``loss='logistic'``
 (``1/n Σ log(1 + exp(z)) - y z``), trained by an optax optimizer named in the table of
-``_optax`` (or any ``optax.GradientTransformation``).
+``_optax`` (or any ``optax.GradientTransformation``; ``JAXOptimizer`` also L-BFGS).
 
 Private modules, one concept each:
 
@@ -15,7 +15,10 @@ Private modules, one concept each:
 - ``_objective``: a device's contribution to a step's gradient (linear, or any ``loss_fn``);
 - ``_precision``: compute dtype, loss scaling, finiteness checks;
 - ``_program``: the one training program (epochs, mini-batches, tol, divergence, history);
-- ``_step``: the data-parallel step and evaluation on ``D`` devices (``D = 1``: JAXOptimizer);
+- ``_step``: the data-parallel step and evaluation on ``D`` devices (``ParallelTrainer``);
+- ``_single``: ``JAXOptimizer``'s step and evaluation on one device (the parameters as one
+  vector; optax's L-BFGS with its line search);
+- ``_jax_program``: ``JAXOptimizer``'s compiled program, cached per static specification;
 - ``_jax_optimizer``: ``JAXOptimizer``, the single-device estimator on that program.
 
 ``engine`` re-exports the training engine's building blocks for ``accel.parallel``.

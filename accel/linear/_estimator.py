@@ -86,6 +86,9 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
+_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 class LinearEstimator:
     """Base of every estimator of the project (module doc)."""
 
@@ -95,12 +98,15 @@ class LinearEstimator:
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return sorted(
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        )
+        names = _PARAM_NAMES.get(cls)
+        if names is None:  # inspect.signature is slow next to a fit: once per class
+            sig = inspect.signature(cls.__init__)
+            names = _PARAM_NAMES[cls] = tuple(sorted(
+                p.name
+                for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            ))  # fmt: skip
+        return list(names)
 
     def _extra_params(self) -> dict[str, Any]:
         """Parameters passed through ``**kwargs`` (the optimizer's hyperparameters)."""
@@ -171,12 +177,15 @@ class LinearEstimator:
 
     # ----- fitting ------------------------------------------------------------------------
 
-    def _fit_inputs(self, X: Any, y: Any) -> tuple[Any, Any]:
+    def _fit_inputs(self, X: Any, y: Any, finite_X: bool = True) -> tuple[Any, Any]:
         """Validate ``(X, y)`` for ``fit``: returns ``X`` and ``y`` as numbers (for
         ``loss='logistic'``: 0/1 for ``classes_[0]``/``classes_[1]``); sets
         ``n_features_in_`` and, for classifiers, ``classes_``. A column ``y`` of shape
-        ``(n, 1)`` is accepted with a ``DataConversionWarning`` (scikit-learn's rule)."""
-        X, y = _data.check_X_y(X, y, self.loss, who=type(self).__name__, warn_column=True)
+        ``(n, 1)`` is accepted with a ``DataConversionWarning`` (scikit-learn's rule).
+        ``finite_X=False``: the caller tests ``X`` for NaN and infinity itself."""
+        X, y = _data.check_X_y(
+            X, y, self.loss, who=type(self).__name__, warn_column=True, finite_X=finite_X
+        )
         if self.loss == "logistic":
             y, self.classes_ = _data.encode_binary_labels(y)
         elif hasattr(self, "classes_"):
@@ -193,6 +202,14 @@ class LinearEstimator:
         elif hasattr(self, "classes_"):
             del self.classes_
         self.n_features_in_ = int(n_features)
+
+    def _check_validation_use(self, validation: Any) -> None:
+        """``patience``/``restore_best`` act on validation data: refuse them without."""
+        if validation is None and (self.patience is not None or self.restore_best):
+            raise ValueError(
+                "patience and restore_best need validation data: fit(..., validation_data="
+                "(X_val, y_val)) or train(..., eval_data=...)"
+            )
 
     def _store_validation(self, early: Any, epochs_done: int, params: Any) -> Any:
         """With validation data (``early``: ``_validation.EarlyStopping``, else ``None``):

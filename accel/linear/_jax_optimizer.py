@@ -2,25 +2,31 @@
 
 The whole loop (all epochs, all mini-batches, the per-epoch evaluation, the divergence and
 ``tol`` rules, the history) is ONE XLA program: ``accel.linear._program.build_loop`` with
-the data-parallel step of ``_step`` on one device (``ParallelTrainer`` runs the same step
-sharded over its devices). The program is compiled once per optimizer, loss, data shape,
-dtype, ``batch_size``, device and whether ``tol`` is set: learning rate, hyperparameter
-values, ``tol``, ``random_state`` and the number of epochs are arguments, so changing them
-does not recompile.
+the single-device parts of ``_single`` (``ParallelTrainer`` runs the same loop with the
+step of ``_step`` sharded over its devices), compiled once per optimizer, loss, data shape,
+dtype, ``batch_size``, device and whether ``tol`` is set (``_jax_program``): learning rate,
+hyperparameter values, ``tol``, ``random_state`` and the number of epochs are arguments, so
+changing them does not recompile. A fit is the validation of ``X`` and ``y``, one call of
+that program (a few for more than ``HIST_CAP`` epochs or with a progress bar) and one read
+of its results.
 
 The numerical contract is the NumPy reference's (``optimizers``; shared DESIGN.md): zero
 init, history at init and after each epoch, mini-batch order ``accel._orders`` (drawn in the
 program for a block of epochs at a time), last partial batch kept (padded to the batch size
 with zero-weight rows), a full-batch step reusing the gradient of the previous evaluation
 (two matrix-vector products per epoch).
+
+``optimizer_type='lbfgs'`` is optax's L-BFGS (``optax.lbfgs``: memory 10, zoom line search
+of at most 20 steps), full batch only. An epoch is one L-BFGS iteration; the history,
+``tol`` and divergence rules are the same.
 """
 
 from __future__ import annotations
 
-import functools
+import itertools
 import math
-import time
-from dataclasses import dataclass
+import os
+import threading
 from typing import Any
 
 import jax
@@ -29,85 +35,22 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from accel import _checks, _keys, _orders, _plan
+from accel import _checks, _keys
 from accel.data import is_source_like
-from accel.linear import _data, _jax_stream, _model, _optax
+from accel.linear import _data, _jax_stream, _model, _optax, _validation
 from accel.linear._estimator import LinearEstimator
-from accel.linear._objective import LinearObjective
-from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
-from accel.linear._step import data_parallel_parts, one_device
+from accel.linear._jax_program import Spec, get_program
+from accel.linear._program import HIST_CAP
 
 __all__ = ["JAXOptimizer"]
 
 _DTYPES = ("float32", "float64", "bfloat16")
+_NAMES = _optax.OPTIMIZER_NAMES + _optax.LINESEARCH_OPTIMIZERS
 # with progress=True the loop is dispatched in at most this many chunks of epochs
 _PROGRESS_UPDATES = 100
-
-
-@dataclass(frozen=True)
-class _Spec:
-    """Everything static about one compiled program (its cache key)."""
-
-    optimizer: Any  # a name, or a user's optax.GradientTransformation
-    schedule: Any  # a callable learning rate, or 0.0 (then the rate is a traced scalar)
-    loss: str
-    fit_intercept: bool
-    n: int
-    d: int
-    batch_size: int | None  # None: full batch
-    has_tol: bool
-    data_dtype: Any
-    param_dtype: Any
-    device: Any  # the jax.Device the program runs on
-    row_blocks: int = 1  # of the full-data gradient, see _model.rmatvec
-
-
-def _parts(spec: _Spec):
-    """The loop specification and the one-device data-parallel parts for ``spec``."""
-    lay = _plan.Layout(
-        n_rows=spec.n, n_shards=1, group_devices=1,
-        batch_size=spec.n if spec.batch_size is None else spec.batch_size, accum=1,
-    )  # fmt: skip
-    loop = LoopSpec(
-        n_rows=spec.n,
-        steps_per_epoch=lay.steps_per_epoch,
-        order_block=0 if spec.batch_size is None else _orders.order_block(spec.n),
-        hist_cap=HIST_CAP,
-        has_tol=spec.has_tol,
-        partial_epochs=False,
-    )
-    params = {"w": jnp.zeros(spec.d, spec.param_dtype), "b": jnp.zeros((), spec.param_dtype)}
-    parts = data_parallel_parts(
-        lay,
-        LinearObjective(spec.loss, spec.fit_intercept),
-        make_tx=_optax.transformation_factory(spec.optimizer, spec.schedule, spec.fit_intercept),
-        compute_dtype=spec.param_dtype,
-        loss_scale=1.0,
-        nan_policy=None,
-        **one_device(),
-        params_template=params,
-        row_blocks=spec.row_blocks,
-    )
-    return loop, parts
-
-
-# compiled programs, keyed by (spec, x64): a second fit with the same spec reuses them
-_COMPILED: dict[tuple, Any] = {}
-_MAX_COMPILED = 64
-
-
-def _compiled(spec: _Spec, args: tuple) -> tuple[Any, float]:
-    """``(executable, compile seconds)`` of the loop for ``spec`` (0.0 when cached)."""
-    key = (spec, jax.config.jax_enable_x64)
-    if key in _COMPILED:
-        return _COMPILED[key], 0.0
-    loop, parts = _parts(spec)
-    t0 = time.perf_counter()
-    exe = jax.jit(build_loop(loop, parts), donate_argnums=0).lower(*args).compile()
-    if len(_COMPILED) >= _MAX_COMPILED:
-        _COMPILED.pop(next(iter(_COMPILED)))
-    _COMPILED[key] = exe
-    return exe, time.perf_counter() - t0
+# learning_rate=None: the optimizer's default (the line search's first trial step for lbfgs)
+_DEFAULT_RATE = {"lbfgs": 1.0}
+_FIRST_ORDER_RATE = 0.01
 
 
 def _resolve_device(device: Any) -> jax.Device | None:
@@ -136,18 +79,74 @@ def _check_dtype(dtype: object) -> str:
     return name
 
 
+# XLA:CPU reads host memory in place (no copy) when it is aligned to this many bytes
+_CPU_ALIGN = 64
+_PARALLEL_COPY_BYTES = 16 << 20  # copies at least this large use several threads
+
+
+def _on_device(a: Any, dtype: Any, device: jax.Device) -> Any:
+    """``a`` in ``dtype``, ready for the program on ``device``. A JAX array is converted and
+    moved there if needed. A NumPy array stays NumPy (the compiled program's call places it):
+    on a CPU device the program reads it in place when it is C-contiguous, of ``dtype`` and
+    64-byte aligned; otherwise it is copied (and converted) ONCE into an aligned buffer.
+    (NumPy aligns large arrays to 16 bytes only, and JAX's own copy of an unaligned array
+    takes several times longer than this one: ``benchmarks/bench_linear_profile.py``.)"""
+    if isinstance(a, jax.Array):
+        a = a if a.dtype == dtype else a.astype(dtype)
+        return a if a.devices() == {device} else jax.device_put(a, device)
+    a = np.asarray(a)
+    if device.platform != "cpu":
+        return np.asarray(a, dtype)
+    if a.dtype == dtype and a.flags.c_contiguous and a.ctypes.data % _CPU_ALIGN == 0:
+        return a
+    size = a.size * np.dtype(dtype).itemsize
+    raw = np.empty(size + _CPU_ALIGN, np.uint8)
+    start = -raw.ctypes.data % _CPU_ALIGN
+    buf = raw[start : start + size].view(dtype).reshape(a.shape)
+    _copy(buf, a)
+    return buf
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` (cast), a large array in row chunks on up to 4 threads: NumPy
+    releases the GIL while copying, and the first touch of the new pages (the kernel's
+    zeroing) then runs on every core (``bench_linear_profile`` times one thread and these)."""
+    parts = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if dst.nbytes < _PARALLEL_COPY_BYTES or parts < 2 or dst.ndim == 0 or dst.shape[0] < parts:
+        np.copyto(dst, src, casting="unsafe")
+        return
+    edges = np.linspace(0, dst.shape[0], parts + 1).astype(int)
+    threads = [
+        threading.Thread(target=np.copyto, args=(dst[lo:hi], src[lo:hi]), kwargs={"casting": "unsafe"})
+        for lo, hi in itertools.pairwise(edges[1:])
+    ]
+    for t in threads:
+        t.start()
+    np.copyto(dst[: edges[1]], src[: edges[1]], casting="unsafe")
+    for t in threads:
+        t.join()
+
+
 class JAXOptimizer(LinearEstimator):
     """Linear model (``z = X @ w + b``) trained by an optax optimizer in one compiled XLA loop.
 
     Args:
         optimizer_type: ``'sgd'``, ``'momentum'``, ``'nesterov'``, ``'adagrad'``, ``'rmsprop'``,
             ``'adam'``, ``'adamw'`` (the NumPy classes' rules, hyperparameters and defaults,
-            see ``accel.linear.HYPERPARAMETERS``) or any ``optax.GradientTransformation``
-            (it carries its own learning rate; ``learning_rate`` is then not used).
-        learning_rate: a number > 0 or an optax schedule (step -> rate).
-        epochs: maximum number of epochs, ``>= 1``.
+            see ``accel.linear.HYPERPARAMETERS``), ``'lbfgs'`` (optax's L-BFGS with its zoom
+            line search; full batch only) or any ``optax.GradientTransformation`` (it carries
+            its own learning rate; ``learning_rate`` must then be left at ``None``).
+        learning_rate: a number > 0, an optax schedule (step -> rate), or ``None`` (default):
+            the optimizer's default, 0.01 for the first-order optimizers. For ``'lbfgs'`` it
+            is optax's ``lbfgs(learning_rate)``: the quasi-Newton direction is multiplied by
+            it before the line search, so it is the first step the search tries, which the
+            search then shrinks or grows until the strong Wolfe conditions hold; ``None``
+            means 1.0 (optax's default: the quasi-Newton step itself). A value far below 1
+            makes every L-BFGS iteration spend line-search steps growing it.
+        epochs: maximum number of epochs, ``>= 1`` (L-BFGS: iterations).
         batch_size: rows per step, ``None`` (or ``>= n``) for full batch. The last partial
-            batch is kept: it is padded to ``batch_size`` with rows of weight 0.
+            batch is kept: it is padded to ``batch_size`` with rows of weight 0. ``'lbfgs'``
+            needs ``None``.
         loss: ``'mse'`` (``1/(2n) Σ (z - y)²``, a regressor) or ``'logistic'`` (a binary
             classifier: any two labels, ``classes_[1]`` is the positive class).
         fit_intercept: learn the intercept ``b`` (else it stays 0).
@@ -163,6 +162,9 @@ class JAXOptimizer(LinearEstimator):
             dispatched in at most 100 chunks; each chunk is the same compiled program).
         device: ``None`` (JAX's default), a ``jax.Device`` or a string such as ``'cpu'``,
             ``'gpu'`` or ``'gpu:1'``.
+        patience, restore_best: with ``fit(..., validation_data=...)``: stop after
+            ``patience`` epochs without a lower validation loss; end with the best epoch's
+            parameters (``accel.linear._validation``).
         **hyperparameters: the optimizer's own (``momentum``, ``b1``, ``b2``, ``eps``,
             ``initial_accumulator_value``, ``decay``, ``weight_decay``).
 
@@ -170,7 +172,9 @@ class JAXOptimizer(LinearEstimator):
     ``history_`` (``'loss'``, ``'grad_norm'``: at init and after each epoch), ``n_epochs_``,
     ``converged_``, ``diverged_``, ``n_features_in_``, ``classes_`` (logistic),
     ``compile_time_`` (seconds this fit spent compiling; 0.0 when the program was cached);
-    ``params_`` holds the parameters ``{'w', 'b'}`` as JAX arrays on the device.
+    ``params_`` holds the parameters ``{'w', 'b'}`` as JAX arrays on the device. With
+    validation data also ``history_['val_loss']``, ``best_params_``, ``best_epoch_``,
+    ``best_val_loss_`` and ``stopped_early_``.
 
     Stopping: training stops early at the ``tol`` rule or the divergence rule of
     ``accel.linear._stopping`` (a non-finite loss, or one above ``1e8`` times the initial
@@ -185,12 +189,15 @@ class JAXOptimizer(LinearEstimator):
         >>> model = JAXOptimizer("adam", learning_rate=0.05, epochs=500).fit(X, y)
         >>> np.round(model.coef_, 2).tolist()
         [1.0, -2.0, 0.5]
+        >>> quasi_newton = JAXOptimizer("lbfgs", epochs=20, tol=1e-9).fit(X, y)
+        >>> np.round(quasi_newton.coef_, 4).tolist(), quasi_newton.converged_
+        ([1.0, -2.0, 0.5], True)
     """
 
     def __init__(
         self,
         optimizer_type: Any = "adam",
-        learning_rate: Any = 0.01,
+        learning_rate: Any = None,
         epochs: int = 1000,
         batch_size: int | None = None,
         loss: str = "mse",
@@ -201,6 +208,8 @@ class JAXOptimizer(LinearEstimator):
         dtype: str = "float32",
         progress: bool = False,
         device: Any = None,
+        patience: int | None = None,
+        restore_best: bool = False,
         **hyperparameters: float,
     ) -> None:
         self.optimizer_type = optimizer_type
@@ -215,6 +224,8 @@ class JAXOptimizer(LinearEstimator):
         self.dtype = dtype
         self.progress = progress
         self.device = device
+        self.patience = patience
+        self.restore_best = restore_best
         unknown = sorted(set(hyperparameters) - _optax.ALL_HYPERPARAMETERS)
         if unknown:
             raise TypeError(
@@ -229,16 +240,27 @@ class JAXOptimizer(LinearEstimator):
         """Validate a parameter set; return the optimizer's full hyperparameters."""
         names = set(self._get_param_names())
         hyper = {k: v for k, v in params.items() if k not in names}
-        optimizer = params["optimizer_type"]
+        optimizer, rate = params["optimizer_type"], params["learning_rate"]
         if isinstance(optimizer, optax.GradientTransformation):
             _optax.make_optimizer(optimizer, **hyper)  # refuses hyperparameters
+            if rate is not None:
+                raise ValueError(
+                    f"learning_rate={rate!r} cannot be applied to a ready-made "
+                    "optax.GradientTransformation (it carries its own); leave learning_rate=None"
+                )
             full = {}
         else:
-            _optax.check_optimizer_name(optimizer, "optimizer_type")
+            _optax.check_optimizer_name(optimizer, "optimizer_type", _NAMES)
             full = _optax.check_hyperparameters(optimizer, **hyper)
-            _data.check_learning_rate(params["learning_rate"])
+            if rate is not None:
+                _data.check_learning_rate(rate)
         _checks.check_int(params["epochs"], "epochs", minimum=1)
         _checks.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
+        if optimizer in _optax.LINESEARCH_OPTIMIZERS and params["batch_size"] is not None:
+            raise ValueError(
+                f"batch_size={params['batch_size']!r}: optimizer_type={optimizer!r} trains on "
+                "the full batch (its line search evaluates the whole objective); use batch_size=None"
+            )
         _data.check_loss(params["loss"])
         _checks.check_bool(params["fit_intercept"], "fit_intercept")
         _checks.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
@@ -247,6 +269,8 @@ class JAXOptimizer(LinearEstimator):
         _check_dtype(params["dtype"])
         _checks.check_bool(params["progress"], "progress")
         _resolve_device(params["device"])
+        _checks.check_int(params["patience"], "patience", minimum=1, allow_none=True)
+        _checks.check_bool(params["restore_best"], "restore_best")
         return full
 
     def _dtypes(self) -> tuple[Any, Any]:
@@ -254,30 +278,52 @@ class JAXOptimizer(LinearEstimator):
         data = jnp.dtype(name)
         return data, (jnp.dtype(jnp.float32) if name == "bfloat16" else data)
 
+    def _rate(self) -> Any:
+        """The learning rate in effect (``None`` resolved per optimizer; module doc)."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        if isinstance(self.optimizer_type, str):
+            return _DEFAULT_RATE.get(self.optimizer_type, _FIRST_ORDER_RATE)
+        return 0.0  # a ready-made transformation: unused
+
     # ----- training ---------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any = None) -> JAXOptimizer:
+    def fit(self, X: Any, y: Any = None, *, validation_data: Any = None) -> JAXOptimizer:
         """Train from zero parameters; returns ``self``. Accepts NumPy or JAX arrays, or a
-        data source (``accel.data``; paths of ``.npy`` files, memory maps): the data are then
-        streamed through the input pipeline (``_jax_stream``), never loaded whole."""
+        data source (``accel.data``; paths of ``.npy`` files, memory maps): the data are
+        then streamed through the input pipeline (``_jax_stream``), never loaded whole.
+        ``validation_data=(X_val, y_val)`` (or a source): ``history_['val_loss']`` per
+        epoch, the best epoch's parameters and the ``patience`` rule (``_validation``)."""
         hyper = self._check_params(self.get_params())
+        self._check_validation_use(validation_data)
         data_dtype, pdt = self._dtypes()
-        with jax.enable_x64(pdt == jnp.float64):
-            if is_source_like(X):
-                device = _resolve_device(self.device) or jax.devices()[0]
-                return _jax_stream.fit(self, X, y, hyper, data_dtype, pdt, device)
-            return self._fit(X, y, hyper, data_dtype, pdt)
-
-    def _fit(self, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt: Any) -> JAXOptimizer:
-        X, y = self._fit_inputs(X, y)
         device = _resolve_device(self.device)
         device = device if device is not None else jax.devices()[0]
+        with jax.enable_x64(pdt == jnp.float64):
+            if is_source_like(X):
+                if self.optimizer_type in _optax.LINESEARCH_OPTIMIZERS:
+                    raise ValueError(
+                        f"optimizer_type={self.optimizer_type!r} cannot train on a data source: "
+                        "its line search evaluates the whole objective at every trial step"
+                    )
+                source, n, d = _jax_stream.prepare(self, X, y)
+                val = self._validation(validation_data, d)
+                return _jax_stream.fit(self, source, n, d, hyper, data_dtype, pdt, device, val)
+            return self._fit(X, y, hyper, data_dtype, pdt, device, validation_data)
+
+    def _fit(self, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt: Any,
+             device: Any, validation_data: Any) -> JAXOptimizer:  # fmt: skip
+        # X's NaN/infinity test is the program's initial evaluation at w = 0: X @ 0 is NaN in
+        # exactly the rows holding a NaN or an infinity (0 * inf = NaN), so the initial loss
+        # is finite when X is (and y, tested here); otherwise the exact test below decides
+        X, y = self._fit_inputs(X, y, finite_X=False)
+        val = self._validation(validation_data, X.shape[1])
         n, d = X.shape
         batch_size = self.batch_size if self.batch_size is not None and self.batch_size < n else None
-        row_blocks = _model.row_blocks_for(n, d) if device.platform == "cpu" else 1
-        spec = _Spec(
+        rate = self._rate()
+        spec = Spec(
             optimizer=self.optimizer_type,
-            schedule=self.learning_rate if callable(self.learning_rate) else 0.0,
+            schedule=rate if callable(rate) else 0.0,
             loss=self.loss,
             fit_intercept=self.fit_intercept,
             n=n,
@@ -287,66 +333,94 @@ class JAXOptimizer(LinearEstimator):
             data_dtype=data_dtype,
             param_dtype=pdt,
             device=device,
-            row_blocks=row_blocks,
+            row_blocks=_model.row_blocks_for(n, d) if device.platform == "cpu" else 1,
         )
-        put = functools.partial(jax.device_put, device=device)
-        data = {"X": put(jnp.asarray(X, data_dtype)), "y": put(jnp.asarray(y, data_dtype))}
-        rate = 0.0 if callable(self.learning_rate) else self.learning_rate
-        values = {"learning_rate": rate, "tol": 0.0 if self.tol is None else self.tol, **hyper}
-        hyper_arrays = {k: put(jnp.asarray(v, pdt)) for k, v in values.items()}
-        key = put(jax.random.key_data(_keys.seed_key(self.random_state)))
-
-        loop, parts = _parts(spec)
-        params = {"w": put(jnp.zeros(d, pdt)), "b": put(jnp.zeros((), pdt))}
-        train = TrainState.fresh(params, parts.make_tx(hyper_arrays).init(params))
-        carry = jax.device_put(init_carry(loop, train, parts.grad_template(params), pdt), device)
-        args = (data, key, hyper_arrays)
-
-        self.compile_time_ = 0.0
-        if self.use_jit:
-            run, self.compile_time_ = _compiled(spec, (carry, *args, np.int32(0)))
-        else:
-            eager = build_loop(loop, parts)
-
-            def run(*a):
-                with jax.disable_jit():
-                    return eager(*a)
-
-        S = loop.steps_per_epoch
-        chunk = HIST_CAP
-        if self.progress:
-            chunk = min(chunk, max(1, math.ceil(self.epochs / _PROGRESS_UPDATES)))
+        prog, self.compile_time_ = get_program(spec, self.use_jit)
+        data = {"X": _on_device(X, data_dtype, device), "y": _on_device(y, data_dtype, device)}
+        values = {"learning_rate": 0.0 if callable(rate) else rate,
+                  "tol": 0.0 if self.tol is None else self.tol, **hyper}  # fmt: skip
+        args = (data, None if batch_size is None else _keys.seed_key_data(self.random_state),
+                prog.hyper(values))  # fmt: skip
+        if not self.use_jit:
+            args = jax.device_put(args, device)
         bar = tqdm(total=self.epochs, unit="epoch", desc=self._label()) if self.progress else None
-        histories, done = [], 0
+        validate = early = None
+        if val is not None:
+            early = _validation.EarlyStopping(self.patience)
+            validate = _validation.Tracker(
+                _validation.Validation(_model.linear_loss(self.loss, self.fit_intercept), *val, device),
+                early, np.full(self.epochs + 1, np.nan),
+            )  # fmt: skip
+            validate(0, {"w": np.zeros(d, pdt), "b": np.zeros((), pdt)})
         try:
-            while done < self.epochs:
-                stop = min(done + chunk, self.epochs)
-                carry, hist = run(carry, *args, np.int32(stop * S))
-                histories.append((hist, stop - done))
-                if bar is not None:  # one host sync per chunk, none per step
-                    now = int(carry.step) // S
-                    bar.update(now - done)
-                    bar.set_postfix(loss=f"{float(carry.loss):.4g}", refresh=False)
-                    if now < stop:
-                        break  # stopped early: tol or divergence
-                done = stop
+            run = self._run(prog, args, self.epochs, bar, validate)
         finally:
             if bar is not None:
                 bar.close()
-        k = int(carry.step) // S
-        first = histories[0][0]
-        losses = np.concatenate([[np.asarray(first.loss_init)]] + [np.asarray(h.loss)[:m] for h, m in histories])
-        norms = np.concatenate([[np.asarray(first.grad_norm_init)]] + [np.asarray(h.grad_norm)[:m] for h, m in histories])
-        self.params_ = carry.train.params
+        if not np.isfinite(run["loss"][0]):
+            _data.check_X(X)  # NaN or infinity in X: the clear error (else a genuine divergence)
+        diverged = run["diverged"]
+        while run["diverged"] and run["epochs"] > 0:
+            # the program stops AT a diverged epoch (no per-epoch copy of the state to undo
+            # it); the same program run again up to the epoch before gives that state
+            run = self._run(prog, args, run["epochs"] - 1, None)
+        history = {"loss": run["loss"], "grad_norm": run["grad_norm"]}
+        if validate is not None:
+            history["val_loss"] = np.asarray(validate.losses[: run["epochs"] + 1], history["loss"].dtype)
+        kept = self._store_validation(early, run["epochs"], run["params"])
+        self.params_ = kept if kept is run["params"] else jax.device_put(kept, device)
         self._store_result(
-            np.asarray(carry.train.params["w"]),
-            np.asarray(carry.train.params["b"]),
-            {"loss": losses[: k + 1], "grad_norm": norms[: k + 1]},
-            converged=bool(carry.converged),
-            diverged=bool(carry.diverged),
-            tol=self.tol,
-        )
+            np.asarray(kept["w"]) if kept is not run["params"] else run["w"],
+            np.asarray(kept["b"]) if kept is not run["params"] else run["b"], history,
+            converged=run["converged"], diverged=diverged,
+            tol=None if self.stopped_early_ else self.tol,
+        )  # fmt: skip
         return self
+
+    def _validation(self, validation_data: Any, n_features: int) -> tuple[Any, int] | None:
+        if validation_data is None:
+            return None
+        return _validation.check_validation_data(validation_data, n_features, self.loss,
+                                                 getattr(self, "classes_", None))  # fmt: skip
+
+    def _run(self, prog: Any, args: tuple, epochs: int, bar: Any, validate: Any = None) -> dict[str, Any]:
+        """Run ``epochs`` epochs from the start (at least one call: ``epochs=0`` gives the
+        initial evaluation) and read the results back in one transfer. ``validate``
+        (``_validation.Validation.epochs``): one epoch per call, the validation loss after
+        each; it may stop the run (patience)."""
+        S = prog.loop.steps_per_epoch
+        chunk = HIST_CAP
+        if bar is not None:
+            chunk = min(chunk, max(1, math.ceil(epochs / _PROGRESS_UPDATES)))
+        if validate is not None:
+            chunk = 1
+        carry, histories, done = prog.fresh_carry(), [], 0
+        while True:
+            stop = min(done + chunk, epochs)
+            carry, history, flags, params = prog.call(carry, *args, np.int32(stop * S))
+            histories.append(history)
+            if bar is not None or validate is not None:  # one host sync per chunk, none per step
+                now = int(carry.step) // S
+                if bar is not None:
+                    bar.update(now - done)
+                    bar.set_postfix(loss=f"{float(carry.loss):.4g}", refresh=False)
+                if validate is not None and now == stop and not bool(flags[2]):
+                    if validate(now, {"w": params[0], "b": params[1]}):
+                        break  # patience: no better validation loss for that many epochs
+                if now < stop:
+                    break  # stopped early: tol or divergence
+            done = stop
+            if done >= epochs:
+                break
+        (step, converged, diverged), (w, b), hists = jax.device_get((flags, params, histories))
+        k = int(step) // S  # epochs whose state the carry holds
+        # the initial evaluation, then each call's epochs (every call but the last is full)
+        both = np.concatenate([hists[0][:, :1]] + [h[:, 1 : chunk + 1] for h in hists], axis=1)
+        return {
+            "epochs": k, "converged": bool(converged), "diverged": bool(diverged),
+            "w": w, "b": b, "params": {"w": params[0], "b": params[1]},
+            "loss": both[0, : k + 1], "grad_norm": both[1, : k + 1],
+        }  # fmt: skip
 
     def _label(self) -> str:
         name = self.optimizer_type if isinstance(self.optimizer_type, str) else "optax"
@@ -364,4 +438,4 @@ class JAXOptimizer(LinearEstimator):
             return np.asarray(z) if as_numpy else z
 
 
-_decide = jax.jit(functools.partial(_model.decision_function, xp=jnp))
+_decide = jax.jit(lambda X, w, b: _model.decision_function(X, w, b, jnp))

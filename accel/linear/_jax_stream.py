@@ -33,7 +33,7 @@ from accel.linear import _model, _optax, _stream
 from accel.linear._objective import LinearObjective
 from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
 from accel.linear._step import data_parallel_parts, one_device
-from accel.linear._validation import EarlyStopping, Validation
+from accel.linear._validation import EarlyStopping, Tracker, Validation
 
 __all__ = ["fit", "prepare"]
 
@@ -74,11 +74,11 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
     attributes."""
     put = functools.partial(jax.device_put, device=device)
     batch = min(est.batch_size, n)
-    schedule = est.learning_rate if callable(est.learning_rate) else 0.0
+    rate = est._rate()
+    schedule = rate if callable(rate) else 0.0
     lay, parts, (steps, evaluate) = _programs(est.optimizer_type, schedule, est.loss, est.fit_intercept,
                                               n, d, batch, pdt, device)  # fmt: skip
-    rate = 0.0 if callable(est.learning_rate) else est.learning_rate
-    values = {"learning_rate": rate, "tol": 0.0 if est.tol is None else est.tol, **hyper}
+    values = {"learning_rate": 0.0 if callable(rate) else rate, "tol": 0.0 if est.tol is None else est.tol, **hyper}
     hyper_arrays = {k: put(jnp.asarray(v, pdt)) for k, v in values.items()}
     params = {"w": jnp.zeros(d, pdt), "b": jnp.zeros((), pdt)}
     train = TrainState.fresh(params, parts.make_tx(hyper_arrays).init(params))
@@ -103,11 +103,12 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
     S = lay.steps_per_epoch
     total = est.epochs * S
     key = put(jax.random.key_data(_keys.seed_key(est.random_state)))
-    losses, norms, val_losses = [], [], []
+    losses, norms = [], []
     early = validate = None
     if validation is not None:
         early = EarlyStopping(est.patience)
-        validate = Validation(_model.linear_loss(est.loss, est.fit_intercept), *validation, device)
+        validate = Tracker(Validation(_model.linear_loss(est.loss, est.fit_intercept), *validation, device),
+                           early, np.full(est.epochs + 1, np.nan))  # fmt: skip
     last = None
     for call in _stream.run(programs, carry, loader, key, hyper_arrays, total=total,
                             steps_per_epoch=S, n_global=n, template=params,
@@ -116,17 +117,13 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
         if call.epoch_end is not None:
             losses.append(call.epoch_end[0])
             norms.append(call.epoch_end[1])
-            if validate is not None:
-                epoch = len(losses) - 1
-                val_losses.append(validate(call.carry.train.params))
-                early.record(epoch, val_losses[-1], call.carry.train.params)
-                if early.should_stop(epoch):
-                    break
+            if validate is not None and validate(len(losses) - 1, call.carry.train.params):
+                break
     final = jax.tree.map(np.asarray, last)
     est.compile_time_ = 0.0
     history = {"loss": np.asarray(losses, pdt), "grad_norm": np.asarray(norms, pdt)}
     if validate is not None:
-        history["val_loss"] = np.asarray(val_losses, pdt)
+        history["val_loss"] = validate.losses[: len(losses)].astype(pdt)
     kept = est._store_validation(early, len(losses) - 1, final.train.params)
     est.params_ = jax.tree.map(put, kept)
     est._store_result(kept["w"], kept["b"], history, converged=bool(final.converged),

@@ -13,12 +13,21 @@ name          optax transformation                                   hyperparame
 ``rmsprop``   ``optax.rmsprop(lr, decay, eps)`` (eps inside sqrt)    ``decay=0.9, eps=1e-8``
 ``adam``      ``optax.adam(lr, b1, b2, eps)``                        ``b1=0.9, b2=0.999, eps=1e-8``
 ``adamw``     ``optax.adamw(lr, b1, b2, eps, weight_decay, mask)``   ``b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01``
+``lbfgs``     ``optax.lbfgs(lr)`` (zoom line search, memory 10)      - (``JAXOptimizer`` only, full batch)
 ============  =====================================================  ============================================
+
+:data:`OPTIMIZER_NAMES` are the first-order optimizers every estimator runs (the NumPy
+classes, ``ParallelTrainer``). ``lbfgs`` (:data:`LINESEARCH_OPTIMIZERS`) needs the objective
+itself for its line search, so only ``JAXOptimizer`` offers it, on the full batch; its
+``lr`` multiplies the quasi-Newton direction before the line search (optax's
+``learning_rate``: the first step the search tries), and the search then picks the step.
 
 Parameters of the linear model are the pytree ``{'w': array (d,), 'b': array ()}``
 (``b`` is the intercept; it is always present and stays 0 when ``fit_intercept=False``
-because its gradient is then exactly zero). For ``adamw`` the intercept is masked out of
-the weight decay when ``fit_intercept=True``.
+because its gradient is then exactly zero), or one vector ``[w..., b]`` (``flat=True`` of
+:func:`transformation_factory`: every rule of the table is element-wise, so the updates are
+the same numbers). For ``adamw`` the intercept is masked out of the weight decay when
+``fit_intercept=True`` (in the vector form: a decay rate of 0 in the intercept's entry).
 
 Example:
     >>> import jax.numpy as jnp
@@ -36,6 +45,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+import jax.numpy as jnp
 import optax
 
 from accel.linear._data import check_learning_rate
@@ -43,6 +53,7 @@ from accel.linear._data import check_learning_rate
 __all__ = [
     "ALL_HYPERPARAMETERS",
     "HYPERPARAMETERS",
+    "LINESEARCH_OPTIMIZERS",
     "OPTIMIZER_NAMES",
     "build_transformation",
     "check_hyperparameters",
@@ -64,6 +75,11 @@ HYPERPARAMETERS: Mapping[str, Mapping[str, float]] = MappingProxyType(
     }
 )
 OPTIMIZER_NAMES: tuple[str, ...] = tuple(HYPERPARAMETERS)
+# optimizers whose update calls the objective (a line search): JAXOptimizer, full batch only
+LINESEARCH_OPTIMIZERS: tuple[str, ...] = ("lbfgs",)
+_OWN: Mapping[str, Mapping[str, float]] = MappingProxyType(
+    {**HYPERPARAMETERS, **{name: MappingProxyType({}) for name in LINESEARCH_OPTIMIZERS}}
+)
 # every hyperparameter name of every optimizer
 ALL_HYPERPARAMETERS: frozenset[str] = frozenset(k for h in HYPERPARAMETERS.values() for k in h)
 
@@ -81,16 +97,18 @@ _RANGES: Mapping[str, tuple[float, bool, float, bool]] = MappingProxyType(
 )
 
 
-def check_optimizer_name(name: object, argument: str = "optimizer") -> str:
-    """A name of :data:`OPTIMIZER_NAMES`; errors name ``argument`` (``'optimizer_type'`` for
-    the estimators)."""
+def check_optimizer_name(
+    name: object, argument: str = "optimizer", names: tuple[str, ...] = OPTIMIZER_NAMES
+) -> str:
+    """A name of ``names`` (default :data:`OPTIMIZER_NAMES`); errors name ``argument``
+    (``'optimizer_type'`` for the estimators)."""
     if not isinstance(name, str):
         raise TypeError(
-            f"{argument} must be one of {OPTIMIZER_NAMES} or an optax.GradientTransformation, "
+            f"{argument} must be one of {names} or an optax.GradientTransformation, "
             f"got {type(name).__name__}"
         )
-    if name not in HYPERPARAMETERS:
-        raise ValueError(f"unknown {argument} {name!r}; expected one of {OPTIMIZER_NAMES}")
+    if name not in names:
+        raise ValueError(f"unknown {argument} {name!r}; expected one of {names}")
     return name
 
 
@@ -114,8 +132,8 @@ def check_hyperparameters(name: str, **hyper: object) -> dict[str, float]:
     optimizer does not have (the message lists the ones it has) or a non-number, and
     ``ValueError`` for a value out of range (e.g. a negative ``weight_decay``).
     """
-    name = check_optimizer_name(name)
-    defaults = HYPERPARAMETERS[name]
+    name = check_optimizer_name(name, names=tuple(_OWN))
+    defaults = _OWN[name]
     unknown = sorted(set(hyper) - set(defaults))
     if unknown:
         raise TypeError(
@@ -131,13 +149,18 @@ def decay_mask(params: Mapping[str, Any]) -> dict[str, bool]:
 
 
 def build_transformation(
-    name: str, learning_rate: Any, fit_intercept: bool, hyper: Mapping[str, Any]
+    name: str,
+    learning_rate: Any,
+    fit_intercept: bool,
+    hyper: Mapping[str, Any],
+    flat_size: int | None = None,
 ) -> optax.GradientTransformation:
     """The optax transformation of ``name`` WITHOUT validation.
 
     ``learning_rate`` and the values in ``hyper`` may be traced arrays (so one compiled
     program serves every value); ``hyper`` must hold all of the optimizer's hyperparameters.
-    Call :func:`make_optimizer` for the validated public entry point.
+    ``flat_size``: the parameters are one vector ``[w..., b]`` of this size (not the
+    ``{'w', 'b'}`` pytree). Call :func:`make_optimizer` for the validated public entry point.
     """
     if name == "sgd":
         return optax.sgd(learning_rate)
@@ -156,35 +179,41 @@ def build_transformation(
     if name == "adam":
         return optax.adam(learning_rate, b1=hyper["b1"], b2=hyper["b2"], eps=hyper["eps"])
     if name == "adamw":
+        decay, mask = hyper["weight_decay"], decay_mask if fit_intercept else None
+        if flat_size is not None:  # one vector: the intercept's entry decays at rate 0
+            keep = jnp.arange(flat_size) < (flat_size - 1 if fit_intercept else flat_size)
+            decay, mask = decay * keep.astype(jnp.result_type(decay)), None
         return optax.adamw(
-            learning_rate,
-            b1=hyper["b1"],
-            b2=hyper["b2"],
-            eps=hyper["eps"],
-            weight_decay=hyper["weight_decay"],
-            mask=decay_mask if fit_intercept else None,
-        )
+            learning_rate, b1=hyper["b1"], b2=hyper["b2"], eps=hyper["eps"],
+            weight_decay=decay, mask=mask,
+        )  # fmt: skip
+    if name == "lbfgs":
+        return optax.lbfgs(learning_rate)
     raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZER_NAMES}")
 
 
 def transformation_factory(
-    optimizer: str | optax.GradientTransformation, learning_rate: Any, fit_intercept: bool
+    optimizer: str | optax.GradientTransformation,
+    learning_rate: Any,
+    fit_intercept: bool,
+    flat_size: int | None = None,
 ) -> Any:
     """``make_tx(values) -> optax transformation`` for a compiled program: the learning rate
     (``values['learning_rate']``, unless ``learning_rate`` is a schedule) and the
     optimizer's hyperparameters come in as (traced) ``values``, so one program serves every
-    value. A ready-made transformation is returned as it is. The returned function has a
-    hashable ``key`` attribute: programs built from equal keys are interchangeable."""
+    value. A ready-made transformation is returned as it is. ``flat_size``: see
+    :func:`build_transformation`. The returned function has a hashable ``key`` attribute:
+    programs built from equal keys are interchangeable."""
     schedule = learning_rate if callable(learning_rate) else None
 
     def make_tx(values: Mapping[str, Any]) -> optax.GradientTransformation:
         if not isinstance(optimizer, str):
             return optimizer
         rate = schedule if schedule is not None else values["learning_rate"]
-        own = {k: values[k] for k in HYPERPARAMETERS[optimizer]}
-        return build_transformation(optimizer, rate, fit_intercept, own)
+        own = {k: values[k] for k in _OWN[optimizer]}
+        return build_transformation(optimizer, rate, fit_intercept, own, flat_size)
 
-    make_tx.key = (optimizer, schedule, fit_intercept)  # type: ignore[attr-defined]
+    make_tx.key = (optimizer, schedule, fit_intercept, flat_size)  # type: ignore[attr-defined]
     return make_tx
 
 

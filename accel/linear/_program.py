@@ -14,7 +14,8 @@ devices); the loop owns everything else:
         at the end of the epoch:
             L_e, g_e = Parts.evaluate(params)  (full-data loss and gradient)
             history[e] = L_e, |g_e|
-            diverged  = the rule of _stopping  (then keep the state of the epoch before)
+            diverged  = the rule of _stopping  (then keep the state of the epoch before,
+                                               or leave that to the caller: keep_last_good)
             converged = L_{e-1} - L_e <= tol * |L_{e-1}|   (when tol is set)
 
 One call (``run``) is one XLA program running all epochs up to ``stop``, a traced bound: the
@@ -90,6 +91,11 @@ class LoopSpec(NamedTuple):
     # False: the data are fed a block of steps at a time (an input pipeline): the call runs
     # steps only, and the host evaluates at epoch boundaries (accel.linear._stream)
     evaluate: bool = True
+    # False: a diverged epoch is NOT undone in the program (no per-epoch select of the whole
+    # state): the loop stops with that epoch's state, step and loss in the carry, and the
+    # caller recovers the epoch before by running the same program again up to it
+    keep_last_good: bool = True
+    record_skipped: bool = True  # History.counter (False: left at 0, one write less per epoch)
 
 
 class StepIndex(NamedTuple):
@@ -272,15 +278,17 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 bad = _stopping.diverged(loss, c.loss0, jnp, nonfinite=parts.nonfinite_diverges)
                 if parts.halted is not None:  # a halted run stops as it is (the caller raises)
                     bad = bad & ~parts.halted(train)
-                conv = jnp.bool_(False)
+                conv = c.converged  # False here (the loop runs while it is): kept, not rewritten
                 if spec.has_tol:
                     conv = _stopping.converged(c.loss, loss, hyper["tol"], jnp) & ~bad
                 i = e - first_epoch
                 h2 = h._replace(
                     loss=h.loss.at[i].set(loss),
                     grad_norm=h.grad_norm.at[i].set(gnorm),
-                    counter=h.counter.at[i].set(train.skipped),
+                    counter=h.counter.at[i].set(train.skipped) if spec.record_skipped else h.counter,
                 )
+                if not spec.keep_last_good:  # the caller undoes a diverged epoch (LoopSpec)
+                    return moved._replace(loss=loss, grad=grad, converged=conv, diverged=bad), h2
                 kept = moved._replace(
                     train=_select(bad, c.train, train),
                     step=jnp.where(bad, c.step, step),

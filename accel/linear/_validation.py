@@ -45,7 +45,9 @@ import numpy as np
 
 from accel.linear import _data
 
-__all__ = ["CHUNK_ROWS", "EarlyStopping", "Validation", "check_eval_data", "check_validation_data"]
+__all__ = [
+    "CHUNK_ROWS", "EarlyStopping", "Tracker", "Validation", "check_eval_data", "check_validation_data",
+]
 
 CHUNK_ROWS = 1 << 14
 
@@ -196,3 +198,23 @@ class EarlyStopping:
         self.best_epoch = int(state["best_epoch"])
         self.best_loss = float(state["best_loss"])
         self.best_params = best_params
+
+
+class Tracker:
+    """The validation after every epoch of a run: ``losses[e]`` (an array over the run's
+    epochs, NaN where not evaluated; the run's history owns it) and the early stopping."""
+
+    def __init__(self, validation: Validation, early: EarlyStopping, losses: np.ndarray) -> None:
+        self.validation, self.early, self.losses = validation, early, losses
+
+    def __call__(self, epoch: int, params: Any) -> bool:
+        """Evaluate the parameters after ``epoch`` epochs; True: stop training (patience)."""
+        if epoch < len(self.losses):
+            loss = self.validation(params)
+            self.losses[epoch] = loss
+            self.early.record(epoch, loss, params)
+        return self.early.should_stop(epoch)
+
+    def stopped(self, epoch: int) -> bool:
+        """Whether the patience rule had stopped the run after ``epoch`` epochs (resume)."""
+        return epoch > 0 and self.early.should_stop(epoch)

@@ -53,6 +53,7 @@ from accel.linear._step import data_parallel_parts, one_device
 from accel.linear._stopping import warn_diverged, warn_not_converged
 from accel.linear._validation import (
     EarlyStopping,
+    Tracker,
     Validation,
     check_eval_data,
     check_validation_data,
@@ -72,6 +73,7 @@ __all__ = [
     "Parts",
     "PerExampleObjective",
     "StepIndex",
+    "Tracker",
     "TrainState",
     "Validation",
     "all_finite",

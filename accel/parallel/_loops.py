@@ -3,7 +3,7 @@
 Both call the compiled program (``_data_parallel``/other strategies) until the run's last
 step or a stopping rule, merge each call's history (``_runner.RunHistory``), write
 checkpoints (at multiples of ``checkpoint_every``, on stopping, and at the end), update the
-progress bar and, with validation data, evaluate after every epoch (:class:`EpochValidation`,
+progress bar and, with validation data, evaluate after every epoch (``_validation.Tracker``,
 which may stop the run early).
 
 * :func:`resident`: the data are on the devices; one call runs many epochs and ends only
@@ -24,28 +24,7 @@ import numpy as np
 from accel.linear import engine
 from accel.parallel import _fed, _runner
 
-__all__ = ["EpochValidation", "Run", "fed", "resident"]
-
-
-class EpochValidation:
-    """The validation loss after an epoch: recorded in the history and the early-stopping
-    state (``accel.linear._validation``)."""
-
-    def __init__(self, validation: engine.Validation, early: engine.EarlyStopping,
-                 hist: _runner.RunHistory, S: int) -> None:  # fmt: skip
-        self.validation, self.early, self.hist, self.S = validation, early, hist, S
-
-    def at(self, epoch: int, params: Any) -> bool:
-        """Record epoch ``epoch``'s validation loss at ``params``; True: stop training."""
-        if epoch < len(self.hist.val_losses):
-            loss = self.validation(params)
-            self.hist.val_losses[epoch] = loss
-            self.early.record(epoch, loss, params)
-        return self.early.should_stop(epoch)
-
-    def exhausted(self, step: int) -> bool:
-        """A resumed run that had already stopped early at ``step``."""
-        return step > 0 and step % self.S == 0 and self.early.should_stop(step // self.S)
+__all__ = ["Run", "fed", "resident"]
 
 
 class Run(NamedTuple):
@@ -59,7 +38,7 @@ class Run(NamedTuple):
     checkpoint_every: int | None
     save: Callable[[engine.Carry, _runner.RunHistory], None] | None  # None: no checkpoints
     bar: Any  # a tqdm bar over epochs, or None
-    validate: EpochValidation | None
+    validate: engine.Tracker | None
     halt: Callable[[engine.Carry, int], Any]  # raises: a non-finite loss at step ``bad``
 
 
@@ -74,7 +53,7 @@ def resident(program: Any, compiled: Any, args: tuple, g: int, run: Run) -> engi
     """Resident data: calls of the program from step ``g``; returns the final host carry."""
     carry_dev, data_dev, key_dev, hyper_dev, _ = args
     S = run.S
-    if run.validate is not None and run.validate.exhausted(g):
+    if run.validate is not None and g % S == 0 and run.validate.stopped(g // S):
         return program.get(carry_dev)
     every = run.every + ([S] if run.validate is not None else [])
     for g1 in _runner.chunk_ends(g, run.total, S, every, engine.HIST_CAP):
@@ -92,7 +71,7 @@ def resident(program: Any, compiled: Any, args: tuple, g: int, run: Run) -> engi
         if bad >= 0:
             run.halt(program.get(carry_dev), bad)
         if run.validate is not None and epoch_ended:
-            stopped = run.validate.at(g // S, program.get(carry_dev.train.params)) or stopped
+            stopped = run.validate(g // S, program.get(carry_dev.train.params)) or stopped
         if _due(run, g, stopped):
             run.save(program.get(carry_dev), run.hist)
         if stopped:
@@ -106,7 +85,7 @@ def fed(program: Any, compiled: Any, fed_run: _fed.FedRun, carry: engine.Carry, 
     pipeline; returns the final host carry."""
     S = run.S
     saved = [-1]
-    if run.validate is not None and run.validate.exhausted(int(carry.step)):
+    if run.validate is not None and int(carry.step) % S == 0 and run.validate.stopped(int(carry.step) // S):
         return carry
 
     def on_call(call) -> bool:  # True: stop (early stopping)
@@ -116,7 +95,7 @@ def fed(program: Any, compiled: Any, fed_run: _fed.FedRun, carry: engine.Carry, 
             if run.bar is not None:
                 run.bar.update(1)
             if run.validate is not None:
-                stop = run.validate.at(call.g1 // S, program.get(program.params(call.carry)))
+                stop = run.validate(call.g1 // S, program.get(program.params(call.carry)))
         at_checkpoint = bool(run.checkpoint_every) and call.g1 % run.checkpoint_every == 0
         if call.g1 > call.g0 and (stop or at_checkpoint) and _due(run, call.g1, stop):
             host = program.get(call.carry)

@@ -302,11 +302,7 @@ class ParallelTrainer(engine.LinearEstimator):
         _checks.check_bool(allow_new_hyperparameters, "allow_new_hyperparameters")
         if resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir (where to find the checkpoints)")
-        if validation is None and (self.patience is not None or self.restore_best):
-            raise ValueError(
-                "patience and restore_best need validation data: fit(..., validation_data="
-                "(X_val, y_val)) or train(..., eval_data=...)"
-            )
+        self._check_validation_use(validation)
         devices = _inputs.devices(self.n_devices)
         params = _inputs.check_params(params)
         if source is not None:  # streamed through the input pipeline (_fed)
@@ -391,9 +387,9 @@ class ParallelTrainer(engine.LinearEstimator):
         validate = None
         if validation is not None:
             mine = next(d for d in devices if d.process_index == jax.process_index())
-            validate = _loops.EpochValidation(engine.Validation(loss_fn, *validation, mine), early, hist, S)
+            validate = engine.Tracker(engine.Validation(loss_fn, *validation, mine), early, hist.val_losses)
             if g == 0:
-                validate.at(0, placed["carry"].train.params)
+                validate(0, placed["carry"].train.params)
         every = [total] + ([self.checkpoint_every] if self.checkpoint_every else [])
         if self.progress:
             every.append(max(1, epochs // _PROGRESS_CHUNKS) * S)

@@ -12,7 +12,8 @@
    a datasheet table for H100/H200: ``_device``) and a measured device-to-device copy;
 4. ``jax_optimizer``: ``JAXOptimizer`` fit on 60000 x 784 float32 against the HBM floor
    ``epochs * passes * n * d * 4 / bandwidth`` (``passes`` = reads of X per epoch: 1 full
-   batch, 2 mini-batch; ``_sections.jax_optimizer`` says why);
+   batch, 2 mini-batch; ``_sections.jax_optimizer`` says why), and against the engine's own
+   floor (``engine_passes``: 2 full batch, 3 mini-batch: one dot each way per evaluation);
 5. ``parallel_trainer``: ``ParallelTrainer`` on one GPU, the linear ``fit`` and an MLP
    ``train`` (float32 and bfloat16 compute);
 6. ``augment_params``: samples/s of ``gen_augmentation_batch`` for each algorithm of

@@ -1,0 +1,201 @@
+"""``JAXOptimizer``'s compiled program: one per static specification, cached; a fit is one call.
+
+The program is the one training loop (``_program.build_loop``) on the single-device parts
+of ``_single``, wrapped so that a fit costs one dispatch and nothing eager around it:
+
+.. code-block:: text
+
+    program(carry, data, key, hyper, stop) -> (carry, history, flags, (w, b))
+        a fresh carry (started = False): the optimizer state is built here, tx.init(params),
+        from the traced hyperparameters (the host sends zeros of its shapes)
+        run the loop up to global step `stop`
+        history: (2, 1 + HIST_CAP) [[loss at init (NaN after the first call), loss after
+                 each epoch of this call...], [the same for the gradient norm]]
+        flags: int32 [step, converged, diverged]
+        (w, b): the parameters as the estimator's pytree (views of the vector)
+
+Everything a user may change between fits without new shapes is an argument (learning
+rate, hyperparameter values, ``tol``, the seed, the number of epochs), so the compiled
+program is reused; :class:`Spec` is exactly what is static (the cache key). The host side
+sends NumPy arrays (the carry's zeros, the scalars) straight to the executable, which places
+them on its device in one go.
+
+Example:
+    >>> import jax.numpy as jnp, numpy as np
+    >>> from accel.linear._jax_program import Spec, get_program
+    >>> spec = Spec("sgd", 0.0, "mse", True, n=4, d=1, batch_size=None, has_tol=False,
+    ...             data_dtype=jnp.float32, param_dtype=jnp.float32, device=None)
+    >>> prog, compile_s = get_program(spec)
+    >>> data = {"X": np.array([[1.0], [2.0], [3.0], [4.0]], np.float32), "y": np.ones(4, np.float32)}
+    >>> carry, history, flags, (w, b) = prog.call(
+    ...     prog.fresh_carry(), data, None, prog.hyper({"learning_rate": 0.1, "tol": 0.0}), np.int32(2))
+    >>> [round(float(v), 4) for v in history[0, :3]], np.asarray(flags).tolist()
+    ([0.5, 0.0769, 0.0635], [2, 0, 0])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from accel import _orders, _plan
+from accel.linear import _optax
+from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
+from accel.linear._single import ParamLayout, single_device_parts
+
+__all__ = ["Program", "Spec", "get_program"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """Everything static about one compiled program (its cache key)."""
+
+    optimizer: Any  # a name, or a user's optax.GradientTransformation
+    schedule: Any  # a callable learning rate, or 0.0 (then the rate is a traced scalar)
+    loss: str
+    fit_intercept: bool
+    n: int
+    d: int
+    batch_size: int | None  # None: full batch
+    has_tol: bool
+    data_dtype: Any
+    param_dtype: Any
+    device: Any  # the jax.Device the program runs on (None: JAX's default)
+    row_blocks: int = 1  # of the full-data gradient, see _model.rmatvec
+
+    @property
+    def layout(self) -> ParamLayout:
+        # the table's rules are element-wise: one vector; a user's transformation: its pytree
+        return ParamLayout(self.d, flat=isinstance(self.optimizer, str))
+
+    @property
+    def line_search(self) -> bool:
+        return self.optimizer in _optax.LINESEARCH_OPTIMIZERS
+
+
+class Program(NamedTuple):
+    """A compiled (or, with ``use_jit=False``, eager) program and what a fit needs around it."""
+
+    call: Callable[..., Any]  # (carry, data, key_data, hyper, stop) -> (carry, history, flags, (w, b))
+    loop: LoopSpec
+    carry0: Any  # the carry at step 0, NumPy (optimizer state: zeros the program replaces)
+    param_dtype: Any
+
+    def fresh_carry(self) -> Any:
+        """A new copy of the carry at step 0 (NumPy; the program builds the optimizer state)."""
+        return jax.tree.map(np.copy, self.carry0)
+
+    def hyper(self, values: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The traced scalars (learning rate, hyperparameters, tol) as NumPy scalars."""
+        return {k: np.asarray(v, self.param_dtype) for k, v in values.items()}
+
+
+def _parts(spec: Spec):
+    lay = _plan.Layout(n_rows=spec.n, n_shards=1, group_devices=1,
+                       batch_size=spec.batch_size or spec.n, accum=1)  # fmt: skip
+    loop = LoopSpec(
+        n_rows=spec.n,
+        steps_per_epoch=lay.steps_per_epoch,
+        order_block=0 if spec.batch_size is None else _orders.order_block(spec.n),
+        hist_cap=HIST_CAP,
+        has_tol=spec.has_tol,
+        partial_epochs=False,
+        keep_last_good=False,  # a diverged fit runs again up to the epoch before (the estimator)
+        record_skipped=False,  # no step is ever skipped here
+    )
+    layout = spec.layout
+    make_tx = _optax.transformation_factory(
+        spec.optimizer, spec.schedule, spec.fit_intercept, spec.d + 1 if layout.flat else None
+    )
+    parts = single_device_parts(
+        layout, spec.loss, spec.fit_intercept, spec.param_dtype, n=spec.n,
+        batch_size=spec.batch_size, make_tx=make_tx, line_search=spec.line_search,
+        row_blocks=spec.row_blocks,
+    )  # fmt: skip
+    return loop, parts
+
+
+def _wrap(loop: LoopSpec, parts, layout: ParamLayout) -> Callable[..., Any]:
+    run = build_loop(loop, parts)
+
+    def program(carry, data, key_data, hyper, stop):
+        tx = parts.make_tx(hyper)
+        train = carry.train
+        opt = jax.lax.cond(carry.started, lambda: train.opt_state, lambda: tx.init(train.params))
+        carry, hist = run(carry._replace(train=train._replace(opt_state=opt)), data, key_data, hyper, stop)
+        tree = layout.tree(carry.train.params)
+        # what the host reads, in few arrays: [[L_init, L...], [|g|_init, |g|...]], flags
+        history = jnp.stack([jnp.concatenate([hist.loss_init[None], hist.loss]),
+                             jnp.concatenate([hist.grad_norm_init[None], hist.grad_norm])])  # fmt: skip
+        flags = jnp.stack([carry.step, carry.converged.astype(jnp.int32), carry.diverged.astype(jnp.int32)])
+        return carry, history, flags, (tree["w"], tree["b"])
+
+    return program
+
+
+def _carry0(spec: Spec, loop: LoopSpec, parts) -> Any:
+    """The NumPy carry at step 0; the optimizer state is zeros of ``tx.init``'s shapes."""
+    params = spec.layout.zeros(spec.param_dtype, np)
+    tx = parts.make_tx({"learning_rate": 1.0, **dict.fromkeys(_optax.ALL_HYPERPARAMETERS, 0.5)})
+    opt = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(tx.init, params))
+    train = TrainState(params, opt, (), np.int32(-1), np.int32(0))
+    grad = jax.tree.map(np.zeros_like, params)
+    return init_carry(loop, train, grad, spec.param_dtype)
+
+
+def _lower_args(spec: Spec, loop: LoopSpec, carry0: Any) -> tuple:
+    """Shapes of every argument, placed on ``spec.device``."""
+    sharding = None if spec.device is None else jax.sharding.SingleDeviceSharding(spec.device)
+
+    def struct(a, dtype=None):
+        return jax.ShapeDtypeStruct(np.shape(a), dtype or np.asarray(a).dtype, sharding=sharding)
+
+    data = {"X": struct(np.empty((spec.n, spec.d), np.int8), spec.data_dtype),
+            "y": struct(np.empty(spec.n, np.int8), spec.data_dtype)}  # fmt: skip
+    key = None if loop.order_block == 0 else struct(np.zeros(2, np.uint32))
+    names = ("learning_rate", "tol", *_own_names(spec))
+    hyper = {k: struct(np.float32(0), spec.param_dtype) for k in names}
+    return jax.tree.map(struct, carry0), data, key, hyper, struct(np.int32(0))
+
+
+# compiled programs, keyed by (spec, x64): a second fit with the same spec reuses them
+_COMPILED: dict[tuple, Program] = {}
+_MAX_COMPILED = 64
+
+
+def get_program(spec: Spec, use_jit: bool = True) -> tuple[Program, float]:
+    """``(program, compile seconds)`` for ``spec`` (0.0 when cached; always 0.0 eagerly)."""
+    key = (spec, use_jit, jax.config.jax_enable_x64)
+    if key in _COMPILED:
+        return _COMPILED[key], 0.0
+    loop, parts = _parts(spec)
+    carry0 = _carry0(spec, loop, parts)
+    program = _wrap(loop, parts, spec.layout)
+    t0 = time.perf_counter()
+    if use_jit:
+        args = _lower_args(spec, loop, carry0)
+        call = jax.jit(program, donate_argnums=0).lower(*args).compile()
+    else:
+
+        def call(*args):
+            with jax.disable_jit():
+                return program(*args)
+
+    prog = Program(call, loop, carry0, spec.param_dtype)
+    if len(_COMPILED) >= _MAX_COMPILED:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[key] = prog
+    return prog, (time.perf_counter() - t0) if use_jit else 0.0
+
+
+def _own_names(spec: Spec) -> tuple[str, ...]:
+    if not isinstance(spec.optimizer, str):
+        return ()
+    return tuple(_optax.check_hyperparameters(spec.optimizer))
+
