@@ -269,6 +269,20 @@ def test_train_on_a_dict_of_memmaps_equals_train_on_arrays(files, backend):
     np.testing.assert_allclose(hb["loss"], ha["loss"], rtol=1e-5)
 
 
+def test_a_memory_map_is_streamed_with_mini_batches_and_read_whole_for_a_full_batch(files, monkeypatch):
+    from accel.linear import _jax_stream
+
+    X, y = _data()
+    mm = (np.load(files / "X.npy", mmap_mode="r"), np.load(files / "y.npy", mmap_mode="r"))
+    calls = []
+    monkeypatch.setattr(_jax_stream, "prepare", lambda *a, _p=_jax_stream.prepare: calls.append(1) or _p(*a))
+    full = JAXOptimizer(learning_rate=0.1, epochs=5).fit(*mm)
+    assert calls == []
+    np.testing.assert_array_equal(full.coef_, JAXOptimizer(learning_rate=0.1, epochs=5).fit(X, y).coef_)
+    JAXOptimizer(learning_rate=0.1, epochs=1, batch_size=64).fit(*mm)
+    assert calls == [1]
+
+
 def test_streamed_runs_refuse_what_they_cannot_do(files):
     paths = (str(files / "X.npy"), str(files / "y.npy"))
     with pytest.raises(ValueError, match=r"needs strategy='data_parallel', got 'model_parallel'"):

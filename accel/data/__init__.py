@@ -21,6 +21,7 @@ from accel.data._sources import (
     Source,
     as_source,
     is_source_like,
+    streams,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "StepLoader",
     "as_source",
     "is_source_like",
+    "streams",
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "Source",
     "as_source",
     "is_source_like",
+    "streams",
 ]
 
 
@@ -337,7 +338,21 @@ def is_source_like(obj: Any) -> bool:
         return True
     if isinstance(obj, np.ndarray) or hasattr(obj, "__array__") or hasattr(obj, "__array_namespace__"):
         return False
+    if hasattr(obj, "tocsr"):  # a SciPy sparse matrix: the array path refuses it clearly
+        return False
     return hasattr(obj, "__len__") and hasattr(obj, "__getitem__") and not isinstance(obj, Mapping | list | tuple)
+
+
+def streams(obj: Any, batch_size: int | None) -> bool:
+    """Whether ``fit``/``train`` stream ``obj`` through the input pipeline: a source, a
+    path or a random-access object always; a memory map (or a mapping of columns holding
+    one) only with mini-batches: a full batch needs every row at once, so the memory map is
+    then read like an array (as scikit-learn's tools expect)."""
+    if isinstance(obj, Mapping):
+        return batch_size is not None and any(isinstance(v, np.memmap) for v in obj.values())
+    if isinstance(obj, np.memmap):
+        return batch_size is not None
+    return is_source_like(obj)
 
 
 def as_source(X: Any, y: Any = None) -> Any:

@@ -36,7 +36,7 @@ import optax
 from tqdm.auto import tqdm
 
 from accel import _checks, _keys
-from accel.data import is_source_like
+from accel.data import streams
 from accel.linear import _data, _jax_stream, _model, _optax, _validation
 from accel.linear._estimator import LinearEstimator
 from accel.linear._jax_program import Spec, get_program
@@ -300,7 +300,7 @@ class JAXOptimizer(LinearEstimator):
         device = _resolve_device(self.device)
         device = device if device is not None else jax.devices()[0]
         with jax.enable_x64(pdt == jnp.float64):
-            if is_source_like(X):
+            if streams(X, self.batch_size):
                 if self.optimizer_type in _optax.LINESEARCH_OPTIMIZERS:
                     raise ValueError(
                         f"optimizer_type={self.optimizer_type!r} cannot train on a data source: "

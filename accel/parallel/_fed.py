@@ -22,31 +22,31 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from accel.data import ArraySource, StepLoader, as_source, is_source_like
+from accel.data import ArraySource, StepLoader, as_source, streams
 from accel.linear import _stream, engine
 from accel.linear._stream import check_linear_source
 
 __all__ = ["FedRun", "check_linear_source", "check_run", "drive", "loader", "source_for_fit", "source_for_train"]
 
-def source_for_fit(X: Any, y: Any) -> Any | None:
-    """The source ``fit(X, y)`` streams from, or ``None`` for arrays held in memory."""
-    return as_source(X, y) if is_source_like(X) else None
+def source_for_fit(X: Any, y: Any, batch_size: int | None) -> Any | None:
+    """The source ``fit(X, y)`` streams from (``accel.data.streams``), or ``None`` for
+    arrays held in memory."""
+    return as_source(X, y) if streams(X, batch_size) else None
 
 
-def source_for_train(data: Any) -> Any | None:
+def source_for_train(data: Any, batch_size: int | None) -> Any | None:
     """The source ``train(..., data)`` streams from: a source, a random-access object, or
-    a mapping of columns one of which is memory-mapped; ``None`` for arrays in memory."""
+    (with mini-batches) a mapping of columns one of which is memory-mapped; ``None`` for
+    arrays in memory."""
     if isinstance(data, str | os.PathLike):
         raise TypeError(
             f"data must be a pytree of arrays, a mapping of columns (memory-mapped .npy files "
             f"among them: {{'x': np.load(path, mmap_mode='r'), ...}}) or a data source "
             f"(accel.data), got the path {os.fspath(data)!r}"
         )
-    if isinstance(data, Mapping) and any(isinstance(v, np.memmap) for v in data.values()):
-        return ArraySource(data)
-    if not isinstance(data, Mapping) and is_source_like(data):
-        return as_source(data)
-    return None
+    if not streams(data, batch_size):
+        return None
+    return ArraySource(data) if isinstance(data, Mapping) else as_source(data)
 
 
 def check_run(strategy: str, data_is_local: bool, batch_size: int | None) -> None:

@@ -209,7 +209,7 @@ class ParallelTrainer(engine.LinearEstimator):
         shard.
         """
         hyper = self._check_params(self.get_params())
-        source = _fed.source_for_fit(X, y)
+        source = _fed.source_for_fit(X, y, self.batch_size)
         if source is None:
             X, y = self._fit_inputs(X, y)
             data = {"X": np.asarray(X, dtype=np.float32), "y": np.asarray(y, dtype=np.float32)}
@@ -273,7 +273,7 @@ class ParallelTrainer(engine.LinearEstimator):
         batch_size = self.batch_size if batch_size is None else _checks.check_int(
             batch_size, "batch_size", minimum=1
         )  # fmt: skip
-        source = _fed.source_for_train(data)
+        source = _fed.source_for_train(data, batch_size)
         if eval_data is not None:
             template = _fed.template(source, False) if source is not None else data
             eval_data = engine.check_eval_data(eval_data, template)
