@@ -111,29 +111,6 @@ def _child_memory(args) -> dict:
             "peak_MiB": peak.peak / MiB, "seconds": time.perf_counter() - t0}  # fmt: skip
 
 
-class _SlowSource:
-    """``ArraySource`` whose every read takes ``delay`` seconds, one read at a time."""
-
-    def __init__(self, columns, delay: float) -> None:
-        from accel.data import ArraySource
-
-        self.src = ArraySource(columns)
-        self.columns = self.src.columns
-        self.delay = delay
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-    def spec(self):
-        return self.src.spec()
-
-    def read(self, rows):
-        with self._lock:
-            time.sleep(self.delay)
-            return self.src.read(rows)
-
-
 def _mlp(d: int, hidden: int):
     import jax.numpy as jnp
 
@@ -155,7 +132,7 @@ def _mlp(d: int, hidden: int):
 
 def _child_overlap(args) -> dict:
     from accel import ParallelTrainer
-    from accel.data import ArraySource
+    from accel.data import ArraySource, Throttled
 
     n, d, batch = (8192, 64, 512) if args.quick else (65536, 256, 2048)
     X, y = _linear_data(n, d)
@@ -166,7 +143,7 @@ def _child_overlap(args) -> dict:
     elif args.which == "streamed":
         source = ArraySource(data)
     else:
-        source = _SlowSource(data, args.delay)
+        source = Throttled(ArraySource(data), args.delay)
     pt = ParallelTrainer(n_devices=1, learning_rate=1e-3)
     pt.train(loss_fn, params, source, epochs=1, batch_size=batch)  # compile, warm caches
     _, h = pt.train(loss_fn, params, source, epochs=args.epochs, batch_size=batch)

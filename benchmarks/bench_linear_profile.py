@@ -40,7 +40,7 @@ import optax
 
 from accel import JAXOptimizer
 from accel._report import dump_json
-from accel.linear import _jax_optimizer, _jax_program
+from accel.linear import _jax_optimizer, _jax_program, _placement
 from accel.linear._single import ParamLayout
 from benchmarks.bench_linear_speed import aligned_copy, machine, regression, scan_fit
 
@@ -140,12 +140,12 @@ def placement(repeats: int) -> dict[str, Any]:
     one_thread = 1 << 62
 
     def engine(threshold: int) -> np.ndarray:
-        old = _jax_optimizer._PARALLEL_COPY_BYTES
-        _jax_optimizer._PARALLEL_COPY_BYTES = threshold
+        old = _placement._PARALLEL_COPY_BYTES
+        _placement._PARALLEL_COPY_BYTES = threshold
         try:
-            return _jax_optimizer._on_device(X, np.float32, cpu)
+            return _placement.on_device(X, np.float32, cpu)
         finally:
-            _jax_optimizer._PARALLEL_COPY_BYTES = old
+            _placement._PARALLEL_COPY_BYTES = old
 
     ones = np.ones(X.shape[1], X.dtype)
     return {
@@ -153,8 +153,8 @@ def placement(repeats: int) -> dict[str, Any]:
         "place_s": medians({
             "jax.device_put (JAX's copy)": lambda: jax.device_put(X, cpu),
             "aligned copy, 1 thread": lambda: engine(one_thread),
-            "aligned copy, engine's threads": lambda: engine(_jax_optimizer._PARALLEL_COPY_BYTES),
-            "already 64-byte aligned (in place)": lambda: _jax_optimizer._on_device(aligned, np.float32, cpu),
+            "aligned copy, engine's threads": lambda: engine(_placement._PARALLEL_COPY_BYTES),
+            "already 64-byte aligned (in place)": lambda: _placement.on_device(aligned, np.float32, cpu),
         }, repeats),
         "finite_test_s": medians({
             "np.isfinite(X).all()": lambda: np.isfinite(X).all(),

@@ -45,31 +45,24 @@ def write_data(directory) -> None:
     np.save(os.path.join(directory, "y.npy"), y)
 
 
-class CountingSource:
-    """A source (``accel.data.Source`` protocol) over the files of :func:`write_data` that
-    counts the rows read through it."""
+def counting_source(directory):
+    """A source over the files of :func:`write_data` that counts the rows read through it
+    (``rows_read``)."""
+    import threading
 
-    def __init__(self, directory) -> None:
-        import threading
+    from accel.data import ArraySource, WrappedSource
 
-        from accel.data import ArraySource
+    class Counting(WrappedSource):
+        rows_read = 0
+        _lock = threading.Lock()
 
-        self.src = ArraySource({k: np.load(os.path.join(directory, f"{k}.npy"), mmap_mode="r")
-                                for k in ("X", "y")})  # fmt: skip
-        self.columns = self.src.columns
-        self.rows_read = 0
-        self._lock = threading.Lock()
+        def read(self, rows):
+            with self._lock:
+                self.rows_read += len(rows)
+            return self.source.read(rows)
 
-    def __len__(self) -> int:
-        return len(self.src)
-
-    def spec(self):
-        return self.src.spec()
-
-    def read(self, rows):
-        with self._lock:
-            self.rows_read += len(rows)
-        return self.src.read(rows)
+    return Counting(ArraySource({k: np.load(os.path.join(directory, f"{k}.npy"), mmap_mode="r")
+                                 for k in ("X", "y")}))  # fmt: skip
 
 
 def _fit(args) -> None:
@@ -110,7 +103,7 @@ def _multi(args) -> None:
     barriers = accel.distributed.barrier_count()
     streamed = {}
     if args.data_dir:
-        source = CountingSource(args.data_dir)
+        source = counting_source(args.data_dir)
         pt = ParallelTrainer(epochs=6, **CONFIG).fit(source)
         streamed = {"file_coef": pt.coef_, "file_loss": pt.history_["loss"],
                     "rows_read": source.rows_read}  # fmt: skip

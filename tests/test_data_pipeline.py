@@ -7,7 +7,6 @@ differently compiled programs, never compared bitwise).
 
 from __future__ import annotations
 
-import threading
 import time
 
 import jax.numpy as jnp
@@ -23,6 +22,7 @@ from accel.data import (
     ParquetShards,
     RandomAccessSource,
     StepLoader,
+    Throttled,
     as_source,
     is_source_like,
 )
@@ -122,6 +122,10 @@ def test_bad_sources_are_refused_naming_what_is_wrong(tmp_path):
         ArraySource({"X": X, "y": np.array(["a"] * 20)})
     with pytest.raises(TypeError, match=r"needs __len__ and __getitem__"):
         RandomAccessSource(object())
+    with pytest.raises(TypeError, match=r"source must be a data source \(accel.data\), got list"):
+        Throttled([1, 2], 0.1)
+    with pytest.raises(ValueError, match=r"seconds_per_read must be a number >= 0, got -1"):
+        Throttled(ArraySource({"X": X}), -1)
 
 
 def test_parquet_refuses_a_non_numeric_column_and_differing_features(tmp_path):
@@ -311,24 +315,8 @@ def test_nan_in_a_source_is_refused_naming_the_column(tmp_path):
 
 
 # -- time waiting for data vs computing -----------------------------------------------------
-class _Slow:
-    """A random-access source whose reads take ``delay`` seconds per step (one lock: the
-    reads of a disk that serves one request at a time)."""
-
-    def __init__(self, X, y, delay):
-        self.src, self.delay, self.lock = ArraySource({"X": X, "y": y}), delay, threading.Lock()
-        self.columns = self.src.columns
-
-    def __len__(self):
-        return len(self.src)
-
-    def spec(self):
-        return self.src.spec()
-
-    def read(self, rows):
-        with self.lock:
-            time.sleep(self.delay)
-            return self.src.read(rows)
+def _Slow(X, y, delay):
+    return Throttled(ArraySource({"X": X, "y": y}), delay)
 
 
 def test_history_shows_the_time_steps_wait_for_data():

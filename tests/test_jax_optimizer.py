@@ -320,21 +320,21 @@ def test_divergence_rerun_gives_the_state_before_the_diverged_epoch(batch_size):
 
 @pytest.mark.parametrize("threaded", [False, True])
 def test_numpy_data_is_read_in_place_when_aligned(threaded, monkeypatch):
-    from accel.linear import _jax_optimizer
-    from accel.linear._jax_optimizer import _on_device
+    from accel.linear import _placement
+    from accel.linear._placement import on_device
 
     if threaded:  # the copy of a large array runs in row chunks on several threads
-        monkeypatch.setattr(_jax_optimizer, "_PARALLEL_COPY_BYTES", 0)
+        monkeypatch.setattr(_placement, "_PARALLEL_COPY_BYTES", 0)
 
     cpu = jax.devices("cpu")[0]
     raw = np.empty(64 * 7 * 4 + 64, np.uint8)
     start = -raw.ctypes.data % 64
     aligned = raw[start : start + 64 * 7 * 4].view(np.float32).reshape(64, 7)
     aligned[...] = np.arange(64 * 7).reshape(64, 7)
-    assert _on_device(aligned, np.float32, cpu) is aligned  # the program reads it in place
+    assert on_device(aligned, np.float32, cpu) is aligned  # the program reads it in place
     for other in (aligned[1:], aligned.astype(np.float64), np.asfortranarray(aligned)):
-        moved = _on_device(other, np.float32, cpu)  # one aligned copy
+        moved = on_device(other, np.float32, cpu)  # one aligned copy
         assert moved.dtype == np.float32 and moved.ctypes.data % 64 == 0 and moved.flags.c_contiguous
         np.testing.assert_array_equal(moved, np.asarray(other, np.float32))
-    placed = _on_device(jnp.asarray(aligned), np.float32, jax.devices("cpu")[1])
+    placed = on_device(jnp.asarray(aligned), np.float32, jax.devices("cpu")[1])
     assert placed.devices() == {jax.devices("cpu")[1]}

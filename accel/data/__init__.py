@@ -1,8 +1,9 @@
 """Data that does not fit in memory, or on a device: sources and the input pipeline.
 
 - sources (``_sources``): :class:`ArraySource` (arrays or memory maps), :class:`NpyShards`,
-  :class:`ParquetShards`, :class:`RandomAccessSource` (grain's random-access protocol), and
-  :func:`as_source`;
+  :class:`ParquetShards`, :class:`RandomAccessSource` (grain's random-access protocol),
+  :class:`WrappedSource` (to transform or count reads), :class:`Throttled` (a slow source,
+  to measure its effect), and :func:`as_source`;
 - the input pipeline (``_pipeline``): :class:`StepLoader` reads the rows each of this
   process's devices needs for the coming steps of the shared batch plan, with worker
   threads and read-ahead (grain), while the device computes.
@@ -19,6 +20,8 @@ from accel.data._sources import (
     ParquetShards,
     RandomAccessSource,
     Source,
+    Throttled,
+    WrappedSource,
     as_source,
     is_source_like,
     streams,
@@ -32,6 +35,8 @@ __all__ = [
     "RandomAccessSource",
     "Source",
     "StepLoader",
+    "Throttled",
+    "WrappedSource",
     "as_source",
     "is_source_like",
     "streams",

@@ -38,6 +38,8 @@ import glob
 import os
 import shutil
 import tempfile
+import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -51,6 +53,8 @@ __all__ = [
     "ParquetShards",
     "RandomAccessSource",
     "Source",
+    "Throttled",
+    "WrappedSource",
     "as_source",
     "is_source_like",
     "streams",
@@ -322,9 +326,47 @@ class RandomAccessSource:
         return out
 
 
+class WrappedSource:
+    """A source that passes everything to ``source``: subclass it and override ``read`` to
+    transform, count or delay what is read."""
+
+    def __init__(self, source: Any) -> None:
+        if not _is_source(source):
+            raise TypeError(f"source must be a data source (accel.data), got {type(source).__name__}")
+        self.source = source
+        self.columns = source.columns
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return self.source.spec()
+
+    def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return self.source.read(rows)
+
+
+class Throttled(WrappedSource):
+    """``source`` as a slow disk or network would serve it: one read at a time, each taking
+    ``seconds_per_read`` longer. To see what a slow source does to training (the
+    ``data_wait_time`` in ``history_``; ``benchmarks/bench_input_pipeline.py``)."""
+
+    def __init__(self, source: Any, seconds_per_read: float) -> None:
+        super().__init__(source)
+        if not isinstance(seconds_per_read, int | float) or not seconds_per_read >= 0:
+            raise ValueError(f"seconds_per_read must be a number >= 0, got {seconds_per_read!r}")
+        self.seconds_per_read = float(seconds_per_read)
+        self._lock = threading.Lock()
+
+    def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        with self._lock:
+            time.sleep(self.seconds_per_read)
+            return self.source.read(rows)
+
+
 def _is_source(obj: Any) -> bool:
     """One of the sources above, or any object of the :class:`Source` protocol."""
-    if isinstance(obj, ArraySource | NpyShards | RandomAccessSource):
+    if isinstance(obj, ArraySource | NpyShards | RandomAccessSource | WrappedSource):
         return True
     return all(hasattr(obj, a) for a in ("read", "spec", "columns", "__len__"))
 

@@ -23,10 +23,7 @@ of at most 20 steps), full batch only. An epoch is one L-BFGS iteration; the his
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
-import threading
 from typing import Any
 
 import jax
@@ -40,6 +37,7 @@ from accel.data import streams
 from accel.linear import _data, _jax_stream, _model, _optax, _validation
 from accel.linear._estimator import LinearEstimator
 from accel.linear._jax_program import Spec, get_program
+from accel.linear._placement import on_device, resolve_device
 from accel.linear._program import HIST_CAP
 
 __all__ = ["JAXOptimizer"]
@@ -53,22 +51,6 @@ _DEFAULT_RATE = {"lbfgs": 1.0}
 _FIRST_ORDER_RATE = 0.01
 
 
-def _resolve_device(device: Any) -> jax.Device | None:
-    if device is None or isinstance(device, jax.Device):
-        return device
-    if isinstance(device, str):
-        kind, _, index = device.partition(":")
-        try:
-            devices = jax.devices(kind)
-        except RuntimeError as err:
-            raise ValueError(f"device {device!r} is not available: {err}") from None
-        i = int(index) if index.isdigit() else 0 if not index else -1
-        if not 0 <= i < len(devices):
-            raise ValueError(f"device {device!r}: there are {len(devices)} {kind} devices")
-        return devices[i]
-    raise TypeError(f"device must be None, a jax.Device or a string like 'cpu' or 'gpu:0', got {type(device).__name__}")
-
-
 def _check_dtype(dtype: object) -> str:
     try:  # (jnp.dtype(None) is float64: refused like any other non-name)
         name = None if dtype is None else jnp.dtype(dtype).name  # type: ignore[arg-type]
@@ -77,54 +59,6 @@ def _check_dtype(dtype: object) -> str:
     if name not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     return name
-
-
-# XLA:CPU reads host memory in place (no copy) when it is aligned to this many bytes
-_CPU_ALIGN = 64
-_PARALLEL_COPY_BYTES = 16 << 20  # copies at least this large use several threads
-
-
-def _on_device(a: Any, dtype: Any, device: jax.Device) -> Any:
-    """``a`` in ``dtype``, ready for the program on ``device``. A JAX array is converted and
-    moved there if needed. A NumPy array stays NumPy (the compiled program's call places it):
-    on a CPU device the program reads it in place when it is C-contiguous, of ``dtype`` and
-    64-byte aligned; otherwise it is copied (and converted) ONCE into an aligned buffer.
-    (NumPy aligns large arrays to 16 bytes only, and JAX's own copy of an unaligned array
-    takes several times longer than this one: ``benchmarks/bench_linear_profile.py``.)"""
-    if isinstance(a, jax.Array):
-        a = a if a.dtype == dtype else a.astype(dtype)
-        return a if a.devices() == {device} else jax.device_put(a, device)
-    a = np.asarray(a)
-    if device.platform != "cpu":
-        return np.asarray(a, dtype)
-    if a.dtype == dtype and a.flags.c_contiguous and a.ctypes.data % _CPU_ALIGN == 0:
-        return a
-    size = a.size * np.dtype(dtype).itemsize
-    raw = np.empty(size + _CPU_ALIGN, np.uint8)
-    start = -raw.ctypes.data % _CPU_ALIGN
-    buf = raw[start : start + size].view(dtype).reshape(a.shape)
-    _copy(buf, a)
-    return buf
-
-
-def _copy(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[...] = src`` (cast), a large array in row chunks on up to 4 threads: NumPy
-    releases the GIL while copying, and the first touch of the new pages (the kernel's
-    zeroing) then runs on every core (``bench_linear_profile`` times one thread and these)."""
-    parts = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    if dst.nbytes < _PARALLEL_COPY_BYTES or parts < 2 or dst.ndim == 0 or dst.shape[0] < parts:
-        np.copyto(dst, src, casting="unsafe")
-        return
-    edges = np.linspace(0, dst.shape[0], parts + 1).astype(int)
-    threads = [
-        threading.Thread(target=np.copyto, args=(dst[lo:hi], src[lo:hi]), kwargs={"casting": "unsafe"})
-        for lo, hi in itertools.pairwise(edges[1:])
-    ]
-    for t in threads:
-        t.start()
-    np.copyto(dst[: edges[1]], src[: edges[1]], casting="unsafe")
-    for t in threads:
-        t.join()
 
 
 class JAXOptimizer(LinearEstimator):
@@ -268,7 +202,7 @@ class JAXOptimizer(LinearEstimator):
         _checks.check_bool(params["use_jit"], "use_jit")
         _check_dtype(params["dtype"])
         _checks.check_bool(params["progress"], "progress")
-        _resolve_device(params["device"])
+        resolve_device(params["device"])
         _checks.check_int(params["patience"], "patience", minimum=1, allow_none=True)
         _checks.check_bool(params["restore_best"], "restore_best")
         return full
@@ -297,7 +231,7 @@ class JAXOptimizer(LinearEstimator):
         hyper = self._check_params(self.get_params())
         self._check_validation_use(validation_data)
         data_dtype, pdt = self._dtypes()
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
         device = device if device is not None else jax.devices()[0]
         with jax.enable_x64(pdt == jnp.float64):
             if streams(X, self.batch_size):
@@ -336,7 +270,7 @@ class JAXOptimizer(LinearEstimator):
             row_blocks=_model.row_blocks_for(n, d) if device.platform == "cpu" else 1,
         )
         prog, self.compile_time_ = get_program(spec, self.use_jit)
-        data = {"X": _on_device(X, data_dtype, device), "y": _on_device(y, data_dtype, device)}
+        data = {"X": on_device(X, data_dtype, device), "y": on_device(y, data_dtype, device)}
         values = {"learning_rate": 0.0 if callable(rate) else rate,
                   "tol": 0.0 if self.tol is None else self.tol, **hyper}  # fmt: skip
         args = (data, None if batch_size is None else _keys.seed_key_data(self.random_state),

@@ -1,5 +1,7 @@
-"""The data-parallel step: one optimizer step of a batch split over ``D`` devices (``D = 1``:
-``JAXOptimizer``), and the full-data evaluation, as :class:`~accel.linear._program.Parts`.
+"""The data-parallel step: one optimizer step of a batch split over ``D`` devices, and the
+full-data evaluation, as :class:`~accel.linear._program.Parts` (``ParallelTrainer``'s
+data_parallel strategy, and ``JAXOptimizer``'s streamed fits with ``D = 1``; its resident
+fits use the single-device parts of ``_single`` on the same objective).
 
 Every device holds its own block of rows (``_plan``: about ``N / D`` rows, never the whole
 data set). Per optimizer step every device

@@ -51,6 +51,10 @@ from accel.linear._program import (
 )
 from accel.linear._step import data_parallel_parts, one_device
 from accel.linear._stopping import warn_diverged, warn_not_converged
+from accel.linear._stream import Call as StreamCall
+from accel.linear._stream import Programs as StreamPrograms
+from accel.linear._stream import check_linear_source
+from accel.linear._stream import run as run_stream
 from accel.linear._validation import (
     EarlyStopping,
     Tracker,
@@ -73,6 +77,8 @@ __all__ = [
     "Parts",
     "PerExampleObjective",
     "StepIndex",
+    "StreamCall",
+    "StreamPrograms",
     "Tracker",
     "TrainState",
     "Validation",
@@ -85,6 +91,7 @@ __all__ = [
     "check_eval_data",
     "check_hyperparameters",
     "check_learning_rate",
+    "check_linear_source",
     "check_loss",
     "check_loss_scale",
     "check_optimizer_name",
@@ -102,6 +109,7 @@ __all__ = [
     "make_optimizer",
     "one_device",
     "owner",
+    "run_stream",
     "step_count",
     "step_ids",
     "step_rows",

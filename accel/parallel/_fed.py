@@ -4,7 +4,7 @@ When ``fit``/``train`` receive a data source (``accel.data``: paths or memory ma
 ``.npy`` files, shards, a random-access object) instead of arrays, no device holds the
 data: each process's input pipeline (``accel.data.StepLoader``) reads the rows its own
 devices need for the coming steps, a block of steps per program call, while the
-devices compute, and the host drives the epochs (``accel.linear._stream``). The program is
+devices compute, and the host drives the epochs (``engine.run_stream``). The program is
 the resident one with ``ProgramSpec.fed``: the same steps, batch order, objective and
 stopping rules, so the parameters equal those of the same run on arrays (float32
 rounding); a checkpoint keeps the data position (the global step) like a resident run's.
@@ -23,8 +23,8 @@ import jax
 import numpy as np
 
 from accel.data import ArraySource, StepLoader, as_source, streams
-from accel.linear import _stream, engine
-from accel.linear._stream import check_linear_source
+from accel.linear import engine
+from accel.linear.engine import check_linear_source
 
 __all__ = ["FedRun", "check_linear_source", "check_run", "drive", "loader", "source_for_fit", "source_for_train"]
 
@@ -105,7 +105,7 @@ def zero_block(run: FedRun) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 def drive(program: Any, compiled: Any, run: FedRun, carry: engine.Carry, args: tuple, *,
           total: int, S: int, n_global: int, params_template: Any, ends: list[int],
-          on_call: Callable[[_stream.Call], bool]) -> engine.Carry:  # fmt: skip
+          on_call: Callable[[engine.StreamCall], bool]) -> engine.Carry:  # fmt: skip
     """Train from the host ``carry`` to step ``total`` (or a stopping rule), calling
     ``on_call`` after every program call (it returns True to stop there); returns the final
     host carry."""
@@ -114,7 +114,7 @@ def drive(program: Any, compiled: Any, run: FedRun, carry: engine.Carry, args: t
     def steps(carry_dev, block, key, hyper, stop):
         return compiled(carry_dev, block, key, hyper, program.put_args(np.int32(stop)))
 
-    programs = _stream.Programs(
+    programs = engine.StreamPrograms(
         steps=steps,
         evaluate=program.evaluate,
         put_block=lambda b: program.put_fed(cast(b.columns, run.fit), b.valid, 1),
@@ -124,7 +124,7 @@ def drive(program: Any, compiled: Any, run: FedRun, carry: engine.Carry, args: t
         params=program.params,
     )  # fmt: skip
     last = None
-    for call in _stream.run(
+    for call in engine.run_stream(
         programs, carry, run.loader, key_dev, hyper_dev, total=total, steps_per_epoch=S,
         n_global=n_global, template=params_template, linear=run.fit,
         tol=run.tol, nonfinite_diverges=run.nonfinite_diverges, ends=iter(ends),

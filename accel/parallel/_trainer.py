@@ -1,4 +1,9 @@
-"""ParallelTrainer: the one training program over several devices and processes."""
+"""ParallelTrainer: the one training program over several devices and processes.
+
+Length: the class docstring documents every constructor parameter, the strategies and the
+history (about 80 lines); the code is the constructor, ``fit``/``train`` and the one run
+method that wires a strategy's program, the checkpoints, the input pipeline and validation
+to the host loops of ``_loops``."""
 
 from __future__ import annotations
 
