@@ -42,6 +42,7 @@ __all__ = [
     "check_positive_real",
     "check_real",
     "check_seed",
+    "parse_dtype",
 ]
 
 MAX_U64 = 2**64 - 1
@@ -154,3 +155,20 @@ def check_path(value: object, name: str, *, allow_none: bool = False) -> Path | 
         accepted = "a non-empty str or os.PathLike path" + (" or None" if allow_none else "")
         raise TypeError(f"{name} must be {accepted}, got {value!r}")
     return Path(value)
+
+
+def parse_dtype(value: object) -> np.dtype | None:
+    """``np.dtype(value)``, or ``None`` where NumPy does not understand ``value`` (its
+    ``TypeError``, and the ``SyntaxError``/``ValueError`` of its comma-separated record
+    syntax, e.g. ``','``) or ``value`` is ``None`` (``np.dtype(None)`` would be float64).
+    The caller names the parameter and the dtypes it accepts.
+
+    >>> parse_dtype("float32"), parse_dtype(","), parse_dtype(None)
+    (dtype('float32'), None, None)
+    """
+    if value is None:
+        return None
+    try:
+        return np.dtype(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, SyntaxError):
+        return None

@@ -45,10 +45,9 @@ _DTYPES = ("float32", "float64")
 def check_numpy_dtype(dtype: object) -> np.dtype:
     if dtype is None:  # np.dtype(None) is float64: refused like any other non-name
         raise TypeError(f"dtype must be one of {_DTYPES}, got None")
-    try:
-        dt = np.dtype(dtype)  # type: ignore[call-overload]
-    except TypeError:
-        raise TypeError(f"dtype must be one of {_DTYPES}, got {dtype!r}") from None
+    dt = _checks.parse_dtype(dtype)
+    if dt is None:
+        raise TypeError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     if dt.name not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     return dt

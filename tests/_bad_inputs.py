@@ -93,7 +93,7 @@ def bools() -> Kind:
 
 
 def choice(valid: tuple[str, ...], none_ok: bool = False) -> Kind:
-    fixed: list[Any] = ["nope", "", 3]
+    fixed: list[Any] = ["nope", "", 3, ","]  # ',': NumPy's dtype parser raises SyntaxError
     if not none_ok:
         fixed.append(None)
     return _kind(fixed, _text.filter(lambda s: s not in valid), st.integers())
@@ -278,7 +278,7 @@ def entries() -> list[Entry]:
                      lambda **kw: accel.MemoryTracker.estimate_optimizer_memory(
                          **{"n_params": 10, "optimizer_type": "adam", **kw}),
                      {"n_params": ints(1), "optimizer_type": choice(("sgd", "adam")),
-                      "dtype": fixed("int3", 3, "nope")}))  # fmt: skip
+                      "dtype": fixed("int3", 3, "nope", ",")}))  # fmt: skip
     out.append(Entry("MemoryTracker.track_array",
                      lambda **kw: accel.MemoryTracker().track_array(kw.get("name", "w"), kw.get("array", X)),
                      {"name": fixed(3, None, ""), "array": fixed(None, "abc", 3)}))  # fmt: skip
@@ -306,7 +306,7 @@ def entries() -> list[Entry]:
     out.append(Entry("compare_backends", compare, {
         "operation": fixed(None, 3, "sum"), "data_numpy": fixed(None, "abc", (), [[1.0]], 3.0),
         "backends": fixed("numpy", (), ("tpu",), ("numpy", "numpy"), None, 3),
-        "n_runs": ints(1), "warmup": ints(0), "dtype": fixed("int32", "nope", 3),
+        "n_runs": ints(1), "warmup": ints(0), "dtype": fixed("int32", "nope", 3, ","),
     }))  # fmt: skip
 
     # ---- accel.augment

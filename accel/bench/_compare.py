@@ -50,7 +50,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from accel._checks import check_int
+from accel._checks import check_int, parse_dtype
 from accel.bench._backends import BACKEND_NAMES, get_backend
 from accel.bench._results import BackendResult, Comparison, _spread
 
@@ -84,10 +84,7 @@ def check_dtype(dtype: Any) -> np.dtype | None:
     """``None`` or one of :data:`DTYPES` as a NumPy dtype."""
     if dtype is None:
         return None
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
+    dt = parse_dtype(dtype)
     if dt is None or dt.name not in DTYPES:
         raise ValueError(f"dtype must be None or one of {', '.join(DTYPES)}, got {dtype!r}")
     return dt

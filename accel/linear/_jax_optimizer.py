@@ -52,9 +52,9 @@ _FIRST_ORDER_RATE = 0.01
 
 
 def _check_dtype(dtype: object) -> str:
-    try:  # (jnp.dtype(None) is float64: refused like any other non-name)
+    try:  # jnp.dtype knows bfloat16 (np.dtype does not); None (float64 there) is refused
         name = None if dtype is None else jnp.dtype(dtype).name  # type: ignore[arg-type]
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):  # as in _checks.parse_dtype (',' is a SyntaxError)
         name = None
     if name not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")

@@ -193,7 +193,8 @@ class ParallelTrainer(engine.LinearEstimator):
         (at init and after every epoch, over the whole data set), ``skipped_steps``,
         ``step_time`` and ``samples_per_s`` per epoch (host wall time of the program calls,
         spread over their steps), ``data_wait_time`` and ``compute_time`` per step (the
-        seconds it waited for the input pipeline, and the rest), and the final
+        seconds the host waited for the input pipeline, and the rest; the devices may be
+        still computing the steps already dispatched while it waits), and the final
         ``loss_scale``.
 
         ``X`` may also be a data source (``accel.data``: paths or memory maps of ``.npy``

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from accel import _checks
 from accel._report import format_table
 
 __all__ = ["OPTIMIZER_STATE", "MemoryTracker"]
@@ -119,11 +120,8 @@ class MemoryTracker:
             raise ValueError(
                 f"optimizer_type must be one of {', '.join(OPTIMIZER_STATE)}, got {optimizer_type!r}"
             )
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            raise ValueError(f"dtype must be a floating NumPy dtype, got {dtype!r}") from None
-        if dt.kind != "f":
+        dt = _checks.parse_dtype(dtype)
+        if dt is None or dt.kind != "f":
             raise ValueError(f"dtype must be a floating NumPy dtype, got {dtype!r}")
         vectors, scalar_bytes = OPTIMIZER_STATE[optimizer_type]
         vector_bytes = int(n_params) * dt.itemsize
