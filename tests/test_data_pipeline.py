@@ -124,8 +124,10 @@ def test_bad_sources_are_refused_naming_what_is_wrong(tmp_path):
         RandomAccessSource(object())
     with pytest.raises(TypeError, match=r"source must be a data source \(accel.data\), got list"):
         Throttled([1, 2], 0.1)
-    with pytest.raises(ValueError, match=r"seconds_per_read must be a number >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"seconds_per_read must be >= 0, got -1"):
         Throttled(ArraySource({"X": X}), -1)
+    with pytest.raises(TypeError, match=r"seconds_per_read must be a real number, got bool"):
+        Throttled(ArraySource({"X": X}), True)
 
 
 def test_parquet_refuses_a_non_numeric_column_and_differing_features(tmp_path):

@@ -47,6 +47,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from accel._checks import check_real
+
 __all__ = [
     "ArraySource",
     "NpyShards",
@@ -349,13 +351,18 @@ class WrappedSource:
 class Throttled(WrappedSource):
     """``source`` as a slow disk or network would serve it: one read at a time, each taking
     ``seconds_per_read`` longer. To see what a slow source does to training (the
-    ``data_wait_time`` in ``history_``; ``benchmarks/bench_input_pipeline.py``)."""
+    ``data_wait_time`` in ``history_``; ``benchmarks/bench_input_pipeline.py``).
+
+    >>> import time
+    >>> slow = Throttled(ArraySource({"X": np.ones((4, 2), np.float32)}), 0.01)
+    >>> t0 = time.perf_counter(); rows = slow.read(np.arange(2))
+    >>> rows["X"].shape, time.perf_counter() - t0 >= 0.01
+    ((2, 2), True)
+    """
 
     def __init__(self, source: Any, seconds_per_read: float) -> None:
         super().__init__(source)
-        if not isinstance(seconds_per_read, int | float) or not seconds_per_read >= 0:
-            raise ValueError(f"seconds_per_read must be a number >= 0, got {seconds_per_read!r}")
-        self.seconds_per_read = float(seconds_per_read)
+        self.seconds_per_read = check_real(seconds_per_read, "seconds_per_read", minimum=0.0)
         self._lock = threading.Lock()
 
     def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
