@@ -185,6 +185,30 @@ def test_second_fit_same_shapes_does_not_recompile():
     assert COMPILES.count == before_count, "a fit of same-shaped data compiled again"
 
 
+@pytest.mark.parametrize("backend", ["pmap", "shard_map", "jit"])
+def test_the_program_compiles_before_the_data_are_placed(backend, monkeypatch):
+    """The first fit compiles from the data's shapes, returns the compiler's freed heap,
+    then places the data (peak memory: the larger of the two, not their sum), and the
+    executable compiled from shapes runs the placed data: the same fit as JAXOptimizer."""
+    from accel.parallel import _data_parallel, _programs
+
+    events = []
+    monkeypatch.setattr(_programs, "release_freed_heap", lambda: events.append("compiled"))
+    real_put = _data_parallel.sharded_put
+
+    def put(*args):
+        inner = real_put(*args)
+        return lambda tree: events.append("placed") or inner(tree)
+
+    monkeypatch.setattr(_data_parallel, "sharded_put", put)
+    X, y = _data(n=59 + len(backend))  # a shape no other test compiled: a new program
+    pt = ParallelTrainer(n_devices=2, backend=backend, epochs=EPOCHS, batch_size=BATCH).fit(X, y)
+    assert pt.compile_time_ > 0 and events == ["compiled", "placed"]
+    ref = JAXOptimizer(optimizer_type="adam", learning_rate=pt.learning_rate, epochs=EPOCHS,
+                       batch_size=BATCH).fit(X, y)  # fmt: skip
+    _assert_close(pt.coef_, ref.coef_)
+
+
 # ---------------------------------------------------------------------------------------
 # gradient accumulation
 # ---------------------------------------------------------------------------------------

@@ -71,6 +71,9 @@ class Program(NamedTuple):
     evaluate: Callable[..., Any] | None = None  # (carry params, chunk) -> device sums
     put_fed: Callable[[Any, Any], Any] | None = None  # (columns, valid) -> program input
     params: Callable[[Any], Any] | None = None  # device carry -> the params evaluate takes
+    # host data -> what put_data makes of it, as jax.ShapeDtypeStruct (with its sharding):
+    # the program compiles from these before the data are placed (_programs.compiled)
+    data_spec: Callable[[Any], Any] | None = None
 
 
 def build_program(
@@ -193,7 +196,7 @@ def build_program(
     if spec.fed:
         fed = {"evaluate": evaluate, "put_fed": fed_put(mesh, devices), "params": lambda c: c.train.params}
     return Program(backend, mesh, run, put_carry, get, sharded_put(mesh, devices, lay), put_args,
-                   grad_template, **fed)  # fmt: skip
+                   grad_template, **fed, data_spec=sharded_spec(mesh, devices, lay))  # fmt: skip
 
 
 def _stacked_put(mesh: Mesh, devices: list[jax.Device]):
@@ -243,6 +246,22 @@ def sharded_put(mesh: Mesh, devices: list[jax.Device], lay: engine.Layout):
         return jax.tree.map(one, tree)
 
     return put
+
+
+def sharded_spec(mesh: Mesh, devices: list[jax.Device], lay: engine.Layout):
+    """What :func:`sharded_put` makes of the data leaves, as ``jax.ShapeDtypeStruct``:
+    ``(D, R, ...)`` sharded over the devices."""
+    sharding = NamedSharding(mesh, P(AXIS))
+
+    def spec(tree):
+        def one(leaf):
+            shape, dtype = np.shape(leaf), getattr(leaf, "dtype", None) or np.asarray(leaf).dtype
+            return jax.ShapeDtypeStruct((len(devices), lay.rows_per_device, *shape[1:]), dtype,
+                                        sharding=sharding)  # fmt: skip
+
+        return jax.tree.map(one, tree)
+
+    return spec
 
 
 def fed_put(mesh: Mesh, devices: list[jax.Device]):

@@ -365,25 +365,38 @@ class ParallelTrainer(engine.LinearEstimator):
             )  # fmt: skip
         placed: dict[str, Any] = {}
 
-        def place(program):  # the arguments of the first call, on the program's devices
-            fresh = engine.init_carry(pspec.loop, train, program.grad_template(params), np.float32)
-            carry = fresh
-            if resume:
-                carry = _runner.restore(self.checkpoint_dir, fresh, hist, fingerprint,
-                                        hyper_print, allow_new_hyperparameters, early)  # fmt: skip
-            inputs = program.put_data(data) if fed is None else program.put_fed(*_fed.zero_block(fed), 1)
-            placed.update(step=int(carry.step), carry=carry)
+        def place(program, shapes_only=False):
+            """The arguments of the first call, on the program's devices (with
+            ``shapes_only``: the data as shapes, to compile before placing them)."""
+            if "carry" not in placed:
+                fresh = engine.init_carry(pspec.loop, train, program.grad_template(params), np.float32)
+                carry = fresh
+                if resume:
+                    carry = _runner.restore(self.checkpoint_dir, fresh, hist, fingerprint,
+                                            hyper_print, allow_new_hyperparameters, early)  # fmt: skip
+                placed.update(step=int(carry.step), carry=carry)
+            carry = placed["carry"]
+            if fed is not None:
+                inputs = program.put_fed(*_fed.zero_block(fed), 1)
+            else:
+                inputs = program.data_spec(data) if shapes_only else program.put_data(data)
             args = (program.put_carry(carry), inputs, program.put_args(key_data),
                     program.put_args(values), program.put_args(np.int32(max(1, int(carry.step)))))  # fmt: skip
-            placed["args"] = args
+            if not shapes_only:
+                placed["args"] = args
             return args
+
+        def shapes(program):  # resident data: compiled from their shapes first
+            if fed is not None or program.data_spec is None:
+                return None
+            return place(program, shapes_only=True)
 
         build = functools.partial(
             STRATEGIES[self.strategy], self._backend(), devices, pspec, loss_fn, make_tx, tx, params
         )
         key = _programs.cache_key(self.strategy, self._backend(), tuple(devices), pspec, loss_fn,
                                   make_tx.key, params=params, data=data)  # fmt: skip
-        program, compiled, self.compile_time_ = _programs.compiled(key, build, place)
+        program, compiled, self.compile_time_ = _programs.compiled(key, build, place, shapes)
         g = placed["step"]
         if g > total:
             raise ValueError(
