@@ -72,7 +72,8 @@ class Program(NamedTuple):
     put_fed: Callable[[Any, Any], Any] | None = None  # (columns, valid) -> program input
     params: Callable[[Any], Any] | None = None  # device carry -> the params evaluate takes
     # host data -> what put_data makes of it, as jax.ShapeDtypeStruct (with its sharding):
-    # the program compiles from these before the data are placed (_programs.compiled)
+    # the program compiles from these before the data are placed (_programs.compiled; one
+    # process only, else None)
     data_spec: Callable[[Any], Any] | None = None
 
 
@@ -195,8 +196,11 @@ def build_program(
     fed = {}
     if spec.fed:
         fed = {"evaluate": evaluate, "put_fed": fed_put(mesh, devices), "params": lambda c: c.train.params}
+    # compiling from shapes: one process only (with several, pmap reads a shape as this
+    # process's part of the array, not as the global array the program takes)
+    spec = sharded_spec(mesh, devices, lay) if jax.process_count() == 1 else None
     return Program(backend, mesh, run, put_carry, get, sharded_put(mesh, devices, lay), put_args,
-                   grad_template, **fed, data_spec=sharded_spec(mesh, devices, lay))  # fmt: skip
+                   grad_template, **fed, data_spec=spec)  # fmt: skip
 
 
 def _stacked_put(mesh: Mesh, devices: list[jax.Device]):
