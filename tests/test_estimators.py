@@ -44,15 +44,10 @@ def _classification(n=80, d=3, seed=0, labels=(0, 1)):
 
 
 def _check(estimator):
-    """check_estimator with the declared expected failure. Two of its warnings are
-    ignored: 'recommend to delay validation until fit' (about that same contract), and
-    'does not inherit from BaseEstimator': our estimators implement scikit-learn's API
-    (get_params/set_params, tags, NotFittedError) without deriving from its classes, so that
-    ``import accel`` does not import scikit-learn (``accel.linear._sklearn``); every check
-    below runs and passes all the same."""
+    """check_estimator with the declared expected failure. One of its warnings is ignored:
+    'recommend to delay validation until fit' (about that same contract)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*It is recommended to delay parameter validation")
-        warnings.filterwarnings("ignore", message=r".*does not inherit from `sklearn\.base\.BaseEstimator`")
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         results = check_estimator(estimator, expected_failed_checks=EXPECTED_FAILED, on_fail="raise",
                                   on_skip=None)  # fmt: skip
@@ -232,3 +227,32 @@ def test_ready_made_optax_transformation_is_a_parameter_like_any_other():
     copy = clone(est)  # scikit-learn deep-copies the transformation: equal, not identical
     assert copy.get_params()["optimizer_type"] == tx
     assert copy.fit(X, y).compile_time_ == 0.0  # equal transformations share the program
+
+
+def test_estimators_derive_from_scikit_learns_base_where_it_is_installed():
+    """scikit-learn's tools see scikit-learn estimators (issue 13: tags through
+    ``BaseEstimator``); without scikit-learn, ``import accel`` and a fit still work."""
+    import subprocess
+    import sys
+
+    from sklearn.base import BaseEstimator
+
+    from accel import JAXOptimizer, ParallelTrainer
+    from optimizers import SGD
+
+    for cls in (JAXOptimizer, ParallelTrainer, SGD):
+        assert issubclass(cls, BaseEstimator), cls
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"  # import sklearn -> ImportError
+        "import numpy as np\n"
+        "from accel import JAXOptimizer\n"
+        "from accel.linear import NotFittedError\n"
+        "X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)\n"
+        "est = JAXOptimizer(epochs=5)\n"
+        "try:\n    est.predict(X)\nexcept NotFittedError as e:\n    print('not fitted:', e)\n"
+        "print(JAXOptimizer.__mro__[1].__name__, est.fit(X, X @ np.ones(3)).score(X, X @ np.ones(3)) > 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "not fitted:" in done.stdout and "LinearEstimator True" in done.stdout, done.stdout
+

@@ -9,10 +9,11 @@
   rejected value leaves the estimator unchanged. Changing ``optimizer_type`` drops the
   hyperparameters the new optimizer does not have (unless they are set in the same call,
   which is then an error), so a search over optimizers works from any starting point;
-* scikit-learn integration: scikit-learn's conventions (``get_params``/``set_params``,
-  ``__sklearn_tags__``, ``__sklearn_is_fitted__``, its exception and warning categories), so
-  ``clone``, ``GridSearchCV``, ``cross_val_score``, pipelines and ``check_estimator`` work,
-  without importing scikit-learn at ``import accel`` (``_sklearn``); it stays optional.
+* scikit-learn integration: with scikit-learn installed the class derives from its
+  ``BaseEstimator`` (``clone``, ``GridSearchCV``, ``cross_val_score``, pipelines,
+  ``check_estimator``, HTML repr), with ``__sklearn_tags__``, ``__sklearn_is_fitted__`` and
+  its exception and warning categories (``_sklearn``); without it the same methods work,
+  minus those tools: scikit-learn stays optional.
   ``loss='mse'`` makes a regressor (``score`` is R²), ``loss='logistic'`` a binary
   classifier (any two labels, ``classes_``; ``score`` is accuracy);
 * fitting: :meth:`_fit_inputs` validates ``X``/``y`` and encodes labels; results are stored
@@ -47,6 +48,11 @@ import numpy as np
 from accel.linear import _data, _model, _optax, _sklearn, _stopping
 
 __all__ = ["LinearEstimator", "NotFittedError"]
+
+try:  # scikit-learn is optional: its base class where it is installed
+    from sklearn.base import BaseEstimator as _Base
+except ImportError:  # pragma: no cover - exercised in a subprocess test without scikit-learn
+    _Base = object
 
 class NotFittedError(ValueError, AttributeError):
     """Raised by ``predict``/``score``/... before ``fit``: a ``ValueError`` and
@@ -89,7 +95,7 @@ def _same(a: Any, b: Any) -> bool:
 _PARAM_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-class LinearEstimator:
+class LinearEstimator(_Base):
     """Base of every estimator of the project (module doc)."""
 
     loss: str

@@ -1,16 +1,11 @@
-"""scikit-learn's conventions without importing scikit-learn at ``import accel``.
-
-scikit-learn (and SciPy under it) costs ~45 MiB of resident memory and half a second of
-import time; a user who never touches scikit-learn's tools pays neither. Its tools still see
-our estimators as theirs:
+"""scikit-learn's conventions for the estimator base, scikit-learn staying optional.
 
 * :func:`tags` builds scikit-learn's ``Tags`` when one of its tools asks for them
   (``__sklearn_tags__``; that tool has already imported scikit-learn);
 * :func:`compatible` gives the class to raise or warn with: our own category (``ValueError``,
   ``UserWarning``, ...), also a subclass of scikit-learn's category of the same name when
   scikit-learn is installed, so ``except sklearn.exceptions.NotFittedError`` and its
-  warning filters apply as they do to its own estimators. scikit-learn is imported then,
-  on that (error or warning) path only.
+  warning filters apply as they do to its own estimators.
 
 Example:
     >>> class NotFittedError(ValueError, AttributeError):
