@@ -259,9 +259,9 @@ def sharded_spec(mesh: Mesh, devices: list[jax.Device], lay: engine.Layout):
 
     def spec(tree):
         def one(leaf):
-            shape, dtype = np.shape(leaf), getattr(leaf, "dtype", None) or np.asarray(leaf).dtype
-            return jax.ShapeDtypeStruct((len(devices), lay.rows_per_device, *shape[1:]), dtype,
-                                        sharding=sharding)  # fmt: skip
+            leaf = np.asarray(leaf)  # as sharded_put reads it (a NumPy array: no copy)
+            return jax.ShapeDtypeStruct((len(devices), lay.rows_per_device, *leaf.shape[1:]),
+                                        leaf.dtype, sharding=sharding)  # fmt: skip
 
         return jax.tree.map(one, tree)
 
