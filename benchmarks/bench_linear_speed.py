@@ -13,8 +13,10 @@ results on the host):
               ``JAXOptimizer`` vs the hand-written scan (:func:`scan_fit`).
 ``blas``      sgd (lr 1e-3), 60000 x 784 float32 regression, 20 epochs, full batch:
               ``JAXOptimizer`` vs ``optimizers.SGD(dtype='float32')`` vs the scan; an extra
-              row fits a 64-byte aligned copy of X (read in place: no copy in the fit; NumPy's
-              own arrays are 16-byte aligned, so the fit copies them once).
+              row fits a 64-byte aligned copy of X. NumPy's own arrays are 16-byte aligned;
+              XLA:CPU reads host memory in place only from 64-byte boundaries, and the fit
+              reads either X in place (``accel/linear/_inplace.py``), so the two rows
+              should agree.
 ``lbfgs``     logistic, 10000 x 785 (Gaussian features, labels drawn from a logistic model),
               float64: ``LogisticRegression(C=np.inf, solver='lbfgs')`` (unregularised: our
               objective, the mean log-loss; scikit-learn's defaults otherwise) against

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from accel import _checks, _keys
 from accel.data import streams
-from accel.linear import _data, _jax_stream, _model, _optax, _validation
+from accel.linear import _data, _inplace, _jax_stream, _model, _optax, _validation
 from accel.linear._estimator import LinearEstimator
 from accel.linear._jax_program import Spec, get_program
 from accel.linear._placement import on_device, resolve_device
@@ -268,9 +268,14 @@ class JAXOptimizer(LinearEstimator):
             param_dtype=pdt,
             device=device,
             row_blocks=_model.row_blocks_for(n, d) if device.platform == "cpu" else 1,
+            in_place=_inplace.use_in_place(X, data_dtype, pdt, device, batch_size is None),
         )
         prog, self.compile_time_ = get_program(spec, self.use_jit)
-        data = {"X": on_device(X, data_dtype, device), "y": on_device(y, data_dtype, device)}
+        if spec.in_place:  # X read where it lies, not copied (_inplace)
+            placed = _inplace.from_host(X, data_dtype, spec.row_blocks, device)
+        else:
+            placed = on_device(X, data_dtype, device)
+        data = {"X": placed, "y": on_device(y, data_dtype, device)}
         values = {"learning_rate": 0.0 if callable(rate) else rate,
                   "tol": 0.0 if self.tol is None else self.tol, **hyper}  # fmt: skip
         args = (data, None if batch_size is None else _keys.seed_key_data(self.random_state),

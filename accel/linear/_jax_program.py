@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from accel import _orders, _plan
-from accel.linear import _optax
+from accel.linear import _inplace, _optax
 from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
 from accel.linear._single import ParamLayout, single_device_parts
 
@@ -68,6 +68,7 @@ class Spec:
     param_dtype: Any
     device: Any  # the jax.Device the program runs on (None: JAX's default)
     row_blocks: int = 1  # of the full-data gradient, see _model.rmatvec
+    in_place: bool = False  # X arrives as _inplace.InPlaceRows (full batch, NumPy X, CPU)
 
     @property
     def layout(self) -> ParamLayout:
@@ -156,8 +157,11 @@ def _lower_args(spec: Spec, loop: LoopSpec, carry0: Any) -> tuple:
     def struct(a, dtype=None):
         return jax.ShapeDtypeStruct(np.shape(a), dtype or np.asarray(a).dtype, sharding=sharding)
 
-    data = {"X": struct(np.empty((spec.n, spec.d), np.int8), spec.data_dtype),
-            "y": struct(np.empty(spec.n, np.int8), spec.data_dtype)}  # fmt: skip
+    if spec.in_place:
+        X = _inplace.shapes(spec.n, spec.d, spec.data_dtype, spec.row_blocks, sharding)
+    else:
+        X = struct(np.empty((spec.n, spec.d), np.int8), spec.data_dtype)
+    data = {"X": X, "y": struct(np.empty(spec.n, np.int8), spec.data_dtype)}
     key = None if loop.order_block == 0 else struct(np.zeros(2, np.uint32))
     names = ("learning_rate", "tol", *_own_names(spec))
     hyper = {k: struct(np.float32(0), spec.param_dtype) for k in names}

@@ -69,7 +69,7 @@ def sigmoid(z: Any, xp: Any = None) -> Any:
 
 def decision_function(X: Any, w: Any, b: Any, xp: Any = None) -> Any:
     """``z = X @ w + b`` (one matrix-vector product)."""
-    return X @ w + b
+    return _matvec(X, w, _matmul) + b
 
 
 def _normaliser(n_rows: int, weight: Any, xp: Any) -> Any:
@@ -101,6 +101,11 @@ def _matmul(a: Any, b: Any) -> Any:
     return a @ b
 
 
+def _matvec(X: Any, w: Any, matmul: Any) -> Any:
+    """``X @ w``; ``X`` is an array or a linear operator with ``matvec`` (``_inplace``)."""
+    return X.matvec(w) if hasattr(X, "matvec") else matmul(X, w)
+
+
 def rmatvec(r: Any, X: Any, row_blocks: int = 1, xp: Any = None, matmul: Any = _matmul) -> Any:
     """``Xᵀ r`` (shape ``(d,)``), written as ``r @ X``.
 
@@ -108,7 +113,10 @@ def rmatvec(r: Any, X: Any, row_blocks: int = 1, xp: Any = None, matmul: Any = _
     row blocks, then sums the partial results: the same value up to rounding, and on
     XLA:CPU several times faster for large ``X`` than the single product in our timings.
     ``X.T @ r`` is avoided: XLA:CPU runs that form several times slower than ``r @ X``.
+    ``X`` may also be a linear operator with ``rmatvec(r, row_blocks)`` (``_inplace``).
     """
+    if hasattr(X, "rmatvec"):
+        return X.rmatvec(r, row_blocks)
     if row_blocks == 1:
         return matmul(r, X)
     xp = _ns(xp, r, X)
@@ -141,7 +149,7 @@ def loss_and_grad_sums(
     float32, so a float16 overflow of the scaled residuals shows as ``inf``).
     """
     xp = _ns(xp, X, y)
-    terms, r = _pointwise_loss(matmul(X, w) + b, y, loss, xp)
+    terms, r = _pointwise_loss(_matvec(X, w, matmul) + b, y, loss, xp)
     if weight is not None:
         terms = terms * weight
         r = r * weight

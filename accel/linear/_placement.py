@@ -1,6 +1,7 @@
 """Where ``JAXOptimizer``'s data live: the ``device`` parameter resolved to a JAX device, and
 the training data placed for the program on it (on a CPU device, read in place when
-possible, else copied once, on several threads, into a 64-byte aligned buffer).
+possible, else copied once, on several threads, into a 64-byte aligned buffer; a large
+full-batch ``X`` is read in place whatever its alignment: ``_inplace``).
 
 >>> import numpy as np
 >>> cpu = resolve_device("cpu")
