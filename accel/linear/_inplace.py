@@ -53,7 +53,7 @@ from accel.linear._placement import _CPU_ALIGN, on_device
 
 __all__ = ["MIN_BYTES", "InPlaceRows", "from_host", "shapes", "use_in_place"]
 
-# Smaller X are copied (the copy costs less than a millisecond below this size).
+# Smaller X are copied when unaligned (a few milliseconds at most below this size).
 MIN_BYTES = 16 << 20
 
 
