@@ -80,6 +80,7 @@ def test_products_over_the_views_equal_numpys(n, extra, dtype, offset, row_block
     w, r = rng.standard_normal(d).astype(dtype), rng.standard_normal(n).astype(dtype)
     rows = _inplace.from_host(X, dtype, row_blocks, CPU)
     assert rows.body.ctypes.data % 64 == 0 and np.shares_memory(rows.body, X)  # no copy of X
+    assert rows.head.ctypes.data % 64 == 0 and rows.rest.ctypes.data % 64 == 0  # read in place
     assert int(rows.shift) == (-offset % 64) // np.dtype(dtype).itemsize
     assert rows.shape == X.shape and rows.dtype == dtype
     rtol = 1e-12 if dtype == np.float64 else 2e-5
@@ -167,3 +168,14 @@ def test_which_fits_read_in_place(X, dtype, batch_size, expected):
     model = JAXOptimizer("sgd", dtype=dtype)
     data_dtype, param_dtype = model._dtypes()
     assert _inplace.use_in_place(X, data_dtype, param_dtype, CPU, batch_size is None) is expected
+
+
+def test_eager_fit_in_place_equals_the_compiled_one(in_place_always):
+    X, y = _data("logistic", n=30, d=16)
+    X = at_offset(X.astype(np.float32), 32)
+    kwargs = {"learning_rate": 0.05, "epochs": 3, "loss": "logistic"}
+    jit = JAXOptimizer("nesterov", **kwargs).fit(X, y)
+    eager = JAXOptimizer("nesterov", use_jit=False, **kwargs).fit(X, y)
+    assert [int(r.shift) for r in in_place_always] == [8, 8]
+    np.testing.assert_allclose(eager.coef_, jit.coef_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(eager.history_["loss"], jit.history_["loss"], rtol=1e-6)

@@ -13,7 +13,7 @@ memory that all start on aligned addresses, plus two small copies:
     64-byte aligned address (0 <= s < W = 64 / p);  m = (n - 1) // k * k rows (k: row blocks)
 
     body = X.ravel()[s : s + m d].reshape(m, d)     in place: row j = X[j, s:] ++ X[j + 1, :s]
-    head = X[:m, :s], padded with zeros to W columns  (copied: m W values)
+    head = X[:m, :s], padded with zeros to W columns  (copied, aligned: m W values)
     rest = X[m:]                                      (copied: n - m <= k rows)
 
     X @ w  = concat(body @ v + head @ w[:W] (first s), rest @ w),  v = [w[s:], 0 (s zeros)]
@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from accel.linear import _model
-from accel.linear._placement import _CPU_ALIGN, on_device
+from accel.linear._placement import _CPU_ALIGN, aligned_empty, on_device
 
 __all__ = ["MIN_BYTES", "InPlaceRows", "from_host", "shapes", "use_in_place"]
 
@@ -142,8 +142,9 @@ def from_host(X: np.ndarray, dtype: Any, row_blocks: int, device: jax.Device) ->
     width, m = _width(dtype), _body_rows(n, row_blocks)
     s = (-X.ctypes.data % _CPU_ALIGN) // dtype.itemsize
     body = X.reshape(-1)[s : s + m * d].reshape(m, d)
-    head = np.zeros((m, width), dtype)
+    head = aligned_empty((m, width), dtype)  # aligned: the program reads it in place too
     head[:, :s] = X[:m, :s]
+    head[:, s:] = 0
     return InPlaceRows(body, head, on_device(X[m:], dtype, device), np.int32(s))
 
 

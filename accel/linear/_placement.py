@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["on_device", "resolve_device"]
+__all__ = ["aligned_empty", "on_device", "resolve_device"]
 
 
 def resolve_device(device: Any) -> jax.Device | None:
@@ -59,12 +59,17 @@ def on_device(a: Any, dtype: Any, device: jax.Device) -> Any:
         return np.asarray(a, dtype)
     if a.dtype == dtype and a.flags.c_contiguous and a.ctypes.data % _CPU_ALIGN == 0:
         return a
-    size = a.size * np.dtype(dtype).itemsize
-    raw = np.empty(size + _CPU_ALIGN, np.uint8)
-    start = -raw.ctypes.data % _CPU_ALIGN
-    buf = raw[start : start + size].view(dtype).reshape(a.shape)
+    buf = aligned_empty(a.shape, dtype)
     _copy(buf, a)
     return buf
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array starting on a ``_CPU_ALIGN``-byte boundary."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(size + _CPU_ALIGN, np.uint8)
+    start = -raw.ctypes.data % _CPU_ALIGN
+    return raw[start : start + size].view(dtype).reshape(shape)
 
 
 def _copy(dst: np.ndarray, src: np.ndarray) -> None:
