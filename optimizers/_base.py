@@ -66,7 +66,8 @@ class BaseOptimizer(LinearEstimator):
         tol: stop when the relative loss decrease of an epoch is ``<= tol`` (``None``: never).
         random_state: seed of the mini-batch order (an integer in ``[0, 2**64)``).
         verbose: print the loss about ten times during training.
-        dtype: ``'float64'`` (default) or ``'float32'``; data and parameters use it.
+        dtype: ``'float64'`` (default) or ``'float32'``; data and parameters use it. NumPy's
+            other spellings of these dtypes (``'f4'``, ``'f'``, ``np.float32``) name them too.
 
     Attributes (after ``fit``):
         coef_ (d,), intercept_, history_ (``'loss'``, ``'grad_norm'``; ``n_epochs_ + 1``

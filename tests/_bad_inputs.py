@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 from hypothesis import strategies as st
 
@@ -97,6 +98,20 @@ def choice(valid: tuple[str, ...], none_ok: bool = False) -> Kind:
     if not none_ok:
         fixed.append(None)
     return _kind(fixed, _text.filter(lambda s: s not in valid), st.integers())
+
+
+def dtype_choice(valid: tuple[str, ...]) -> Kind:
+    """A ``dtype`` parsed the NumPy way (``jnp.dtype``, which also knows bfloat16): NumPy's
+    other spellings of a valid dtype (``'d'``, ``'f8'``, ``'double'``, ``np.float64``) are
+    valid too, so the generated text excludes them."""
+
+    def spells_valid(text: str) -> bool:
+        try:
+            return jnp.dtype(text).name in valid
+        except (TypeError, ValueError, SyntaxError):
+            return False
+
+    return _kind(["nope", "", 3, ",", None], _text.filter(lambda s: not spells_valid(s)), st.integers())
 
 
 def seeds() -> Kind:
@@ -202,7 +217,7 @@ def entries() -> list[Entry]:
     out.append(Entry("JAXOptimizer(...).fit", jax_opt, {
         **common_est, "learning_rate": reals(0.0, lo_open=True, none_ok=True),  # None: the optimizer's default
         "optimizer_type": choice(("sgd", "adam", "lbfgs")), "use_jit": bools(),
-        "dtype": choice(("float32", "float64", "bfloat16")), "progress": bools(),
+        "dtype": dtype_choice(("float32", "float64", "bfloat16")), "progress": bools(),
         "device": fixed("tpu:99", 3.5, "nope"), "b1": reals(0.0, 1.0, hi_open=True),
         "eps": reals(0.0), "no_such_hyperparameter": fixed(1.0),
     }, owner="linear"))  # fmt: skip
@@ -442,7 +457,7 @@ def entries() -> list[Entry]:
         cls = getattr(optimizers, name)
         fitted = functools.cache(lambda cls=cls: cls(epochs=2).fit(X, Y))
         out.append(Entry(f"{name}(...).fit", lambda cls=cls, **kw: cls(**{**small, **kw}).fit(X, Y),
-                         {**common_est, "verbose": bools(), "dtype": choice(("float32", "float64")),
+                         {**common_est, "verbose": bools(), "dtype": dtype_choice(("float32", "float64")),
                           **extra}, owner="optimizers"))  # fmt: skip
         out.append(Entry(f"{name}.fit", lambda cls=cls, **kw: cls(**small).fit(kw.get("X", X), kw.get("y", Y)),
                          {"X": BAD_X, "y": BAD_Y}, owner="optimizers"))  # fmt: skip

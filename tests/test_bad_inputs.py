@@ -8,6 +8,7 @@ drawn by hypothesis from each parameter's kind (out-of-range numbers, wrong type
 from __future__ import annotations
 
 import _bad_inputs as B
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -68,3 +69,17 @@ def test_the_table_covers_every_public_entry_point():
             if name.isupper() or name in skipped:  # constants and the documented exclusions
                 continue
             assert name in covered, f"{module.__name__}.{name} has no row in tests/_bad_inputs.py"
+
+
+@pytest.mark.parametrize(("spelling", "name"), [("d", "float64"), ("f8", "float64"), (np.float32, "float32"),
+                                                ("single", "float32")])  # fmt: skip
+def test_numpys_spellings_of_a_valid_dtype_are_that_dtype(spelling, name):
+    """``dtype`` is parsed the NumPy way: ``'d'`` is float64 there, not a bad value (the
+    table's generator leaves these spellings out)."""
+    from accel import JAXOptimizer
+    from optimizers import AdaGrad
+
+    X = np.random.default_rng(0).standard_normal((12, 2))
+    y = X @ np.ones(2)
+    for cls in (JAXOptimizer, AdaGrad):
+        assert cls(dtype=spelling, epochs=2).fit(X, y).coef_.dtype == np.dtype(name)

@@ -91,7 +91,8 @@ class JAXOptimizer(LinearEstimator):
         use_jit: ``True`` compiles the loop; ``False`` runs the same code eagerly (debugging).
         dtype: ``'float32'`` (default), ``'float64'`` (JAX's x64 mode is switched on only
             inside ``fit``/``predict``, never for the caller) or ``'bfloat16'`` (data stored
-            in bfloat16, parameters, optimizer state and accumulation in float32).
+            in bfloat16, parameters, optimizer state and accumulation in float32). NumPy's
+            other spellings of these dtypes (``'f8'``, ``'d'``, ``np.float64``) name them too.
         progress: show a tqdm bar (notebook-aware), updated per chunk of epochs (the loop is
             dispatched in at most 100 chunks; each chunk is the same compiled program).
         device: ``None`` (JAX's default), a ``jax.Device`` or a string such as ``'cpu'``,
