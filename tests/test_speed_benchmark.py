@@ -399,7 +399,11 @@ def test_each_backend_is_timed_after_a_settle_pause(monkeypatch):
 
 def test_harness_median_within_25_percent_of_independent_timeit():
     """1024x1024 float32 matmul: the harness's median against timeit of the same compiled
-    function (JAX) and the same NumPy call, interleaved so machine load hits both alike."""
+    function (JAX) and the same NumPy call, interleaved so machine load hits both alike.
+    NumPy's BLAS runs on one thread here: on the shared 2-core machine its two threads made
+    the matmul bimodal (7.4 or 11.7 ms, depending on whether the other core was free), so
+    a median of five could land in either mode for either side."""
+    import threadpoolctl  # installed with scikit-learn, a test dependency
     x = np.random.default_rng(1).standard_normal((1024, 1024)).astype(np.float32)
     xj = jax.device_put(x).block_until_ready()
 
@@ -409,16 +413,31 @@ def test_harness_median_within_25_percent_of_independent_timeit():
     compiled = jax.jit(f).lower(xj).compile()
     harness = {"numpy": [], "jax": []}
     independent = {"numpy": [], "jax": []}
-    for _ in range(5):
-        res = compare_backends(f, x, backends=("numpy", "jax"), n_runs=5, warmup=1)
-        for name in harness:
-            harness[name].append(res[name].median_time)
-        independent["jax"].append(statistics.median(
-            timeit.repeat(lambda: compiled(xj).block_until_ready(), number=1, repeat=5)))
-        independent["numpy"].append(statistics.median(timeit.repeat(lambda: f(x), number=1, repeat=5)))
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        _measure_both(f, x, compiled, xj, harness, independent)
     for name in harness:
         h, i = statistics.median(harness[name]), statistics.median(independent[name])
         assert abs(h - i) / i < 0.25, (name, h, i, harness[name], independent[name])
+
+
+def _measure_both(f, x, compiled, xj, harness, independent) -> None:
+    """15 rounds, each the harness's median of 3 runs and timeit's median of 3 per backend,
+    the harness first in even rounds and last in odd ones: load that comes and goes on this
+    shared machine falls on both alike (5 rounds of 5, always in one order, did not)."""
+
+    def by_harness():
+        res = compare_backends(f, x, backends=("numpy", "jax"), n_runs=3, warmup=1)
+        for name in harness:
+            harness[name].append(res[name].median_time)
+
+    def by_timeit():
+        independent["jax"].append(statistics.median(
+            timeit.repeat(lambda: compiled(xj).block_until_ready(), number=1, repeat=3)))
+        independent["numpy"].append(statistics.median(timeit.repeat(lambda: f(x), number=1, repeat=3)))
+
+    for r in range(15):
+        for measure in (by_harness, by_timeit) if r % 2 == 0 else (by_timeit, by_harness):
+            measure()
 
 
 # ----------------------------------------------------------------------------- built-in ops
@@ -565,10 +584,14 @@ def test_benchmark_optimizer_waits_for_the_device_before_stopping_the_clock():
     w = jnp.full((400, 400), 1.0 / 400, jnp.float32)
     _long_device_work(w).block_until_ready()  # compile
     work = min(timeit.repeat(lambda: _long_device_work(w).block_until_ready(), number=1, repeat=3))
-    t0 = time.perf_counter()
-    _long_device_work(w)
-    dispatch = time.perf_counter() - t0
-    assert dispatch < 0.2 * work, (dispatch, work)  # the premise: dispatch is asynchronous
+    dispatches = []
+    for _ in range(3):  # min of 3 as for the work: a preempted dispatch is not the premise's
+        t0 = time.perf_counter()
+        out = _long_device_work(w)
+        dispatches.append(time.perf_counter() - t0)
+        out.block_until_ready()
+    dispatch = min(dispatches)
+    assert dispatch < 0.2 * work, (dispatches, work)  # the premise: dispatch is asynchronous
     res = benchmark_optimizer(_AsyncFit(), _x(8, 2), np.ones(8), n_runs=3)
     assert min(res.times) > 0.5 * work, (res.times, work)
 
