@@ -93,11 +93,14 @@ def bools() -> Kind:
     return _kind(["yes", 1, 0, None, 1.0], _text, st.integers(), st.floats())
 
 
-def choice(valid: tuple[str, ...], none_ok: bool = False) -> Kind:
+def choice(valid: tuple[str, ...], none_ok: bool = False, is_valid: Callable[[str], bool] | None = None) -> Kind:
+    """A parameter taking one of ``valid``; ``is_valid`` (default: membership) tells which
+    generated text is not a bad value."""
     fixed: list[Any] = ["nope", "", 3, ","]  # ',': NumPy's dtype parser raises SyntaxError
     if not none_ok:
         fixed.append(None)
-    return _kind(fixed, _text.filter(lambda s: s not in valid), st.integers())
+    valid_text = is_valid or (lambda s: s in valid)
+    return _kind(fixed, _text.filter(lambda s: not valid_text(s)), st.integers())
 
 
 def dtype_choice(valid: tuple[str, ...]) -> Kind:
@@ -111,7 +114,7 @@ def dtype_choice(valid: tuple[str, ...]) -> Kind:
         except (TypeError, ValueError, SyntaxError):
             return False
 
-    return _kind(["nope", "", 3, ",", None], _text.filter(lambda s: not spells_valid(s)), st.integers())
+    return choice(valid, is_valid=spells_valid)
 
 
 def seeds() -> Kind:
