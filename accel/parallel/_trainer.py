@@ -348,9 +348,10 @@ class ParallelTrainer(engine.LinearEstimator):
             "n_rows": lay.n_global, "batch_size": lay.batch_size,
             "grad_accum_steps": self.grad_accum_steps, "steps_per_epoch": S,
             "random_state": int(self.random_state), "n_shards": lay.n_shards,
-            "data": _runner.data_digest(data) if source is None else _runner.source_digest(source),
-            "validation": None if validation is None else _runner.any_digest(validation[0]),
         }  # fmt: skip
+        if self.checkpoint_dir is not None:  # one pass over every row: only when it is used
+            fingerprint["data"] = _runner.any_digest(data if source is None else source)
+            fingerprint["validation"] = None if validation is None else _runner.any_digest(validation[0])
         hyper_print = _runner.hyperparameter_fingerprint(self.get_params(), hyper, loss_fn)
         hist = _runner.RunHistory.empty(epochs)
         early = None if validation is None else engine.EarlyStopping(self.patience)
