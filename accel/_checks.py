@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -31,10 +32,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 __all__ = [
     "MAX_U64",
+    "array_is_finite",
     "check_bool",
     "check_choice",
     "check_int",
@@ -172,3 +175,38 @@ def parse_dtype(value: object) -> np.dtype | None:
         return np.dtype(value)  # type: ignore[call-overload]
     except (TypeError, ValueError, SyntaxError):
         return None
+
+
+_FINITE_BLOCK = 1 << 20  # elements per block of the finiteness check (1 MiB of bools)
+
+
+def array_is_finite(a: Any) -> bool:
+    """Whether every element of ``a`` is finite, without a temporary the size of ``a``:
+    NumPy arrays are checked a block of rows at a time (a memory-mapped file is read, not
+    copied), JAX arrays by a jitted reduction (fused: no boolean array is materialised).
+    The one finiteness test of arrays and of every data source's rows (``accel.data``)."""
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind not in "fc" or a.size == 0:
+            return True
+        if a.ndim == 0:
+            return bool(np.isfinite(a))
+        rows = max(1, _FINITE_BLOCK // max(1, a.size // a.shape[0]))
+        return all(bool(np.isfinite(a[i : i + rows]).all()) for i in range(0, a.shape[0], rows))
+    xp = array_api_compat.array_namespace(a)
+    if not xp.isdtype(a.dtype, ("real floating", "complex floating")):
+        return True
+    if array_api_compat.is_jax_array(a):
+        return bool(_jax_all_finite(a))
+    return bool(xp.all(xp.isfinite(a)))
+
+
+@functools.cache
+def _jax_all_finite_fn() -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    return jax.jit(lambda a: jnp.all(jnp.isfinite(a)))
+
+
+def _jax_all_finite(a: Any) -> Any:
+    return _jax_all_finite_fn()(a)

@@ -24,6 +24,7 @@ from accel.data._sources import (
     WrappedSource,
     as_source,
     is_source_like,
+    read_checked,
     streams,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "WrappedSource",
     "as_source",
     "is_source_like",
+    "read_checked",
     "streams",
 ]

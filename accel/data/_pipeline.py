@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from accel import _orders, _plan
+from accel.data._sources import read_checked
 
 __all__ = ["BLOCK_BYTES", "CHUNK_BYTES", "MAX_BLOCK_STEPS", "Block", "Chunk", "StepLoader"]
 
@@ -85,7 +86,8 @@ class StepLoader:
     device indices of this process), ahead of the consumer (module doc).
 
     ``delay_s``: extra seconds per step read (to show the overlap in benchmarks);
-    ``check_finite``: refuse NaN or infinity in a floating column (naming it) wherever read."""
+    ``check_finite``: refuse NaN or infinity in any column (naming it, the row and the file)
+    wherever read. Every read is checked against the source's ``spec`` (``read_checked``)."""
 
     def __init__(self, source: Any, lay: _plan.Layout, seed: int, devices: Sequence[int], *,
                  block: int | None = None, threads: int = 4, prefetch: int | None = None,
@@ -128,15 +130,11 @@ class StepLoader:
         """Rows ``ids`` (any shape; ``-1`` = padding) as ``{column: ids.shape + row}`` (zeros
         at the padding) and the validity ``ids >= 0``."""
         valid = ids >= 0
-        got = self.source.read(ids[valid].astype(np.int64))
-        if self.check_finite:
-            for name, a in got.items():
-                if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-                    raise ValueError(f"column {name!r} of the source contains NaN or infinity")
+        got = read_checked(self.source, ids[valid].astype(np.int64), finite=self.check_finite, spec=self._spec)
         out = {}
         every = bool(valid.all())
         for name, (tail, dtype) in self._spec.items():
-            if every and got[name].dtype == dtype:  # no padding: the rows as read
+            if every:  # no padding: the rows as read
                 out[name] = got[name].reshape(*ids.shape, *tail)
                 continue
             a = np.zeros((*ids.shape, *tail), dtype)

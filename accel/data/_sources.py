@@ -47,7 +47,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from accel._checks import check_real
+from accel._checks import array_is_finite, check_real
 
 __all__ = [
     "ArraySource",
@@ -59,6 +59,7 @@ __all__ = [
     "WrappedSource",
     "as_source",
     "is_source_like",
+    "read_checked",
     "streams",
 ]
 
@@ -125,6 +126,11 @@ class ArraySource:
         """The whole column (a memory map stays a memory map)."""
         return self._arrays[name]
 
+    def locate(self, name: str, row: int) -> str:
+        """Where row ``row`` of column ``name`` is stored (for messages)."""
+        filename = getattr(self._arrays[name], "filename", None)
+        return f"row {row} of the memory map of {os.fspath(filename)!r}" if filename else f"row {row} of the array"
+
 
 def _load_npy(path: Any, name: str) -> np.ndarray:
     path = Path(path)
@@ -154,7 +160,8 @@ class NpyShards:
     def __init__(self, columns: Mapping[str, Any]) -> None:
         if not isinstance(columns, Mapping) or not columns:
             raise TypeError(f"columns must be a non-empty mapping of name -> files, got {type(columns).__name__}")
-        shards = {str(k): [_load_npy(f, k) for f in _expand(v, k)] for k, v in columns.items()}
+        paths = {str(k): _expand(v, k) for k, v in columns.items()}
+        shards = {k: [_load_npy(f, k) for f in v] for k, v in paths.items()}
         counts = {k: len(v) for k, v in shards.items()}
         if len(set(counts.values())) != 1:
             raise ValueError(f"every column needs the same number of shards, got {counts}")
@@ -172,8 +179,14 @@ class NpyShards:
         if any(ls != lengths[0] for ls in lengths):
             raise ValueError(f"shard {{i}} of every column must have the same rows, got {dict(zip(shards, lengths, strict=True))}")
         self._shards = shards
+        self._paths = paths
         self._starts = np.concatenate([[0], np.cumsum(lengths[0])])
         self.columns = tuple(shards)
+
+    def locate(self, name: str, row: int) -> str:
+        """Where row ``row`` of column ``name`` is stored: its shard file and row there."""
+        s = int(np.searchsorted(self._starts, row, side="right")) - 1
+        return f"row {row - int(self._starts[s])} of {self._paths[name][s]!r}"
 
     def __len__(self) -> int:
         return int(self._starts[-1])
@@ -249,7 +262,20 @@ class ParquetShards(NpyShards):
             weakref.finalize(self, shutil.rmtree, cache, ignore_errors=True)
         self.feature_names = tuple(names or ())
         self.cache_dir = cache
+        self.files = tuple(paths)
+        self.target = target
         super().__init__({"X": xs, "y": ys})
+
+    def locate(self, name: str, row: int) -> str:
+        """Where row ``row`` comes from: its Parquet file and row there, and the column(s)."""
+        s = int(np.searchsorted(self._starts, row, side="right")) - 1
+        if name == "X":  # the feature column(s) holding a non-finite value, else all of them
+            x = self.read(np.array([row]))["X"][0]
+            bad = [f for f, v in zip(self.feature_names, x, strict=True) if not np.isfinite(v)]
+            cols = f"column(s) {bad or list(self.feature_names)}"
+        else:
+            cols = f"column {self.target!r}"
+        return f"row {row - int(self._starts[s])} of {self.files[s]!r}, {cols}"
 
 
 def _convert(pf: Any, feats: list[str], target: str, x_path: Path, y_path: Path) -> None:
@@ -306,6 +332,9 @@ class RandomAccessSource:
     def __len__(self) -> int:
         return self._n
 
+    def locate(self, name: str, row: int) -> str:
+        return f"record source[{row}]"
+
     def spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         return dict(self._spec)
 
@@ -347,6 +376,9 @@ class WrappedSource:
     def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         return self.source.read(rows)
 
+    def locate(self, name: str, row: int) -> str:
+        return _locate(self.source, name, row)
+
 
 class Throttled(WrappedSource):
     """``source`` as a slow disk or network would serve it: one read at a time, each taking
@@ -376,6 +408,45 @@ def _is_source(obj: Any) -> bool:
     if isinstance(obj, ArraySource | NpyShards | RandomAccessSource | WrappedSource):
         return True
     return all(hasattr(obj, a) for a in ("read", "spec", "columns", "__len__"))
+
+
+def _locate(source: Any, name: str, row: int) -> str:
+    """Where row ``row`` of column ``name`` is stored, for a message: the source's
+    ``locate(name, row)`` (a file and its row there) where it has one."""
+    locate = getattr(source, "locate", None)
+    return locate(name, row) if callable(locate) else f"row {row}"
+
+
+def read_checked(source: Any, rows: np.ndarray, *, finite: bool, what: str = "the source",
+                 spec: dict[str, tuple[tuple[int, ...], np.dtype]] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """``source.read(rows)`` with the checks arrays get, the one place every source's rows
+    are checked (the input pipeline's steps and evaluation chunks, validation data): the
+    columns of the source's ``spec``, each ``(len(rows), *row shape)`` of its dtype, and
+    with ``finite`` no NaN or infinity in any column (``X`` and ``y`` alike). ``what`` names
+    the data in the message (``'validation_data'``); the message names the column, the row
+    and, where the source knows it, the file."""
+    spec = source.spec() if spec is None else spec
+    got = source.read(rows)
+    if not isinstance(got, Mapping) or set(got) != set(spec):
+        names = sorted(got) if isinstance(got, Mapping) else type(got).__name__
+        raise ValueError(f"{what}: read() returned columns {names}, its spec() has {sorted(spec)}")
+    out = {}
+    for name, (tail, dtype) in spec.items():
+        a = got[name]
+        if not isinstance(a, np.ndarray) or a.shape != (len(rows), *tail) or a.dtype != dtype:
+            found = f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise ValueError(
+                f"column {name!r} of {what}: read() returned {found} for {len(rows)} rows, its "
+                f"spec() says {np.dtype(dtype)}{list(tail)} per row"
+            )
+        if finite and not array_is_finite(a):
+            bad = int(np.nonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))[0][0])
+            row = int(rows[bad])
+            raise ValueError(
+                f"column {name!r} of {what} contains NaN or infinity: {_locate(source, name, row)}"
+            )
+        out[name] = a
+    return out
 
 
 def is_source_like(obj: Any) -> bool:

@@ -44,9 +44,11 @@ import jax
 import numpy as np
 
 from accel.linear import _data
+from accel.linear._stream import check_linear_source
 
 __all__ = [
-    "CHUNK_ROWS", "EarlyStopping", "Tracker", "Validation", "check_eval_data", "check_validation_data",
+    "CHUNK_ROWS", "EarlyStopping", "Tracker", "Validation", "check_eval_data", "check_source_rows",
+    "check_validation_data",
 ]
 
 CHUNK_ROWS = 1 << 14
@@ -62,15 +64,19 @@ class Validation:
     arrays sharing the row axis, or a source with ``read(rows)``), ``CHUNK_ROWS`` at a time
     on ``device``. ``loss_fn(params, batch)`` is the batch's mean loss."""
 
-    def __init__(self, loss_fn: Callable[[Any, Any], Any], data: Any, n_rows: int, device: Any) -> None:
+    def __init__(self, loss_fn: Callable[[Any, Any], Any], data: Any, n_rows: int, device: Any,
+                 name: str = "the validation data") -> None:  # fmt: skip
         self.loss = _chunk_loss(loss_fn)
         self.data = data
         self.n_rows = n_rows
         self.device = device
+        self.name = name
 
     def _chunk(self, start: int, stop: int) -> Any:
-        if hasattr(self.data, "read"):
-            rows = self.data.read(np.arange(start, stop, dtype=np.int64))
+        if hasattr(self.data, "read"):  # a source: its rows get the checks of arrays
+            from accel.data import read_checked
+
+            rows = read_checked(self.data, np.arange(start, stop, dtype=np.int64), finite=True, what=self.name)
             rows = {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in rows.items()}
         else:
             rows = jax.tree.map(lambda a: a[start:stop], self.data)
@@ -83,6 +89,17 @@ class Validation:
             stop = min(self.n_rows, start + CHUNK_ROWS)
             total += float(self.loss(params, self._chunk(start, stop))) * (stop - start)
         return total / self.n_rows
+
+
+def check_source_rows(source: Any, name: str) -> None:
+    """Every row of a validation source, ``CHUNK_ROWS`` at a time, gets the checks arrays
+    get (``accel.data.read_checked``: shapes, dtypes, no NaN or infinity in any column),
+    before training starts; the message names ``name`` and the file."""
+    from accel.data import read_checked
+
+    n = len(source)
+    for start in range(0, n, CHUNK_ROWS):
+        read_checked(source, np.arange(start, min(n, start + CHUNK_ROWS), dtype=np.int64), finite=True, what=name)
 
 
 def _named(err: Exception, name: str) -> Exception:
@@ -105,18 +122,19 @@ def check_validation_data(validation_data: Any, n_features: int, loss: str,
                 f"{type(validation_data).__name__}"
             )
     pair = tuple(validation_data) if isinstance(validation_data, tuple | list) else (validation_data, None)
-    if is_source_like(pair[0]):
+    if is_source_like(pair[0]):  # the checks of a training source, then of every row
         try:
             source = as_source(*pair)
+            n, d = check_linear_source(source, loss)
         except (TypeError, ValueError) as err:
             raise _named(err, name) from None
-        spec = source.spec()
-        if set(spec) != {"X", "y"} or spec["X"][0] != (n_features,) or spec["y"][0] != ():
+        if d != n_features:
             raise ValueError(
-                f"{name} must have columns 'X' ({n_features} features per row) and 'y' (one "
-                f"number per row), got {dict((k, v[0]) for k, v in spec.items())}"
+                f"{name}: X_val has {d} features, but the model is expecting {n_features} "
+                f"features as input (it was fitted with {n_features})"
             )
-        return source, len(source)
+        check_source_rows(source, name)
+        return source, n
     try:
         X, y = _data.check_X_y(*pair, loss)
         _data.check_X(X, n_features, name="X_val", who="the model")
@@ -142,12 +160,18 @@ def check_eval_data(eval_data: Any, template: Any) -> tuple[Any, int]:
 
     name = "eval_data"
     if hasattr(eval_data, "read") or (is_source_like(eval_data) and not isinstance(eval_data, dict)):
-        source = as_source(eval_data)
+        try:
+            source = as_source(eval_data)
+        except (TypeError, ValueError) as err:
+            raise _named(err, name) from None
         spec = source.spec()
         want = {k: np.shape(v)[1:] for k, v in template.items()} if isinstance(template, dict) else None
         got = {k: v[0] for k, v in spec.items()}
         if want is not None and got != want:
             raise ValueError(f"{name} has columns {got}, the training data {want}")
+        if len(source) == 0:
+            raise ValueError(f"{name}: the source has no rows")
+        check_source_rows(source, name)
         return source, len(source)
     if jax.tree.structure(eval_data) != jax.tree.structure(template):
         raise ValueError(
