@@ -33,11 +33,16 @@ same host, and no process with that id exists (``os.kill(pid, 0)``). Files of li
 writers, of other hosts (a shared file system) and of unknown origin are never touched; a
 process id reused by a new process only delays the removal. :func:`remove_orphans` is the
 same sweep for other writers (checkpoint directories use it).
+
+A full disk (or another storage error: ``ENOSPC``, ``EDQUOT``, ``EFBIG``, ``EIO``,
+``EROFS``) raised while writing names the destination (:func:`naming_path`); the temporary
+file is removed before the error propagates, so the space is free for a retry.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -48,12 +53,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_open", "owner_tag", "remove_orphans", "write_atomic", "writer_alive"]
+__all__ = ["atomic_open", "naming_path", "owner_tag", "remove_orphans", "write_atomic", "writer_alive"]
 
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 # ".<anything>.accel-<host>-<pid>-<random hex>[<suffix>]", suffix like ".tmp" or ".part"
 _ORPHAN = re.compile(r"^\..+\.accel-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}(?:\.\w+)?$")
 _SUFFIX = re.compile(r"^(?:\.\w+)?$")
+
+
+# errors of the storage being written (not of a network or of the producer's own input)
+_STORAGE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS") if hasattr(errno, name)
+)
+
+
+def naming_path(error: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``error``, or where it is a storage error (full disk, quota, I/O) that names no file
+    (those of ``write``/``flush``/``fsync`` never do), the same error naming ``path``:
+    ``[Errno 28] No space left on device: '<path>'``. Raise the result ``from error``."""
+    if error.filename is not None or error.errno not in _STORAGE_ERRNOS:
+        return error
+    return OSError(error.errno, error.strerror or os.strerror(error.errno), os.fspath(path))
 
 
 def owner_tag() -> str:
@@ -139,9 +159,11 @@ def atomic_open(
                 fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and (named := naming_path(e, path)) is not e:
+            raise named from e
         raise
     if durable:
         _fsync_dir(path.parent)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import doctest
+import errno
 import json
 import math
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -130,3 +132,30 @@ def test_sigkilled_writer_leaves_a_temporary_that_the_next_write_removes(tmp_pat
             child.wait()
             child.stdout.close()
     assert _atomic.remove_orphans(tmp_path) == tmps[live.pid]  # its writer is gone now
+
+
+def test_a_full_disk_names_the_destination_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """ENOSPC from write/fsync names no file: the error named nothing the user could act on."""
+    target = tmp_path / "out" / "f.bin"
+    write_atomic(target, b"old")
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=re.escape(f"No space left on device: '{target}'")) as err:
+        write_atomic(target, b"new")
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(target)
+    assert os.listdir(target.parent) == ["f.bin"] and target.read_bytes() == b"old"
+    monkeypatch.setattr(os, "fsync", real_fsync)  # space freed: the retry succeeds
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new" and os.listdir(target.parent) == ["f.bin"]
+
+
+def test_errors_that_name_a_file_or_are_not_storage_errors_pass_unchanged(tmp_path):
+    for exc in (FileNotFoundError(errno.ENOENT, "No such file or directory", "input.csv"),
+                ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")):  # fmt: skip
+        with pytest.raises(type(exc)) as err, atomic_open(tmp_path / "f.bin"):
+            raise exc
+        assert err.value is exc

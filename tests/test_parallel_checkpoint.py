@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import re
@@ -9,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +315,128 @@ def test_sigkilled_save_and_cleanup_leave_nothing_behind_after_the_next_save(tmp
         _kill(live)
     _checkpoint.save(tmp_path, 11, state, {"epoch": 1}, keep=2)
     assert names() == ["step_0000000010", "step_0000000011"]
+
+
+# -- a full disk, and checkpoints that declare more than they hold ------------------------
+class _Disk:
+    """A disk of ``capacity`` bytes holding every file under ``root``: ``np.savez`` into a
+    file there writes what fits, then raises ENOSPC like a full disk."""
+
+    def __init__(self, root, capacity, monkeypatch):
+        self.root, self.capacity = root, capacity
+        real = np.savez
+
+        def savez(file, **arrays):
+            buf = io.BytesIO()
+            real(buf, **arrays)
+            used = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+            free = max(self.capacity - used, 0)
+            file.write(buf.getvalue()[:free])
+            if buf.tell() > free:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(np, "savez", savez)
+
+
+def test_a_save_that_fails_on_a_full_disk_removes_its_temporary_and_names_the_path(tmp_path, monkeypatch):
+    """The temporary directory of a failed save was kept while the process lived (the sweep
+    spares live writers): its partial file held the space the retry needed."""
+    state = {"w": np.arange(20_000, dtype=np.float32)}
+    ckpt = tmp_path / "ckpt"
+    _checkpoint.save(ckpt, 1, state, {}, keep=1)
+    size = (ckpt / "step_0000000001" / "arrays.npz").stat().st_size
+    disk = _Disk(ckpt, 2 * size + 4096, monkeypatch)  # room for two checkpoints
+    filler = ckpt / "filler"  # another program fills half a checkpoint
+    filler.write_bytes(b"\0" * (size // 2))
+    with pytest.raises(OSError, match=r"No space left on device: '.*arrays\.npz'") as err:
+        _checkpoint.save(ckpt, 2, state, {}, keep=1)
+    assert err.value.errno == errno.ENOSPC
+    assert str(ckpt / ".tmp-step_0000000002.accel-") in err.value.filename
+    assert sorted(os.listdir(ckpt)) == ["filler", "step_0000000001"]
+    filler.unlink()  # the disk frees up: the retry fits
+    assert disk.capacity - size >= size
+    _checkpoint.save(ckpt, 2, state, {}, keep=1)
+    assert sorted(os.listdir(ckpt)) == ["step_0000000002"]
+    np.testing.assert_array_equal(_checkpoint.restore(ckpt, state)[0]["w"], state["w"])
+
+
+def test_a_save_with_meta_that_is_not_json_leaves_no_temporary(tmp_path):
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _checkpoint.save(tmp_path, 1, STATE, {"epoch": object()}, keep=1)
+    assert os.listdir(tmp_path) == []
+
+
+def _replace_arrays(step_dir, leaves, compress=True):
+    (np.savez_compressed if compress else np.savez)(step_dir / "arrays.npz", **leaves)
+
+
+def _count_opened(monkeypatch):
+    opened = []
+    real = zipfile.ZipFile.open
+
+    def counting(self, name, *args, **kwargs):
+        opened.append(getattr(name, "filename", name))
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", counting)
+    return opened
+
+
+def test_a_small_compressed_checkpoint_declaring_a_huge_array_is_refused_before_inflating(tmp_path, monkeypatch):
+    """64 MB of zeros compress to 64 kB: the size the zip declares is checked against the
+    train state before anything is decompressed."""
+    step_dir = _checkpoint.save(tmp_path, 5, STATE, {}, keep=1)
+    _replace_arrays(step_dir, {"leaf_0": np.int32(4), "leaf_1": np.zeros(16_000_000, np.float32)})
+    assert (step_dir / "arrays.npz").stat().st_size < 200_000
+    opened = _count_opened(monkeypatch)
+    with pytest.raises(ValueError, match=re.escape(
+        f"checkpoint {step_dir} leaf 1 declares 64000128 bytes, the train state expects float32[3] (12 bytes)"
+    )):
+        _checkpoint.restore(tmp_path, STATE)
+    assert "leaf_1.npy" not in opened
+
+
+def test_a_npy_header_declaring_a_huge_array_is_refused_before_allocating(tmp_path):
+    """A header of 10**12 float32 (4 TB) with no data: np.load allocated it first."""
+    step_dir = _checkpoint.save(tmp_path, 5, STATE, {}, keep=1)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    with zipfile.ZipFile(step_dir / "arrays.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        buf = io.BytesIO()
+        np.save(buf, np.int32(4))
+        z.writestr("leaf_0.npy", buf.getvalue())
+        z.writestr("leaf_1.npy", header.getvalue())
+    with pytest.raises(ValueError, match=re.escape(
+        f"checkpoint {step_dir} leaf 1 is float32[1000000000000], the train state expects float32[3]"
+    )):
+        _checkpoint.restore(tmp_path, STATE)
+
+
+def test_a_meta_declaring_a_huge_number_of_leaves_is_refused_before_reading(tmp_path):
+    step_dir = _checkpoint.save(tmp_path, 5, STATE, {}, keep=1)
+    _edit_meta(n_leaves=10**12)(step_dir)
+    with pytest.raises(ValueError, match=re.escape(
+        f"checkpoint {step_dir} holds 1000000000000 arrays, the train state has 2"
+    )):
+        _checkpoint.restore(tmp_path, STATE)
+
+
+def test_a_leaf_whose_data_is_shorter_than_its_header_is_refused(tmp_path):
+    step_dir = _checkpoint.save(tmp_path, 5, STATE, {}, keep=1)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (3,)})
+    with zipfile.ZipFile(step_dir / "arrays.npz", "w") as z:
+        buf = io.BytesIO()
+        np.save(buf, np.int32(4))
+        z.writestr("leaf_0.npy", buf.getvalue())
+        z.writestr("leaf_1.npy", header.getvalue() + b"\0" * 8)
+    with pytest.raises(ValueError, match="leaf_1 holds 8 bytes of data, its header declares 12"):
+        _checkpoint.restore(tmp_path, STATE)
+
+
+def test_restored_leaves_are_writable_and_keep_their_values(tmp_path):
+    state = {"a": np.asfortranarray(np.arange(6.0).reshape(2, 3)), "b": np.int64(7)}
+    _checkpoint.save(tmp_path, 1, state, {}, keep=1)
+    got, _ = _checkpoint.restore(tmp_path, state)
+    np.testing.assert_array_equal(got["a"], state["a"])
+    assert got["a"].flags.writeable and got["b"] == 7

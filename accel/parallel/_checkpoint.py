@@ -44,13 +44,14 @@ import os
 import re
 import shutil
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from accel._atomic import owner_tag, remove_orphans, writer_alive
+from accel._atomic import naming_path, owner_tag, remove_orphans, writer_alive
 from accel._checks import check_path
 
 __all__ = [
@@ -144,27 +145,43 @@ def latest_step(directory: str | os.PathLike) -> int | None:
 def save(
     directory: str | os.PathLike, step: int, state: Any, meta: dict, *, keep: int
 ) -> Path:
-    """Write ``state`` (a pytree of arrays) and ``meta`` (JSON-able) atomically as ``step``."""
+    """Write ``state`` (a pytree of arrays) and ``meta`` (JSON-able) atomically as ``step``.
+
+    A save that fails (a full disk, a ``meta`` that is not JSON-able, an interrupt) removes
+    its temporary directory before the error propagates, so that a retry finds the space
+    free; a storage error names the file being written (``[Errno 28] No space left on
+    device: '<checkpoint_dir>/.tmp-step_.../arrays.npz'``).
+    """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     _sweep(d)
     final = d / f"step_{step:010d}"
     tmp = d / f".tmp-{final.name}.{owner_tag()}"
     tmp.mkdir()
-    leaves = [np.asarray(x) for x in jax.tree.leaves(state)]
-    with open(tmp / "arrays.npz", "wb") as f:
-        np.savez(f, **{f"leaf_{i}": x for i, x in enumerate(leaves)})
-        f.flush()
-        os.fsync(f.fileno())
-    record = {"format_version": FORMAT_VERSION, "step": int(step), "n_leaves": len(leaves), **meta}
-    with open(tmp / "meta.json", "w") as f:
-        json.dump(record, f)
-        f.flush()
-        os.fsync(f.fileno())
-    _fsync_path(tmp)
-    if final.exists():  # the same step written again (e.g. a resumed run): replace it
-        _discard(final)
-    os.rename(tmp, final)
+    writing = tmp
+    try:
+        leaves = [np.asarray(x) for x in jax.tree.leaves(state)]
+        writing = tmp / "arrays.npz"
+        with open(writing, "wb") as f:
+            np.savez(f, **{f"leaf_{i}": x for i, x in enumerate(leaves)})
+            f.flush()
+            os.fsync(f.fileno())
+        record = {"format_version": FORMAT_VERSION, "step": int(step), "n_leaves": len(leaves), **meta}
+        writing = tmp / "meta.json"
+        with open(writing, "w") as f:
+            json.dump(record, f)
+            f.flush()
+            os.fsync(f.fileno())
+        writing = tmp
+        _fsync_path(tmp)
+        if final.exists():  # the same step written again (e.g. a resumed run): replace it
+            _discard(final)
+        os.rename(tmp, final)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)  # a live writer's leftover is never swept
+        if isinstance(e, OSError) and (named := naming_path(e, writing)) is not e:
+            raise named from e
+        raise
     _fsync_path(d)
     for old in list_steps(d)[:-keep]:
         _discard(d / f"step_{old:010d}")
@@ -187,18 +204,11 @@ def restore(
     path = Path(directory) / f"step_{step:010d}"
     meta = _read_meta(path, step)
     ref, treedef = jax.tree.flatten(template)
-    leaves = _read_leaves(path, meta["n_leaves"])
-    if len(leaves) != len(ref):
+    if meta["n_leaves"] != len(ref):  # before reading anything: n_leaves may be huge
         raise ValueError(
-            f"checkpoint {path} holds {len(leaves)} arrays, the train state has {len(ref)}"
+            f"checkpoint {path} holds {meta['n_leaves']} arrays, the train state has {len(ref)}"
         )
-    for i, (got, want) in enumerate(zip(leaves, ref, strict=True)):
-        want = np.asarray(want)
-        if got.shape != want.shape or got.dtype != want.dtype:
-            raise ValueError(
-                f"checkpoint {path} leaf {i} is {got.dtype}{list(got.shape)}, "
-                f"the train state expects {want.dtype}{list(want.shape)}"
-            )
+    leaves = _read_leaves(path, [np.asarray(want) for want in ref])
     return jax.tree.unflatten(treedef, leaves), meta
 
 
@@ -207,8 +217,12 @@ def read_meta(directory: str | os.PathLike, step: int) -> dict:
     return _read_meta(Path(directory) / f"step_{step:010d}", step)
 
 
+class _Unreadable(ValueError):
+    """A checkpoint refused with a finished message (passes the corruption handler as is)."""
+
+
 def _corrupt(path: Path, problem: str) -> ValueError:
-    return ValueError(
+    return _Unreadable(
         f"checkpoint {os.fspath(path)!r} is unreadable: {problem}; delete that directory to "
         "resume from the previous checkpoint"
     )
@@ -237,18 +251,64 @@ def _read_meta(path: Path, step: int) -> dict:
     return meta
 
 
-def _read_leaves(path: Path, n_leaves: int) -> list[np.ndarray]:
-    wanted = [f"leaf_{i}" for i in range(n_leaves)]
+def _mismatch(path: Path, i: int, dtype: np.dtype, shape: tuple, want: np.ndarray) -> ValueError:
+    return _Unreadable(
+        f"checkpoint {path} leaf {i} is {dtype}{list(shape)}, "
+        f"the train state expects {want.dtype}{list(want.shape)}"
+    )
+
+
+def _read_leaves(path: Path, ref: list[np.ndarray]) -> list[np.ndarray]:
+    """The leaves of ``arrays.npz``, each checked against its template leaf in ``ref``
+    *before* it is decompressed: the size the zip declares for it, then the dtype and
+    shape its ``.npy`` header declares. A small (compressed) file that declares a huge
+    array is refused without allocating or inflating it."""
+    wanted = [f"leaf_{i}" for i in range(len(ref))]
     try:
         # our own handle: np.load leaves a file it opened itself open when the zip is bad
-        with open(path / "arrays.npz", "rb") as f, np.load(f, allow_pickle=False) as z:
-            present = set(z.files)
-            leaves = [z[k] for k in wanted if k in present]
+        with open(path / "arrays.npz", "rb") as f, zipfile.ZipFile(f) as z:
+            present = {name.removesuffix(".npy") for name in z.namelist()}
+            missing = [k for k in wanted if k not in present]
+            if missing:
+                raise _corrupt(
+                    path, f"arrays.npz lacks {', '.join(missing[:3])} (meta.json says {len(ref)} leaves)"
+                )
+            return [_read_leaf(z, path, i, want) for i, want in enumerate(ref)]
     except FileNotFoundError:
         raise _corrupt(path, "arrays.npz is missing") from None
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as e:
+    except _Unreadable:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError, KeyError) as e:
         raise _corrupt(path, f"arrays.npz is truncated or corrupt ({type(e).__name__}: {e})") from None
-    if len(leaves) != n_leaves:
-        missing = [k for k in wanted if k not in present]
-        raise _corrupt(path, f"arrays.npz lacks {', '.join(missing[:3])} (meta.json says {n_leaves} leaves)")
-    return leaves
+
+
+# a .npy header: 6 magic bytes, 2 of version, 2 or 4 of length, the dict padded to 64
+_NPY_HEADER_MAX = 12 + 65536
+
+
+def _read_leaf(z: zipfile.ZipFile, path: Path, i: int, want: np.ndarray) -> np.ndarray:
+    info = z.getinfo(f"leaf_{i}.npy")
+    if info.file_size > want.nbytes + _NPY_HEADER_MAX:  # what the zip declares, not inflated
+        raise _Unreadable(
+            f"checkpoint {path} leaf {i} declares {info.file_size} bytes, the train state "
+            f"expects {want.dtype}{list(want.shape)} ({want.nbytes} bytes)"
+        )
+    with z.open(info) as entry:
+        version = np.lib.format.read_magic(entry)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(entry)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(entry)
+        else:
+            raise _corrupt(path, f"arrays.npz leaf_{i} has .npy format version {version}")
+        if dtype.hasobject:
+            raise _corrupt(path, f"arrays.npz leaf_{i} holds Python objects ({dtype})")
+        if dtype != want.dtype or tuple(shape) != want.shape:
+            raise _mismatch(path, i, dtype, shape, want)
+        data = entry.read()  # at most file_size bytes (checked above); checks the CRC too
+    if len(data) != want.nbytes:
+        raise _corrupt(
+            path, f"arrays.npz leaf_{i} holds {len(data)} bytes of data, its header declares {want.nbytes}"
+        )
+    leaf = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+    return leaf.copy(order="K")
