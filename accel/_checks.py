@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import json
 import math
 import numbers
 import os
@@ -37,6 +38,7 @@ import numpy as np
 
 __all__ = [
     "MAX_U64",
+    "JSONDecoder",
     "array_is_finite",
     "check_bool",
     "check_choice",
@@ -46,6 +48,7 @@ __all__ = [
     "check_real",
     "check_seed",
     "parse_dtype",
+    "parse_json",
 ]
 
 MAX_U64 = 2**64 - 1
@@ -210,3 +213,28 @@ def _jax_all_finite_fn() -> Any:
 
 def _jax_all_finite(a: Any) -> Any:
     return _jax_all_finite_fn()(a)
+
+
+class JSONDecoder(json.JSONDecoder):
+    """``json.JSONDecoder`` that reports JSON nested too deeply for the parser as a
+    ``json.JSONDecodeError`` (a ``ValueError``) instead of a ``RecursionError``, so that every
+    loader's handler of invalid JSON names its file. ``raw_decode`` too (``decode`` and
+    ``json.load(f, cls=JSONDecoder)`` go through it).
+
+    >>> parse_json("[" * 100_000)
+    Traceback (most recent call last):
+    ...
+    json.decoder.JSONDecodeError: nested too deeply for the JSON parser: line 1 column 1 (char 0)
+    """
+
+    def raw_decode(self, s: str, idx: int = 0) -> tuple[Any, int]:
+        try:
+            return super().raw_decode(s, idx)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply for the JSON parser", s, idx) from None
+
+
+def parse_json(data: str | bytes | bytearray) -> Any:
+    """``json.loads(data)`` with :class:`JSONDecoder`: invalid, undecodable (bytes that are not
+    UTF-8: ``UnicodeDecodeError``) or too deeply nested JSON raises a ``ValueError``."""
+    return json.loads(data, cls=JSONDecoder)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_open
+from .._checks import parse_json
 from ._batch import AugmentationBatch
 from ._config import PARAM_NAMES, AugmentationConfig
 
@@ -177,7 +178,7 @@ class _BinaryFile:
                 raise ValueError(f"{path} is corrupt: footer length {footer_len} exceeds the file")
             f.seek(footer_at)
             try:
-                meta = json.loads(f.read(footer_len))
+                meta = parse_json(f.read(footer_len))
                 n = int(meta["num_samples"])
                 dtype = np.dtype(meta["dtype"]).newbyteorder("<")
                 encoding = meta["id_encoding"]

@@ -80,8 +80,8 @@ def _check_range(name: str, value: object) -> tuple[float, float]:
 class AugmentationConfig:
     """Half-open ranges ``[lo, hi)`` of the five augmentation parameters; immutable.
 
-    Each range must be finite with ``lo < hi``; scales must be positive (``lo > 0``) and noise
-    standard deviations non-negative (``lo >= 0``); ``augmentation_depth`` (hash-chain length
+    Each range must be finite with ``lo < hi``; scales must be positive (``lo > 0``), brightness
+    factors and noise standard deviations non-negative (``lo >= 0``); ``augmentation_depth`` (hash-chain length
     of the ``'dpa'`` algorithm) must be an integer >= 1. Ranges are stored as float tuples.
 
     Example:
@@ -102,9 +102,14 @@ class AugmentationConfig:
             field = f"{name}_range"
             object.__setattr__(self, field, _check_range(field, getattr(self, field)))
         # Ranges the image ops would reject only when applied (rotate_and_scale needs
-        # scale > 0, add_noise std >= 0): refused here, where the mistake is made.
+        # scale > 0, adjust_brightness factor >= 0, add_noise std >= 0): refused here, where
+        # the mistake is made.
         if self.scale_range[0] <= 0:
             raise ValueError(f"scale_range must have lo > 0 (scales are positive), got {self.scale_range!r}")
+        if self.brightness_range[0] < 0:
+            raise ValueError(
+                f"brightness_range must have lo >= 0 (brightness factors multiply pixels), got {self.brightness_range!r}"
+            )
         if self.noise_range[0] < 0:
             raise ValueError(f"noise_range must have lo >= 0 (a noise std), got {self.noise_range!r}")
         depth = self.augmentation_depth
@@ -134,8 +139,7 @@ class AugmentationConfig:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown AugmentationConfig fields {sorted(unknown)}; accepted: {sorted(names)}")
-        kwargs = {k: (tuple(v) if k.endswith("_range") else v) for k, v in data.items()}
-        return cls(**kwargs)
+        return cls(**data)  # each field is checked (and ranges made tuples) by __post_init__
 
 
 PRESETS: Mapping[str, AugmentationConfig] = MappingProxyType({

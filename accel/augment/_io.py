@@ -43,11 +43,11 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_open
-from .._checks import MAX_U64, check_bool, check_int, check_path
+from .._checks import check_bool, check_path, parse_json
 from ._batch import AugmentationBatch
 from ._binary import VERSION, _BinaryFile, _check_ranges, _is_binary, _meta_of, _save_binary
 from ._config import PARAM_NAMES, AugmentationConfig, resolve_config
-from ._stats import compute_statistics
+from ._stats import check_record, compute_statistics
 from ._stream import (
     DEFAULT_CHUNK_SIZE,
     check_chunk_size,
@@ -95,7 +95,7 @@ def _batches_of(params: Any, config: AugmentationConfig | None) -> Iterator[Augm
             missing = [k for k in ("sample_id", *PARAM_NAMES) if k not in rec]
             if missing:
                 raise ValueError(f"every per-sample dict needs 'sample_id' and {PARAM_NAMES}; record {i} lacks {missing}")
-            _check_record(rec, f"record {i}", TypeError)
+            check_record(rec, f"record {i}", TypeError)
         ids = np.array([r["sample_id"] for r in records], dtype=np.uint64)
         values = {n: np.array([r[n] for r in records], dtype=np.float64) for n in PARAM_NAMES}
         done += len(records)
@@ -116,23 +116,6 @@ def _batches_of(params: Any, config: AugmentationConfig | None) -> Iterator[Augm
             raise TypeError(f"params items must be per-sample dicts or AugmentationBatch objects, got {type(item).__name__}")
     if records:
         yield flush()
-
-
-def _check_record(rec: Mapping[str, Any], where: str, kind_error: type[Exception]) -> None:
-    """A per-sample dict: ``sample_id`` an int in [0, 2**64) if present, finite real values."""
-    if "sample_id" in rec:
-        try:
-            check_int(rec["sample_id"], f"sample_id of {where}", minimum=0, maximum=MAX_U64)
-        except TypeError as e:
-            raise kind_error(str(e)) from None
-    for n in PARAM_NAMES:
-        v = rec[n]
-        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
-            raise kind_error(f"parameter {n} of {where} must be a real number, got {type(v).__name__}")
-        if not math.isfinite(v):
-            raise ValueError(f"parameter {n} of {where} is not finite: {v}")
-
-
 
 
 def save_augmentation_chain(
@@ -206,7 +189,7 @@ def load_augmentation_chain(path: str | os.PathLike[str]) -> list[dict[str, Any]
     if _is_binary(path):
         return [r for b in _BinaryFile(path, verify=True).batches(DEFAULT_CHUNK_SIZE) for r in b.records()]
     try:
-        data = json.loads(path.read_bytes())
+        data = parse_json(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not a valid augmentation chain file (truncated or corrupt JSON: {e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("augmentations"), list):
@@ -234,7 +217,7 @@ def load_augmentation_chain(path: str | os.PathLike[str]) -> list[dict[str, Any]
             raise ValueError(f"{path} is corrupt: augmentation {i} has a sample_id, earlier ones have none")
         with_ids += "sample_id" in rec
         try:
-            _check_record(rec, f"augmentation {i}", ValueError)
+            check_record(rec, f"augmentation {i}", ValueError)
         except ValueError as e:
             raise ValueError(f"{path} is corrupt: {e}") from None
     declared = meta.get("num_samples")

@@ -96,6 +96,17 @@ def _check_param(value: Any, n: int, name: str) -> jax.Array:
     return arr
 
 
+def _check_sign(arr: jax.Array, name: str, *, positive: bool) -> jax.Array:
+    """``arr`` if every value is ``> 0`` (``positive``) or ``>= 0``; traced values (inside
+    ``jit``) cannot be checked here and pass."""
+    if isinstance(arr, jax.core.Tracer):
+        return arr
+    if not bool(jnp.all(arr > 0) if positive else jnp.all(arr >= 0)):
+        bad = float(jnp.min(arr))
+        raise ValueError(f"{name} must be {'positive (> 0)' if positive else 'non-negative (>= 0)'}, got {bad:g}")
+    return arr
+
+
 def _to_unit(images: jax.Array) -> jax.Array:
     if images.dtype == jnp.uint8:
         return images.astype(jnp.float32) / 255.0
@@ -225,16 +236,14 @@ def rotate_and_scale(images: Any, rotation: Any, scale: Any) -> jax.Array:
     images = _check_images(images)
     n = images.shape[0]
     rotation = _check_param(rotation, n, "rotation")
-    scale = _check_param(scale, n, "scale")
-    if not isinstance(scale, jax.core.Tracer) and not bool(jnp.all(scale > 0)):
-        raise ValueError("scale must be positive")
+    scale = _check_sign(_check_param(scale, n, "scale"), "scale", positive=True)
     return _pipeline(images, ((rotation, scale),), None, ops=("warp",))
 
 
 def adjust_brightness(images: Any, factor: Any) -> jax.Array:
-    """Multiply every pixel by the image's ``factor`` (shape (N,) or scalar), then clip."""
+    """Multiply every pixel by the image's ``factor`` (shape (N,) or scalar, each >= 0), then clip."""
     images = _check_images(images)
-    factor = _check_param(factor, images.shape[0], "factor")
+    factor = _check_sign(_check_param(factor, images.shape[0], "factor"), "factor", positive=False)
     return _pipeline(images, (factor,), None, ops=("brightness",))
 
 
@@ -254,9 +263,7 @@ def add_noise(images: Any, std: Any, key: Any) -> jax.Array:
     """
     images = _check_images(images)
     n = images.shape[0]
-    std = _check_param(std, n, "std")
-    if not isinstance(std, jax.core.Tracer) and not bool(jnp.all(std >= 0)):
-        raise ValueError("std must be non-negative")
+    std = _check_sign(_check_param(std, n, "std"), "std", positive=False)
     return _pipeline(images, (std,), _per_image_keys(key, n), ops=("noise",))
 
 
@@ -300,10 +307,9 @@ def apply_augmentations(images: Any, batch: Mapping, *, seed: int | None = None)
     seed = batch.seed if seed is None else seed
     p = {name: _check_param(batch[name], n, name) for name in _PARAM_NAMES}
     # traced values (inside jit) cannot be checked here; concrete ones are
-    if not isinstance(p["scale"], jax.core.Tracer) and not bool(jnp.all(p["scale"] > 0)):
-        raise ValueError("scale must be positive")
-    if not isinstance(p["noise"], jax.core.Tracer) and not bool(jnp.all(p["noise"] >= 0)):
-        raise ValueError("noise must be non-negative")
+    _check_sign(p["scale"], "scale", positive=True)
+    _check_sign(p["brightness"], "brightness", positive=False)
+    _check_sign(p["noise"], "noise", positive=False)
     keys = noise_keys(ids, _keys.check_seed(seed), batch.epoch)
     params = ((p["rotation"], p["scale"]), p["brightness"], p["contrast"], p["noise"])
     return _pipeline(images, params, keys, ops=("warp", "brightness", "contrast", "noise"))

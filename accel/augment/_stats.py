@@ -28,12 +28,39 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import MAX_U64, check_int
 from ._batch import AugmentationBatch
 from ._config import PARAM_NAMES
 
-__all__ = ["RunningStats", "compute_statistics"]
+__all__ = ["RunningStats", "check_record", "compute_statistics"]
 
 _RECORD_CHUNK = 65_536
+# the exact types of a valid value (a fast test of a whole column; others are checked one by one)
+_REAL_TYPES = frozenset({int, float, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,
+                         np.uint64, np.uint32, np.uint16, np.uint8})
+
+
+def check_record(rec: Any, where: str, kind_error: type[Exception] = TypeError) -> None:
+    """A per-sample dict: a mapping holding every name of ``PARAM_NAMES`` with a finite real
+    value (``bool`` is not a number), ``sample_id`` an int in [0, 2**64) if present.
+    ``kind_error`` (default ``TypeError``) for a wrong kind of value, ``ValueError`` for a
+    missing parameter or a non-finite value; messages name ``where`` (e.g. ``'record 3'``)."""
+    if not isinstance(rec, Mapping):
+        raise kind_error(f"{where} must be a per-sample dict with the keys {PARAM_NAMES}, got {type(rec).__name__}")
+    missing = [n for n in PARAM_NAMES if n not in rec]
+    if missing:
+        raise ValueError(f"{where} lacks {missing}: a per-sample dict needs the keys {PARAM_NAMES}")
+    if "sample_id" in rec:
+        try:
+            check_int(rec["sample_id"], f"sample_id of {where}", minimum=0, maximum=MAX_U64)
+        except TypeError as e:
+            raise kind_error(str(e)) from None
+    for n in PARAM_NAMES:
+        v = rec[n]
+        if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+            raise kind_error(f"parameter {n} of {where} must be a real number, got {type(v).__name__}")
+        if not math.isfinite(v):
+            raise ValueError(f"parameter {n} of {where} is not finite: {v}")
 
 
 @dataclass(frozen=True)
@@ -85,12 +112,35 @@ def _columns(item: Any) -> Iterable[Mapping[str, np.ndarray]]:
         )
 
 
+def _is_columns(item: Mapping) -> bool:
+    """A dict of arrays (one column per parameter), not a per-sample dict."""
+    return all(isinstance(item.get(n), np.ndarray | list | tuple) or hasattr(item.get(n), "shape") for n in PARAM_NAMES)
+
+
+def _record_columns(records: list[Any], start: int) -> dict[str, np.ndarray]:
+    """The columns of per-sample dicts ``start, start + 1, ...``; a bad record is named."""
+    try:
+        values = {n: [r[n] for r in records] for n in PARAM_NAMES}
+        exact = all(set(map(type, v)) <= _REAL_TYPES for v in values.values())
+        cols = {n: np.array(v, dtype=np.float64) for n, v in values.items()} if exact else None
+    except (KeyError, TypeError, IndexError, ValueError, OverflowError):
+        cols = None
+    if cols is None or not all(np.isfinite(c).all() for c in cols.values()):
+        for i, rec in enumerate(records, start=start):  # the slow path only finds the culprit
+            try:
+                check_record(rec, f"record {i}")
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"compute_statistics: {e}") from None
+        cols = {n: np.array([float(r[n]) for r in records], dtype=np.float64) for n in PARAM_NAMES}
+    return cols
+
+
 def _chunks(data: Any) -> Iterable[Mapping[str, np.ndarray]]:
-    if isinstance(data, Mapping) and not isinstance(data, AugmentationBatch) and isinstance(data.get("rotation"), float | int | np.floating):
-        data = [data]  # one per-sample dict
-    if isinstance(data, AugmentationBatch) or (isinstance(data, Mapping) and "rotation" in data and not isinstance(data.get("rotation"), float | int)):
+    if isinstance(data, AugmentationBatch) or (isinstance(data, Mapping) and _is_columns(data)):
         yield from _columns(data)
         return
+    if isinstance(data, Mapping):
+        data = [data]  # one per-sample dict
     try:
         it = iter(data)
     except TypeError:
@@ -98,19 +148,16 @@ def _chunks(data: Any) -> Iterable[Mapping[str, np.ndarray]]:
             "compute_statistics takes AugmentationBatch objects, per-sample dicts, dicts of arrays, "
             f"or an iterable of these; got {type(data).__name__}"
         ) from None
+    done = 0  # records read so far (for messages)
     while True:
         head = list(itertools.islice(it, 1))
         if not head:
             return
         first = head[0]
-        if isinstance(first, Mapping) and not isinstance(first, AugmentationBatch) and all(
-            isinstance(first.get(n), float | int | np.floating) for n in PARAM_NAMES
-        ):
+        if isinstance(first, Mapping) and not isinstance(first, AugmentationBatch) and not _is_columns(first):
             records = head + list(itertools.islice(it, _RECORD_CHUNK - 1))
-            try:
-                yield {n: np.array([r[n] for r in records], dtype=np.float64) for n in PARAM_NAMES}
-            except (KeyError, TypeError) as e:
-                raise TypeError(f"every per-sample dict needs the keys {PARAM_NAMES}: {e}") from None
+            yield _record_columns(records, done)
+            done += len(records)
         else:
             yield from _columns(first)
 

@@ -51,7 +51,14 @@ _MONITORED = (BatchStrategy.MEMORY_OPTIMIZED, BatchStrategy.ADAPTIVE)
 
 
 def _default_config(batch_config: BatchConfig | None) -> BatchConfig:
-    return BatchConfig(strategy=BatchStrategy.SEQUENTIAL, batch_size=32) if batch_config is None else batch_config
+    """``batch_config``, or SEQUENTIAL batches of 32 for ``None``; anything else is a ``TypeError``."""
+    if batch_config is None:
+        return BatchConfig(strategy=BatchStrategy.SEQUENTIAL, batch_size=32)
+    if not isinstance(batch_config, BatchConfig):
+        raise TypeError(
+            f"batch_config must be an accel.dpa.batch.BatchConfig or None, got {type(batch_config).__name__}"
+        )
+    return batch_config
 
 
 def _batches(param_generator: Iterable[Any], batch_config: BatchConfig) -> Iterator[list[Any]]:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from accel._atomic import atomic_open, write_atomic
+from accel._checks import JSONDecoder
 
 from ._args import non_negative, positive
 from ._stats import compute_statistics, compute_streaming_statistics
@@ -100,7 +101,7 @@ def save_augmentation_chain(
 def _read_json(filepath: str, invalid: type[Exception]) -> Any:
     try:
         with open(filepath) as f:
-            return json.load(f)
+            return json.load(f, cls=JSONDecoder)
     except FileNotFoundError:
         raise FileNotFoundError(f"Augmentation file not found: {filepath}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -299,7 +300,7 @@ def load_augmentation_stream(
 
 def _count_objects(text: str, start: int) -> int:
     """Complete JSON objects in the array that starts at ``text[start] == '['``."""
-    decoder = json.JSONDecoder()
+    decoder = JSONDecoder()
     pos, count = start + 1, 0
     while True:
         while pos < len(text) and text[pos] in " \t\r\n,":
@@ -332,7 +333,7 @@ def recover_partial_write(filepath: str, expected_samples: int | None = None, ve
     except OSError as e:
         raise StreamingIOError(f"Cannot access file for recovery: {e}") from e
     try:
-        data = json.loads(text)
+        data = json.loads(text, cls=JSONDecoder)
     except json.JSONDecodeError:
         pass
     else:
@@ -349,7 +350,7 @@ def recover_partial_write(filepath: str, expected_samples: int | None = None, ve
     if key != -1:
         brace = text.find("{", key)
         try:
-            info["metadata"], _ = json.JSONDecoder().raw_decode(text, brace)
+            info["metadata"], _ = JSONDecoder().raw_decode(text, brace)
         except (json.JSONDecodeError, ValueError):
             pass
     key = text.find('"augmentations"')

@@ -52,7 +52,7 @@ import jax
 import numpy as np
 
 from accel._atomic import naming_path, owner_tag, remove_orphans, writer_alive
-from accel._checks import check_path
+from accel._checks import check_path, parse_json
 
 __all__ = [
     "FORMAT_VERSION", "check_directory", "latest_step", "list_steps", "read_meta", "restore", "save",
@@ -230,7 +230,7 @@ def _corrupt(path: Path, problem: str) -> ValueError:
 
 def _read_meta(path: Path, step: int) -> dict:
     try:
-        meta = json.loads((path / "meta.json").read_bytes())
+        meta = parse_json((path / "meta.json").read_bytes())
     except FileNotFoundError:
         raise _corrupt(path, "meta.json is missing") from None
     except (OSError, ValueError) as e:  # JSONDecodeError, UnicodeDecodeError are ValueErrors

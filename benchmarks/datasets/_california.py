@@ -36,9 +36,42 @@ FEATURE_NAMES = (
 )  # fmt: skip
 
 
+def _form(line: bytes) -> tuple[int, ...]:
+    """Digits after the decimal point of each field (-1: no point): the standard file writes
+    every number with 6."""
+    return tuple(len(f.strip().partition(b".")[2]) if b"." in f else -1 for f in line.split(b","))
+
+
+def _check_not_truncated(data: bytes, name: str) -> None:
+    """Refuse a file cut short (a partial copy or download): its last row must be written
+    like the row before it: as many columns and, where the file does not end with a line
+    end, the same digits (a number cut short loses some). A cut exactly at a line end leaves
+    a shorter but well-formed file, which cannot be told from a smaller data set."""
+    stripped = data.rstrip()
+    cut = stripped.rfind(b"\n")
+    if cut < 0:
+        return  # one row: the column check of _parse_csv
+    last = stripped[cut + 1:]
+    previous = stripped[stripped.rfind(b"\n", 0, cut) + 1:cut].rstrip(b"\r")
+    line = stripped.count(b"\n") + 1
+    columns, expected = len(last.split(b",")), len(previous.split(b","))
+    if columns != expected:
+        raise ValueError(
+            f"{name}: truncated or corrupt: the last row (line {line}) has {columns} columns, "
+            f"line {line - 1} has {expected}: {last[:120]!r}"
+        )
+    if not data.rstrip(b" \t").endswith(b"\n") and _form(last) != _form(previous):
+        raise ValueError(
+            f"{name}: truncated: the last line (line {line}) has no line end and its numbers "
+            f"have other digits than line {line - 1}'s ({last[:120]!r}); if the file is "
+            "complete, end it with a newline"
+        )
+
+
 def _parse_csv(data: bytes, name: str) -> np.ndarray:
     if not data.strip():
         raise ValueError(f"{name}: the file is empty")
+    _check_not_truncated(data, name)
     try:
         raw = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as error:
