@@ -322,6 +322,131 @@ def test_chain_file_is_dpas_json_byte_for_byte(tmp_path, capsys):
     assert capsys.readouterr().out == f"Saved 5 augmentations to {path}\nLoaded 5 augmentations from {path}\n"
 
 
+# DPA v0.2.1's key orders (src/dpa.py and src/distributed.py at 558e4c3): the order its dict
+# literals are written in, hence the order of the keys in its JSON files.
+DPA_RECORD_KEYS = ["rotation", "brightness", "noise", "scale", "contrast", "hash"]  # gen_augmentation_params
+DPA_RANKED_KEYS = [*DPA_RECORD_KEYS, "rank"]  # gen_distributed_augmentation_params
+DPA_STATS_KEYS = ["rotation", "brightness", "noise", "scale", "contrast"]  # compute_(streaming_)statistics
+DPA_STAT_KEYS = ["mean", "stdev", "min", "max", "count"]
+DPA_MEMORY_KEYS = ["parameters", "statistics", "json_serialization", "total"]  # estimate_memory_usage
+DPA_CONFIG_KEYS = ["rotation_range", "brightness_range", "noise_range", "scale_range", "contrast_range",
+                   "augmentation_depth"]  # asdict(AugmentationConfig)  # fmt: skip
+
+
+def _records_of_every_source():
+    yield "gen_augmentation_params", [dpa.gen_augmentation_params(3)], DPA_RECORD_KEYS
+    yield "generate_augmentation_chain", dpa.generate_augmentation_chain(3), DPA_RECORD_KEYS
+    yield "stream_augmentation_chain", list(dpa.stream_augmentation_chain(3)), DPA_RECORD_KEYS
+    yield "stream chunks", [r for c in dpa.stream_augmentation_chain(5, chunk_size=2) for r in c], DPA_RECORD_KEYS
+    yield "stream_augmentation_range", list(dpa.stream_augmentation_range(2, 5)), DPA_RECORD_KEYS
+    yield "batched", [r for b in dpa.stream_augmentation_chain_batched(3) for r in b], DPA_RECORD_KEYS
+    yield "rank", [dpa.gen_augmentation_params(3, rank=0)], DPA_RANKED_KEYS
+    yield "gen_distributed", [gen_distributed_augmentation_params(3, 1, None, 0, 2)], DPA_RANKED_KEYS
+    yield "stream ranks", list(dpa.stream_augmentation_chain(4, rank=1, world_size=2)), DPA_RANKED_KEYS
+    yield "stream_distributed", list(stream_distributed_augmentation_chain(4, 1, 2)), DPA_RANKED_KEYS
+
+
+@pytest.mark.parametrize(("source", "records", "keys"), list(_records_of_every_source()),
+                         ids=[s for s, _, _ in _records_of_every_source()])  # fmt: skip
+def test_records_have_dpas_key_order(source, records, keys):
+    assert records and all(list(r) == keys for r in records)
+
+
+def test_statistics_and_memory_estimates_have_dpas_key_order():
+    records = dpa.generate_augmentation_chain(4)
+    for stats in (dpa.compute_statistics(records), dpa.compute_streaming_statistics(iter(records)),
+                  dpa.compute_streaming_statistics(iter([]))):  # fmt: skip
+        assert list(stats) == DPA_STATS_KEYS
+        assert all(list(s) == DPA_STAT_KEYS for s in stats.values())
+    for flag in (True, False):
+        estimate = dpa.estimate_memory_usage(10, include_statistics=flag)
+        assert list(estimate) == DPA_MEMORY_KEYS
+        assert estimate == {"parameters": 2000, "statistics": 1024 * flag, "json_serialization": 2400,
+                            "total": 4400 + 1024 * flag}  # fmt: skip
+    formatted = dpa.get_memory_usage_estimate(10)
+    assert list(formatted) == [k for key in DPA_MEMORY_KEYS for k in (key, f"{key}_mb")] + ["recommendation"]
+    assert list(dpa.recover_partial_write("/nonexistent.json")) == ["recoverable", "samples_found", "metadata", "error"]
+
+
+def _in_dpa_order(records, stats, config):
+    """The JSON DPA writes, built from the values alone in DPA's key order (so an order taken
+    from accel.dpa's own dicts cannot hide a difference)."""
+    keys = DPA_RANKED_KEYS if "rank" in records[0] else DPA_RECORD_KEYS
+    out = {"metadata": {"num_samples": len(records),
+                        "config": None if config is None else {k: config[k] for k in DPA_CONFIG_KEYS}},
+           "augmentations": [{k: r[k] for k in keys} for r in records]}  # fmt: skip
+    if stats is not None:
+        out["statistics"] = {n: {k: stats[n][k] for k in DPA_STAT_KEYS} for n in DPA_STATS_KEYS}
+    return json.dumps(out, indent=2).encode()
+
+
+@pytest.mark.parametrize("include_stats", [True, False])
+@pytest.mark.parametrize("ranked", [False, True])
+def test_saved_chain_bytes_are_dpas_key_order(tmp_path, capsys, include_stats, ranked):
+    records = list(dpa.stream_augmentation_chain(6, rank=1, world_size=2)) if ranked else dpa.generate_augmentation_chain(5)
+    config = dpa.AugmentationConfig(rotation_range=(-45, 45), augmentation_depth=7)
+    path = tmp_path / "chain.json"
+    dpa.save_augmentation_chain(records, str(path), config, include_stats=include_stats)
+    config_json = {"augmentation_depth": 7, "contrast_range": [0.7, 1.3], "scale_range": [0.8, 1.2],
+                   "noise_range": [0, 0.1], "brightness_range": [0.8, 1.2], "rotation_range": [-45, 45]}  # fmt: skip
+    stats = json.loads(json.dumps(dpa.compute_statistics(records))) if include_stats else None
+    assert path.read_bytes() == _in_dpa_order(records, stats, config_json)
+
+
+def test_saved_stream_bytes_are_dpas_key_order(tmp_path):
+    records = dpa.generate_augmentation_chain(4)
+    path = tmp_path / "s.json"
+    dpa.save_augmentation_stream(iter(records), str(path), include_stats=False)
+    body = ",\n".join("    " + json.dumps({k: r[k] for k in DPA_RECORD_KEYS}) for r in records)
+    assert path.read_bytes() == ('{\n  "metadata": {\n    "num_samples": null,\n    "config": null,\n'
+                                 '    "streaming": true\n  },\n  "augmentations": [\n' + body + "\n  ]\n}\n").encode()
+    dpa.save_augmentation_stream(iter(records), str(path))
+    saved = json.loads(path.read_bytes())
+    assert list(saved) == ["metadata", "augmentations", "statistics"]
+    assert list(saved["metadata"]) == ["num_samples", "config", "streaming"]
+    assert [list(r) for r in saved["augmentations"]] == [DPA_RECORD_KEYS] * 4
+    assert list(saved["statistics"]) == DPA_STATS_KEYS
+    assert all(list(s) == DPA_STAT_KEYS for s in saved["statistics"].values())
+
+
+def test_saved_files_equal_dpas_own_when_a_checkout_is_named(tmp_path, capsys):
+    """With $ACCEL_BENCH_DPA_SRC naming a DPA checkout: the files DPA's own code writes for
+    the same records, byte for byte, and the key order of its records and estimates."""
+    from benchmarks.bench_augment_reference import load_dpa
+
+    peer = load_dpa()
+    if peer is None:
+        pytest.skip("$ACCEL_BENCH_DPA_SRC names no DPA checkout")
+    ours, theirs = dpa.generate_augmentation_chain(6), peer.generate_augmentation_chain(6)
+    assert ours == theirs and [list(r) for r in ours] == [list(r) for r in theirs]
+    for n in (0, 10**6):
+        assert list(dpa.estimate_memory_usage(n).items()) == list(peer.estimate_memory_usage(n).items())
+    assert list(dpa.get_memory_usage_estimate(10**7).items()) == list(peer.get_memory_usage_estimate(10**7).items())
+    a, b = dpa.compute_statistics(ours), peer.compute_statistics(theirs)
+    assert [(k, list(v)) for k, v in a.items()] == [(k, list(v)) for k, v in b.items()]
+    config = (dpa.AugmentationConfig(rotation_range=(-45, 45)), peer.AugmentationConfig(rotation_range=(-45, 45)))
+    for name, save in [
+        ("chain", lambda m, recs, cfg, f: m.save_augmentation_chain(recs, f, cfg)),
+        ("chain-bare", lambda m, recs, cfg, f: m.save_augmentation_chain(recs, f, None, False)),
+        ("stream-bare", lambda m, recs, cfg, f: m.save_augmentation_stream(iter(recs), f, cfg, include_stats=False)),
+        ("stream", lambda m, recs, cfg, f: m.save_augmentation_stream(iter(recs), f, cfg)),
+    ]:
+        save(dpa, ours, config[0], str(tmp_path / f"ours-{name}.json"))
+        save(peer, theirs, config[1], str(tmp_path / f"theirs-{name}.json"))
+        a, b = (tmp_path / f"ours-{name}.json").read_bytes(), (tmp_path / f"theirs-{name}.json").read_bytes()
+        if b'"statistics"' not in b:
+            assert a == b, name
+            continue
+        # the statistics agree to rounding (accel computes them in NumPy chunks, DPA with
+        # exact fractions or Welford): the bytes up to them are equal, then the key order
+        cut = b.index(b'"statistics"')
+        assert a[:cut] == b[:cut], name
+        sa, sb = json.loads(a)["statistics"], json.loads(b)["statistics"]
+        assert [(k, list(v)) for k, v in sa.items()] == [(k, list(v)) for k, v in sb.items()], name
+        for n in sa:
+            assert sa[n] == pytest.approx(sb[n], rel=1e-13, abs=1e-15), (name, n)
+
+
 @pytest.mark.parametrize("n", [0, 1, 7])
 def test_stream_file_with_statistics_is_dpas_json_in_constant_memory(tmp_path, n):
     records = dpa.generate_augmentation_chain(n)
