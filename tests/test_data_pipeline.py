@@ -144,6 +144,23 @@ def test_parquet_refuses_a_non_numeric_column_and_differing_features(tmp_path):
         ParquetShards(str(tmp_path / "p-0.parquet"), target="label", cache_dir=tmp_path / "c3")
 
 
+def test_parquet_refuses_a_category_column_features_with_the_target_and_a_file_as_cache(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    cats = pa.array(["x", "y", "x"]).dictionary_encode()
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "c": cats, "y": [0.0, 1.0, 0.0]}), tmp_path / "d.parquet")
+    with pytest.raises(TypeError, match=r"parquet column 'c' in .*d\.parquet' must be numeric .*got a dictionary"):
+        ParquetShards(str(tmp_path / "d.parquet"), cache_dir=tmp_path / "c1")
+    src = ParquetShards(str(tmp_path / "d.parquet"), features=["a"], cache_dir=tmp_path / "c2")  # without it
+    assert src.read(np.array([2, 0]))["X"].tolist() == [[3.0], [1.0]]
+    with pytest.raises(ValueError, match=r"features must not include the target column 'y'"):
+        ParquetShards(str(tmp_path / "d.parquet"), features=["a", "y"], cache_dir=tmp_path / "c3")
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(ValueError, match=r"cache_dir must be a directory .*taken'"):
+        ParquetShards(str(tmp_path / "d.parquet"), features=["a"], cache_dir=tmp_path / "taken")
+    assert (tmp_path / "taken").read_text() == "a file"  # left as it was
+
+
 def test_a_source_whose_length_or_records_change_during_training_is_refused():
     X, y = _data(256, 4)
 

@@ -62,7 +62,7 @@ def _write(kind, X, y, d):
     if kind == "npy files":
         np.save(d / "X.npy", X)
         np.save(d / "y.npy", y)
-        return (str(d / "X.npy"), str(d / "y.npy")), lambda c, r, f: f"row {r} of the memory map of '{d / c}.npy'"
+        return (str(d / "X.npy"), str(d / "y.npy")), lambda c, r, f: f"row {r} of '{d / c}.npy'"
     if kind == "npy shards":
         for i, (a, b) in enumerate([(0, CUT), (CUT, N)]):
             np.save(d / f"X-{i}.npy", X[a:b])
@@ -198,4 +198,4 @@ def test_npy_locate_names_the_file(tmp_path):
     X, y = _clean()
     np.save(tmp_path / "X.npy", X)
     src = ArraySource({"X": np.load(tmp_path / "X.npy", mmap_mode="r"), "y": y})
-    assert src.locate("X", 3) == f"row 3 of the memory map of {os.fspath(tmp_path / 'X.npy')!r}"
+    assert src.locate("X", 3) == f"row 3 of {os.fspath(tmp_path / 'X.npy')!r}"

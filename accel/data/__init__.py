@@ -1,7 +1,7 @@
 """Data that does not fit in memory, or on a device: sources and the input pipeline.
 
 - sources (``_sources``): :class:`ArraySource` (arrays or memory maps), :class:`NpyShards`,
-  :class:`ParquetShards`, :class:`RandomAccessSource` (grain's random-access protocol),
+  :class:`ParquetShards` (``_parquet``), :class:`RandomAccessSource` (grain's random-access protocol),
   :class:`WrappedSource` (to transform or count reads), :class:`Throttled` (a slow source,
   to measure its effect), and :func:`as_source`;
 - the input pipeline (``_pipeline``): :class:`StepLoader` reads the rows each of this
@@ -13,11 +13,11 @@ memory map) wherever they take arrays; training then streams the data (``accel.l
 one training program, fed a block of steps at a time).
 """
 
+from accel.data._parquet import ParquetShards
 from accel.data._pipeline import Block, StepLoader
 from accel.data._sources import (
     ArraySource,
     NpyShards,
-    ParquetShards,
     RandomAccessSource,
     Source,
     Throttled,

@@ -3,22 +3,27 @@
 A source has named columns (``'X'`` and ``'y'`` for ``fit``; any names for ``train``) that
 share the row axis, and reads any set of rows: ``read(rows) -> {column: array}`` with
 ``rows`` a 1-D integer array (in any order, repeats allowed). Sources never load the whole
-data set: a memory-mapped file is read through the page cache (not the process's private
-memory), a batch at a time.
+data set: a file is read through the page cache (not the process's private memory), a
+batch at a time, with ``pread``, never through a memory map, and checked for change on
+every read (``_files``: a file truncated or rewritten during a fit stops it with an error
+naming the file, where a memory map would kill the process with ``SIGBUS``).
 
-* :class:`ArraySource`: arrays in memory or memory-mapped (``np.load(path, mmap_mode='r')``);
+* :class:`ArraySource`: arrays in memory, or memory maps (``np.load(path, mmap_mode='r')``:
+  their rows are read from the mapped file);
 * :class:`NpyShards`: per column, ``.npy`` files (a glob or a list) whose rows follow each
-  other (each file memory-mapped);
-* :class:`ParquetShards`: Parquet files (pyarrow): numeric feature columns and a target,
-  converted once, a row group at a time, into memory-mapped ``.npy`` files;
+  other;
+* :class:`~accel.data._parquet.ParquetShards` (its own module): Parquet files (pyarrow),
+  converted once into ``.npy`` shards read as :class:`NpyShards`;
 * :class:`RandomAccessSource`: any object with ``__len__`` and ``__getitem__(int)``
   returning a record (a dict of columns, or an ``(x, y)`` tuple): grain's
   ``RandomAccessDataSource`` protocol.
 
 :func:`as_source` turns what a user passes to ``fit``/``train`` into a source. Bad input is
-refused with a ``ValueError``/``TypeError`` naming the column or file: a missing file,
-shards with different feature counts, a non-numeric column, columns of different lengths,
-and (checked on every read) a source whose length or record shapes and dtypes change.
+refused with a ``ValueError``/``TypeError`` naming the column or file: a missing, empty
+or truncated file, a ``.npy`` header that describes only part of its file, shards with
+different feature counts, a non-numeric column, columns of different lengths, and (checked
+on every read) a source whose length or record shapes and dtypes change, or whose files
+change. :func:`read_checked` gives every read of every source the checks arrays get.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -36,23 +41,19 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
-import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from accel._checks import array_is_finite, check_real
+from accel.data._files import FileRows
 
 __all__ = [
     "ArraySource",
     "NpyShards",
-    "ParquetShards",
     "RandomAccessSource",
     "Source",
     "Throttled",
@@ -94,14 +95,17 @@ def _check_rows(rows: Any, n: int) -> np.ndarray:
 
 
 class ArraySource:
-    """Columns held as arrays (NumPy or memory-mapped) sharing the first axis."""
+    """Columns held as arrays (NumPy, or memory maps: read from their file) sharing the
+    first axis."""
 
     def __init__(self, columns: Mapping[str, Any]) -> None:
         if not isinstance(columns, Mapping) or not columns:
             raise TypeError(f"columns must be a non-empty mapping of name -> array, got {type(columns).__name__}")
         arrays = {}
         for name, a in columns.items():
-            a = a if isinstance(a, np.ndarray) else np.asarray(a)
+            if isinstance(a, np.memmap):  # read from its file, not through the map (_files)
+                a = FileRows.of_memmap(a, str(name)) or np.asarray(a)
+            a = a if isinstance(a, np.ndarray | FileRows) else np.asarray(a)
             if a.ndim == 0:
                 raise ValueError(f"column {name!r} needs a row axis, got a scalar")
             _numeric(name, a.dtype)
@@ -120,29 +124,21 @@ class ArraySource:
 
     def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         rows = _check_rows(rows, len(self))
-        return {k: np.asarray(a[rows]) for k, a in self._arrays.items()}
-
-    def column(self, name: str) -> np.ndarray:
-        """The whole column (a memory map stays a memory map)."""
-        return self._arrays[name]
+        return {k: a.take(rows) if isinstance(a, FileRows) else np.asarray(a[rows]) for k, a in self._arrays.items()}
 
     def locate(self, name: str, row: int) -> str:
         """Where row ``row`` of column ``name`` is stored (for messages)."""
-        filename = getattr(self._arrays[name], "filename", None)
-        return f"row {row} of the memory map of {os.fspath(filename)!r}" if filename else f"row {row} of the array"
+        a = self._arrays[name]
+        return f"row {row} of {a.path!r}" if isinstance(a, FileRows) else f"row {row} of the array"
 
 
-def _load_npy(path: Any, name: str) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"column {name!r}: no such file {os.fspath(path)!r}")
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as err:
-        raise ValueError(f"column {name!r}: {os.fspath(path)!r} is not a readable .npy file: {err}") from None
+def _load_npy(path: Any, name: str) -> FileRows:
+    """The rows of a ``.npy`` file, read with ``pread`` and checked for change (``_files``)."""
+    return FileRows.npy(path, name)
 
 
-def _expand(files: Any, name: str) -> list[str]:
+def expand_files(files: Any, name: str) -> list[str]:
+    """The files of column ``name``: a glob pattern's matches, sorted, or a non-empty list."""
     if isinstance(files, str | os.PathLike):
         found = sorted(glob.glob(os.fspath(files)))
         if not found:
@@ -155,12 +151,13 @@ def _expand(files: Any, name: str) -> list[str]:
 
 class NpyShards:
     """Columns stored as ``.npy`` shards: per column a glob pattern (sorted) or a list of
-    files; shard ``i`` of every column holds the same rows. Each shard is memory-mapped."""
+    files; shard ``i`` of every column holds the same rows. Each shard is read from its file
+    (``_files.FileRows``)."""
 
     def __init__(self, columns: Mapping[str, Any]) -> None:
         if not isinstance(columns, Mapping) or not columns:
             raise TypeError(f"columns must be a non-empty mapping of name -> files, got {type(columns).__name__}")
-        paths = {str(k): _expand(v, k) for k, v in columns.items()}
+        paths = {str(k): expand_files(v, k) for k, v in columns.items()}
         shards = {k: [_load_npy(f, k) for f in v] for k, v in paths.items()}
         counts = {k: len(v) for k, v in shards.items()}
         if len(set(counts.values())) != 1:
@@ -202,98 +199,8 @@ class NpyShards:
             where = np.nonzero(shard == s)[0]
             local = rows[where] - self._starts[s]
             for k, parts in self._shards.items():
-                out[k][where] = parts[s][local]
+                out[k][where] = parts[s].take(local)
         return out
-
-
-class ParquetShards(NpyShards):
-    """Parquet files (a glob or a list; pyarrow): ``features`` (numeric columns, all of them
-    but ``target`` by default) become column ``'X'`` (float32, one column per feature, in
-    order) and ``target`` column ``'y'``. The files are converted once, a row group at a
-    time, into memory-mapped ``.npy`` shards under ``cache_dir`` (a new temporary folder by
-    default), so reading random rows costs no decompression and no private memory."""
-
-    def __init__(self, files: Any, target: str = "y", features: Sequence[str] | None = None,
-                 cache_dir: str | os.PathLike | None = None) -> None:  # fmt: skip
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:  # pragma: no cover - pyarrow is an optional dependency
-            raise ImportError("ParquetShards needs pyarrow: pip install 'accel[data]'") from None
-        paths = _expand(files, "parquet")
-        names: list[str] | None = None
-        readers = []
-        for path in paths:  # every file's schema is checked before anything is written
-            if not Path(path).is_file():
-                raise ValueError(f"parquet: no such file {path!r}")
-            pf = pq.ParquetFile(path)
-            schema = pf.schema_arrow
-            cols = [f.name for f in schema]
-            if target not in cols:
-                raise ValueError(f"parquet file {path!r} has no target column {target!r} (columns: {cols})")
-            feats = list(features) if features is not None else [c for c in cols if c != target]
-            missing = [c for c in feats if c not in cols]
-            if missing:
-                raise ValueError(f"parquet file {path!r} has no feature column(s) {missing}")
-            if names is None:
-                names = feats
-            elif feats != names:
-                raise ValueError(f"parquet file {path!r} has features {feats}, the first file has {names}")
-            for c in [*feats, target]:
-                kind = np.dtype(schema.field(c).type.to_pandas_dtype()).kind
-                if kind not in "biuf":
-                    raise TypeError(f"parquet column {c!r} in {path!r} must be numeric, got {schema.field(c).type}")
-            readers.append(pf)
-        feats = names or []
-        temporary = cache_dir is None
-        cache = Path(tempfile.mkdtemp(prefix="accel-parquet-") if temporary else cache_dir)
-        cache.mkdir(parents=True, exist_ok=True)
-        xs = [cache / f"X-{i:05d}.npy" for i in range(len(readers))]
-        ys = [cache / f"y-{i:05d}.npy" for i in range(len(readers))]
-        try:
-            for pf, x_path, y_path in zip(readers, xs, ys, strict=True):
-                _convert(pf, feats, target, x_path, y_path)
-        except BaseException:  # no partial cache: remove what was written
-            for f in xs + ys:
-                f.unlink(missing_ok=True)
-            if temporary:
-                shutil.rmtree(cache, ignore_errors=True)
-            raise
-        if temporary:  # the converted copy lives as long as this source
-            weakref.finalize(self, shutil.rmtree, cache, ignore_errors=True)
-        self.feature_names = tuple(names or ())
-        self.cache_dir = cache
-        self.files = tuple(paths)
-        self.target = target
-        super().__init__({"X": xs, "y": ys})
-
-    def locate(self, name: str, row: int) -> str:
-        """Where row ``row`` comes from: its Parquet file and row there, and the column(s)."""
-        s = int(np.searchsorted(self._starts, row, side="right")) - 1
-        if name == "X":  # the feature column(s) holding a non-finite value, else all of them
-            x = self.read(np.array([row]))["X"][0]
-            bad = [f for f, v in zip(self.feature_names, x, strict=True) if not np.isfinite(v)]
-            cols = f"column(s) {bad or list(self.feature_names)}"
-        else:
-            cols = f"column {self.target!r}"
-        return f"row {row - int(self._starts[s])} of {self.files[s]!r}, {cols}"
-
-
-def _convert(pf: Any, feats: list[str], target: str, x_path: Path, y_path: Path) -> None:
-    """One Parquet file -> float32 ``X`` (rows, features) and ``y`` (rows,) ``.npy`` files,
-    a row group at a time."""
-    n = pf.metadata.num_rows
-    X = np.lib.format.open_memmap(x_path, "w+", np.float32, (n, len(feats)))
-    y = np.lib.format.open_memmap(y_path, "w+", np.float32, (n,))
-    at = 0
-    for g in range(pf.num_row_groups):
-        table = pf.read_row_group(g, columns=[*feats, target])
-        m = table.num_rows
-        for j, c in enumerate(feats):
-            X[at : at + m, j] = table.column(c).to_numpy()
-        y[at : at + m] = table.column(target).to_numpy()
-        at += m
-    X.flush()
-    y.flush()
 
 
 class RandomAccessSource:
