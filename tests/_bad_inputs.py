@@ -1,8 +1,11 @@
 """A table of bad values for every public entry point (used by tests/test_bad_inputs.py).
 
-Entry points: everything in ``accel.__all__``, ``accel.augment.__all__``,
+Entry points: everything in ``accel.__all__``, ``accel.augment.__all__``, ``accel.data.__all__``,
 ``optimizers.__all__`` and ``benchmarks.datasets.__all__`` that takes arguments, with the
-estimators' constructors and ``fit``/``predict``, all through their public API. Left out:
+estimators' constructors and ``fit``/``predict``, their validation data (``validation_data``,
+``eval_data``) and early stopping (``patience``, ``restore_best``), and data given as files
+(bad, empty, truncated, NaN-holding ``.npy`` and Parquet files made once in a temporary
+folder), all through their public API. Left out:
 constants, exception classes, the ``BatchStrategy`` enum (``BatchStrategy(x)`` is Python's
 enum lookup), the result records ``PerformanceMetrics``/``RankRange``/``RunningStats``
 (built by the library, not by users), ``BaseOptimizer`` (abstract: its subclasses are in),
@@ -174,6 +177,45 @@ def _tmp() -> Path:
     return Path(tempfile.mkdtemp(dir=_ROOT.name))
 
 
+# ------------------------------------------------------------------------------- files
+@functools.cache
+def data_files() -> dict[str, str]:
+    """Good and bad data files for the source entries (made once, in the table's folder)."""
+    d = _tmp()
+    f = {}
+
+    def save(name, array):
+        f[name] = str(d / f"{name}.npy")
+        np.save(f[name], array)
+
+    save("X", X)
+    save("y", Y)
+    save("X_nan", _with(X, (3, 1), NAN))
+    save("y_inf", _with(Y, 5, INF))
+    save("y_short", Y[:11])
+    save("X_text", np.array([["a"] * 3] * 12))
+    save("long", np.zeros((10, 3), np.float32))
+    data = Path(f["long"]).read_bytes()  # its header rewritten to declare 4 of its 10 rows
+    Path(f["long"]).write_bytes(data[:-120].replace(b"(10, 3)", b"(4, 3) ") + data[-120:])
+    for name, content in (("empty", b""), ("garbage", b"not a .npy file")):
+        f[name] = str(d / f"{name}.npy")
+        Path(f[name]).write_bytes(content)
+    f["missing"] = str(d / "missing.npy")
+    f["a_file"] = str(d / "a-file")
+    Path(f["a_file"]).write_text("")
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - the test extra installs pyarrow
+        return f
+    columns = {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": Y}
+    for name, extra in (("pq", {}), ("pq_text", {"t": ["x"] * 12}),
+                        ("pq_category", {"t": pa.array(["x", "z"] * 6).dictionary_encode()})):  # fmt: skip
+        f[name] = str(d / f"{name}.parquet")
+        pq.write_table(pa.table({**columns, **extra}), f[name])
+    return f
+
+
 # ------------------------------------------------------------------------------- entries
 @dataclasses.dataclass
 class Entry:
@@ -276,6 +318,94 @@ def entries() -> list[Entry]:
         "data": fixed(None, "abc", {}, {"x": X, "y": Y[:5]}, {"x": _with(X, (0, 0), NAN), "y": Y}),
         "resume": bools(),
     }, owner="parallel"))  # fmt: skip
+
+    # ---- validation data and early stopping (both estimators; issue 25.8)
+    f = data_files()
+    bad_validation = fixed("abc", 3, (X,), (X, Y, Y), (X[:, :2], Y), (X, Y[:5]), (_with(X, (0, 0), NAN), Y),
+                           (X, _with(Y, 1, INF)), (f["X_nan"], f["y"]), (f["X"], f["y_inf"]),
+                           (f["missing"], f["y"]), (f["empty"], f["y"]), (f["X"], f["y_short"]))  # fmt: skip
+    early = {"patience": ints(1, none_ok=True), "restore_best": bools()}
+    for est_name, make in (("JAXOptimizer", lambda **kw: accel.JAXOptimizer(**{**small, **kw})),
+                           ("ParallelTrainer", lambda **kw: accel.ParallelTrainer(
+                               **{"n_devices": 2, "batch_size": 4, **small, **kw}))):  # fmt: skip
+        out.append(Entry(f"{est_name}(patience, restore_best).fit(validation_data)",
+                         lambda make=make, **kw: make(**kw).fit(X, Y, validation_data=(X, Y)),
+                         dict(early), owner="linear"))  # fmt: skip
+        out.append(Entry(f"{est_name}.fit(validation_data)", lambda make=make, **kw: make(
+            patience=2, restore_best=True).fit(X, Y, validation_data=kw["validation_data"]),
+            {"validation_data": bad_validation},
+            mentions={"validation_data": ("validation_data", "X_nan.npy", "y_inf.npy", "missing.npy",
+                                          "empty.npy")}, owner="linear"))  # fmt: skip
+
+    def train_eval(**kw):
+        pt = accel.ParallelTrainer(n_devices=2, batch_size=4, epochs=2, patience=2)
+        return pt.train(loss_fn, good_params, good_data, eval_data=kw["eval_data"])
+
+    out.append(Entry("ParallelTrainer.train(eval_data)", train_eval, {
+        "eval_data": fixed("abc", 3, {}, {"x": X}, {"x": X, "y": Y[:5]}, {"x": X[:, :2], "y": Y},
+                           {"x": _with(X, (0, 0), NAN), "y": Y}, {"x": X, "y": _with(Y, 2, INF)}),
+    }, owner="parallel"))  # fmt: skip
+
+    # ---- accel.data: sources given to fit/train (files, shards, Parquet, grain sources)
+    import accel.data as data
+
+    def file_fit(**kw):
+        return accel.JAXOptimizer(epochs=2, batch_size=4).fit(kw.get("X", f["X"]), kw.get("y", f["y"]))
+
+    out.append(Entry("JAXOptimizer.fit(files)", file_fit, {
+        "X": fixed(f["X_nan"], f["missing"], f["empty"], f["garbage"], f["long"], f["X_text"], f["y_short"]),
+        "y": fixed(f["y_inf"], f["y_short"], f["missing"], f["empty"], f["X"]),
+    }, mentions={"X": ("X", "column"), "y": ("y", "column")}, owner="linear"))  # fmt: skip
+    columns = ("column",)  # the sources name the column (or its file) at fault
+    out.append(Entry("ArraySource", lambda **kw: data.ArraySource(**kw), {
+        "columns": fixed(None, {}, [X], "X", {"X": X, "y": Y[:5]}, {"X": np.float32(1.0)},
+                         {"X": np.array(["a"] * 12)}, {"X": np.empty(3, object)}),
+    }, mentions={"columns": columns}))  # fmt: skip
+    out.append(Entry("NpyShards", lambda **kw: data.NpyShards(**kw), {
+        "columns": fixed(None, {}, {"X": 3}, {"X": []}, {"X": f["missing"]}, {"X": [f["missing"]]},
+                         {"X": f["empty"]}, {"X": f["garbage"]}, {"X": f["long"]}, {"X": f["X_text"]},
+                         {"X": f["X"], "y": f["y_short"]}),
+    }, mentions={"columns": columns}))  # fmt: skip
+    if "pq" in f:
+        def parquet(**kw):
+            return data.ParquetShards(**{"files": f["pq"], "cache_dir": _tmp(), **kw})
+
+        out.append(Entry("ParquetShards", parquet, {
+            "files": fixed(None, 3, [], f["missing"], [f["missing"]], f["pq_text"], f["pq_category"],
+                           f["X"]),
+            "target": fixed("nope", 3, None, "t"),
+            "features": fixed(["a", "y"], ["zz"], "ab", 3, ["a", 3]),
+            "cache_dir": fixed(f["a_file"], 3),
+        }, mentions={"files": ("files", "parquet"), "target": ("target",), "features": ("feature",),
+                     "cache_dir": ("cache_dir",)}))  # fmt: skip
+
+    class Records:  # grain's RandomAccessDataSource protocol, with a bad record at index 3
+        def __init__(self, bad):
+            self.bad = bad
+
+        def __len__(self):
+            return 12
+
+        def __getitem__(self, i):
+            return self.bad if i == 3 else {"X": X[i], "y": Y[i]}
+
+    def grain_fit(**kw):
+        return accel.JAXOptimizer(epochs=2, batch_size=4).fit(data.RandomAccessSource(kw["obj"]))
+
+    out.append(Entry("RandomAccessSource", grain_fit, {
+        "obj": fixed(None, 3, object(), Records({"X": X[3]}), Records({"X": X[3, :2], "y": Y[3]}),
+                     Records({"X": _with(X[3], 0, NAN), "y": Y[3]}), Records("abc"),
+                     Records({"X": np.array(["a"] * 3), "y": Y[3]})),
+    }, mentions={"obj": ("obj", "record", "column", "source")}))  # fmt: skip
+    src = data.ArraySource({"X": X, "y": Y})
+    out.append(Entry("Throttled", lambda **kw: data.Throttled(kw.get("source", src), kw.get("seconds_per_read", 0.0)),
+                     {"source": fixed(None, 3, [1, 2], X), "seconds_per_read": reals(0.0)}))  # fmt: skip
+    out.append(Entry("WrappedSource", lambda **kw: data.WrappedSource(kw["source"]),
+                     {"source": fixed(None, 3, [1, 2], X)}))  # fmt: skip
+    out.append(Entry("as_source", lambda **kw: data.as_source(kw.get("X", f["X"]), kw.get("y", f["y"])), {
+        "X": fixed(None, 3, "abc", f["missing"], f["empty"], f["garbage"]),
+        "y": fixed(3, "abc", f["missing"], f["empty"], f["y_short"]),
+    }, mentions={"X": ("X",), "y": ("y",)}))  # fmt: skip
 
     # ---- accel: profilers and benchmarks (mine)
     out.append(Entry("GPUMonitor", lambda **kw: accel.GPUMonitor(**kw),

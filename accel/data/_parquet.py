@@ -65,6 +65,15 @@ class ParquetShards(NpyShards):
             import pyarrow.parquet as pq
         except ImportError:  # pragma: no cover - pyarrow is an optional dependency
             raise ImportError("ParquetShards needs pyarrow: pip install 'accel[data]'") from None
+        if not isinstance(target, str):
+            raise TypeError(f"target must be a column name (str), got {type(target).__name__}")
+        if features is not None and (isinstance(features, str | bytes) or not isinstance(features, Sequence)
+                                     or not all(isinstance(c, str) for c in features)):  # fmt: skip
+            raise TypeError(f"features must be None (every column but the target) or a list of column "
+                            f"names (str), got {features!r}")  # fmt: skip
+        if cache_dir is not None and not isinstance(cache_dir, str | os.PathLike):
+            raise TypeError(f"cache_dir must be None (a new temporary folder) or a path, got "
+                            f"{type(cache_dir).__name__}")  # fmt: skip
         paths = expand_files(files, "parquet")
         names: list[str] | None = None
         readers = []
