@@ -15,6 +15,8 @@ The contract (shared DESIGN.md) in the order this loop follows it:
 * the divergence rule (``accel.linear._stopping``: a non-finite loss, or one above ``1e8``
   times the initial loss) after an epoch stops training: that epoch is discarded (the
   parameters are those of the last good loss), ``diverged_=True`` and a ``DivergenceWarning``;
+  at the end, a fit whose last loss is much worse than its best epoch's (``_stopping``'s
+  end-of-fit rule) also gets ``diverged_=True`` and a ``WorseThanBestWarning``;
 * with ``tol``: after an epoch with ``L_prev - L <= tol * |L_prev|`` (relative decrease
   below ``tol``) training stops with ``converged_=True`` (a ``ConvergenceWarning`` when the
   epochs run out first).

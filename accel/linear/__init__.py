@@ -28,7 +28,12 @@ from accel.linear._estimator import LinearEstimator, NotFittedError
 from accel.linear._jax_optimizer import JAXOptimizer
 from accel.linear._model import LOSSES
 from accel.linear._optax import HYPERPARAMETERS, OPTIMIZER_NAMES, make_optimizer
-from accel.linear._stopping import DIVERGENCE_FACTOR, ConvergenceWarning, DivergenceWarning
+from accel.linear._stopping import (
+    DIVERGENCE_FACTOR,
+    ConvergenceWarning,
+    DivergenceWarning,
+    WorseThanBestWarning,
+)
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -40,5 +45,6 @@ __all__ = [
     "JAXOptimizer",
     "LinearEstimator",
     "NotFittedError",
+    "WorseThanBestWarning",
     "make_optimizer",
 ]

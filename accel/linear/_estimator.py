@@ -240,10 +240,12 @@ class LinearEstimator(_Base):
         converged: bool,
         diverged: bool,
         tol: float | None,
+        report: bool = True,
     ) -> None:
         """Set the fitted attributes (``coef_``, ``intercept_`` as a scalar of ``coef_``'s
         dtype, ``history_`` as NumPy arrays, ``n_epochs_``, ``converged_``, ``diverged_``)
-        and warn per the stopping rules (``_stopping``)."""
+        and apply the end-of-fit rules (:meth:`_settle_stopping`; ``report=False``: the
+        caller raises instead, no rule and no warning)."""
         self.coef_ = np.asarray(coef)
         self.intercept_ = self.coef_.dtype.type(intercept)
         self.history_ = {
@@ -252,11 +254,39 @@ class LinearEstimator(_Base):
         self.n_epochs_ = len(self.history_["loss"]) - 1
         self.converged_ = bool(converged)
         self.diverged_ = bool(diverged)
+        if report:
+            self._settle_stopping(tol)
+
+    def _settle_stopping(self, tol: float | None) -> None:
+        """The end of every fit (``history_``, ``n_epochs_``, ``converged_`` and
+        ``diverged_`` set by the loop): the end-of-fit rule of ``_stopping`` on the loss of
+        the returned parameters (the last epoch, or the best one under ``restore_best``),
+        then the warnings: a divergence (``diverged_``, ``converged_`` False) naming the
+        best epoch where the fit ended much worse than it, else ``tol`` not reached."""
         name = type(self).__name__
+        kept = None
+        if getattr(self, "restore_best", False) and "best_epoch_" in self.__dict__:
+            kept = self.best_epoch_
+        regression = _stopping.regressed(self.history_["loss"], kept)
+        stopped = self.diverged_
+        if regression is not None:
+            self.diverged_, self.converged_ = True, False
         if self.diverged_:
-            _stopping.warn_diverged(name, self.n_epochs_, stacklevel=4)
+            _stopping.warn_diverged(
+                name, self.n_epochs_, regression=regression, stopped=stopped,
+                remedy=self._divergence_remedy(regression),
+            )  # fmt: skip
         elif tol is not None and not self.converged_:
-            _stopping.warn_not_converged(name, tol, self.n_epochs_, stacklevel=4)
+            _stopping.warn_not_converged(name, tol, self.n_epochs_)
+
+    def _divergence_remedy(self, regression: _stopping.Regression | None) -> str:
+        """What to change besides the learning rate, after the divergence ``regression``."""
+        if regression is None or regression.best_epoch == 0:
+            return ""  # nothing to keep: the untrained parameters were the best
+        text = f"epochs={regression.best_epoch} (the same run then ends at its best epoch)"
+        if "restore_best" in self._get_param_names():
+            text += ", or validation data with patience and restore_best=True"
+        return text
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coef_"):

@@ -114,7 +114,10 @@ class JAXOptimizer(LinearEstimator):
     Stopping: training stops early at the ``tol`` rule or the divergence rule of
     ``accel.linear._stopping`` (a non-finite loss, or one above ``1e8`` times the initial
     loss): the last good parameters are kept, ``diverged_`` is set and a
-    ``DivergenceWarning`` is emitted.
+    ``DivergenceWarning`` is emitted. A fit that ends much worse than its best epoch (more
+    than twice the best loss and more than a tenth of the progress given back; the
+    end-of-fit rule of ``_stopping``) sets ``diverged_`` too and warns with a
+    ``WorseThanBestWarning`` naming the best epoch.
 
     Example:
         >>> import numpy as np

@@ -110,6 +110,9 @@ class ParallelTrainer(engine.LinearEstimator):
     Stopping: besides ``tol``, the divergence rule of ``accel.linear._stopping`` (a
     non-finite loss, or one above ``1e8`` times the initial loss, at an epoch boundary) stops
     training with the last good parameters, ``diverged_=True`` and a ``DivergenceWarning``.
+    A run (``fit`` or ``train``) that ends much worse than its best epoch (the end-of-fit
+    rule of ``_stopping``, by differences: any sign of loss) sets ``diverged_`` too and warns
+    with a ``WorseThanBestWarning`` naming the best epoch.
 
     Example:
         >>> import numpy as np
@@ -445,25 +448,22 @@ class ParallelTrainer(engine.LinearEstimator):
         params = self._store_validation(early, done, carry.train.params)
         self.params_ = params
         self.step_ = int(carry.step)
-        diverged = bool(carry.diverged) or raise_at is not None
+        report = raise_at is None  # else the FloatingPointError below is the report
+        tol = self.tol if report and not self.stopped_early_ else None
         if fit:
-            # with raise_at, the FloatingPointError below is the report (no warning as well)
             self._store_result(
                 np.asarray(params["w"]), np.asarray(params["b"]), history,
-                converged=bool(carry.converged),
-                diverged=bool(carry.diverged) and raise_at is None,
-                tol=self.tol if raise_at is None and not self.stopped_early_ else None,
+                converged=bool(carry.converged), diverged=bool(carry.diverged), tol=tol,
+                report=report,
             )  # fmt: skip
-            self.diverged_ = diverged
         else:
             self.history_ = history
             self.n_epochs_ = done
             self.converged_ = bool(carry.converged)
-            self.diverged_ = diverged
-            if carry.diverged and raise_at is None:
-                engine.warn_diverged(type(self).__name__, done, stacklevel=4)
-            elif self.tol is not None and not carry.converged and raise_at is None and not self.stopped_early_:
-                engine.warn_not_converged(type(self).__name__, self.tol, done, stacklevel=4)
+            self.diverged_ = bool(carry.diverged)
+            if report:
+                self._settle_stopping(tol)
+        self.diverged_ = self.diverged_ or not report
         if raise_at is not None:
             raise FloatingPointError(
                 f"non-finite loss at optimizer step {raise_at} (epoch {raise_at // S}, step "
