@@ -138,15 +138,19 @@ def test_compare_on_gpu(tmp_path, capsys):
 
 
 def test_noisy_results_are_flagged_in_table_and_json(tmp_path, capsys, monkeypatch):
-    """A NumPy timing with std > mean (one run 0.2 s slow): the table notes it, a warning
-    names the results, the JSON carries relative_std / noisy / speedup_reliable."""
-    from test_speed_benchmark import _sometimes_slow_numpy, _x
+    """A NumPy timing with std > mean (one run 0.25 s slow on a fake clock): the table notes
+    it, a warning names the results, the JSON carries relative_std / noisy / speedup_reliable."""
+    from test_speed_benchmark import FakeClock, _sometimes_slow_numpy, _x
 
     from accel import compare_backends
-    from accel.bench import _cli
+    from accel.bench import _cli, _clock
+
+    clock = FakeClock()
+    monkeypatch.setattr(_clock, "now", clock)
+    monkeypatch.setattr(_clock, "sleep", clock.sleep)
 
     def noisy_run(op, n, backends, dtype, n_runs, warmup, seed):
-        return compare_backends(_sometimes_slow_numpy(slow_call=3), _x(n), backends=backends,
+        return compare_backends(_sometimes_slow_numpy(clock, slow_call=3), _x(n), backends=backends,
                                 n_runs=n_runs, warmup=warmup, dtype=dtype)  # fmt: skip
 
     monkeypatch.setattr(_cli, "run_operation", noisy_run)

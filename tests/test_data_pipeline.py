@@ -7,6 +7,7 @@ differently compiled programs, never compared bitwise).
 
 from __future__ import annotations
 
+import threading
 import time
 
 import jax.numpy as jnp
@@ -23,6 +24,7 @@ from accel.data import (
     RandomAccessSource,
     StepLoader,
     Throttled,
+    WrappedSource,
     as_source,
     is_source_like,
 )
@@ -340,49 +342,51 @@ def _Slow(X, y, delay):
 
 def test_history_shows_the_time_steps_wait_for_data():
     """A loader bottleneck shows up as data_wait_time (frameworm's "data loading: x% of
-    step"); resident data never wait; step_time = data_wait_time + compute_time."""
+    step"); resident data never wait; step_time = data_wait_time + compute_time.
+
+    Each wait is timed around the pipeline's ``next()``: positive for streamed data and
+    exactly 0 for resident data on any load. What share of a step is waiting is a wall-clock
+    comparison that load moves (issue 25 item 7): ``benchmarks/bench_input_pipeline.py
+    overlap`` measures it (BENCHMARKS.md)."""
     X, y = _data(512, 4)
     kw = dict(n_devices=2, epochs=3, batch_size=32, learning_rate=0.05)
     h = ParallelTrainer(**kw).fit(_Slow(X, y, 0.02)).history_
     resident = ParallelTrainer(**kw).fit(X, y).history_
-    S = 512 // 32
     np.testing.assert_allclose(h["step_time"], h["data_wait_time"] + h["compute_time"], rtol=1e-9)
-    # 16 steps and the evaluation's chunk read 20 ms each: waiting dominates every step
-    assert np.all(h["data_wait_time"] >= 0.5 * h["step_time"]), h
-    assert np.all(h["data_wait_time"] * S >= 0.3 * 0.02 * S)
+    assert len(h["data_wait_time"]) == 3 and np.all(h["data_wait_time"] > 0), h
     np.testing.assert_array_equal(resident["data_wait_time"], 0.0)
     np.testing.assert_allclose(resident["compute_time"], resident["step_time"])
 
 
+class _Recorded(WrappedSource):
+    """Records the thread of every read."""
+
+    def __init__(self, source):
+        super().__init__(source)
+        self.threads = []
+
+    def read(self, rows):
+        self.threads.append(threading.get_ident())
+        return super().read(rows)
+
+
 def test_reading_the_next_steps_overlaps_the_current_step():
-    """Prefetching: with a source that takes ``delay`` per read (one step's rows; reads
-    served one at a time), an epoch takes about max(reads, compute), not their sum. The
-    delay is the step time of the same training streamed from memory (reads take no time),
-    so without overlap a step would take about twice that, and wait a whole read."""
-    rng = np.random.default_rng(0)
-    n, d, hidden, batch = 16 * 512, 128, 512, 512
-    X = rng.normal(size=(n, d)).astype(np.float32)
-    y = rng.normal(size=n).astype(np.float32)
-    params = {"w1": (rng.normal(size=(d, hidden)) / np.sqrt(d)).astype(np.float32),
-              "w2": (rng.normal(size=(hidden, hidden)) / np.sqrt(hidden)).astype(np.float32),
-              "w3": (rng.normal(size=hidden) / np.sqrt(hidden)).astype(np.float32)}  # fmt: skip
-
-    def loss_fn(p, b):
-        h = jnp.tanh(jnp.tanh(b["X"] @ p["w1"]) @ p["w2"])
-        return jnp.mean((h @ p["w3"] - b["y"]) ** 2)
-
-    pt = ParallelTrainer(n_devices=1, learning_rate=1e-3)
-    _, fast = pt.train(loss_fn, params, _Slow(X, y, 0.0), epochs=4, batch_size=batch)
-    compute = float(np.median(fast["step_time"][1:]))  # epoch 1 fills the pipeline
-    delay = compute  # a read as long as a step
-    _, h = pt.train(loss_fn, params, _Slow(X, y, delay), epochs=4, batch_size=batch)
-    step = float(np.median(h["step_time"][1:]))
-    wait = float(np.median(h["data_wait_time"][1:]))
-    print(f"step {compute * 1e3:.1f} ms with instant reads; reads of {delay * 1e3:.1f} ms: "
-          f"step {step * 1e3:.1f} ms, waited {wait * 1e3:.1f} ms")
-    # overlap: max(reads, compute) ~ 1.06 x delay (each epoch also reads the evaluation's
-    # chunk: 17 reads for 16 steps); no overlap: their sum, ~2.06 x delay
-    assert step < 1.5 * delay
-    # a step never waits for a whole read (the host's wait: the device computes the step
-    # dispatched before meanwhile, so this is not the idle time of the device)
-    assert wait < delay
+    """Prefetching, checked with counts instead of a clock (issue 25 item 7): while the
+    consumer holds the first step and asks for nothing (its step computing), worker threads
+    go on reading the next steps; the consumer's thread never reads. How much time the
+    overlap saves (an epoch takes about max(reads, compute), not their sum) is measured by
+    ``benchmarks/bench_input_pipeline.py overlap`` (BENCHMARKS.md)."""
+    X, y = _data(64, 2)
+    lay = _plan.Layout(n_rows=64, n_shards=1, group_devices=1, batch_size=4, accum=1)  # 16 steps
+    one = _Recorded(ArraySource({"X": X, "y": y}))
+    StepLoader(one, lay, seed=0, devices=[0]).read_step(0)
+    per_step = len(one.threads)  # reads of one step
+    src = _Recorded(ArraySource({"X": X, "y": y}))
+    loader = StepLoader(src, lay, seed=0, devices=[0], block=1, threads=2, prefetch=4)
+    first = next(loader.blocks(0, 1, until=lay.steps_per_epoch))
+    assert first.count == 1 and per_step >= 1
+    deadline = time.monotonic() + 120  # only catches a pipeline that never reads ahead
+    while len(src.threads) < 3 * per_step:  # two steps beyond the one consumed
+        assert time.monotonic() < deadline, f"no read-ahead: {len(src.threads)} reads"
+        time.sleep(0.001)
+    assert threading.get_ident() not in src.threads

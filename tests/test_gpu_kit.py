@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -201,10 +202,16 @@ def test_run_kit_checks_its_arguments(kwargs, error, match, tmp_path):
 
 
 def test_watchdog_fires_once_unless_cancelled():
+    """No fixed sleep: the test waits for the firing it expects (load can only delay it) and
+    gives the cancelled watchdog a deadline (60 s) that no load can make pass before cancel()."""
     fired = []
-    Watchdog(0.05, lambda: fired.append("a")).start()
-    Watchdog(0.05, lambda: fired.append("b")).start().cancel()
-    time.sleep(0.3)
+    done = threading.Event()
+    Watchdog(0.05, lambda: (fired.append("a"), done.set())).start()
+    cancelled = Watchdog(60.0, lambda: fired.append("b")).start()
+    cancelled.cancel()
+    cancelled._timer.join(timeout=60)  # a cancelled timer's thread ends without calling
+    assert not cancelled._timer.is_alive()
+    assert done.wait(timeout=60)
     assert fired == ["a"]
 
 

@@ -87,6 +87,32 @@ def test_epoch_time_excludes_the_estimators_compile_time():
     assert stats["epoch_time_source"] == "(wall_time - compile_time_) / n_epochs_"
 
 
+class _SlowToFinish:
+    """A fitted estimator whose coef_ is still being computed: waiting for it takes 0.05 s."""
+
+    def __init__(self):
+        self.n_epochs_, self.history_ = 2, {"loss": [1.0, 0.5, 0.25]}
+        self.coef_ = self
+        self.waited_at = None
+
+    def block_until_ready(self):
+        time.sleep(0.05)
+        self.waited_at = time.perf_counter()
+        return self
+
+
+def test_profiler_waits_for_the_fitted_arrays_before_stopping_the_clock():
+    """JAX dispatches asynchronously: the wall time must include waiting for the fitted
+    arrays. Both checks hold on any load: the clock stops after the wait ended (an ordering
+    of readings of one monotonic clock), and a sleep is never shorter than asked."""
+    est = _SlowToFinish()
+    with OptimizerProfiler(est, trace_python=False) as prof:
+        pass
+    stats = prof.get_stats()
+    assert est.waited_at is not None and est.waited_at <= prof._t0 + stats["wall_time"]
+    assert stats["wall_time"] >= 0.05
+
+
 def test_without_epochs_the_epoch_time_says_how_to_get_it():
     with OptimizerProfiler(trace_python=False) as prof:
         pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import tracemalloc
@@ -21,6 +22,16 @@ from accel.profile._sampler import PeriodicSampler
 MB = 1 << 20
 
 
+def _wait_until(condition, timeout: float = 120.0) -> None:
+    """Poll ``condition`` until it holds. A background sampler is late, never early, on a
+    loaded machine: tests wait for the samples they need instead of sleeping a fixed time
+    and counting (the timeout only catches a thread that never samples)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the background sampler never produced the samples"
+        time.sleep(0.001)
+
+
 # ----------------------------------------------------------------------------- OptimizerProfiler
 
 
@@ -31,8 +42,9 @@ def test_profiler_wall_epochs_and_memory():
         est.fit(X, y)
         held = np.ones(4 * MB // 8)  # 4 MiB through NumPy: seen by tracemalloc
         time.sleep(0.05)
+        _wait_until(lambda: len(prof._sampler.samples) >= 10)  # the background thread samples
     stats = prof.get_stats()
-    assert stats["wall_time"] >= 0.05
+    assert stats["wall_time"] >= 0.05  # a sleep is never shorter: load only lengthens it
     assert stats["n_epochs"] == 6
     # the stand-in reports no compile_time_: the epoch time is the wall time per epoch
     assert stats["epoch_time_source"] == "wall_time / n_epochs_ (compile time unknown: included if any)"
@@ -40,18 +52,26 @@ def test_profiler_wall_epochs_and_memory():
     assert stats["compile_time_source"] == "unknown (StandInGD reports no compile_time_)"
     assert stats["tracemalloc_peak_increase_bytes"] >= held.nbytes
     assert stats["tracemalloc_end_increase_bytes"] >= held.nbytes
-    assert stats["rss_samples"] >= 10  # the background thread sampled during the sleep
+    assert stats["rss_samples"] >= 11  # the background thread's, then the one at the end
     assert stats["rss_start_bytes"] > 0 and stats["rss_peak_bytes"] >= stats["rss_start_bytes"]
     assert stats["rss_peak_increase_bytes"] == stats["rss_peak_bytes"] - stats["rss_start_bytes"]
     assert not tracemalloc.is_tracing()  # the profiler stops what it started
 
 
 def test_profiler_rss_peak_sees_a_short_lived_allocation():
+    """No sleep-and-hope: on a loaded machine the sampler may not run at all during a fixed
+    sleep (a CI run saw a peak increase of 4096 bytes). np.ones writes every page, so the
+    block is resident once it returns; the sample that may be in flight then could have
+    read RSS before the allocation, so the test waits for the one after it, begun once the
+    block was resident. 64 MiB is above glibc's largest mmap threshold (32 MiB): freeing it
+    unmaps it at once. Garbage of earlier tests is collected first, so none is freed
+    (lowering RSS) while the block is held."""
+    gc.collect()
     with OptimizerProfiler(interval=0.001, trace_python=False) as prof:
-        block = np.ones(64 * MB // 8)  # touched: resident
-        time.sleep(0.1)
+        block = np.ones(64 * MB // 8)  # every page written: resident
+        taken = len(prof._sampler.samples)  # the sample in flight, if any, may predate it
+        _wait_until(lambda: len(prof._sampler.samples) >= taken + 2)  # one begun after it
         del block
-        time.sleep(0.05)
     stats = prof.get_stats()
     assert stats["rss_peak_increase_bytes"] >= 48 * MB
     assert stats["rss_peak_bytes"] - stats["rss_end_bytes"] >= 32 * MB  # freed before the end
@@ -121,7 +141,7 @@ def test_sampler_reraises_errors_from_the_thread():
 
     s = PeriodicSampler(sample, interval=0.001)
     s.start()
-    time.sleep(0.05)
+    _wait_until(lambda: len(calls) > 1)  # the thread's first sample raised
     with pytest.raises(OSError, match="sensor gone"):
         s.stop()
 
@@ -281,10 +301,10 @@ def test_gpu_monitor_energy_integrates_over_actual_sample_times(monkeypatch):
     mon = GPUMonitor(device_id=0, interval=0.005)
     assert mon.available and "Fake GPU" in mon.reason
     with mon:
-        time.sleep(0.1)
+        _wait_until(lambda: len(mon.samples) >= 3)  # the start sample and two of the thread's
     stats = mon.get_stats()
     times = [t for t, _ in mon.samples]
-    assert stats["n_samples"] == len(times) >= 3
+    assert stats["n_samples"] == len(times) >= 4  # and the one at stop
     assert stats["duration_s"] == pytest.approx(times[-1] - times[0])
     # Constant 150 W: the integral is 150 W times the span actually sampled.
     assert stats["energy_j"] == pytest.approx(150.0 * (times[-1] - times[0]), rel=1e-12)
@@ -303,7 +323,7 @@ def test_gpu_monitor_energy_follows_irregular_power(monkeypatch):
     fake.nvmlDeviceGetPowerUsage = lambda h: next(watts) * 1000
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     with GPUMonitor(interval=0.003) as mon:
-        time.sleep(0.05)
+        _wait_until(lambda: len(mon.samples) >= 4)
     t = np.array([s[0] for s in mon.samples])
     p = np.array([s[1].power_w for s in mon.samples])
     expected = sum((p[i] + p[i + 1]) / 2 * (t[i + 1] - t[i]) for i in range(len(t) - 1))

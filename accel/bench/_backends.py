@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import statistics
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -31,6 +30,7 @@ import jax
 import numpy as np
 
 from accel._info import Probe, cupy_status
+from accel.bench import _clock
 
 __all__ = ["BACKEND_NAMES", "Backend", "get_backend"]
 
@@ -68,9 +68,9 @@ def _median_time(action: Callable[[], Any]) -> tuple[Any, float]:
     durations = []
     result = None
     for _ in range(_TRANSFER_REPEATS):
-        t0 = time.perf_counter()
+        t0 = _clock.now()
         result = action()
-        durations.append(time.perf_counter() - t0)
+        durations.append(_clock.now() - t0)
     return result, statistics.median(durations)
 
 
@@ -146,9 +146,9 @@ class _JAX:
         return placed, transfer
 
     def prepare(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Callable[..., Any], float | None]:
-        t0 = time.perf_counter()
+        t0 = _clock.now()
         compiled = jax.jit(fn).lower(*args).compile()
-        return compiled, time.perf_counter() - t0
+        return compiled, _clock.now() - t0
 
     def sync(self, out: Any) -> Any:
         return jax.block_until_ready(out)

@@ -43,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import inspect
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,6 +50,7 @@ import jax
 import numpy as np
 
 from accel._checks import check_int, parse_dtype
+from accel.bench import _clock
 from accel.bench._backends import BACKEND_NAMES, get_backend
 from accel.bench._results import BackendResult, Comparison, _spread
 
@@ -65,6 +65,10 @@ __all__ = [
 ]
 
 DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
+
+# dtype kinds every backend can place: bool, signed and unsigned integers, floats, complex.
+# Object, string, bytes, datetime and structured arrays are refused before anything runs.
+_NUMERIC_KINDS = "biufc"
 
 
 # --------------------------------------------------------------------------- validation
@@ -119,6 +123,12 @@ def _check_data(data_numpy: Any, dtype: np.dtype | None) -> tuple[np.ndarray, ..
                 "data_numpy must be NumPy arrays (host data; each backend places its own copy), "
                 f"got {type(a).__module__}.{type(a).__qualname__}"
             )
+        if a.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(
+                "data_numpy must be numeric NumPy arrays (bool, integer, floating or complex "
+                f"dtype), got an array of dtype {a.dtype.name}; convert it first, e.g. "
+                "np.asarray(data, dtype=np.float32)"
+            )
     if dtype is None:
         return arrays
     return tuple(a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays)
@@ -160,9 +170,9 @@ def _time_calls(
     gc.disable()
     try:
         for i in range(warmup + n_runs):
-            t0 = time.perf_counter()
+            t0 = _clock.now()
             out = sync(call())
-            dt = time.perf_counter() - t0
+            dt = _clock.now() - t0
             if i == 0:
                 first = dt
             if i >= warmup:
@@ -257,7 +267,7 @@ def _compare(
                     prepared, compile_time = call_fn, None
                 else:
                     prepared, compile_time = backend.prepare(call_fn, args)
-                time.sleep(SETTLE_S)  # let the previous backend's worker threads go idle
+                _clock.sleep(SETTLE_S)  # let the previous backend's worker threads go idle
                 out, first, times = _time_calls(
                     lambda p=prepared, a=args: p(*a), backend.sync, n_runs, warmup
                 )

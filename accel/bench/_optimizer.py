@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from accel._report import dump_json, format_table, jsonable, ms
+from accel.bench import _clock
 from accel.bench._backends import BACKEND_NAMES
 from accel.bench._compare import check_n_runs, compare_backends
 from accel.bench._results import Comparison
@@ -125,14 +125,14 @@ def benchmark_optimizer(
         block_fitted(est)
         return fitted_epochs(est)
 
-    t0 = time.perf_counter()
+    t0 = _clock.now()
     fit()
-    warmup_time = time.perf_counter() - t0
+    warmup_time = _clock.now() - t0
     times, epochs = [], set()
     for _ in range(n_runs):
-        t0 = time.perf_counter()
+        t0 = _clock.now()
         e = fit()
-        times.append(time.perf_counter() - t0)
+        times.append(_clock.now() - t0)
         epochs.add(e)
     if len(epochs) != 1:
         raise RuntimeError(
