@@ -113,21 +113,22 @@ RACE = textwrap.dedent(
     np.save(path, X)
     rows = _files.FileRows.npy(path, "X")
     time.sleep(0.05)
-    real = os.preadv
     calls = []
 
-    def preadv(fd, buffers, offset):  # the file changes after the read has begun
-        calls.append(offset)
-        if len(calls) == 2:
-            if mode == "truncate":
-                os.truncate(path, 4096)
-            else:
-                with open(path, "r+b") as f:
-                    f.seek(-X.nbytes, os.SEEK_END)
-                    f.write((X + 1).tobytes())
-        return real(fd, buffers, offset)
+    def change_at_second_call(real):  # the file changes after the read has begun
+        def read(fd, what, offset):
+            calls.append(offset)
+            if len(calls) == 2:
+                if mode == "truncate":
+                    os.truncate(path, 4096)
+                else:
+                    with open(path, "r+b") as f:
+                        f.seek(-X.nbytes, os.SEEK_END)
+                        f.write((X + 1).tobytes())
+            return real(fd, what, offset)
+        return read
 
-    os.preadv = preadv
+    os.preadv, os.pread = change_at_second_call(os.preadv), change_at_second_call(os.pread)
     try:
         rows.take(np.arange(0, 4096, 512))  # 8 rows 16 KiB apart: one pread each
     except ValueError as err:

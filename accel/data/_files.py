@@ -251,17 +251,24 @@ class FileRows:
         lo = s[first]
         counts = s[last] - lo + 1
         starts = np.cumsum(counts) - counts
-        buf = np.empty(int(counts.sum()) * stride, np.uint8)
-        view = memoryview(buf)
-        begins = starts * stride
-        ends = begins + (counts - 1) * stride + cell
         offsets = self.offset + line + lo * stride
-        read = os.preadv if hasattr(os, "preadv") else None
-        for b, e, at in zip(begins.tolist(), ends.tolist(), offsets.tolist(), strict=True):
-            part = view[b:e]
-            if read is None or read(fd, [part], at) != e - b:  # a short read: finish or report it
-                self._pread(fd, part, at)
-        lattice = np.lib.stride_tricks.as_strided(buf, shape=(int(counts.sum()), cell), strides=(stride, 1))
+        lattice = None
+        if lo.size > 1 and counts.max() == 1:  # scattered rows (a shuffled batch): the tightest loop
+            pread = os.pread
+            data = b"".join([pread(fd, cell, at) for at in offsets.tolist()])
+            if len(data) == lo.size * cell:  # else a short read: the loop below finds and reports it
+                lattice = np.frombuffer(data, np.uint8).reshape(lo.size, cell)
+        if lattice is None:
+            buf = np.empty(int(counts.sum()) * stride, np.uint8)
+            view = memoryview(buf)
+            begins = starts * stride
+            ends = begins + (counts - 1) * stride + cell
+            read = os.preadv if hasattr(os, "preadv") else None
+            for b, e, at in zip(begins.tolist(), ends.tolist(), offsets.tolist(), strict=True):
+                part = view[b:e]
+                if read is None or read(fd, [part], at) != e - b:  # a short read: finish or report it
+                    self._pread(fd, part, at)
+            lattice = np.lib.stride_tricks.as_strided(buf, shape=(int(counts.sum()), cell), strides=(stride, 1))
         if lo.size == 1 and counts[0] == rows.size and stride == cell and np.all(np.diff(rows) == 1):
             return lattice  # a contiguous block in order: the buffer as read
         out = np.empty((rows.size, cell), np.uint8)
