@@ -30,11 +30,11 @@ Rows are read in runs: the requested rows are sorted, and rows that lie within
 ``GAP_BYTES`` of each other in the file are read by one ``pread`` (reading them costs
 less than another system call); a contiguous block of rows (an evaluation chunk, a
 fingerprint) is a single ``pread``. The price of safety is one system call per row read
-at random from a large file: on the 2-core VM, 4096 random rows of 1 KiB took 16 ms
-against 3 ms through a memory map, and a streamed ``JAXOptimizer`` fit of 200000 x 64
-float32 rows (batch 1024, 3 epochs, a model that computes almost nothing) 4.2 s against
-1.6 s; contiguous blocks read faster than through the map (16384 rows of 1 KiB: 6.5 ms
-against 20 ms). The input pipeline reads on worker threads, ahead of the steps, so the
+at random from a large file: on the 2-core VM (``benchmarks/bench_source_reads.py``,
+BENCHMARKS.md), 1024 random rows of 1 KiB took 2.6 ms against 0.6 ms through a memory map,
+and a streamed ``JAXOptimizer`` fit of 200000 x 64 float32 rows (batch 1024, 3 epochs, a
+model that computes almost nothing) 3.6 s against 0.94 s; contiguous blocks read faster
+than through the map (16384 rows of 1 KiB: 2.5 ms against 3.3 ms). The input pipeline reads on worker threads, ahead of the steps, so the
 cost is hidden wherever a step computes longer than its rows take to read. A row-major (C-ordered) file reads each row's bytes at
 once; a Fortran-ordered file (``np.save`` of an F-contiguous array, such as many
 ``DataFrame.to_numpy()`` results) is read one column at a time, correct but a system call
