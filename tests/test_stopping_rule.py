@@ -17,13 +17,13 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _reference import REFERENCE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel import JAXOptimizer, ParallelTrainer
 from accel.data import ArraySource
 from accel.linear import DivergenceWarning, WorseThanBestWarning, _stopping
-from tests._reference import REFERENCE
 
 N, D, EPOCHS = 64, 4, 40
 
