@@ -19,6 +19,7 @@ import optax
 
 from accel import _checks
 from accel.linear import engine
+from accel.parallel._migration import check_foreign_keywords
 
 __all__ = [
     "NAN_POLICIES",
@@ -45,6 +46,7 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
     """Validate a complete ParallelTrainer parameter set (``names``: the constructor's; the
     rest are the optimizer's hyperparameters); return the full hyperparameters."""
     hyper = {k: v for k, v in params.items() if k not in names}
+    check_foreign_keywords(hyper, params["backend"])  # frameworm's/DDP's: name ours
     _checks.check_int(params["n_devices"], "n_devices", minimum=1, allow_none=True)
     strategy = _checks.check_choice(params["strategy"], "strategy", tuple(STRATEGY_BACKENDS))
     backend = params["backend"]
