@@ -195,8 +195,9 @@ class ParallelTrainer(engine.LinearEstimator):
         and ``compile_time_``. ``history_`` holds NumPy arrays: ``loss`` and ``grad_norm``
         (at init and after every epoch, over the whole data set), ``skipped_steps``,
         ``step_time`` and ``samples_per_s`` per epoch (host wall time of the program calls,
-        spread over their steps), ``data_wait_time`` and ``compute_time`` per step (the
-        seconds the host waited for the input pipeline, and the rest; the devices may be
+        spread over their steps), ``data_wait_time`` and ``compute_time`` per epoch, as
+        mean seconds per step adding up to ``step_time`` (the host's wait for the input
+        pipeline, and the rest; the devices may be
         still computing the steps already dispatched while it waits), and the final
         ``loss_scale``.
 
