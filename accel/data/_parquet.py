@@ -62,6 +62,7 @@ class ParquetShards(NpyShards):
     def __init__(self, files: Any, target: str = "y", features: Sequence[str] | None = None,
                  cache_dir: str | os.PathLike | None = None) -> None:  # fmt: skip
         try:
+            import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:  # pragma: no cover - pyarrow is an optional dependency
             raise ImportError("ParquetShards needs pyarrow: pip install 'accel[data]'") from None
@@ -97,10 +98,11 @@ class ParquetShards(NpyShards):
             elif feats != names:
                 raise ValueError(f"parquet file {path!r} has features {feats}, the first file has {names}")
             for c in [*feats, target]:
-                if _value_kind(schema.field(c).type) not in "biuf":
-                    kind = "a dictionary (category) column of " if "dictionary" in str(schema.field(c).type) else ""
+                arrow_type = schema.field(c).type
+                if _value_kind(arrow_type) not in "biuf":
+                    kind = "a dictionary (category) column of " if pa.types.is_dictionary(arrow_type) else ""
                     raise TypeError(f"parquet column {c!r} in {path!r} must be numeric (bool, integer or "
-                                    f"float), got {kind}{schema.field(c).type}")  # fmt: skip
+                                    f"float), got {kind}{arrow_type}")  # fmt: skip
             readers.append(pf)
         feats = names or []
         temporary = cache_dir is None

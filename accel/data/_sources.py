@@ -124,17 +124,12 @@ class ArraySource:
 
     def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         rows = _check_rows(rows, len(self))
-        return {k: a.take(rows) if isinstance(a, FileRows) else np.asarray(a[rows]) for k, a in self._arrays.items()}
+        return {k: np.asarray(a[rows]) for k, a in self._arrays.items()}  # FileRows: a.take(rows)
 
     def locate(self, name: str, row: int) -> str:
         """Where row ``row`` of column ``name`` is stored (for messages)."""
         a = self._arrays[name]
         return f"row {row} of {a.path!r}" if isinstance(a, FileRows) else f"row {row} of the array"
-
-
-def _load_npy(path: Any, name: str) -> FileRows:
-    """The rows of a ``.npy`` file, read with ``pread`` and checked for change (``_files``)."""
-    return FileRows.npy(path, name)
 
 
 def expand_files(files: Any, name: str) -> list[str]:
@@ -158,7 +153,7 @@ class NpyShards:
         if not isinstance(columns, Mapping) or not columns:
             raise TypeError(f"columns must be a non-empty mapping of name -> files, got {type(columns).__name__}")
         paths = {str(k): expand_files(v, k) for k, v in columns.items()}
-        shards = {k: [_load_npy(f, k) for f in v] for k, v in paths.items()}
+        shards = {k: [FileRows.npy(f, k) for f in v] for k, v in paths.items()}
         counts = {k: len(v) for k, v in shards.items()}
         if len(set(counts.values())) != 1:
             raise ValueError(f"every column needs the same number of shards, got {counts}")
@@ -392,7 +387,7 @@ def as_source(X: Any, y: Any = None) -> Any:
     if isinstance(X, str | os.PathLike):
         if not isinstance(y, str | os.PathLike):
             raise TypeError(f"with X given as a path, y must be a path too, got {type(y).__name__}")
-        return ArraySource({"X": _load_npy(X, "X"), "y": _load_npy(y, "y")})
+        return ArraySource({"X": FileRows.npy(X, "X"), "y": FileRows.npy(y, "y")})
     if isinstance(X, np.ndarray) or hasattr(X, "__array__"):
         if y is None:
             raise TypeError("y is required with array X")

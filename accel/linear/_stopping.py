@@ -198,14 +198,13 @@ def _user_stacklevel() -> int:
 
 
 def warn_diverged(name: str, kept_epoch: int, *, regression: Regression | None = None,
-                  stopped: bool = True, remedy: str = "", stacklevel: int | None = None) -> None:  # fmt: skip
+                  stopped: bool = True, remedy: str = "") -> None:  # fmt: skip
     """The warning every estimator emits when a divergence rule fires: ``stopped`` (the
     in-loop rule stopped training after ``kept_epoch`` good epochs; ``regression`` adds the
     best epoch when it is much better than the kept one), or the end-of-fit rule alone
     (``stopped=False``: a :class:`WorseThanBestWarning`). ``remedy``: what else to change
-    besides the learning rate (the estimator's own options). ``stacklevel``: by default
-    the user's line that called into ``accel`` or ``optimizers``."""
-    level = _user_stacklevel() if stacklevel is None else stacklevel
+    besides the learning rate (the estimator's own options). The warning points at the
+    user's line that called into ``accel`` or ``optimizers``."""
     more = f", or {remedy}" if remedy else ""
     if stopped:
         text = (
@@ -220,16 +219,15 @@ def warn_diverged(name: str, kept_epoch: int, *, regression: Regression | None =
         assert regression is not None
         text = f"{name}: the fit ended much worse than its best epoch: {_regression_text(regression)}."
         category = WorseThanBestWarning
-    warnings.warn(f"{text} {_REMEDY}{more}.", category, stacklevel=level)
+    warnings.warn(f"{text} {_REMEDY}{more}.", category, stacklevel=_user_stacklevel())
 
 
-def warn_not_converged(name: str, tol: float, epochs: int, *, stacklevel: int | None = None) -> None:
-    """The warning when ``tol`` is set and ``epochs`` ran out before it was reached
-    (``stacklevel`` as in :func:`warn_diverged`)."""
-    level = _user_stacklevel() if stacklevel is None else stacklevel
+def warn_not_converged(name: str, tol: float, epochs: int) -> None:
+    """The warning when ``tol`` is set and ``epochs`` ran out before it was reached (at the
+    user's line, as :func:`warn_diverged`)."""
     warnings.warn(
         f"{name}: tol={tol:g} was not reached in {epochs} epochs; increase epochs or "
         "learning_rate, or loosen tol.",
         _sklearn.compatible(ConvergenceWarning),
-        stacklevel=level,
+        stacklevel=_user_stacklevel(),
     )

@@ -50,7 +50,6 @@ from accel.linear._program import (
     init_carry,
 )
 from accel.linear._step import data_parallel_parts, one_device
-from accel.linear._stopping import warn_diverged, warn_not_converged
 from accel.linear._stream import Call as StreamCall
 from accel.linear._stream import Programs as StreamPrograms
 from accel.linear._stream import check_linear_source
@@ -115,6 +114,4 @@ __all__ = [
     "step_rows",
     "transformation_factory",
     "update_loss_scale",
-    "warn_diverged",
-    "warn_not_converged",
 ]
