@@ -13,11 +13,13 @@ Private modules: ``_backends`` (how each backend places, runs and synchronises),
 from accel.bench._cli import CompareRequest
 from accel.bench._cli import run as run_compare
 from accel.bench._compare import compare_backends
+from accel.bench._display import NOISY_RELATIVE_STD, relative_spread
 from accel.bench._operations import OPERATIONS, run_operation
 from accel.bench._optimizer import OptimizerBenchmark, SpeedBenchmark, benchmark_optimizer
 from accel.bench._results import BackendResult, Comparison
 
 __all__ = [
+    "NOISY_RELATIVE_STD",
     "OPERATIONS",
     "BackendResult",
     "CompareRequest",
@@ -26,6 +28,7 @@ __all__ = [
     "SpeedBenchmark",
     "benchmark_optimizer",
     "compare_backends",
+    "relative_spread",
     "run_compare",
     "run_operation",
 ]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib
 import io
 import os
 import platform
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from accel._info import jax_devices, package_versions
-from accel._report import dump_json, format_table, write_atomic
+from accel._report import dump_json, format_table, optional_import, write_atomic
 from accel.bench._compare import check_backends, check_dtype, check_n_runs, check_warmup
 from accel.bench._operations import OPERATIONS, get_operation, parse_sizes, run_operation
 from accel.bench._results import _TABLE_HEADERS, NOISY_RELATIVE_STD, Comparison, _table_row
@@ -84,10 +83,7 @@ class CompareRequest:
         names = check_backends([b.strip() for b in backends.split(",")])
         dt = check_dtype(dtype)
         if plot_path is not None:
-            try:
-                importlib.import_module("matplotlib")
-            except ImportError as exc:
-                raise ImportError(f"--plot needs matplotlib: pip install 'accel[plot]' ({exc})") from None
+            optional_import("matplotlib", "plot", "--plot")
         return cls(
             op=op,
             sizes=parse_sizes(sizes),

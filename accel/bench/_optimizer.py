@@ -2,6 +2,8 @@
 
 ``benchmark_optimizer`` runs one warm-up fit (where JAX compiles), then ``n_runs`` timed fits,
 each stopped only after every fitted array is computed (``accel.profile.block_fitted``).
+Both results show themselves as tables in notebooks and have ``to_dataframe()`` and ``plot()``
+(:class:`accel.bench._display.ResultDisplay`).
 """
 
 from __future__ import annotations
@@ -13,23 +15,33 @@ from typing import Any
 
 import numpy as np
 
-from accel._report import dump_json, format_table, jsonable, ms
+from accel._report import Table, dump_json, format_table, jsonable, ms
 from accel.bench import _clock
 from accel.bench._backends import BACKEND_NAMES
 from accel.bench._compare import check_n_runs, compare_backends
+from accel.bench._display import ResultDisplay, Row, field_record, noisy_note, relative_spread
 from accel.bench._results import Comparison
 from accel.profile import FieldMapping, block_fitted, fitted_epochs
 
 __all__ = ["OptimizerBenchmark", "SpeedBenchmark", "benchmark_optimizer"]
 
 
-@dataclasses.dataclass(frozen=True)
-class OptimizerBenchmark(FieldMapping):
+_OPTIMIZER_HEADERS = (
+    "optimizer", "rows", "epochs", "warm-up ms", "median ms", "mean ms", "std ms", "min ms",
+    "samples/s", "final loss", "note",
+)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class OptimizerBenchmark(FieldMapping, ResultDisplay):
     """Timings of ``n_runs`` identical fits after one warm-up fit (which, for JAX, compiles).
 
-    ``throughput_samples_per_sec = n_samples * epochs / median_time``. ``final_loss`` is
-    ``history_['loss'][-1]`` of the last fit. Also a read-only mapping of its fields
-    (``result['mean_time']``, as the 002 document reads it).
+    Times in seconds. ``throughput_samples_per_sec = n_samples * epochs / median_time``.
+    ``final_loss`` is ``history_['loss'][-1]`` of the last fit. Also a read-only mapping of its
+    fields (``result['mean_time']``, as the 002 document reads it). ``relative_std`` and
+    ``noisy`` judge the spread of the timed fits as for backends (see
+    :data:`~accel.bench._display.NOISY_RELATIVE_STD`). Shows itself as its table (text,
+    IPython, Jupyter HTML); :meth:`to_dataframe` and :meth:`plot` give one row / bar.
     """
 
     optimizer: str
@@ -46,6 +58,18 @@ class OptimizerBenchmark(FieldMapping):
     final_loss: float
     times: tuple[float, ...]
 
+    _index_names = ("optimizer",)
+
+    @property
+    def relative_std(self) -> float | None:
+        """``std_time / mean_time`` (``None`` with fewer than two timed fits)."""
+        return relative_spread(self.mean_time, self.std_time, self.n_runs)[0]
+
+    @property
+    def noisy(self) -> bool | None:
+        """Whether ``relative_std`` exceeds ``NOISY_RELATIVE_STD``; ``None`` when it is not measurable."""
+        return relative_spread(self.mean_time, self.std_time, self.n_runs)[1]
+
     def to_dict(self) -> dict[str, Any]:
         return jsonable(self)
 
@@ -53,16 +77,26 @@ class OptimizerBenchmark(FieldMapping):
         """The JSON text; also written (atomically) to ``path`` when given."""
         return dump_json(self.to_dict(), path, indent=indent)
 
-    def table(self) -> str:
-        headers = ("optimizer", "rows", "epochs", "warm-up ms", "median ms", "mean ms",
-                   "std ms", "min ms", "samples/s", "final loss")
-        row = [self.optimizer, self.n_samples, self.epochs, ms(self.warmup_time),
-               ms(self.median_time), ms(self.mean_time), ms(self.std_time), ms(self.min_time),
-               float(f"{self.throughput_samples_per_sec:.4g}"), self.final_loss]
-        return format_table(headers, [row])
+    def _table_row(self) -> list[Any]:
+        return [self.optimizer, self.n_samples, self.epochs, ms(self.warmup_time),
+                ms(self.median_time), ms(self.mean_time), ms(self.std_time), ms(self.min_time),
+                float(f"{self.throughput_samples_per_sec:.4g}"), self.final_loss,
+                noisy_note(self.relative_std) if self.noisy else ""]  # fmt: skip
 
-    def __str__(self) -> str:
-        return self.table()
+    def table(self) -> str:
+        """The text table (one row, times in ms)."""
+        return format_table(_OPTIMIZER_HEADERS, [self._table_row()])
+
+    def _tables(self) -> list[Table]:
+        return [Table(_OPTIMIZER_HEADERS, [self._table_row()])]
+
+    def _rows(self) -> list[Row]:
+        record = field_record(self, "optimizer", "times")
+        record.update(relative_std=self.relative_std, noisy=self.noisy)
+        return [Row(self.optimizer, self.optimizer, record)]
+
+    def _plot_title(self) -> str:
+        return f"{self.optimizer}: fit time ({self.n_samples} rows, {self.epochs} epochs)"
 
 
 def _make_estimator(optimizer: Any, config: dict[str, Any] | None) -> Any:
@@ -159,8 +193,14 @@ def benchmark_optimizer(
     )
 
 
-class SpeedBenchmark:
+class SpeedBenchmark(ResultDisplay):
     """Runs :func:`compare_backends` and :func:`benchmark_optimizer` and keeps every result.
+
+    Shows itself as the tables of all its results (each comparison's, then one for the
+    optimizer benchmarks); :meth:`to_dataframe` has one row per backend of each comparison
+    and per optimizer benchmark, indexed by ``(result, name)`` (``result``: the position in
+    ``results``) with an ``operation`` column (``'fit'`` for optimizer benchmarks);
+    :meth:`plot` draws one bar per row.
 
     Example:
         >>> import numpy as np
@@ -172,8 +212,28 @@ class SpeedBenchmark:
         (True, 1)
     """
 
+    _index_names = ("result", "name")
+
     def __init__(self) -> None:
         self.results: list[Comparison | OptimizerBenchmark] = []
+
+    def _tables(self) -> list[Table]:
+        tables = [t for r in self.results if isinstance(r, Comparison) for t in r._tables()]
+        fits = [r._table_row() for r in self.results if isinstance(r, OptimizerBenchmark)]
+        if fits:
+            tables.append(Table(_OPTIMIZER_HEADERS, fits, title="benchmark_optimizer"))
+        return tables
+
+    def _rows(self) -> list[Row]:
+        rows = []
+        for i, result in enumerate(self.results):
+            operation = result.operation if isinstance(result, Comparison) else "fit"
+            rows.extend(
+                Row((i, r.key), f"#{i} {operation}: {r.label}",
+                    {"operation": operation, **r.record})
+                for r in result._rows()
+            )
+        return rows
 
     def compare_backends(
         self,

@@ -12,6 +12,10 @@ Example:
     >>> res = compare_backends(lambda X: X + 1, np.ones((8, 8)), backends=("numpy",), n_runs=2, warmup=0)
     >>> isinstance(res["numpy"], BackendResult) and "numpy" in res.table()
     True
+
+In a notebook a :class:`Comparison` shows itself as the table (``_repr_html_`` in Jupyter, the
+text table in IPython); ``to_dataframe()`` and ``plot()`` come from
+:class:`accel.bench._display.ResultDisplay`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ import dataclasses
 import os
 from typing import Any
 
-from accel._report import dump_json, format_table, jsonable, ms
+from accel._report import Table, dump_json, format_table, jsonable, ms
+from accel.bench._display import (
+    NOISY_RELATIVE_STD,
+    ResultDisplay,
+    Row,
+    field_record,
+    noisy_note,
+    relative_spread,
+)
 from accel.profile import FieldMapping
 
 __all__ = ["NOISY_RELATIVE_STD", "BackendResult", "Comparison"]
@@ -68,10 +80,10 @@ class BackendResult(FieldMapping):
     def to_dict(self) -> dict[str, Any]:
         return jsonable(self)
 
+    def _row(self) -> Row:
+        """Its DataFrame row: every scalar field (times in seconds) but ``backend``."""
+        return Row(self.backend, self.backend, field_record(self, "backend", "times"))
 
-# A timing whose standard deviation exceeds half its mean is too spread out for a ratio:
-# repeated runs of the same comparison then differ by more than 2x.
-NOISY_RELATIVE_STD = 0.5
 
 _TABLE_HEADERS = (
     "backend", "device", "dtype", "median ms", "mean ms", "std ms", "min ms",
@@ -82,7 +94,7 @@ _TABLE_HEADERS = (
 def _note(r: BackendResult) -> str:
     notes = []
     if r.noisy:
-        notes.append(f"noisy: std = {r.relative_std:.2g} x mean")
+        notes.append(noisy_note(r.relative_std))
     if r.speedup_reliable is False and r.backend != "numpy":
         notes.append("speedup unreliable" + ("" if r.noisy else " (numpy timing noisy)"))
     return "; ".join(notes)
@@ -102,17 +114,21 @@ def _table_row(r: BackendResult) -> list[Any]:
 
 def _spread(r: BackendResult) -> tuple[float | None, bool | None]:
     """``(relative_std, noisy)`` of an available result (``None`` when not measurable)."""
-    if not r.available or not r.mean_time or r.n_runs < 2:
+    if not r.available:
         return None, None
-    rel = r.std_time / r.mean_time
-    return rel, rel > NOISY_RELATIVE_STD
+    return relative_spread(r.mean_time, r.std_time, r.n_runs)
 
 
-class Comparison(dict[str, BackendResult]):
+class Comparison(ResultDisplay, dict[str, BackendResult]):
     """``{backend: BackendResult}`` for one operation, plus its name and reference backend.
 
-    ``str(comparison)`` is a table; :meth:`to_json` serialises it.
+    ``str(comparison)``, ``repr()``, IPython and Jupyter (HTML) show it as a table, noisy
+    timings flagged in the ``note`` column; :meth:`to_json` serialises it,
+    :meth:`to_dataframe` gives one row per backend (times in seconds), :meth:`plot` a bar
+    chart of the median times.
     """
+
+    _index_names = ("backend",)
 
     def __init__(self, operation: str, reference: str | None, results: dict[str, BackendResult]):
         super().__init__(results)
@@ -120,10 +136,23 @@ class Comparison(dict[str, BackendResult]):
         self.reference = reference
 
     def table(self) -> str:
-        return format_table(_TABLE_HEADERS, [_table_row(r) for r in self.values()])
+        """The text table, one row per backend (times in ms)."""
+        return format_table(_TABLE_HEADERS, self._table_rows())
 
-    def __str__(self) -> str:
-        return f"{self.operation} (reference: {self.reference})\n{self.table()}"
+    def _table_rows(self) -> list[list[Any]]:
+        return [_table_row(r) for r in self.values()]
+
+    def _title(self) -> str:
+        return f"{self.operation} (reference: {self.reference})"
+
+    def _tables(self) -> list[Table]:
+        return [Table(_TABLE_HEADERS, self._table_rows(), title=self._title())]
+
+    def _rows(self) -> list[Row]:
+        return [r._row() for r in self.values()]
+
+    def _plot_title(self) -> str:
+        return self._title()
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -19,13 +19,18 @@ before it (so that work is not counted here), and on exit it waits for the value
 (``jax.block_until_ready(jax.live_arrays())``, a device-wide barrier). ``sync=False`` turns
 both off (then only host time is measured).
 
-The summary has one row per section path (``'step'``, ``'step/forward'``): calls, total,
-mean, min and max seconds, and ``percent_of_parent`` (total / enclosing section's total; for a
-top-level section, of all top-level time). Each parent with children gets an
+The summary has one row per section path (``'step'``, ``'step/forward'``). A section's
+first call is kept apart: it includes the XLA compilation of whatever is first traced and
+compiled inside it (a 2 s first ``step`` next to 1.4 ms steady ones), so ``first_call_s`` is
+that call's time and ``mean_s``/``min_s``/``max_s`` describe only the calls after it (the
+steady state; ``None`` after a single call). ``calls`` and ``total_s`` count every call, first
+included, so that totals add up: ``percent_of_parent`` is total / enclosing section's total
+(for a top-level section, of all top-level time). Each parent with children gets an
 ``'<parent>/(unaccounted)'`` row: its time not inside any child (communication, data
-loading, Python). ``record_device_memory()`` reads ``device.memory_stats()`` once per step
-(bytes in use and peak, per local device); backends that report nothing (the CPU) are listed
-as :class:`~accel.profile.Unavailable`. Sections are also ``jax.profiler.TraceAnnotation``s:
+loading, Python), measured per call of the parent, first call apart as well.
+``record_device_memory()`` reads ``device.memory_stats()`` once per step (bytes in use and
+peak, per local device); backends that report nothing (the CPU) are listed as
+:class:`~accel.profile.Unavailable`. Sections are also ``jax.profiler.TraceAnnotation``s:
 inside ``profiler.trace(log_dir)`` (``jax.profiler.trace``) they appear by name in the
 TensorBoard and Perfetto (``perfetto_trace.json.gz``) timelines.
 
@@ -40,6 +45,12 @@ Example:
     >>> rows = prof.summary()
     >>> rows["step"]["calls"], rows["step/matmul"]["calls"], 0 < rows["step/matmul"]["percent_of_parent"] <= 100
     (2, 2, True)
+    >>> step = rows["step"]  # the second call is the only steady one:
+    >>> step["first_call_s"] > 0 and step["mean_s"] == step["min_s"] == step["max_s"]
+    True
+
+``print_summary()`` prints the same rows as a table (times in ms, the first call in its own
+column); in Jupyter the profiler shows itself as that table in HTML.
 """
 
 from __future__ import annotations
@@ -55,7 +66,7 @@ from typing import Any, TextIO
 import jax
 
 from accel._checks import check_bool, check_path
-from accel._report import format_table
+from accel._report import Table, TableDisplay
 from accel.profile._readings import Unavailable
 
 __all__ = ["PerformanceProfiler", "Section", "device_sync"]
@@ -86,20 +97,50 @@ class Section:
 
 @dataclasses.dataclass
 class _Totals:
+    """Durations of one section's calls: the first (which includes compilation) apart."""
+
     calls: int = 0
-    total: float = 0.0
-    min: float = float("inf")
+    first: float = 0.0
+    steady: float = 0.0  # sum of the calls after the first
+    min: float = float("inf")  # of the calls after the first
     max: float = 0.0
 
     def add(self, seconds: float) -> None:
+        if self.calls == 0:
+            self.first = seconds
+        else:
+            self.steady += seconds
+            self.min = min(self.min, seconds)
+            self.max = max(self.max, seconds)
         self.calls += 1
-        self.total += seconds
-        self.min = min(self.min, seconds)
-        self.max = max(self.max, seconds)
+
+    @property
+    def total(self) -> float:
+        return self.first + self.steady
+
+    def stats(self) -> dict[str, Any]:
+        """``calls`` and ``total_s`` of every call, ``first_call_s``, and the steady
+        ``mean_s``/``min_s``/``max_s`` of the calls after the first (``None`` without any)."""
+        n = self.calls - 1
+        return {"calls": self.calls, "total_s": self.total, "first_call_s": self.first,
+                "mean_s": self.steady / n if n else None, "min_s": self.min if n else None,
+                "max_s": self.max if n else None}
 
 
-class PerformanceProfiler:
+_SUMMARY_HEADERS = ("section", "calls", "first call ms (incl. compile)", "mean ms", "min ms",
+                    "max ms", "total ms", "% of parent")
+_SUMMARY_NOTE = ("first call: includes XLA compilation; mean/min/max: the calls after it; "
+                 "total, % of parent: every call")
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1e3
+
+
+class PerformanceProfiler(TableDisplay):
     """Nested named sections with JAX synchronisation, device memory per step, traces.
+
+    Shows itself (``str``, IPython, Jupyter HTML) as the :meth:`print_summary` tables.
 
     Args:
         sync: synchronise JAX work at every section boundary (see the module docstring).
@@ -119,7 +160,9 @@ class PerformanceProfiler:
             )
         self.devices = list(jax.local_devices() if devices is None else devices)
         self._stack: list[str] = []
+        self._inner: list[float] = []  # per open section: time spent in its finished children
         self._totals: dict[str, _Totals] = {}
+        self._own: dict[str, _Totals] = {}  # per section: its time outside its children
         self._memory: list[list[dict[str, Any]]] = []
         self.clock = time.perf_counter  # seconds; replaceable (tests)
 
@@ -138,6 +181,7 @@ class PerformanceProfiler:
         if do_sync:
             device_sync()
         self._stack.append(name)
+        self._inner.append(0.0)
         start = self.clock()
         try:
             with jax.profiler.TraceAnnotation(name):
@@ -147,9 +191,14 @@ class PerformanceProfiler:
                         jax.block_until_ready(section._outputs)
                     else:
                         device_sync()
-            self._totals.setdefault(path, _Totals()).add(self.clock() - start)
+            elapsed = self.clock() - start
+            self._totals.setdefault(path, _Totals()).add(elapsed)
+            self._own.setdefault(path, _Totals()).add(max(elapsed - self._inner[-1], 0.0))
+            if len(self._inner) > 1:
+                self._inner[-2] += elapsed
         finally:
             self._stack.pop()
+            self._inner.pop()
 
     # ---------------------------------------------------------------- memory
 
@@ -172,40 +221,35 @@ class PerformanceProfiler:
     # ---------------------------------------------------------------- results
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """``{path: {'name', 'parent', 'depth', 'calls', 'total_s', 'mean_s', 'min_s', 'max_s',
-        'percent_of_parent'}}`` in first-seen order, with the ``(unaccounted)`` rows."""
-        rows: dict[str, dict[str, Any]] = {}
+        """``{path: {'name', 'parent', 'depth', 'calls', 'total_s', 'first_call_s', 'mean_s',
+        'min_s', 'max_s', 'percent_of_parent'}}``, seconds, children after their parent in
+        first-seen order and each parent's ``(unaccounted)`` row last among them.
+
+        ``first_call_s`` is the section's first call (XLA compilation included);
+        ``mean_s``/``min_s``/``max_s`` are over the calls after it (``None`` after one call);
+        ``calls``, ``total_s`` and ``percent_of_parent`` count every call."""
         top_total = sum(t.total for p, t in self._totals.items() if "/" not in p)
-        for path, t in self._totals.items():
+        parents = {p.rpartition("/")[0] for p in self._totals if "/" in p}
+        out: dict[str, dict[str, Any]] = {}
+
+        def row(path: str, totals: _Totals) -> dict[str, Any]:
             parent = path.rpartition("/")[0] or None
             base = self._totals[parent].total if parent else top_total
-            rows[path] = {"name": path.rpartition("/")[2], "parent": parent, "depth": path.count("/"),
-                          "calls": t.calls, "total_s": t.total, "mean_s": t.total / t.calls, "min_s": t.min,
-                          "max_s": t.max, "percent_of_parent": 100.0 * t.total / base if base > 0 else 0.0}
-        out: dict[str, dict[str, Any]] = {}
-        for path, row in rows.items():
-            out[path] = row
-            children = [r for r in rows.values() if r["parent"] == path]
-            if children:
-                rest = max(row["total_s"] - sum(c["total_s"] for c in children), 0.0)
-                key = f"{path}/{UNACCOUNTED}"
-                out.setdefault(key, {"name": UNACCOUNTED, "parent": path, "depth": row["depth"] + 1,
-                                     "calls": row["calls"], "total_s": rest, "mean_s": rest / row["calls"],
-                                     "min_s": None, "max_s": None,
-                                     "percent_of_parent": 100.0 * rest / row["total_s"] if row["total_s"] > 0 else 0.0})
-        # children follow their parent, unaccounted last among them
-        ordered: dict[str, dict[str, Any]] = {}
+            return {"name": path.rpartition("/")[2], "parent": parent, "depth": path.count("/"),
+                    **totals.stats(),
+                    "percent_of_parent": 100.0 * totals.total / base if base > 0 else 0.0}
 
         def visit(parent: str | None) -> None:
-            for path, row in out.items():
-                if row["parent"] == parent and row["name"] != UNACCOUNTED:
-                    ordered[path] = row
+            for path, totals in self._totals.items():
+                if (path.rpartition("/")[0] or None) == parent:
+                    out[path] = row(path, totals)
                     visit(path)
-            if parent is not None and f"{parent}/{UNACCOUNTED}" in out:
-                ordered[f"{parent}/{UNACCOUNTED}"] = out[f"{parent}/{UNACCOUNTED}"]
+            if parent in parents:
+                key = f"{parent}/{UNACCOUNTED}"
+                out[key] = row(key, self._own[parent])
 
         visit(None)
-        return ordered
+        return out
 
     def device_memory(self) -> dict[str, Any]:
         """Per device: ``steps`` recorded, ``last_mb`` and ``peak_mb`` (the largest peak seen)."""
@@ -221,23 +265,32 @@ class PerformanceProfiler:
             }
         return out
 
+    def _tables(self) -> list[Table]:
+        rows = [["  " * r["depth"] + r["name"], r["calls"], _ms(r["first_call_s"]),
+                 _ms(r["mean_s"]), _ms(r["min_s"]), _ms(r["max_s"]), _ms(r["total_s"]),
+                 round(r["percent_of_parent"], 1)]
+                for r in self.summary().values()]  # fmt: skip
+        tables = [Table(_SUMMARY_HEADERS, rows, note=_SUMMARY_NOTE) if rows
+                  else Table((), [], title="no sections recorded")]  # fmt: skip
+        if self._memory:
+            memory = [[device, m["steps"], m["last_mb"], m["peak_mb"]]
+                      for device, m in self.device_memory().items()]  # fmt: skip
+            tables.append(Table(("device", "steps", "last MB", "peak MB"), memory,
+                                title="device memory"))
+        return tables
+
     def print_summary(self, file: TextIO | None = None) -> None:
-        """Print the sections as an indented table, then the device memory."""
-        headers = ("section", "calls", "total ms", "mean ms", "min ms", "max ms", "% of parent")
-        table = [["  " * r["depth"] + r["name"], r["calls"], r["total_s"] * 1e3, r["mean_s"] * 1e3,
-                  None if r["min_s"] is None else r["min_s"] * 1e3, None if r["max_s"] is None else r["max_s"] * 1e3,
-                  round(r["percent_of_parent"], 1)] for r in self.summary().values()]
-        out = file if file is not None else sys.stdout
-        print(format_table(headers, table) if table else "no sections recorded", file=out)
-        for device, m in self.device_memory().items():
-            print(f"device memory {device}: {m['steps']} step(s), last {m['last_mb']:.1f} MB, "
-                  f"peak {m['peak_mb']:.1f} MB", file=out)
+        """Print the sections as an indented table (ms): calls, the first call (which includes
+        compilation) in its own column, mean/min/max of the calls after it, total and % of
+        parent over every call; then the device memory, if any step recorded it."""
+        print(self, file=file if file is not None else sys.stdout)
 
     def reset(self) -> None:
         """Forget all sections and memory readings."""
         if self._stack:
             raise RuntimeError(f"cannot reset inside the open section {'/'.join(self._stack)!r}")
         self._totals.clear()
+        self._own.clear()
         self._memory.clear()
 
     # ---------------------------------------------------------------- traces
