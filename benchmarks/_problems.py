@@ -8,16 +8,22 @@ MNIST (10k)               logistic   digits 0-4 -> 0, 5-9 -> 1; falls back to th
                                      then named "Digits (MNIST stand-in)"
 California housing        mse        falls back to the shipped diabetes set, then named
                                      "Diabetes (California stand-in)"
-Synthetic d=100 / 1000    mse        ``generate_highdim_regression`` (kappa 50), 2.5 d rows
-(+ d=5000 / 10000 full)
+Synthetic d=100 / 1000    mse        ``generate_highdim_regression`` (kappa 50 on all its
+(+ d=5000 / 10000 full)              rows), 2.5 d rows
 Extreme kappa=1e3 / 1e6   mse        ``generate_extreme_condition_data`` (exponential spectrum)
 (+ 1e9 full)
 ========================  =========  ==================================================
 
 Synthetic data are split 80/20 into train/test with a seeded permutation; real data keep the
-loaders' own split. A fallback problem carries the name of the data it really uses, so every
-heading, table row and plot title of the report says digits or diabetes, never MNIST or
-California (``FALLBACK_NAMES``).
+loaders' own split. Every problem's metadata give the sizes of the arrays it holds
+(``n_train``, ``n_test``, ``n_features``); a synthetic problem's ``condition_number`` (and
+``singular``, ``rank``, ``condition_number_nonzero``) is measured on its training rows, the
+Hessian the optimizers see, and what the generator measured on all its rows, before the
+split, is kept under ``generated`` (``n_samples``, ``condition_number``, ...).
+
+A fallback problem carries the name of the data it really uses, so every heading, table row
+and plot title of the report says digits or diabetes, never MNIST or California
+(``FALLBACK_NAMES``).
 """
 
 from __future__ import annotations
@@ -50,12 +56,38 @@ class Problem:
     metadata: dict[str, Any]
     fallback: str | None = None
 
+    def __post_init__(self) -> None:
+        # the sizes are those of the arrays held, whatever the loader or generator counted
+        self.metadata = {
+            **self.metadata,
+            "n_train": int(self.X_train.shape[0]),
+            "n_test": int(self.X_test.shape[0]),
+            "n_features": int(self.X_train.shape[1]),
+        }
 
-def _split(X: np.ndarray, y: np.ndarray, seed: int, test_fraction: float = 0.2):
+
+# What a generator measured on all its rows, which the split changes (module doc).
+_WHOLE_DATA_KEYS = ("condition_number", "condition_number_nonzero", "singular", "rank",
+                    "condition_number_with_intercept", "centered", "actual_kappa")
+
+
+def _split(
+    X: np.ndarray, y: np.ndarray, meta: dict[str, Any], seed: int, test_fraction: float = 0.2
+):
+    """Seeded train/test split of generated data, with the metadata of the training rows."""
+    from benchmarks.datasets._conditioning import hessian_spectrum
+
     order = np.random.default_rng(seed).permutation(X.shape[0])
     n_test = max(1, round(test_fraction * X.shape[0]))
     test, train = order[:n_test], order[n_test:]
-    return X[train], y[train], X[test], y[test]
+    generated = {"n_samples": int(X.shape[0])}
+    generated.update({k: meta[k] for k in _WHOLE_DATA_KEYS if k in meta})
+    spectrum = hessian_spectrum(X[train])
+    metadata = {k: v for k, v in meta.items() if k not in _WHOLE_DATA_KEYS}
+    metadata.update({k: spectrum[k] for k in ("condition_number", "condition_number_nonzero",
+                                              "singular", "rank")})
+    metadata["generated"] = generated
+    return X[train], y[train], X[test], y[test], metadata
 
 
 def _mnist(seed: int, download: bool) -> Problem:
@@ -95,8 +127,8 @@ def _highdim(d: int) -> Callable[[int, bool], Problem]:
         X, y, _, meta = datasets.generate_highdim_regression(
             n_samples=2 * d + d // 2, n_features=d, condition_number=50.0, seed=seed
         )
-        X, y, Xt, yt = _split(X, y, seed)
-        return Problem(f"Synthetic d={d}", "mse", X, y, Xt, yt, dict(meta))
+        X, y, Xt, yt, meta = _split(X, y, meta, seed)
+        return Problem(f"Synthetic d={d}", "mse", X, y, Xt, yt, meta)
 
     return make
 
@@ -108,8 +140,8 @@ def _extreme(kappa: float) -> Callable[[int, bool], Problem]:
         X, y, meta = datasets.generate_extreme_condition_data(
             n_samples=500, n_features=50, target_kappa=kappa, condition_type="exponential", seed=seed
         )
-        X, y, Xt, yt = _split(X, y, seed)
-        return Problem(f"Extreme kappa={kappa:.0e}", "mse", X, y, Xt, yt, dict(meta))
+        X, y, Xt, yt, meta = _split(X, y, meta, seed)
+        return Problem(f"Extreme kappa={kappa:.0e}", "mse", X, y, Xt, yt, meta)
 
     return make
 

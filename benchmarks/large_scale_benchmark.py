@@ -14,17 +14,20 @@ Outputs in ``--output`` (default ``benchmark_results``):
        "versions": {package: version}, "device": {"backend": str, "devices": [str]},
        "dtype": str, "seed": int, "repeats": int, "rtol": float,
        "lr_rule": {"sgd_family": str, "adaptive": str, "line_search": str},
-       "problems": [{"name", "loss", "metadata", "fallback", "optimum": {"loss", "method", "grad_norm"},
+       "problems": [{"name", "loss", "n_train", "n_test", "n_features", "metadata", "fallback",
+                     "optimum": {"loss", "method", "grad_norm"},
                      "lipschitz", "learning_rates": {optimizer: lr}, "lr_source": {optimizer: str},
                      "hyperparameters": {optimizer: {name: value}}}],
        "results": [{"problem", "optimizer", "backend", "learning_rate", "epochs", "time_median_s",
-                    "times_s", "compile_time_s", "final_train_loss", "optimum_loss", "gap",
+                    "times_s", "time_relative_std", "time_noisy", "compile_time_s",
+                    "compile_count", "program_reused", "final_train_loss", "optimum_loss", "gap",
                     "converged", "diverged", "test_metric", "test_metric_name", "history_loss"}],
        "skipped": [{"backend", "reason"}]}
 
   Strict JSON: non-finite floats (an infinite condition number, a diverged loss) are ``null``.
 
 * ``BENCHMARK_REPORT.md`` — tables per problem, backend speed-ups, the optimum, fallbacks used.
+  ``n_train``/``n_test``/``n_features`` are the sizes of the arrays fitted and scored.
   A problem whose files are absent runs on its shipped stand-in and is named after it
   (``Digits (MNIST stand-in)``, ``Diabetes (California stand-in)``: ``_problems.FALLBACK_NAMES``)
   in the JSON, every heading, table row, plot file and plot title.
@@ -34,6 +37,15 @@ Definitions (also printed in the report):
 
 * time: median wall time of ``repeats`` complete ``fit`` calls; for compiled backends the
   first call (compilation + run) is timed apart and ``compile_time_s = first - median``.
+* compile_count: XLA compilations during that first call (JAX's monitoring events);
+  ``program_reused`` is True when there were none: the program was already compiled (by an
+  earlier fit of the same shapes, dtype and settings in this process, or loaded from JAX's
+  persistent cache), so ``compile_time_s`` is about 0 and the report says ``(reused)``.
+  Both are ``None`` for NumPy.
+* noisy: ``time_relative_std = stdev(times_s) / mean(times_s)`` above
+  ``accel.bench``'s ``NOISY_RELATIVE_STD`` (``accel compare``'s rule; ``None`` with one
+  repeat); a speed-up from a noisy timing (the backend's or NumPy's) is printed ``(noisy)``
+  in the tables and hatched in ``backend_speedup.png``.
 * final train loss: recomputed in float64 from the returned ``coef_``/``intercept_`` with the
   shared loss of :mod:`accel.linear._model`, so every backend is judged by the same arithmetic.
 * gap: ``(final - optimum) / max(|optimum|, 1e-12)``; converged: ``gap <= rtol``.
@@ -89,6 +101,33 @@ LR_RULE = {
     "line_search": "lbfgs: optax's zoom line search picks every step; learning_rate 1.0 (optax's "
     "default: the first trial step is the quasi-Newton step); one epoch is one iteration",
 }
+
+
+class _CompileCounter:
+    """XLA compilations in this process, counted from JAX's monitoring events (the listener is
+    registered once, on first use)."""
+
+    EVENT = "/jax/core/compile/backend_compile_duration"
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._listening = False
+
+    def _listen(self, event: str, duration: float, **kwargs: Any) -> None:
+        if event == self.EVENT:
+            self.count += 1
+
+    def start(self) -> int:
+        """Listen (once); returns the count so far."""
+        if not self._listening:
+            import jax
+
+            jax.monitoring.register_event_duration_secs_listener(self._listen)
+            self._listening = True
+        return self.count
+
+
+_COMPILES = _CompileCounter()
 
 
 def _versions() -> dict[str, str | None]:
@@ -237,11 +276,15 @@ class LargeScaleBenchmark:
     # -- running --------------------------------------------------------------------------
 
     def _time_fits(self, backend: str, make: Any, X: np.ndarray, y: np.ndarray):
-        compile_time = 0.0
+        """``(estimator, median, times, compile_time, compile_count)``; ``compile_count`` is the
+        number of XLA compilations during the first call (``None`` for NumPy)."""
+        compile_time, compile_count = 0.0, None
         if backend != "numpy":  # first call compiles: timed apart
+            before = _COMPILES.start()
             t0 = time.perf_counter()
             self._fit_quietly(make(), X, y)
             first = time.perf_counter() - t0
+            compile_count = _COMPILES.count - before
         times = []
         for _ in range(self.repeats):
             est = make()
@@ -252,7 +295,7 @@ class LargeScaleBenchmark:
         median = statistics.median(times)
         if backend != "numpy":
             compile_time = max(first - median, 0.0)
-        return est, median, times, compile_time
+        return est, median, times, compile_time, compile_count
 
     def benchmark_dataset(
         self,
@@ -298,6 +341,9 @@ class LargeScaleBenchmark:
                 "name": name,
                 "loss": loss,
                 "metadata": jsonable(metadata),
+                "n_train": int(np.shape(X_train)[0]),
+                "n_test": int(np.shape(X_test)[0]),
+                "n_features": int(np.shape(X_train)[1]),
                 "fallback": fallback,
                 "optimum": {"loss": optimum.loss, "method": optimum.method, "grad_norm": optimum.grad_norm},
                 "lipschitz": lipschitz,
@@ -324,7 +370,7 @@ class LargeScaleBenchmark:
     def _run_one(self, problem, loss, opt, lr, backend, epochs, optimum, X, y, Xt, yt, hyper=None):
         from accel.linear import _model
 
-        est, median, times, compile_time = self._time_fits(
+        est, median, times, compile_time, compile_count = self._time_fits(
             backend, lambda: self._estimator(backend, opt, lr, loss, epochs, hyper), X, y
         )
         coef = np.asarray(est.coef_, np.float64)
@@ -343,6 +389,7 @@ class LargeScaleBenchmark:
         else:
             metric_name, metric = "test_mse", float(np.mean((z - np.asarray(yt, np.float64)) ** 2))
         gap = (final - optimum.loss) / max(abs(optimum.loss), 1e-12)
+        relative_std, noisy = _report.timing_spread(times)
         return {
             "problem": problem,
             "optimizer": opt,
@@ -351,7 +398,11 @@ class LargeScaleBenchmark:
             "epochs": int(est.n_epochs_),
             "time_median_s": median,
             "times_s": times,
+            "time_relative_std": relative_std,
+            "time_noisy": noisy,
             "compile_time_s": compile_time,
+            "compile_count": compile_count,
+            "program_reused": None if compile_count is None else compile_count == 0,
             "final_train_loss": final,
             "optimum_loss": optimum.loss,
             "gap": gap,

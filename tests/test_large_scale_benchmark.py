@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
+from accel.bench._results import NOISY_RELATIVE_STD
 from benchmarks import _optimum, _report
 from benchmarks.large_scale_benchmark import LargeScaleBenchmark, main
 
@@ -111,8 +113,16 @@ def test_json_content(tiny_run):
         assert len(r["history_loss"]) == r["epochs"] + 1
         assert r["time_median_s"] > 0 and len(r["times_s"]) == 1
         assert r["test_metric_name"] == ("accuracy" if p["loss"] == "logistic" else "test_mse")
+        # one repeat: the spread is not measured
+        assert r["time_relative_std"] is None and r["time_noisy"] is None
         if r["backend"] == "numpy":
             assert r["compile_time_s"] == 0.0
+            assert r["compile_count"] is None and r["program_reused"] is None
+        else:
+            assert r["program_reused"] == (r["compile_count"] == 0)
+    for p in data["problems"]:
+        tiny = p["name"] == "Tiny regression"
+        assert (p["n_test"], p["n_features"]) == ((20, 5) if tiny else (40, 4))
     # 1/L gradient descent on a well-conditioned least-squares problem reaches the optimum.
     sgd = [r for r in data["results"] if r["problem"] == "Tiny regression" and r["optimizer"] == "sgd"]
     assert all(r["converged"] for r in sgd)
@@ -138,6 +148,8 @@ def test_markdown_content(tiny_run):
         assert f"{r['final_train_loss']:.8g}" in text
     assert "## Backend speed-ups" in text
     assert "jax speed-up" in text
+    assert "n_train 100, n_test 20, n_features 5" in text
+    assert _report.ONE_REPEAT_NOTE in text  # repeats=1: nothing can be flagged noisy
     for png in Path(report).parent.glob("*.png"):
         assert f"]({png.name})" in text
 
@@ -214,6 +226,12 @@ def test_cli_runs_with_mnist_fallback(tmp_path, monkeypatch, capsys):
     assert mnist["metadata"]["condition_number"] is None  # digits has constant pixels
     assert "condition number inf (singular)" in report
     assert "## Digits (MNIST stand-in)" in report and "## MNIST" not in report
+    # the synthetic problem's sizes are its 80/20 split's, as fitted and scored
+    kappa_problem = data["problems"][1]
+    assert (kappa_problem["n_train"], kappa_problem["n_test"]) == (400, 100)
+    assert (kappa_problem["metadata"]["n_train"], kappa_problem["metadata"]["n_test"]) == (400, 100)
+    assert "n_train 400, n_test 100, n_features 50" in report
+    assert "(training rows; 1e+03 on all 500 generated rows)" in report
     assert "| Digits (MNIST stand-in) | sgd |" in report  # the speed-up table row
     assert (out / "loss_vs_epoch_digits_mnist_stand_in.png").exists()
     assert "optimum Digits (MNIST stand-in)" in capsys.readouterr().out
@@ -251,7 +269,9 @@ def test_full_mode_selects_full_only_problems_and_all_seven_optimizers(tmp_path)
     assert rc == 0
     data = json.loads((out / "large_scale_results.json").read_text())
     assert data["problems"][0]["name"] == "Extreme kappa=1e+09"
-    assert math.isclose(float(data["problems"][0]["metadata"]["condition_number"]), 1e9, rel_tol=0.05)
+    meta = data["problems"][0]["metadata"]
+    assert math.isclose(meta["generated"]["condition_number"], 1e9, rel_tol=1e-6)  # all 500 rows
+    assert math.isclose(meta["condition_number"], 1e9, rel_tol=0.1)  # the 400 training rows
     assert {r["optimizer"] for r in data["results"]} == {"adagrad", "rmsprop"}
     assert all(r["epochs"] == 10 for r in data["results"])
 
@@ -293,3 +313,148 @@ def test_lbfgs_runs_on_jax_only_and_reaches_the_optimum(tmp_path):
     assert rows[0]["converged"] and rows[0]["gap"] < 1e-5 and rows[0]["epochs"] == 50
     assert bench.problems[-1]["lr_source"]["lbfgs"] == "line search"
     assert "lbfgs" in bench.to_dict()["lr_rule"]["line_search"]
+
+
+def test_synthetic_problems_report_their_split_sizes_and_training_spectrum():
+    from benchmarks import _problems
+    from benchmarks.datasets._conditioning import hessian_spectrum
+
+    for problem in _problems.iter_problems(["highdim100", "kappa1e3"], seed=0, download=False):
+        meta = problem.metadata
+        n = problem.X_train.shape[0] + problem.X_test.shape[0]
+        assert meta["n_train"] == problem.X_train.shape[0]
+        assert meta["n_test"] == problem.X_test.shape[0]
+        assert meta["n_test"] == round(0.2 * n) and meta["n_test"] > 0
+        assert meta["n_features"] == problem.X_train.shape[1] == problem.X_test.shape[1]
+        assert meta["generated"]["n_samples"] == n
+        # the condition number is the training Hessian's, as the data sets' metadata define it
+        assert meta["condition_number"] == hessian_spectrum(problem.X_train)["condition_number"]
+    assert (meta["n_train"], meta["n_test"]) == (400, 100)
+
+
+# -- the report's marks, from fabricated results -------------------------------------------------
+
+LONG_NAME = "A problem whose name is much longer than any column used to be (d=12345)"
+
+
+def _result(problem, backend, times, *, optimizer="adam", reused=None, spread=True):
+    rel, noisy = _report.timing_spread(times)
+    r = {
+        "problem": problem, "optimizer": optimizer, "backend": backend, "learning_rate": 0.01,
+        "epochs": 10, "time_median_s": float(np.median(times)), "times_s": list(times),
+        "compile_time_s": 0.0 if backend == "numpy" or reused else 1.25,
+        "compile_count": None if backend == "numpy" else (0 if reused else 3),
+        "program_reused": None if backend == "numpy" else bool(reused),
+        "final_train_loss": 1.5, "optimum_loss": 1.0, "gap": 0.5, "converged": False,
+        "diverged": False, "test_metric": 2.0, "test_metric_name": "test_mse",
+        "history_loss": [3.0, 2.0, 1.5],
+    }
+    if spread:  # results written before the flags existed carry only times_s
+        r.update(time_relative_std=rel, time_noisy=noisy)
+    return r
+
+
+def _data(results, repeats=3):
+    names = list(dict.fromkeys(r["problem"] for r in results))
+    return {
+        "created": "2026-12-01T00:00:00+00:00", "command": "fabricated", "versions": {"jax": "x"},
+        "device": {"backend": "cpu", "devices": ["cpu:0"]}, "dtype": "float32", "seed": 0,
+        "repeats": repeats, "rtol": 1e-3, "lr_rule": {"sgd_family": "s", "adaptive": "a"},
+        "problems": [{"name": n, "loss": "mse", "n_train": 200, "n_test": 50, "n_features": 100,
+                      "metadata": {"source": "fabricated", "n_train": 250, "n_test": 0},
+                      "fallback": None,
+                      "optimum": {"loss": 1.0, "method": "lstsq", "grad_norm": 0.0},
+                      "lipschitz": 1.0, "learning_rates": {"adam": 0.01},
+                      "lr_source": {"adam": "grid"},
+                      "hyperparameters": {"adam": {}}} for n in names],
+        "results": results, "skipped": [],
+    }
+
+
+NOISY_NUMPY = [0.91, 4.72, 4.71]  # the issue's NumPy times: std 0.64 x mean
+TIGHT_NUMPY = [0.70, 0.71, 0.69]
+
+
+@pytest.mark.parametrize("spread", [True, False], ids=["flags_in_json", "from_times_s"])
+def test_a_speedup_from_noisy_timings_is_flagged_in_every_table(spread):
+    jax_times = [0.0941, 0.0942, 0.0943]  # median 4.71 / 50
+    data = _data([_result("P", "numpy", NOISY_NUMPY, spread=spread),
+                  _result("P", "jax", jax_times, spread=spread)])
+    assert _report.timing_spread(NOISY_NUMPY)[0] > NOISY_RELATIVE_STD  # accel compare's rule
+    text = _report.markdown(data, {})
+    assert "| P | adam | 4.71 (noisy) | 0.0942 | 50.00x (noisy) |" in text
+    assert "| adam | numpy | 4.71 (noisy) |" in text
+    assert _report.NOISY_NOTE in text and f"exceeds {NOISY_RELATIVE_STD:g} x their mean" in text
+    console = _report.console_summary(data)
+    row = next(line for line in console.splitlines() if line.startswith("P ") and " jax " in line)
+    assert " 50.00x (noisy) " in row
+    assert f"* {_report.NOISY_NOTE}" in console
+
+
+def test_a_speedup_from_tight_timings_is_not_flagged():
+    jax_times = [0.0933, 0.0934, 0.0935]
+    data = _data([_result("P", "numpy", TIGHT_NUMPY), _result("P", "jax", jax_times)])
+    text, console = _report.markdown(data, {}), _report.console_summary(data)
+    assert "| P | adam | 0.7 | 0.0934 | 7.49x |" in text
+    assert re.search(r" 7\.49x +5\.00e-01 no$", console, re.M)
+    for out in (text, console):
+        assert "(noisy)" not in out and _report.NOISY_NOTE not in out
+
+
+def test_the_speedup_plot_hatches_only_noisy_ratios():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fast = [0.09, 0.09, 0.09]
+    data = _data([_result("noisy", "numpy", NOISY_NUMPY), _result("noisy", "jax", fast),
+                  _result("tight", "numpy", TIGHT_NUMPY), _result("tight", "jax", fast)])
+    fig = _report.speedup_figure(data, plt)
+    try:
+        ax = fig.axes[0]
+        assert [bar.get_hatch() for bar in ax.patches] == ["///", None]
+        assert [t.get_text() for t in ax.texts] == ["noisy"]
+        assert any("noisy" in t.get_text() for t in ax.get_legend().get_texts())
+    finally:
+        plt.close(fig)
+
+
+def test_a_reused_programs_compile_time_is_explained():
+    fast = [0.1, 0.1, 0.1]
+    data = _data([_result("P", "numpy", TIGHT_NUMPY), _result("P", "jax", fast, reused=True),
+                  _result("Q", "numpy", TIGHT_NUMPY), _result("Q", "jax", fast, reused=False)])
+    text, console = _report.markdown(data, {}), _report.console_summary(data)
+    assert "| adam | jax | 0.1 | 0.0 (reused) |" in text
+    assert "| adam | jax | 0.1 | 1.25 |" in text
+    assert text.count(_report.REUSED_NOTE) == 1  # under P's table only
+    assert re.search(r"^P +adam +jax +0\.1000 +0\.000 \(reused\) ", console, re.M)
+    assert re.search(r"^Q +adam +jax +0\.1000 +1\.250 ", console, re.M)
+    assert f"* {_report.REUSED_NOTE}" in console
+
+
+def test_the_suite_records_a_program_reused_from_an_earlier_problem(tmp_path):
+    # shapes and epochs no other test uses: the first problem compiles, the second reuses
+    X, y = _regression(n=97, d=7, seed=4)
+    bench = LargeScaleBenchmark(tmp_path, backends=("numpy", "jax"), repeats=1, progress=False)
+    for name in ("first", "second"):
+        bench.benchmark_dataset(name, X, y, X[:10], y[:10], {},
+                                [{"optimizer": "sgd", "learning_rate": 0.05}], 23)
+    first, second = [r for r in bench.results if r["backend"] == "jax"]
+    assert first["compile_count"] > 0 and first["program_reused"] is False
+    assert second["compile_count"] == 0 and second["program_reused"] is True
+    text = _report.markdown(bench.to_dict(), {})
+    assert text.count(" (reused) |") == 1 and _report.REUSED_NOTE in text
+    assert "n_train 97, n_test 10, n_features 7" in text
+
+
+def test_a_long_problem_name_appears_whole_in_the_console_table():
+    data = _data([_result(LONG_NAME, "numpy", TIGHT_NUMPY),
+                  _result(LONG_NAME, "jax", [0.1, 0.1, 0.1]),
+                  _result("short", "numpy", TIGHT_NUMPY, optimizer="sgd")])
+    lines = _report.console_summary(data).splitlines()
+    header, rows = lines[0], [line for line in lines[1:4]]
+    assert [line.startswith(LONG_NAME + " ") for line in rows] == [True, True, False]
+    column = header.index("optimizer")
+    assert column > len(LONG_NAME)
+    assert [line[column:].split()[0] for line in rows] == ["adam", "adam", "sgd"]  # aligned

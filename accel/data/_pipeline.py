@@ -85,6 +85,9 @@ class StepLoader:
     """Reads the steps of the batch plan ``lay`` from ``source`` for ``devices`` (global
     device indices of this process), ahead of the consumer (module doc).
 
+    ``threads``: worker threads reading steps, at most ``prefetch`` of them (grain reads no
+    more steps at once than it holds ahead, and warns when given more threads: a block of
+    one large step holds ``prefetch = 2`` steps, so 2 threads then);
     ``delay_s``: extra seconds per step read (to show the overlap in benchmarks);
     ``check_finite``: refuse NaN or infinity in any column (naming it, the row and the file)
     wherever read. Every read is checked against the source's ``spec`` (``read_checked``)."""
@@ -109,8 +112,10 @@ class StepLoader:
             chunk_rows = min(lay.rows_per_device, max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row))
         self.block = block
         self.chunk_rows = chunk_rows
-        self.threads = threads
         self.prefetch = 2 * block if prefetch is None else prefetch
+        # grain warns (through absl logging) when prefetch_buffer_size < num_threads: the
+        # extra threads would idle, so they are not asked for (0 = no read-ahead at all)
+        self.threads = min(threads, self.prefetch) if self.prefetch else threads
         self.delay_s = delay_s
         self.check_finite = check_finite
         self._orders: dict[int, np.ndarray] = {}  # the epochs being read (threads share them)
