@@ -72,8 +72,9 @@ class BaseOptimizer(LinearEstimator):
             other spellings of these dtypes (``'f4'``, ``'f'``, ``np.float32``) name them too.
 
     Attributes (after ``fit``):
-        coef_ (d,), intercept_, history_ (``'loss'``, ``'grad_norm'``; ``n_epochs_ + 1``
-        entries each), n_epochs_, converged_, diverged_, n_features_in_, classes_ (logistic).
+        ``coef_`` (d,), ``intercept_``, ``history_`` (``'loss'``, ``'grad_norm'``;
+        ``n_epochs_ + 1`` entries each), ``n_epochs_``, ``converged_``, ``diverged_``,
+        ``n_features_in_``, ``classes_`` (logistic).
     """
 
     _name: ClassVar[str]  # key in accel.linear._optax.HYPERPARAMETERS

@@ -49,6 +49,14 @@ PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 
 
 class BatchStrategy(enum.Enum):
+    """How ``BatchProcessor`` cuts a stream into batches (DPA's names and values).
+
+    ``SEQUENTIAL``: consecutive batches of ``batch_size``; ``ROUND_ROBIN``: each window of
+    ``batch_size * num_buckets`` samples dealt over ``num_buckets`` interleaved batches;
+    ``MEMORY_OPTIMIZED``: ``memory_fraction * budget / bytes_per_sample`` samples per batch;
+    ``ADAPTIVE``: the size hill-climbs on the consumer's measured throughput.
+    """
+
     SEQUENTIAL = "sequential"
     ROUND_ROBIN = "round_robin"
     MEMORY_OPTIMIZED = "memory_optimized"

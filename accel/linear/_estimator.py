@@ -76,7 +76,7 @@ class _logistic_only:
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
-            return self
+            return self.fn  # on the class: the function (its signature shows in help and docs)
         if getattr(obj, "loss", None) != "logistic":
             raise _NotAvailable(
                 f"{self.fn.__name__} is only defined for loss='logistic' "
@@ -309,7 +309,7 @@ class LinearEstimator(_Base):
 
     @_logistic_only
     def decision_function(self, X: Any) -> Any:
-        """``z = X @ coef_ + intercept_``: the logit of ``classes_[1]`` (``loss='logistic'``)."""
+        """The logit of ``classes_[1]``, ``z = X @ coef_ + intercept_`` (``loss='logistic'``)."""
         return self._decision_values(X)
 
     def predict(self, X: Any) -> Any:
