@@ -1,7 +1,8 @@
 """accel: JAX/XLA accelerated optimizers, data-parallel training, deterministic augmentation
 and honest backend benchmarks.
 
-Public API (explicit re-exports; everything else is private):
+Public API (explicit re-exports; everything else is private)::
+
     accel.augment        deterministic augmentation parameters (subpackage): gen_augmentation_batch,
                          streams, distributed splitting, batching, files, statistics
     JAXOptimizer         linear model trained by optax in one compiled XLA loop
@@ -39,3 +40,11 @@ __all__ = [
     "benchmark_optimizer",
     "compare_backends",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # frameworm's names (DistributedTrainer, OptimizedDataLoader) raise an ImportError that
+    # names the equivalent here; anything else is the usual AttributeError.
+    from accel._migration import missing_name
+
+    raise missing_name(__name__, name)

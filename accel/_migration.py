@@ -12,7 +12,7 @@ semantics (``use_amp`` is PyTorch's float16 autocast; ``compute_dtype='bfloat16'
 loss scaling), so the user chooses.
 
 Example:
-    >>> from accel.parallel._migration import check_foreign_keywords
+    >>> from accel._migration import check_foreign_keywords
     >>> try:
     ...     check_foreign_keywords({"gradient_accumulation_steps": 4}, None)
     ... except TypeError as err:
@@ -25,7 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["COMMUNICATION_BACKENDS", "FOREIGN_KEYWORDS", "check_foreign_keywords"]
+__all__ = [
+    "COMMUNICATION_BACKENDS",
+    "FOREIGN_KEYWORDS",
+    "FOREIGN_NAMES",
+    "check_foreign_keywords",
+    "missing_name",
+]
 
 # keyword -> (where it comes from, what to write here; ``{value}`` is the value given)
 FOREIGN_KEYWORDS: dict[str, tuple[str, str]] = {
@@ -58,6 +64,22 @@ FOREIGN_KEYWORDS: dict[str, tuple[str, str]] = {
         "ParallelTrainer, or train(..., optimizer=optax_transformation)",
     ),
 }
+# frameworm's names (``from frameworm.distributed import ...``) -> what to use here.
+FOREIGN_NAMES: dict[str, str] = {
+    "DistributedTrainer": (
+        "use accel.ParallelTrainer(optimizer_type=..., learning_rate=..., epochs=..., "
+        "batch_size=...) and its train(loss_fn, params, data, eval_data=...) (fit(X, y) for the "
+        "linear model): the model is a pytree of parameters and a loss_fn(params, batch)"
+    ),
+    "OptimizedDataLoader": (
+        "pass arrays, .npy paths or an accel.data source (accel.data.RandomAccessSource(dataset) "
+        "for a map-style dataset) with batch_size to ParallelTrainer.fit/train: reader threads "
+        "and read-ahead are built in"
+    ),
+    "PerformanceProfiler": "from accel import PerformanceProfiler (the same methods)",
+}
+MIGRATION_GUIDE = "docs/migration.md"
+
 # Values of PyTorch's ``torch.distributed`` backend: here ``backend`` is how the devices run
 # the step; the communication is XLA's own.
 COMMUNICATION_BACKENDS = ("nccl", "gloo", "mpi", "ucc", "ddp")
@@ -70,8 +92,8 @@ def check_foreign_keywords(hyper: Mapping[str, Any], backend: Any) -> None:
         if key in FOREIGN_KEYWORDS:
             source, ours = FOREIGN_KEYWORDS[key]
             raise TypeError(
-                f"ParallelTrainer has no {key} ({source}): {ours.format(value=value)}; see the "
-                "migration notes in the README"
+                f"ParallelTrainer has no {key} ({source}): {ours.format(value=value)}; see "
+                f"{MIGRATION_GUIDE}"
             )
     if isinstance(backend, str) and backend.lower() in COMMUNICATION_BACKENDS:
         raise ValueError(
@@ -80,3 +102,21 @@ def check_foreign_keywords(hyper: Mapping[str, Any], backend: Any) -> None:
             "default). The gradients' all-reduce is XLA's (NCCL on NVIDIA GPUs), and several "
             "hosts join through jax.distributed.initialize()"
         )
+
+
+def missing_name(module: str, name: str) -> Exception:
+    """The error for ``module.name`` that does not exist: an ``ImportError`` naming our
+    equivalent for a frameworm name (``from accel import DistributedTrainer``), else the
+    usual ``AttributeError``. A module's ``__getattr__`` raises what this returns.
+
+    An ``ImportError`` rather than an ``AttributeError`` because ``from m import name`` replaces
+    an ``AttributeError``'s message with its own "cannot import name"; ``hasattr`` on these
+    few names therefore raises instead of returning ``False``.
+    """
+    if name in FOREIGN_NAMES:
+        return ImportError(
+            f"{module} has no {name} (frameworm's distributed module): {FOREIGN_NAMES[name]}; "
+            f"see {MIGRATION_GUIDE}",
+            name=module,
+        )
+    return AttributeError(f"module {module!r} has no attribute {name!r}")

@@ -345,3 +345,11 @@ def barrier(name: str) -> None:
 def barrier_count() -> int:
     """How many times :func:`barrier` was called in this process (for tests)."""
     return _barriers
+
+
+def __getattr__(name: str) -> object:
+    # ``from frameworm.distributed import DistributedTrainer`` with the path changed to this
+    # module: an ImportError naming the equivalent here (accel._migration).
+    from accel._migration import missing_name
+
+    raise missing_name(__name__, name)

@@ -30,9 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from accel import _checks, _keys
+from accel._progress import progress_bar
 from accel.data import streams
 from accel.linear import _data, _inplace, _jax_stream, _model, _optax, _validation
 from accel.linear._estimator import LinearEstimator
@@ -286,7 +286,9 @@ class JAXOptimizer(LinearEstimator):
                 prog.hyper(values))  # fmt: skip
         if not self.use_jit:
             args = jax.device_put(args, device)
-        bar = tqdm(total=self.epochs, unit="epoch", desc=self._label()) if self.progress else None
+        bar = (
+            progress_bar(total=self.epochs, unit="epoch", desc=self._label()) if self.progress else None
+        )
         validate = early = None
         if val is not None:
             early = _validation.EarlyStopping(self.patience)

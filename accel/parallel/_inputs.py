@@ -18,8 +18,8 @@ import numpy as np
 import optax
 
 from accel import _checks
+from accel._migration import check_foreign_keywords
 from accel.linear import engine
-from accel.parallel._migration import check_foreign_keywords
 
 __all__ = [
     "NAN_POLICIES",

@@ -17,6 +17,7 @@ import optax
 
 from accel import _checks, _keys, _orders
 from accel import distributed as _dist
+from accel._progress import progress_bar
 from accel.linear import engine
 from accel.parallel import (
     _checkpoint,
@@ -76,11 +77,12 @@ class ParallelTrainer(engine.LinearEstimator):
         backend: ``None`` (the strategy's default: ``'pmap'`` for data_parallel,
             ``'shard_map'`` for the others), ``'pmap'``, ``'shard_map'`` or ``'jit'``
             (NamedSharding/GSPMD); all three give the same results for data_parallel.
-        optimizer_type, learning_rate, **hyperparameters: as in ``JAXOptimizer``
+        optimizer_type, learning_rate: as in ``JAXOptimizer``
             (``accel.linear.HYPERPARAMETERS``: 'sgd', 'momentum', 'nesterov', 'adagrad',
             'rmsprop', 'adam', 'adamw' or an ``optax.GradientTransformation``). The learning
             rate and hyperparameter values are arguments of the compiled program: changing
             them does not recompile.
+        **hyperparameters: as in ``JAXOptimizer``.
         epochs: passes over the data. batch_size: rows per micro-batch over all devices
             (``None`` = the whole data set).
         grad_accum_steps: micro-batches accumulated per optimizer step (``k``): equals a
@@ -476,7 +478,5 @@ class ParallelTrainer(engine.LinearEstimator):
     def _progress_bar(self, epochs: int, done: int):
         if not self.progress or not _dist.is_main_process():
             return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=epochs, initial=done, desc="ParallelTrainer", unit="epoch")
+        return progress_bar(total=epochs, initial=done, desc="ParallelTrainer", unit="epoch")
 
