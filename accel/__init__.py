@@ -14,6 +14,11 @@ Public API (explicit re-exports; everything else is private)::
     PerformanceProfiler  nested named sections of a JAX step (synchronised), device memory per
                          step, traces for TensorBoard/Perfetto
     accel.dpa            DPA's API (drop-in, bit-exact values) over accel.augment
+    clear_caches         drop every compiled training program (the one cache, at most 64)
+
+``accel.internals`` is not API: the one door into the private modules for the repository's own
+packages (``optimizers``, ``benchmarks``, ``examples``); users import from ``accel`` and its
+subpackages.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -23,6 +28,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
+from accel._cache import clear_caches
 from accel.bench import SpeedBenchmark, benchmark_optimizer, compare_backends
 from accel.linear import JAXOptimizer
 from accel.parallel import ParallelTrainer
@@ -38,6 +44,7 @@ __all__ = [
     "SpeedBenchmark",
     "__version__",
     "benchmark_optimizer",
+    "clear_caches",
     "compare_backends",
 ]
 

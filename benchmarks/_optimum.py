@@ -10,8 +10,8 @@ one) and ``n`` rows:
     L        = λ_max(Aᵀ A / n)            (mse)     L = λ_max(Aᵀ A / n) / 4   (logistic)
 
 ``L`` bounds the Hessian, so ``1/L`` is the classical safe gradient step; it is the rule the
-suite uses for the SGD family. The losses themselves come from :mod:`accel.linear._model`, the
-one implementation every estimator uses.
+suite uses for the SGD family. The losses themselves come from ``accel.internals.loss_value``,
+the one implementation every estimator uses.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from accel.linear import _model
+from accel import internals
 
 __all__ = ["Optimum", "lipschitz_constant", "solve_optimum", "training_loss"]
 
@@ -45,7 +45,7 @@ def _design(X: np.ndarray) -> np.ndarray:
 def training_loss(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float, loss: str) -> float:
     """The training loss of ``(coef, intercept)`` evaluated in float64."""
     X64 = np.asarray(X, np.float64)
-    value = _model.loss_value(
+    value = internals.loss_value(
         X64, np.asarray(y, np.float64), np.asarray(coef, np.float64), np.float64(intercept), loss=loss, xp=np
     )
     return float(value)
@@ -75,7 +75,7 @@ def _newton_logistic(A: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple
 
     for it in range(max_iter):
         z = A @ w
-        p = _model.sigmoid(z, np)
+        p = internals.sigmoid(z, np)
         g = A.T @ (p - y) / n
         if np.linalg.norm(g) < 1e-12:
             return w, it
@@ -101,7 +101,7 @@ def solve_optimum(X: np.ndarray, y: np.ndarray, loss: str) -> Optimum:
     else:
         raise ValueError(f"loss must be 'mse' or 'logistic', got {loss!r}")
     coef, intercept = sol[:-1], float(sol[-1])
-    _, gw, gb = _model.loss_and_grad(
+    _, gw, gb = internals.loss_and_grad(
         np.asarray(X, np.float64), y64, coef, np.float64(intercept), loss=loss, xp=np
     )
     grad_norm = float(np.sqrt(np.sum(gw * gw) + gb * gb))

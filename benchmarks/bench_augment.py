@@ -36,6 +36,7 @@ import subprocess
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from accel.augment import (
@@ -50,15 +51,24 @@ __all__ = ["dpa_reference_params", "main"]
 
 
 def jax_random_params(ids_hi, ids_lo, bounds, seed: int = 0, epoch: int = 0):
-    """The same parameters through ``jax.random`` only (vmap of fold_in), for comparison."""
-    from accel import _keys
-    from accel.augment._generate import _params_from_words
+    """The same parameters through ``jax.random`` only (vmap of fold_in), for comparison.
 
-    key = _keys.epoch_key(_keys.seed_key(seed), epoch)
-    keys = _keys.sample_keys(key, ids_hi, ids_lo)
+    The five words of each sample from ``jax.random.fold_in``, then the kernel's affine step
+    (``u = (w >> 9) / 2**23``, ``clip(affine_exact(a, width, u), a, c)`` with the rows
+    ``(a, width, c)`` of ``bounds_array``): the values of ``gen_augmentation_batch``.
+    """
+    from accel.internals import affine_exact, epoch_key, sample_keys, seed_key
+
+    key = epoch_key(seed_key(seed), epoch)
+    keys = sample_keys(key, ids_hi, ids_lo)
     words = [jax.random.key_data(jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(keys)) for j in range(3)]
     flat = [words[0][:, 0], words[0][:, 1], words[1][:, 0], words[1][:, 1], words[2][:, 0]]
-    return _params_from_words(flat, bounds)
+    out = []
+    for j, w in enumerate(flat):
+        u = jax.lax.bitcast_convert_type((w >> np.uint32(9)) | np.uint32(0x3F800000), jnp.float32) - np.float32(1)
+        a, width, c = bounds[j, 0], bounds[j, 1], bounds[j, 2]
+        out.append(jnp.clip(affine_exact(a, width, u), a, c))
+    return tuple(out)
 
 
 def _consume(stream, want: int) -> None:
@@ -90,10 +100,9 @@ def build_cases(args, config: AugmentationConfig) -> list[dict]:
     cases.append({"name": "jax.random.uniform(philox4x32 key, (n, 5))", "n": args.n, "compile": True,
                   "run": lambda: raw(philox_key).block_until_ready()})
     if not args.no_jax_random:
-        from accel import _keys
-        from accel.augment._generate import bounds_array
+        from accel.internals import bounds_array, split_ids
 
-        hi, lo = (jax.device_put(a) for a in _keys.split_ids(ids))
+        hi, lo = (jax.device_put(a) for a in split_ids(ids))
         f = jax.jit(jax_random_params)
         bounds = bounds_array(config)
         cases.append({"name": "jax.random fold_in path (ids already on device)", "n": args.n, "compile": True,

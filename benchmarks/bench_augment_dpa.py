@@ -27,7 +27,8 @@ import time
 import jax
 import numpy as np
 
-from accel.augment import PARAM_NAMES, AugmentationConfig, _dpa, gen_augmentation_batch
+from accel.augment import PARAM_NAMES, AugmentationConfig, gen_augmentation_batch
+from accel.internals import augment_dpa as _dpa
 from benchmarks.bench_augment_reference import dpa_callable, dpa_reference_params, load_dpa
 
 

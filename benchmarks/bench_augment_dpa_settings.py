@@ -23,7 +23,9 @@ import time
 
 import numpy as np
 
-from accel.augment import AugmentationConfig, _dpa, _mt19937
+from accel.augment import AugmentationConfig
+from accel.internals import augment_dpa as _dpa
+from accel.internals import augment_mt19937 as _mt19937
 from benchmarks.bench_augment_dpa import params_from_uniforms, reference_rows
 from benchmarks.bench_augment_reference import dpa_reference_params
 

@@ -9,7 +9,7 @@ A PyTorch ``Dataset.__getitem__`` asks for one sample id at a time. This script 
   locality at all: every id goes through the single-id host path);
 
 for the default algorithm (``threefry2x32``), and ``algorithm='dpa'`` (DPA's values bit for
-bit). Each run of ours starts from an empty cache (``_sample.clear_cache()``), so the block
+bit). Each run of ours starts from an empty cache (``clear_sample_cache()``), so the block
 computations of that run are inside its time. The peers are DPA's ``gen_augmentation_params``
 rewritten with DPA's structure (``benchmarks.bench_augment_reference``) and, when
 ``$ACCEL_BENCH_DPA_SRC`` names a DPA checkout, DPA's own code. Every repeat runs every case
@@ -30,12 +30,8 @@ import time
 
 import numpy as np
 
-from accel.augment import (
-    AugmentationConfig,
-    _sample,
-    gen_augmentation_batch,
-    gen_augmentation_params,
-)
+from accel.augment import AugmentationConfig, gen_augmentation_batch, gen_augmentation_params
+from accel.internals import SAMPLE_CACHE_BLOCK, clear_sample_cache
 from benchmarks.bench_augment_reference import dpa_callable, dpa_reference_params, load_dpa
 
 
@@ -66,14 +62,14 @@ def main(argv: list[str] | None = None) -> dict:
     sequential = list(range(args.n))
     shuffled = rng.permutation(args.n).tolist()
     # distinct 64-bit ids, each in its own cache block
-    random64 = (rng.choice(2**40, args.n_random, replace=False).astype(np.uint64) * np.uint64(_sample.BLOCK * 16384)
-                + rng.integers(0, _sample.BLOCK, args.n_random, dtype=np.uint64)).tolist()
+    random64 = (rng.choice(2**40, args.n_random, replace=False).astype(np.uint64) * np.uint64(SAMPLE_CACHE_BLOCK * 16384)
+                + rng.integers(0, SAMPLE_CACHE_BLOCK, args.n_random, dtype=np.uint64)).tolist()
     check_equal_to_batch(sequential[:2000] + random64[:200], config, "threefry2x32")
     check_equal_to_batch(random64[:100], config, "dpa")
 
     def ours(ids, algorithm="threefry2x32"):
         def run():
-            _sample.clear_cache()
+            clear_sample_cache()
             for i in ids:
                 gen_augmentation_params(i, config, algorithm=algorithm)
         return run

@@ -17,8 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from accel.bench._cli import CompareRequest, run
-from accel.bench._operations import OPERATIONS
+from accel.bench import OPERATIONS, CompareRequest, run_compare
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench_backends: error: {exc}", file=sys.stderr)
         return 2
     for request in requests:
-        run(request, command=command)
+        run_compare(request, command=command)
         print()
     return 0
 

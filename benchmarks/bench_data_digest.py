@@ -25,7 +25,7 @@ import numpy as np
 
 from accel import ParallelTrainer
 from accel.data import NpyShards
-from accel.parallel import _runner
+from accel.internals import data_digest, source_digest
 
 
 def _time(fn) -> float:
@@ -58,14 +58,14 @@ def main(argv: list[str] | None = None) -> None:
         np.save(paths[0], X)
         np.save(paths[1], y)
         source = NpyShards({"X": paths[0], "y": paths[1]})
-        assert _runner.source_digest(source) == _runner.data_digest({"X": X, "y": y})
+        assert source_digest(source) == data_digest({"X": X, "y": y})
         kw = {"n_devices": 1, "epochs": 1, "batch_size": 1024, "optimizer_type": "sgd"}
         ParallelTrainer(**kw).fit(X, y)  # compile once, outside the clock
         rounds: dict[str, list[float]] = {k: [] for k in ("arrays", "file", "read", "fit", "fit_ckpt")}
         for r in range(args.repeats):
             rounds["read"].append(_time(lambda: _read_files(paths)))
-            rounds["arrays"].append(_time(lambda: _runner.data_digest({"X": X, "y": y})))
-            rounds["file"].append(_time(lambda: _runner.source_digest(source)))
+            rounds["arrays"].append(_time(lambda: data_digest({"X": X, "y": y})))
+            rounds["file"].append(_time(lambda: source_digest(source)))
             rounds["fit"].append(_time(lambda: ParallelTrainer(**kw).fit(X, y)))
             ckpt = os.path.join(d, f"ckpt{r}")
             rounds["fit_ckpt"].append(

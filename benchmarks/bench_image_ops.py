@@ -5,7 +5,7 @@ Usage::
     python -m benchmarks.bench_image_ops [--batch 256] [--size 224] [--channels 3] [--repeats 3]
         [--n-baseline 16]
 
-Times each op of :mod:`accel.augment._ops` and ``apply_augmentations`` on a float32 NHWC
+Times each image op of :mod:`accel.augment` and ``apply_augmentations`` on a float32 NHWC
 batch already on the device (``block_until_ready``, median of ``--repeats`` after a
 compile-and-warm-up call whose time is reported apart), the uint8 path of
 ``apply_augmentations``, and the same pipeline written with ``scipy.ndimage.affine_transform``
@@ -23,7 +23,14 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
-from accel.augment import _ops
+from accel.augment import (
+    add_noise,
+    adjust_brightness,
+    adjust_contrast,
+    apply_augmentations,
+    noise_keys,
+    rotate_and_scale,
+)
 
 
 class Batch(dict):
@@ -56,12 +63,12 @@ def op_cases(images, images_u8, batch, keys) -> dict:
     """The timed calls: each op on ``images`` with ``batch``'s per-image parameters (a mapping
     with ``sample_ids``, ``seed``, ``epoch``), and the whole pipeline on float32 and uint8."""
     return {
-        "rotate_and_scale": lambda: _ops.rotate_and_scale(images, batch["rotation"], batch["scale"]),
-        "adjust_brightness": lambda: _ops.adjust_brightness(images, batch["brightness"]),
-        "adjust_contrast": lambda: _ops.adjust_contrast(images, batch["contrast"]),
-        "add_noise": lambda: _ops.add_noise(images, batch["noise"], keys),
-        "apply_augmentations": lambda: _ops.apply_augmentations(images, batch),
-        "apply_augmentations_uint8": lambda: _ops.apply_augmentations(images_u8, batch),
+        "rotate_and_scale": lambda: rotate_and_scale(images, batch["rotation"], batch["scale"]),
+        "adjust_brightness": lambda: adjust_brightness(images, batch["brightness"]),
+        "adjust_contrast": lambda: adjust_contrast(images, batch["contrast"]),
+        "add_noise": lambda: add_noise(images, batch["noise"], keys),
+        "apply_augmentations": lambda: apply_augmentations(images, batch),
+        "apply_augmentations_uint8": lambda: apply_augmentations(images_u8, batch),
     }
 
 
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
         "contrast": rng.uniform(0.7, 1.3, n),
     }
     batch = Batch(params, np.arange(n, dtype=np.uint64), seed=0, epoch=0)
-    keys = _ops.noise_keys(batch.sample_ids, 0, 0)
+    keys = noise_keys(batch.sample_ids, 0, 0)
 
     cases = op_cases(images, images_u8, batch, keys)
     result = {"device": str(jax.devices()[0]), "shape": list(host.shape)}

@@ -39,9 +39,10 @@ import numpy as np
 import optax
 
 from accel import JAXOptimizer
-from accel._report import dump_json
-from accel.linear import _jax_optimizer, _jax_program, _placement
-from accel.linear._single import ParamLayout
+from accel.internals import ParamLayout, cached_programs, dump_json
+from accel.internals import linear_jax_optimizer as _jax_optimizer
+from accel.internals import linear_jax_program as _jax_program
+from accel.internals import linear_placement as _placement
 from benchmarks.bench_linear_speed import aligned_copy, machine, regression, scan_fit
 
 
@@ -101,8 +102,8 @@ def dispatch(repeats: int) -> dict[str, Any]:
     t = medians({**{f"ours {e}": (lambda m=m: m.fit(X, y)) for e, m in ours.items()},
                  **{f"scan {e}": (lambda s=s: s(X, y)) for e, s in scans.items()}}, repeats)  # fmt: skip
     per_epoch = {k: (t[f"{k} 2001"] - t[f"{k} 1"]) / 2000 for k in ("ours", "scan")}
-    program = next(p for (spec, _, _), p in _jax_program._COMPILED.items()
-                   if type(spec) is _jax_program.Spec and spec.n == 160)  # fmt: skip
+    program = next(p for key, p in cached_programs()
+                   if key[0] == "JAXOptimizer" and type(key[1]) is _jax_program.Spec and key[1].n == 160)
     scan_text = _scan_hlo(optax.adam(1e-3), 2000, jax.numpy.asarray(X), jax.numpy.asarray(y))
     variants = {"vector, rerun on divergence (the engine)": _variant(True, False),
                 "pytree, rerun on divergence": _variant(False, False),

@@ -22,7 +22,7 @@ results on the host):
               objective, the mean log-loss; scikit-learn's defaults otherwise) against
               ``JAXOptimizer('lbfgs', loss='logistic')`` run for the fewest iterations whose
               loss is at most scikit-learn's final loss (both losses computed by
-              ``accel.linear._model.loss_value`` in float64 from the fitted coefficients).
+              ``accel.internals.loss_value`` in float64 from the fitted coefficients).
               ``JAXOptimizer`` also in float32 (scikit-learn's L-BFGS works in float64).
 
 Method: every contender is called once untimed first (JAX compiles there; the seconds are
@@ -56,9 +56,7 @@ import optax
 import psutil
 
 from accel import JAXOptimizer
-from accel._report import dump_json
-from accel.linear import _model
-from accel.linear._placement import aligned_empty
+from accel.internals import aligned_empty, dump_json, loss_value
 from optimizers import SGD
 
 CASES = ("dispatch", "blas", "lbfgs")
@@ -198,8 +196,8 @@ def case_lbfgs(repeats: int) -> dict[str, Any]:
     X, y = logistic_problem()
 
     def loss64(coef, intercept) -> float:
-        return float(_model.loss_value(X, y, np.asarray(coef, np.float64), np.float64(intercept),
-                                       loss="logistic", xp=np))  # fmt: skip
+        return float(loss_value(X, y, np.asarray(coef, np.float64), np.float64(intercept),
+                                loss="logistic", xp=np))  # fmt: skip
 
     sk = LogisticRegression(C=np.inf, solver="lbfgs")
     sk.fit(X, y)

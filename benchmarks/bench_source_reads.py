@@ -1,11 +1,12 @@
 """The cost of reading source files with ``pread`` (checked for change) instead of a memory map.
 
-Sources read ``.npy`` files with ``accel.data._files.FileRows``: ``pread`` into a buffer, the
-file's state checked before and after each read, so that a file truncated or rewritten
-during a fit stops it with an error naming the file (through a memory map a truncation
-kills the process with ``SIGBUS``). This script measures what that costs against reading the
-same rows through a memory map (what the sources did before), in one run, on ``--rows`` x
-``--features`` float32 rows, page cache warm:
+Sources read ``.npy`` files with ``FileRows`` (``accel.data``'s reader, through
+``accel.internals``): ``pread`` into a buffer, the file's state checked before and after
+each read, so that a file truncated or rewritten during a fit stops it with an error naming
+the file (through a memory map a truncation kills the process with ``SIGBUS``). This script
+measures what that costs against reading the same rows through a memory map (what the
+sources did before), in one run, on ``--rows`` x ``--features`` float32 rows, page cache
+warm:
 
 * ``random``: ``--batch`` random rows (a mini-batch of a shuffled epoch);
 * ``block``: ``--block`` contiguous rows (an evaluation chunk, a digest block);
@@ -31,7 +32,7 @@ import numpy as np
 
 from accel import JAXOptimizer
 from accel.data import ArraySource
-from accel.data._files import FileRows
+from accel.internals import FileRows
 
 
 def _time(fn) -> float:

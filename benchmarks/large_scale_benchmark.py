@@ -47,7 +47,7 @@ Definitions (also printed in the report):
   repeat); a speed-up from a noisy timing (the backend's or NumPy's) is printed ``(noisy)``
   in the tables and hatched in ``backend_speedup.png``.
 * final train loss: recomputed in float64 from the returned ``coef_``/``intercept_`` with the
-  shared loss of :mod:`accel.linear._model`, so every backend is judged by the same arithmetic.
+  shared loss of ``accel.internals.loss_value``, so every backend is judged by the same arithmetic.
 * gap: ``(final - optimum) / max(|optimum|, 1e-12)``; converged: ``gap <= rtol``.
 * A loss below the optimum by more than float64 rounding raises: the optimum would be wrong.
 """
@@ -71,8 +71,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: import the package this file belongs to
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from accel._atomic import write_atomic
-from accel._report import dump_json, jsonable
+from accel.internals import dump_json, jsonable, write_atomic
 from benchmarks import _optimum, _problems, _report
 
 __all__ = ["BACKENDS", "LargeScaleBenchmark", "main"]
@@ -131,7 +130,7 @@ _COMPILES = _CompileCounter()
 
 
 def _versions() -> dict[str, str | None]:
-    from accel._info import package_versions
+    from accel.internals import package_versions
 
     return package_versions()
 
@@ -322,9 +321,9 @@ class LargeScaleBenchmark:
         ``loss`` defaults to ``metadata.get("loss", "mse")``. Missing learning rates are chosen
         by :meth:`choose_learning_rates`.
         """
-        from accel.linear import _data
+        from accel.internals import check_loss
 
-        loss = _data.check_loss(loss or metadata.get("loss", "mse"))
+        loss = check_loss(loss or metadata.get("loss", "mse"))
         if not isinstance(max_epochs, int) or max_epochs < 1:
             raise ValueError(f"max_epochs must be an integer >= 1, got {max_epochs!r}")
         specs = _specs(configs)
@@ -368,7 +367,7 @@ class LargeScaleBenchmark:
         return rows
 
     def _run_one(self, problem, loss, opt, lr, backend, epochs, optimum, X, y, Xt, yt, hyper=None):
-        from accel.linear import _model
+        from accel.internals import decision_function
 
         est, median, times, compile_time, compile_count = self._time_fits(
             backend, lambda: self._estimator(backend, opt, lr, loss, epochs, hyper), X, y
@@ -383,7 +382,7 @@ class LargeScaleBenchmark:
                 f"below the computed optimum {optimum.loss!r} by more than rounding ({rounding:.1e}); "
                 "the optimum is wrong"
             )
-        z = _model.decision_function(np.asarray(Xt, np.float64), coef, intercept, np)
+        z = decision_function(np.asarray(Xt, np.float64), coef, intercept, np)
         if loss == "logistic":
             metric_name, metric = "accuracy", float(np.mean((z > 0) == (np.asarray(yt) > 0.5)))
         else:

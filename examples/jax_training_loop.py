@@ -6,6 +6,10 @@ so they are identical to ``gen_augmentation_batch`` on the host, for any batch o
 batch size, device or process count. Here they drive a toy "augmentation" (brightness and
 contrast applied to synthetic features) of a linear regression trained with optax.
 
+The key ``K(seed, epoch)``, the ids' uint32 halves and the epoch's row order come from
+``accel.internals`` (the repository's bridge to accel's key derivation, not a stable API):
+``accel.augment`` does not export them yet.
+
 Run: ``python examples/jax_training_loop.py``
 """
 
@@ -18,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from accel import _keys, _orders
 from accel.augment import augmentation_params, gen_augmentation_batch, get_preset
+from accel.internals import epoch_key, epoch_permutation, seed_key, split_ids
 
 CONFIG = get_preset("mild")
 
@@ -47,11 +51,11 @@ def main(num_samples: int = 256, batch_size: int = 32, epochs: int = 3, seed: in
     opt_state = opt.init(w)
     losses = []
     for epoch in range(epochs):
-        key = _keys.epoch_key(_keys.seed_key(seed), epoch)  # K(seed, epoch)
-        order = _orders.epoch_permutation(seed, epoch, num_samples)
+        key = epoch_key(seed_key(seed), epoch)  # K(seed, epoch)
+        order = epoch_permutation(seed, epoch, num_samples)
         for start in range(0, num_samples, batch_size):
             ids = order[start : start + batch_size]
-            hi, lo = _keys.split_ids(ids)
+            hi, lo = split_ids(ids)
             w, opt_state, loss, p = train_step(w, opt_state, key, hi, lo, x[ids], y[ids], opt=opt)
             losses.append(float(loss))
         # the parameters used in the step are exactly the host-side ones

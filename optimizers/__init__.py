@@ -12,7 +12,7 @@ Seven estimators for the linear model ``z = X @ w + b`` with one shared base
     ([1.0, -2.0, 0.5], 0.3)
 
 Update formulas are in each class's docstring; hyperparameters have optax's names and
-defaults (``accel.linear._optax.HYPERPARAMETERS``).
+defaults (``accel.linear.HYPERPARAMETERS``).
 """
 
 from ._base import BaseOptimizer

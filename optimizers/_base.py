@@ -6,16 +6,17 @@ The contract (shared DESIGN.md) in the order this loop follows it:
 * ``history_['loss'][0]`` and ``history_['grad_norm'][0]`` are the full-data loss and
   gradient norm at the zero start, then one entry after every completed epoch;
 * an epoch is one step on the full data (``batch_size=None`` or ``>= n``) or one pass over the rows in
-  the order ``accel._orders.epoch_permutation(random_state, epoch, n)`` (epochs count from 0;
-  computed in blocks of epochs by the same derivation, ``accel._orders.EpochOrders``),
+  the order of the JAX estimators, ``epoch_permutation(random_state, epoch, n)`` (epochs count
+  from 0; computed in blocks of epochs by the same derivation, ``EpochOrders``; both in
+  ``accel.internals``),
   in batches of ``batch_size`` with the last partial batch kept;
 * a full-batch step uses the gradient of the previous evaluation, so one epoch costs two
   matrix-vector products; a mini-batch epoch costs two per batch plus two for the
   full-data evaluation;
-* the divergence rule (``accel.linear._stopping``: a non-finite loss, or one above ``1e8``
+* the divergence rule of the JAX estimators (``diverged``: a non-finite loss, or one above ``1e8``
   times the initial loss) after an epoch stops training: that epoch is discarded (the
   parameters are those of the last good loss), ``diverged_=True`` and a ``DivergenceWarning``;
-  at the end, a fit whose last loss is much worse than its best epoch's (``_stopping``'s
+  at the end, a fit whose last loss is much worse than its best epoch's (their
   end-of-fit rule) also gets ``diverged_=True`` and a ``WorseThanBestWarning``;
 * with ``tol``: after an epoch with ``L_prev - L <= tol * |L_prev|`` (relative decrease
   below ``tol``) training stops with ``converged_=True`` (a ``ConvergenceWarning`` when the
@@ -34,10 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from accel import _checks
-from accel._orders import EpochOrders
-from accel.linear import _data, _model, _optax, _stopping
-from accel.linear._estimator import LinearEstimator
+from accel import internals
+from accel.linear import HYPERPARAMETERS, LinearEstimator
 
 __all__ = ["BaseOptimizer"]
 
@@ -47,7 +46,7 @@ _DTYPES = ("float32", "float64")
 def check_numpy_dtype(dtype: object) -> np.dtype:
     if dtype is None:  # np.dtype(None) is float64: refused like any other non-name
         raise TypeError(f"dtype must be one of {_DTYPES}, got None")
-    dt = _checks.parse_dtype(dtype)
+    dt = internals.parse_dtype(dtype)
     if dt is None:
         raise TypeError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     if dt.name not in _DTYPES:
@@ -77,7 +76,7 @@ class BaseOptimizer(LinearEstimator):
         ``n_features_in_``, ``classes_`` (logistic).
     """
 
-    _name: ClassVar[str]  # key in accel.linear._optax.HYPERPARAMETERS
+    _name: ClassVar[str]  # key in accel.linear.HYPERPARAMETERS
 
     def __init__(
         self,
@@ -116,18 +115,19 @@ class BaseOptimizer(LinearEstimator):
 
     def _hyperparameters(self, params: dict[str, Any] | None = None) -> dict[str, float]:
         params = self.get_params() if params is None else params
-        names = _optax.HYPERPARAMETERS[self._name]
-        return _optax.check_hyperparameters(self._name, **{k: params[k] for k in names})
+        names = HYPERPARAMETERS[self._name]  # a hyperparameter set to None takes its default
+        given = {k: params[k] for k in names if params[k] is not None}
+        return internals.check_hyperparameters(self._name, **given)
 
     def _check_params(self, params: dict[str, Any]) -> dict[str, float]:
-        _data.check_learning_rate(params["learning_rate"])
-        _checks.check_int(params["epochs"], "epochs", minimum=1)
-        _checks.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
-        _data.check_loss(params["loss"])
-        _checks.check_bool(params["fit_intercept"], "fit_intercept")
-        _checks.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
-        _checks.check_seed(params["random_state"], "random_state")
-        _checks.check_bool(params["verbose"], "verbose")
+        internals.check_learning_rate(params["learning_rate"])
+        internals.check_int(params["epochs"], "epochs", minimum=1)
+        internals.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
+        internals.check_loss(params["loss"])
+        internals.check_bool(params["fit_intercept"], "fit_intercept")
+        internals.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
+        internals.check_seed(params["random_state"], "random_state")
+        internals.check_bool(params["verbose"], "verbose")
         check_numpy_dtype(params["dtype"])
         return self._hyperparameters(params)
 
@@ -141,6 +141,7 @@ class BaseOptimizer(LinearEstimator):
                 return float(self.learning_rate(jnp.int32(step)))
         return float(self.learning_rate)
 
+    @internals.keeps_state_on_error
     def fit(self, X: Any, y: Any) -> BaseOptimizer:
         """Train from zero parameters; returns ``self``."""
         hyper = self._check_params(self.get_params())
@@ -154,7 +155,7 @@ class BaseOptimizer(LinearEstimator):
         loss, fit_intercept = self.loss, self.fit_intercept
 
         def evaluate(theta: np.ndarray) -> tuple[Any, np.ndarray]:
-            value, gw, gb = _model.loss_and_grad(
+            value, gw, gb = internals.loss_and_grad(
                 X, y, theta[:d], theta[d], loss=loss, fit_intercept=fit_intercept, xp=np
             )
             return value, np.append(gw, gb)
@@ -162,11 +163,11 @@ class BaseOptimizer(LinearEstimator):
         theta = np.zeros(d + 1, dtype=dtype)
         state = self._init_state(theta)
         value, g = evaluate(theta)
-        losses, norms = [value], [_model.grad_norm(g[:d], g[d], np)]
+        losses, norms = [value], [internals.grad_norm(g[:d], g[d], np)]
         initial = value
-        converged, diverged = False, bool(_stopping.diverged(value, initial, np))
+        converged, diverged = False, bool(internals.diverged(value, initial, np))
         full_batch = self.batch_size is None or self.batch_size >= n
-        orders = None if full_batch else EpochOrders(self.random_state, n)
+        orders = None if full_batch else internals.EpochOrders(self.random_state, n)
         step = 0
         report_every = max(1, self.epochs // 10)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -180,7 +181,7 @@ class BaseOptimizer(LinearEstimator):
                     order = orders.get(epoch)
                     for start in range(0, n, self.batch_size):
                         rows = order[start : start + self.batch_size]
-                        _, gw, gb = _model.loss_and_grad(
+                        _, gw, gb = internals.loss_and_grad(
                             X[rows], y[rows], new[:d], new[d],
                             loss=loss, fit_intercept=fit_intercept, xp=np,
                         )  # fmt: skip
@@ -188,15 +189,15 @@ class BaseOptimizer(LinearEstimator):
                         new = new - dtype.type(self._lr(step)) * u
                         step += 1
                 new_value, new_g = evaluate(new)
-                if _stopping.diverged(new_value, initial, np):
+                if internals.diverged(new_value, initial, np):
                     diverged = True
                     break
                 previous, theta, g, value = value, new, new_g, new_value
                 losses.append(value)
-                norms.append(_model.grad_norm(g[:d], g[d], np))
+                norms.append(internals.grad_norm(g[:d], g[d], np))
                 if self.verbose and ((epoch + 1) % report_every == 0 or epoch + 1 == self.epochs):
                     print(f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}: loss={value:.6g}")
-                if self.tol is not None and _stopping.converged(previous, value, self.tol, np):
+                if self.tol is not None and internals.converged(previous, value, self.tol, np):
                     converged = True
                     break
         history = {"loss": np.array(losses, dtype=dtype), "grad_norm": np.array(norms, dtype=dtype)}
@@ -227,7 +228,7 @@ class BaseOptimizer(LinearEstimator):
         """
         hyper = self._check_params(self.get_params())
         dtype = check_numpy_dtype(self.dtype)
-        X, y = _data.check_X_y(X_batch, y_batch, self.loss)
+        X, y = internals.check_X_y(X_batch, y_batch, self.loss)
         if self.loss == "logistic" and not np.all(np.isin(np.asarray(y), (0, 1))):
             raise ValueError(
                 "y_batch must hold labels 0 and 1 for loss='logistic' in step() (one batch "
@@ -246,7 +247,7 @@ class BaseOptimizer(LinearEstimator):
                 f"{run['theta'].shape[0] - 1} of dtype {run['theta'].dtype}"
             )
         theta = run["theta"]
-        value, gw, gb = _model.loss_and_grad(
+        value, gw, gb = internals.loss_and_grad(
             X, y, theta[:d], theta[d], loss=self.loss, fit_intercept=self.fit_intercept, xp=np
         )
         u, run["state"] = self._direction(np.append(gw, gb), run["state"], theta)
@@ -257,6 +258,6 @@ class BaseOptimizer(LinearEstimator):
 
     def _decision(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=self.coef_.dtype)
-        return _model.decision_function(X, self.coef_, self.intercept_, np)
+        return internals.decision_function(X, self.coef_, self.intercept_, np)
 
 

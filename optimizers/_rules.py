@@ -2,7 +2,7 @@
 
 Notation: ``g_t`` the gradient at step ``t = 1, 2, ...``, ``η_t`` the learning rate,
 ``θ = [w, b]`` the parameters, all operations elementwise. Defaults come from the one table
-``accel.linear._optax.HYPERPARAMETERS``.
+``accel.linear.HYPERPARAMETERS``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.linear._optax import HYPERPARAMETERS as _H
+from accel.linear import HYPERPARAMETERS as _H
 
 from ._base import BaseOptimizer
 

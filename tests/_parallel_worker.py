@@ -61,8 +61,11 @@ def counting_source(directory):
                 self.rows_read += len(rows)
             return self.source.read(rows)
 
-    return Counting(ArraySource({k: np.load(os.path.join(directory, f"{k}.npy"), mmap_mode="r")
-                                 for k in ("X", "y")}))  # fmt: skip
+    return Counting(
+        ArraySource(
+            {k: np.load(os.path.join(directory, f"{k}.npy"), mmap_mode="r") for k in ("X", "y")}
+        )
+    )
 
 
 def _fit(args) -> None:
@@ -105,8 +108,11 @@ def _multi(args) -> None:
     if args.data_dir:
         source = counting_source(args.data_dir)
         pt = ParallelTrainer(epochs=6, **CONFIG).fit(source)
-        streamed = {"file_coef": pt.coef_, "file_loss": pt.history_["loss"],
-                    "rows_read": source.rows_read}  # fmt: skip
+        streamed = {
+            "file_coef": pt.coef_,
+            "file_loss": pt.history_["loss"],
+            "rows_read": source.rows_read,
+        }
     np.savez(
         args.out,
         **streamed,

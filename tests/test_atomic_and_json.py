@@ -154,8 +154,10 @@ def test_a_full_disk_names_the_destination_and_leaves_no_temporary(tmp_path, mon
 
 
 def test_errors_that_name_a_file_or_are_not_storage_errors_pass_unchanged(tmp_path):
-    for exc in (FileNotFoundError(errno.ENOENT, "No such file or directory", "input.csv"),
-                ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")):  # fmt: skip
+    for exc in (
+        FileNotFoundError(errno.ENOENT, "No such file or directory", "input.csv"),
+        ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+    ):
         with pytest.raises(type(exc)) as err, atomic_open(tmp_path / "f.bin"):
             raise exc
         assert err.value is exc

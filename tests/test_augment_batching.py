@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _bench_fakes import ManualClock
 
 from accel.augment import (
     AugmentationBatch,
@@ -117,19 +118,11 @@ def test_cgroup_limits_are_read(tmp_path, monkeypatch):
     assert process_memory_budget() == (250 << 20, "cgroup")
 
 
-class FakeClock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-
 def _adaptive_sizes(cost, n=60_000, **cfg):
-    clock = FakeClock()
+    clock = ManualClock()
     p = BatchProcessor(BatchStrategy.ADAPTIVE, BatchConfig(**cfg), clock=clock)
     for batch in p.process_stream(stream_augmentation_chain(n, chunk_size=4096)):
-        clock.t += cost(len(batch))  # the consumer's time for this batch
+        clock.now += cost(len(batch))  # the consumer's time for this batch
     return p.batch_sizes
 
 

@@ -12,7 +12,8 @@ from _dpa_oracle import oracle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accel.augment import _dpa, _sha256
+from accel.augment._dpa_kernels import _draws as _dpa
+from accel.augment._dpa_kernels import _sha256
 
 
 def expected(ids, depth, prefix=""):

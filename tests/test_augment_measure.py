@@ -25,3 +25,21 @@ def test_measure_switches_are_checked():
         BenchmarkConfig(measure_cpu="yes")
     with pytest.raises(TypeError, match="measure_memory must be True or False"):
         BenchmarkConfig(measure_memory=None)
+
+
+def test_benchmark_times_any_call_with_setup_outside_the_timings():
+    events = []
+    config = BenchmarkConfig(iterations=3, warmup_iterations=2, measure_memory=False, measure_cpu=False)
+    m = BenchmarkRunner(config).benchmark(lambda: events.append("run"), 10, setup=lambda: events.append("setup"))
+    # one compiling call + one more warm-up + three timed calls, each after its setup
+    assert events == ["setup", "run"] * 5
+    assert len(m.times_seconds) == 3 and m.median_seconds in m.times_seconds
+    assert m.throughput_samples_per_second == pytest.approx(10 / m.median_seconds)
+    zero = BenchmarkRunner(config).benchmark(lambda: None, 0)
+    assert zero.throughput_samples_per_second == 0.0 and zero.avg_latency_ms == 0.0
+    with pytest.raises(TypeError, match="run must be a callable"):
+        BenchmarkRunner(config).benchmark(3, 1)
+    with pytest.raises(TypeError, match="setup must be None or a callable"):
+        BenchmarkRunner(config).benchmark(lambda: None, 1, setup=3)
+    with pytest.raises(ValueError, match="num_samples"):
+        BenchmarkRunner(config).benchmark(lambda: None, -1)

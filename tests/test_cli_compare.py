@@ -140,7 +140,8 @@ def test_compare_on_gpu(tmp_path, capsys):
 def test_noisy_results_are_flagged_in_table_and_json(tmp_path, capsys, monkeypatch):
     """A NumPy timing with std > mean (one run 0.25 s slow on a fake clock): the table notes
     it, a warning names the results, the JSON carries relative_std / noisy / speedup_reliable."""
-    from test_speed_benchmark import FakeClock, _sometimes_slow_numpy, _x
+    from _bench_fakes import FakeClock, sometimes_slow_numpy
+    from _helpers import random_matrix
 
     from accel import compare_backends
     from accel.bench import _cli, _clock
@@ -150,8 +151,14 @@ def test_noisy_results_are_flagged_in_table_and_json(tmp_path, capsys, monkeypat
     monkeypatch.setattr(_clock, "sleep", clock.sleep)
 
     def noisy_run(op, n, backends, dtype, n_runs, warmup, seed):
-        return compare_backends(_sometimes_slow_numpy(clock, slow_call=3), _x(n), backends=backends,
-                                n_runs=n_runs, warmup=warmup, dtype=dtype)  # fmt: skip
+        return compare_backends(
+            sometimes_slow_numpy(clock, slow_call=3),
+            random_matrix(n),
+            backends=backends,
+            n_runs=n_runs,
+            warmup=warmup,
+            dtype=dtype,
+        )
 
     monkeypatch.setattr(_cli, "run_operation", noisy_run)
     out_json = tmp_path / "out.json"

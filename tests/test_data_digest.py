@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import regression
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -18,15 +19,20 @@ from accel.data import ArraySource, NpyShards
 from accel.parallel import _runner
 
 N, D = 300, 3  # more rows than the 256 the digest used to sample
-KW = {"batch_size": 60, "optimizer_type": "sgd", "learning_rate": 0.05, "random_state": 1,
-      "n_devices": 1, "epochs": 1}  # fmt: skip
+KW = {
+    "batch_size": 60,
+    "optimizer_type": "sgd",
+    "learning_rate": 0.05,
+    "random_state": 1,
+    "n_devices": 1,
+    "epochs": 1,
+}
 REFUSED = r"different run or on other data.*data: checkpoint"
 
 
 def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, D)).astype(np.float32)
-    return X, (X @ np.array([1.0, -2.0, 0.5], np.float32) + 0.3).astype(np.float32)
+    coef = np.array([1.0, -2.0, 0.5], np.float32)
+    return regression(N, D, seed=seed, coef=coef, intercept=0.3, dtype=np.float32)
 
 
 def _unsampled_row() -> int:

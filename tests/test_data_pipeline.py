@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 import time
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import linear32, mlp_mse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,18 +33,11 @@ N, D = 300, 5
 FIT = dict(optimizer_type="adam", learning_rate=0.05, epochs=3, batch_size=32, random_state=3)
 
 
-def _data(n=N, d=D, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)).astype(np.float32)
-    y = (X @ rng.normal(size=d) + 0.3).astype(np.float32)
-    return X, y
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """The data as .npy files, as 3 .npy shards per column, and as 2 Parquet files."""
     d = tmp_path_factory.mktemp("data")
-    X, y = _data()
+    X, y = linear32(N, D)
     np.save(d / "X.npy", X)
     np.save(d / "y.npy", y)
     cuts = [0, 100, 170, N]
@@ -60,7 +53,7 @@ def files(tmp_path_factory):
 
 
 def _sources(d):
-    X, y = _data()
+    X, y = linear32(N, D)
 
     class Records:  # grain's RandomAccessDataSource protocol
         def __len__(self):
@@ -81,7 +74,7 @@ def _sources(d):
 
 # -- sources --------------------------------------------------------------------------------
 def test_every_source_reads_the_rows_of_the_arrays(files):
-    X, y = _data()
+    X, y = linear32(N, D)
     rows = np.array([299, 0, 100, 99, 170, 169, 5, 5])
     for name, (a, b) in _sources(files).items():
         src = as_source(a, b)
@@ -107,7 +100,7 @@ def test_npy_shards_read_any_rows_like_the_concatenation(tmp_path_factory, sizes
 
 
 def test_bad_sources_are_refused_naming_what_is_wrong(tmp_path):
-    X, y = _data(20)
+    X, y = linear32(20, D)
     np.save(tmp_path / "X-0.npy", X)
     np.save(tmp_path / "X-1.npy", X[:, :3])
     np.save(tmp_path / "y-0.npy", y)
@@ -164,7 +157,7 @@ def test_parquet_refuses_a_category_column_features_with_the_target_and_a_file_a
 
 
 def test_a_source_whose_length_or_records_change_during_training_is_refused():
-    X, y = _data(256, 4)
+    X, y = linear32(256, 4)
 
     class Shrinks:
         calls = 0
@@ -229,7 +222,7 @@ def test_loader_refuses_a_block_over_two_epochs():
 # -- streamed fits equal resident ones ------------------------------------------------------
 @pytest.mark.parametrize("kind", ["memmap paths", "memmaps", "npy shards", "parquet", "random access"])
 def test_jax_optimizer_on_a_source_equals_the_fit_on_arrays(files, kind):
-    X, y = _data()
+    X, y = linear32(N, D)
     a, b = _sources(files)[kind]
     resident = JAXOptimizer(**FIT).fit(X, y)
     streamed = JAXOptimizer(**FIT).fit(a, b)
@@ -243,7 +236,7 @@ def test_jax_optimizer_on_a_source_equals_the_fit_on_arrays(files, kind):
 @pytest.mark.parametrize("n_devices", [1, 2, 4])
 @pytest.mark.parametrize("backend", ["pmap", "shard_map", "jit"])
 def test_parallel_fit_on_files_equals_the_fit_on_arrays(files, n_devices, backend):
-    X, y = _data()
+    X, y = linear32(N, D)
     kw = dict(FIT, n_devices=n_devices, backend=backend, grad_accum_steps=2, batch_size=24)
     resident = ParallelTrainer(**kw).fit(X, y)
     streamed = ParallelTrainer(**kw).fit(str(files / "X.npy"), str(files / "y.npy"))
@@ -254,15 +247,16 @@ def test_parallel_fit_on_files_equals_the_fit_on_arrays(files, n_devices, backen
 
 
 def test_parallel_logistic_fit_on_shards_equals_the_fit_on_arrays(tmp_path):
-    X, y = _data()
+    X, y = linear32(N, D)
     labels = (y > 0).astype(np.float32)
     for i, rows in enumerate(np.array_split(np.arange(N), 4)):
         np.save(tmp_path / f"X-{i}.npy", X[rows])
         np.save(tmp_path / f"y-{i}.npy", labels[rows])
     kw = dict(FIT, n_devices=4, loss="logistic")
     resident = ParallelTrainer(**kw).fit(X, labels)
-    streamed = ParallelTrainer(**kw).fit(NpyShards({"X": str(tmp_path / "X-*.npy"),
-                                                    "y": str(tmp_path / "y-*.npy")}))  # fmt: skip
+    streamed = ParallelTrainer(**kw).fit(
+        NpyShards({"X": str(tmp_path / "X-*.npy"), "y": str(tmp_path / "y-*.npy")})
+    )
     np.testing.assert_allclose(streamed.coef_, resident.coef_, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(streamed.classes_, [0.0, 1.0])
     np.testing.assert_array_equal(streamed.predict(X), resident.predict(X))
@@ -271,24 +265,22 @@ def test_parallel_logistic_fit_on_shards_equals_the_fit_on_arrays(tmp_path):
         ParallelTrainer(**kw).fit(str(tmp_path / "X-0.npy"), str(tmp_path / "bad-y.npy"))
 
 
-def _mlp_loss(params, batch):
-    h = jnp.tanh(batch["X"] @ params["w1"] + params["b1"])
-    return jnp.mean((h @ params["w2"] - batch["y"]) ** 2)
-
-
 def _mlp_params():
     rng = np.random.default_rng(1)
-    return {"w1": rng.normal(size=(D, 6)).astype(np.float32) * 0.4, "b1": np.zeros(6, np.float32),
-            "w2": rng.normal(size=6).astype(np.float32) * 0.4}  # fmt: skip
+    return {
+        "w1": rng.normal(size=(D, 6)).astype(np.float32) * 0.4,
+        "b1": np.zeros(6, np.float32),
+        "w2": rng.normal(size=6).astype(np.float32) * 0.4,
+    }
 
 
 @pytest.mark.parametrize("backend", ["pmap", "jit"])
 def test_train_on_a_dict_of_memmaps_equals_train_on_arrays(files, backend):
-    X, y = _data()
+    X, y = linear32(N, D)
     kw = dict(n_devices=4, backend=backend, learning_rate=0.02, grad_accum_steps=2)
-    pa, ha = ParallelTrainer(**kw).train(_mlp_loss, _mlp_params(), {"X": X, "y": y}, epochs=3, batch_size=16)
-    mm = {"X": np.load(files / "X.npy", mmap_mode="r"), "y": np.load(files / "y.npy", mmap_mode="r")}
-    pb, hb = ParallelTrainer(**kw).train(_mlp_loss, _mlp_params(), mm, epochs=3, batch_size=16)
+    pa, ha = ParallelTrainer(**kw).train(mlp_mse, _mlp_params(), {"x": X, "y": y}, epochs=3, batch_size=16)
+    mm = {"x": np.load(files / "X.npy", mmap_mode="r"), "y": np.load(files / "y.npy", mmap_mode="r")}
+    pb, hb = ParallelTrainer(**kw).train(mlp_mse, _mlp_params(), mm, epochs=3, batch_size=16)
     for k in pa:
         np.testing.assert_allclose(pb[k], pa[k], rtol=1e-5, atol=1e-6, err_msg=k)
     np.testing.assert_allclose(hb["loss"], ha["loss"], rtol=1e-5)
@@ -297,7 +289,7 @@ def test_train_on_a_dict_of_memmaps_equals_train_on_arrays(files, backend):
 def test_a_memory_map_is_streamed_with_mini_batches_and_read_whole_for_a_full_batch(files, monkeypatch):
     from accel.linear import _jax_stream
 
-    X, y = _data()
+    X, y = linear32(N, D)
     mm = (np.load(files / "X.npy", mmap_mode="r"), np.load(files / "y.npy", mmap_mode="r"))
     calls = []
     monkeypatch.setattr(_jax_stream, "prepare", lambda *a, _p=_jax_stream.prepare: calls.append(1) or _p(*a))
@@ -327,7 +319,7 @@ def test_streamed_runs_refuse_what_they_cannot_do(files):
 
 
 def test_nan_in_a_source_is_refused_naming_the_column(tmp_path):
-    X, y = _data()
+    X, y = linear32(N, D)
     X[77, 2] = np.nan
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
@@ -348,7 +340,7 @@ def test_history_shows_the_time_steps_wait_for_data():
     exactly 0 for resident data on any load. What share of a step is waiting is a wall-clock
     comparison that load moves (issue 25 item 7): ``benchmarks/bench_input_pipeline.py
     overlap`` measures it (BENCHMARKS.md)."""
-    X, y = _data(512, 4)
+    X, y = linear32(512, 4)
     kw = dict(n_devices=2, epochs=3, batch_size=32, learning_rate=0.05)
     h = ParallelTrainer(**kw).fit(_Slow(X, y, 0.02)).history_
     resident = ParallelTrainer(**kw).fit(X, y).history_
@@ -376,7 +368,7 @@ def test_reading_the_next_steps_overlaps_the_current_step():
     go on reading the next steps; the consumer's thread never reads. How much time the
     overlap saves (an epoch takes about max(reads, compute), not their sum) is measured by
     ``benchmarks/bench_input_pipeline.py overlap`` (BENCHMARKS.md)."""
-    X, y = _data(64, 2)
+    X, y = linear32(64, 2)
     lay = _plan.Layout(n_rows=64, n_shards=1, group_devices=1, batch_size=4, accum=1)  # 16 steps
     one = _Recorded(ArraySource({"X": X, "y": y}))
     StepLoader(one, lay, seed=0, devices=[0]).read_step(0)

@@ -77,8 +77,13 @@ def test_download_verifies_and_renames_then_reuses(tmp_path, net):
 
 def test_falls_back_to_the_next_mirror(tmp_path, net):
     not_found = urllib.error.HTTPError("https://m1.invalid/a.bin", 404, "Not Found", None, None)
-    fake = net({"https://m1.invalid/a.bin": not_found, "https://m2.invalid/a.bin": A,
-                "https://m1.invalid/b.bin": B})  # fmt: skip
+    fake = net(
+        {
+            "https://m1.invalid/a.bin": not_found,
+            "https://m2.invalid/a.bin": A,
+            "https://m1.invalid/b.bin": B,
+        }
+    )
     ensure_files("Toy", FILES, tmp_path, download=True, subdir="toy")
     assert fake.calls == [
         "https://m1.invalid/a.bin",
@@ -95,8 +100,17 @@ def test_offline_one_error_naming_files_and_folder_and_nothing_left(tmp_path, ne
     with pytest.raises(DataUnavailableError, match="Toy: 2 file") as info:
         ensure_files("Toy", FILES, target, download=True, subdir="toy")
     message = str(info.value)
-    for expected in ("a.bin", "b.bin", str(target), "ACCEL_DATA_DIR", "$ACCEL_DATA_DIR/toy",
-                     "data_dir=", FILES[0].sha256, "https://m1.invalid/a.bin", "no route"):  # fmt: skip
+    for expected in (
+        "a.bin",
+        "b.bin",
+        str(target),
+        "ACCEL_DATA_DIR",
+        "$ACCEL_DATA_DIR/toy",
+        "data_dir=",
+        FILES[0].sha256,
+        "https://m1.invalid/a.bin",
+        "no route",
+    ):
         assert expected in message, expected
     assert isinstance(info.value, FileNotFoundError)
     assert _tree(tmp_path) == []  # no empty folder, no partial file
@@ -132,9 +146,12 @@ class _Interrupted(io.BytesIO):
 
 @pytest.mark.parametrize(
     "error",
-    [ConnectionResetError("connection reset mid-download"), http.client.IncompleteRead(b"x" * 100, 4900),
-     TimeoutError("timed out")],
-)  # fmt: skip
+    [
+        ConnectionResetError("connection reset mid-download"),
+        http.client.IncompleteRead(b"x" * 100, 4900),
+        TimeoutError("timed out"),
+    ],
+)
 def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch, error):
     monkeypatch.setattr(_cache, "_open_url", lambda url, timeout: _Interrupted(A, error))
     with pytest.raises(DataUnavailableError, match=type(error).__name__):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import struct
-import tarfile
 import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _dataset_files import CAL_ROWS, cal_csv, cal_tgz, go_offline, idx_gz, mnist_arrays, write_mnist
 
 import benchmarks.datasets as ds
 from benchmarks.datasets import (
@@ -31,73 +30,7 @@ REQUIRED_KEYS = ("name", "source", "n_train", "n_test", "n_features", "condition
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
-    """Any attempt to reach the network in these tests is an offline failure."""
-
-    def offline(url, timeout):
-        raise urllib.error.URLError(f"offline test: {url}")
-
-    monkeypatch.setattr(_cache, "_open_url", offline)
-    monkeypatch.delenv("ACCEL_DATA_DIR", raising=False)
-
-
-def idx_gz(array: np.ndarray) -> bytes:
-    """The gzip-compressed IDX (uint8) encoding of ``array``."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    return gzip.compress(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-
-
-def mnist_arrays(n_train: int = 30, n_test: int = 12, side: int = 4) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(7)
-    train = rng.integers(0, 256, (n_train, side, side), dtype=np.uint8)
-    test = rng.integers(0, 256, (n_test, side, side), dtype=np.uint8)
-    train[:, 0, 0] = 0  # an always-black border pixel
-    train[:, 0, 1] = 7  # a constant non-zero pixel
-    return {
-        "train-images-idx3-ubyte.gz": train,
-        "train-labels-idx1-ubyte.gz": (np.arange(n_train) * 7 % 10).astype(np.uint8),
-        "t10k-images-idx3-ubyte.gz": test,
-        "t10k-labels-idx1-ubyte.gz": (np.arange(n_test) % 10).astype(np.uint8),
-    }
-
-
-def write_mnist(folder: Path, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
-    folder.mkdir(parents=True, exist_ok=True)
-    blobs = {name: idx_gz(a) for name, a in arrays.items()}
-    for name, blob in blobs.items():
-        (folder / name).write_bytes(blob)
-    return blobs
-
-
-# longitude, latitude, age, rooms, bedrooms, population, households, income, value
-CAL_ROWS = np.array(
-    [
-        [-122.23, 37.88, 41, 880, 129, 322, 126, 8.3252, 452600],
-        [-122.22, 37.86, 21, 7099, 1106, 2401, 1138, 8.3014, 358500],
-        [-122.24, 37.85, 52, 1467, 190, 496, 177, 7.2574, 352100],
-        [-122.25, 37.85, 52, 1274, 235, 558, 219, 5.6431, 341300],
-        [-122.25, 37.85, 52, 1627, 280, 565, 259, 3.8462, 342200],
-        [-121.24, 39.37, 16, 2785, 616, 1387, 530, 2.3886, 89400],
-        [-117.04, 32.69, 27, 1790, 356, 1286, 347, 3.5104, 111000],
-        [-118.40, 34.06, 37, 3781, 873, 1725, 838, 4.1455, 500001],
-        [-120.19, 36.60, 25, 875, 214, 931, 214, 1.5536, 58300],
-        [-124.30, 41.80, 19, 2672, 552, 1298, 478, 1.9797, 85800],
-    ]
-)
-
-
-def cal_csv(rows: np.ndarray = CAL_ROWS) -> bytes:
-    return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows).encode()
-
-
-def cal_tgz(csv: bytes, member: str = "CaliforniaHousing/cal_housing.data") -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo(member)
-        info.size = len(csv)
-        archive.addfile(info, io.BytesIO(csv))
-    return buffer.getvalue()
+    go_offline(monkeypatch)
 
 
 def sklearn_reference(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +115,7 @@ def test_mnist_n_samples_takes_the_first_rows(tmp_path):
     ("kwargs", "exc", "match"),
     [
         ({"n_samples": 31}, ValueError, r"n_samples must be <= 30 \(the training images in"),
-        ({"n_samples": 0}, ValueError, "n_samples must be >= 1"),
+        ({"n_samples": 0}, ValueError, "n_samples must be an integer >= 1"),
         ({"n_samples": 2.0}, TypeError, "n_samples must be an integer"),
         (
             {"binary_classification": "yes"},
@@ -295,8 +228,16 @@ def test_california_csv_features_match_sklearn_transformation(tmp_path):
     np.testing.assert_allclose(y_te, y_ref[order[:2]], rtol=1e-15)
     np.testing.assert_allclose(y_tr, y_ref[order[2:]], rtol=1e-15)
     assert y_ref[0] == pytest.approx(4.526)  # units of 100k USD
-    assert meta["feature_names"] == ("MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population",
-                                     "AveOccup", "Latitude", "Longitude")  # fmt: skip
+    assert meta["feature_names"] == (
+        "MedInc",
+        "HouseAge",
+        "AveRooms",
+        "AveBedrms",
+        "Population",
+        "AveOccup",
+        "Latitude",
+        "Longitude",
+    )
     assert meta["n_train"] == 8 and meta["n_test"] == 2 and meta["n_features"] == 8
 
 
@@ -341,8 +282,13 @@ def test_california_offline_error(tmp_path, monkeypatch):
     with pytest.raises(DataUnavailableError, match="California housing: 1 file") as info:
         load_california_housing()
     message = str(info.value)
-    for expected in ("cal_housing.tgz", "cal_housing.data", str(tmp_path / "california_housing"),
-                     _california.CALIFORNIA_ARCHIVE.sha256, "ndownloader.figshare.com"):  # fmt: skip
+    for expected in (
+        "cal_housing.tgz",
+        "cal_housing.data",
+        str(tmp_path / "california_housing"),
+        _california.CALIFORNIA_ARCHIVE.sha256,
+        "ndownloader.figshare.com",
+    ):
         assert expected in message, expected
     assert tree(tmp_path) == []
     with pytest.raises(DataUnavailableError, match="download=False"):
@@ -381,8 +327,8 @@ def test_california_bad_archive(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        ({"test_size": 0.0}, ValueError, r"test_size must be in \(0.0, 1.0\)"),
-        ({"test_size": 1.0}, ValueError, r"test_size must be in \(0.0, 1.0\)"),
+        ({"test_size": 0.0}, ValueError, r"test_size must be in \(0, 1\)"),
+        ({"test_size": 1.0}, ValueError, r"test_size must be in \(0, 1\)"),
         ({"test_size": 0.99}, ValueError, "leaves 0 training and 10 test rows"),
         ({"seed": -3}, ValueError, "seed must be an integer"),
         ({"normalize": "no"}, TypeError, "normalize must be True or False"),

@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import pkgutil
 
 import pytest
+from _helpers import package_modules
 
 PACKAGES = ("accel", "optimizers", "benchmarks")
 
 
-def _modules() -> list[str]:
-    names = []
-    for package in PACKAGES:
-        pkg = importlib.import_module(package)
-        names.append(package)
-        for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}."):
-            if not info.name.endswith("__main__"):
-                names.append(info.name)
-    return sorted(names)
-
-
-MODULES = _modules()
+MODULES = package_modules(PACKAGES)
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -37,7 +26,13 @@ def test_docstring_examples_run(name):
 
 
 def test_the_walk_finds_the_subpackages():
-    for name in ("accel.linear._program", "accel.parallel._trainer", "accel.augment._generate",
-                 "accel.bench._compare", "accel.profile._memory", "optimizers._rules",
-                 "benchmarks.datasets._synthetic"):  # fmt: skip
+    for name in (
+        "accel.linear._program",
+        "accel.parallel._trainer",
+        "accel.augment._generate",
+        "accel.bench._compare",
+        "accel.profile._memory",
+        "optimizers._rules",
+        "benchmarks.datasets._synthetic",
+    ):
         assert name in MODULES

@@ -591,6 +591,35 @@ def test_benchmark_function_waits_for_jax_and_reports_failures():
         benchmark_function(lambda: 1 if next(count) < 2 else (_ for _ in ()).throw(ValueError("boom")), iterations=3)
 
 
+def test_benchmarks_are_timed_by_accel_augment(monkeypatch):
+    timed = []
+    original = augment.BenchmarkRunner.benchmark
+
+    def spy(self, run, num_samples, *, setup=None):
+        timed.append((self.config.iterations, self.config.warmup_iterations, num_samples))
+        return original(self, run, num_samples, setup=setup)
+
+    monkeypatch.setattr(augment.BenchmarkRunner, "benchmark", spy)
+    runner = BenchmarkRunner(BenchmarkConfig(2, 0, measure_memory=False, measure_cpu=False))
+    runner.benchmark_generation(3)
+    runner.benchmark_streaming(5, chunk_size=2)
+    benchmark_function(lambda: None, iterations=4)
+    # warmup_iterations=0: one untimed (compiling) call all the same
+    assert timed == [(2, 1, 3), (2, 1, 5), (4, 1, 1)]
+
+
+def test_facade_shares_accel_augments_implementations():
+    assert issubclass(dpa.BatchProcessor, augment.BatchProcessor)
+    assert dpa.BatchStrategy is augment.BatchStrategy and dpa.measure_time is augment.measure_time
+    p = dpa.BatchProcessor(dpa.BatchStrategy.ADAPTIVE, dpa.BatchConfig(dpa.BatchStrategy.ADAPTIVE, 4, min_batch_size=2))
+    assert list(map(len, p.process_stream(range(9)))) == p.batch_sizes and p.config.batch_size == 4
+    assert [h["batch_size"] for h in p._performance_history] == p.batch_sizes  # recorded by the hook
+    # the three "distributed" modules have distinct names
+    names = {m.__name__ for m in (importlib.import_module("accel.distributed"), dpa.distributed,
+                                  importlib.import_module("accel.augment._ranks"))}  # fmt: skip
+    assert names == {"accel.distributed", "accel.dpa.distributed", "accel.augment._ranks"}
+
+
 def test_profiler_summary_counts_calls():
     prof = PerformanceProfiler(enable_memory_tracking=False)
     results = []

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _dpa_oracle import oracle
+from _helpers import regression
 
 from accel import GPUMonitor, JAXOptimizer, ParallelTrainer, compare_backends
 from accel._info import nvidia_gpu_status
@@ -41,10 +42,16 @@ from optimizers import SGD
 pytestmark = pytest.mark.gpu
 
 # 64 ids (one DPA kernel bucket): every decimal length and the 32/63/64-bit edges.
-IDS = np.array(sorted({0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1}
-                      | {10**k for k in range(20)} | {10**k - 1 for k in range(1, 20)}
-                      | {12345, 987654321, 2**40 + 7, 2**50 + 11, 2**62 + 3}
-                      | {2**k + 1 for k in range(33, 47)}), dtype=np.uint64)  # fmt: skip
+IDS = np.array(
+    sorted(
+        {0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1}
+        | {10**k for k in range(20)}
+        | {10**k - 1 for k in range(1, 20)}
+        | {12345, 987654321, 2**40 + 7, 2**50 + 11, 2**62 + 3}
+        | {2**k + 1 for k in range(33, 47)}
+    ),
+    dtype=np.uint64,
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +66,7 @@ def cpu() -> jax.Device:
 
 def _problem(n: int = 2048, d: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Well-conditioned least squares (float64 host data): SGD contracts, errors do not grow."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    return X, X @ np.linspace(-1.0, 1.0, d) + 0.5 + 0.1 * rng.standard_normal(n)
+    return regression(n, d, seed=seed, coef=np.linspace(-1.0, 1.0, d), intercept=0.5, noise=0.1)
 
 
 def _x64_enabled() -> bool:
@@ -118,8 +123,12 @@ _CUPY_OPS = {
 def test_cupy_float64_results_equal_numpys(op):
     cupy = pytest.importorskip("cupy")
     rng = np.random.default_rng(0)
-    host = (rng.standard_normal((256, 256)), rng.standard_normal((256, 256)),
-            rng.standard_normal(256), (rng.random(256) < 0.5).astype(np.float64))  # fmt: skip
+    host = (
+        rng.standard_normal((256, 256)),
+        rng.standard_normal((256, 256)),
+        rng.standard_normal(256),
+        (rng.random(256) < 0.5).astype(np.float64),
+    )
     ref = _CUPY_OPS[op](np, *host)
     got = cupy.asnumpy(_CUPY_OPS[op](cupy, *(cupy.asarray(a) for a in host)))
     assert got.dtype == np.float64 and got.shape == ref.shape
@@ -131,8 +140,14 @@ def test_cupy_through_compare_backends_agrees_with_numpy_in_float32():
     if os.environ.get("CUPY_TF32") == "1":
         pytest.skip("CUPY_TF32=1 makes CuPy's float32 products TF32")
     rng = np.random.default_rng(1)
-    res = compare_backends(lambda A, B: A @ B, (rng.standard_normal((256, 256)), rng.standard_normal((256, 256))),
-                           backends=("numpy", "cupy"), n_runs=2, warmup=1, dtype="float32")  # fmt: skip
+    res = compare_backends(
+        lambda A, B: A @ B,
+        (rng.standard_normal((256, 256)), rng.standard_normal((256, 256))),
+        backends=("numpy", "cupy"),
+        n_runs=2,
+        warmup=1,
+        dtype="float32",
+    )
     assert res["cupy"].available, res["cupy"].reason
     assert res["cupy"].device.startswith("cuda:") and res["cupy"].dtype == "float32"
     assert res["cupy"].max_rel_diff <= 1e-4

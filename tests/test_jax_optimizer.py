@@ -225,8 +225,9 @@ def test_sklearn_conventions():
     assert model.get_params()["b1"] == 0.5 and model.epochs == 3
     with pytest.raises(ValueError, match="invalid parameter 'beta'"):
         model.set_params(beta=1)
+    typo = JAXOptimizer("momentum", momentun=0.9)  # stored (scikit-learn's contract)
     with pytest.raises(TypeError, match="unknown hyperparameter 'momentun'"):
-        JAXOptimizer("momentum", momentun=0.9)
+        typo.fit(*_data("mse"))
     with pytest.raises(TypeError, match="no hyperparameter 'momentum'"):
         JAXOptimizer("adam", momentum=0.9).fit(*_data("mse"))
 

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 import scipy.optimize
+from _helpers import classification, regression
 
 from accel.bench._results import NOISY_RELATIVE_STD
 from benchmarks import _optimum, _report
@@ -21,26 +22,12 @@ from benchmarks.large_scale_benchmark import LargeScaleBenchmark, main
 matplotlib_image = pytest.importorskip("matplotlib.image")
 
 
-def _regression(n=120, d=5, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    y = X @ rng.normal(size=d) + 0.5 + 0.1 * rng.normal(size=n)
-    return X, y
-
-
-def _classification(n=160, d=4, seed=1):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    p = 1 / (1 + np.exp(-(X @ rng.normal(size=d))))
-    return X, (rng.uniform(size=n) < p).astype(np.float64)
-
-
 def _design(X):
     return np.hstack([X, np.ones((X.shape[0], 1))])
 
 
 def test_mse_optimum_is_least_squares():
-    X, y = _regression()
+    X, y = regression(120, 5, intercept=0.5, noise=0.1)
     opt = _optimum.solve_optimum(X, y, "mse")
     sol = np.linalg.lstsq(_design(X), y, rcond=None)[0]
     np.testing.assert_allclose(opt.coef, sol[:-1], rtol=1e-10)
@@ -49,7 +36,7 @@ def test_mse_optimum_is_least_squares():
 
 
 def test_logistic_optimum_matches_scipy():
-    X, y = _classification()
+    X, y = classification(160, 4, seed=1)
     opt = _optimum.solve_optimum(X, y, "logistic")
     A = _design(X)
 
@@ -65,7 +52,7 @@ def test_logistic_optimum_matches_scipy():
 
 @pytest.mark.parametrize("loss", ["mse", "logistic"])
 def test_lipschitz_constant_dense_and_matrix_free_agree(monkeypatch, loss):
-    X, _ = _regression(n=60, d=8)
+    X, _ = regression(60, 8, intercept=0.5, noise=0.1)
     A = _design(X)
     expected = np.linalg.norm(A, 2) ** 2 / A.shape[0] / (4 if loss == "logistic" else 1)
     assert _optimum.lipschitz_constant(X, loss) == pytest.approx(expected, rel=1e-10)
@@ -79,10 +66,10 @@ def tiny_run(tmp_path_factory):
     backends = ("numpy", "jax", "parallel")
     bench = LargeScaleBenchmark(out, backends=backends, repeats=1, progress=False, tune_epochs=20,
                                 command="pytest tiny suite")
-    Xr, yr = _regression()
+    Xr, yr = regression(120, 5, intercept=0.5, noise=0.1)
     bench.benchmark_dataset("Tiny regression", Xr[:100], yr[:100], Xr[100:], yr[100:],
                             {"name": "tiny", "source": "test", "n_features": 5}, ["sgd", "adam"], 150)
-    Xc, yc = _classification()
+    Xc, yc = classification(160, 4, seed=1)
     bench.benchmark_dataset("Tiny logistic", Xc[:120], yc[:120], Xc[120:], yc[120:],
                             {"name": "tinyc", "loss": "logistic"}, ["sgd", {"optimizer": "adam", "learning_rate": 0.05}],
                             150, fallback="pretend fallback for the test")
@@ -169,7 +156,7 @@ def test_plots_are_real_images(tiny_run):
 
 
 def test_sanity_check_fails_loudly_when_optimum_is_wrong(monkeypatch, tmp_path):
-    X, y = _regression()
+    X, y = regression(120, 5, intercept=0.5, noise=0.1)
     real = _optimum.solve_optimum
 
     def wrong(X, y, loss):
@@ -197,7 +184,7 @@ def test_bad_constructor_arguments(tmp_path, kwargs, match):
 
 
 def test_bad_dataset_arguments(tmp_path):
-    X, y = _regression()
+    X, y = regression(120, 5, intercept=0.5, noise=0.1)
     bench = LargeScaleBenchmark(tmp_path, backends=("numpy",), repeats=1, progress=False)
     with pytest.raises(ValueError, match="configs: optimizer must be one of"):
         bench.benchmark_dataset("x", X, y, X, y, {}, ["adamax"], 10)
@@ -288,7 +275,7 @@ def test_fallback_problems_are_named_after_their_data(tmp_path, monkeypatch):
 
 def test_configs_keyed_by_class_name_with_hyperparameters(tmp_path):
     # The 002 document's form: {'Adam': {...}, 'AdamW': {..., 'weight_decay': ...}}
-    X, y = _regression()
+    X, y = regression(120, 5, intercept=0.5, noise=0.1)
     bench = LargeScaleBenchmark(tmp_path, backends=("numpy",), repeats=1, progress=False)
     configs = {"Adam": {"learning_rate": 0.05}, "AdamW": {"learning_rate": 0.05, "weight_decay": 0.5},
                "MomentumSGD": None}
@@ -306,7 +293,7 @@ def test_configs_keyed_by_class_name_with_hyperparameters(tmp_path):
 
 
 def test_lbfgs_runs_on_jax_only_and_reaches_the_optimum(tmp_path):
-    X, y = _regression()
+    X, y = regression(120, 5, intercept=0.5, noise=0.1)
     bench = LargeScaleBenchmark(tmp_path, backends=("numpy", "jax"), repeats=1, progress=False)
     rows = bench.benchmark_dataset("toy", X, y, X, y, {}, ["lbfgs", "sgd"], max_epochs=50)
     assert [(r["optimizer"], r["backend"]) for r in rows] == [("lbfgs", "jax"), ("sgd", "numpy"), ("sgd", "jax")]
@@ -435,7 +422,7 @@ def test_a_reused_programs_compile_time_is_explained():
 
 def test_the_suite_records_a_program_reused_from_an_earlier_problem(tmp_path):
     # shapes and epochs no other test uses: the first problem compiles, the second reuses
-    X, y = _regression(n=97, d=7, seed=4)
+    X, y = regression(97, 7, seed=4, intercept=0.5, noise=0.1)
     bench = LargeScaleBenchmark(tmp_path, backends=("numpy", "jax"), repeats=1, progress=False)
     for name in ("first", "second"):
         bench.benchmark_dataset(name, X, y, X[:10], y[:10], {},

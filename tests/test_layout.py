@@ -1,6 +1,15 @@
 """The package layout tells the architecture (issue 13, item 5): folders import downward,
 never in a circle; nothing outside a folder imports its private modules; modules stay small.
 
+A sealed surface (issue 22, item 6): the rules cover every top-level folder of the repository.
+Outside ``accel`` (``optimizers``, ``benchmarks``, ``examples``, ``docs``), a module imports
+from ``accel`` only public modules and public names (no part of the dotted name starts with
+``_``), or ``accel.internals``, the one module declared for the repository's own packages;
+the private modules of ``optimizers`` and ``benchmarks`` are imported only inside their own
+package; ``accel`` imports none of the other packages, and none of its modules imports
+``accel.internals``. ``tests/`` is the one folder left out: white-box tests import private
+modules on purpose.
+
 Read from the source with ``ast`` (no imports executed)."""
 
 from __future__ import annotations
@@ -14,7 +23,12 @@ import pytest
 import accel
 
 ROOT = Path(accel.__file__).parent
+REPO = Path(__file__).resolve().parents[1]
 MAX_LINES = 430  # "rarely over ~400 lines"; a longer module says why in its docstring
+INTERNALS = "accel.internals"  # the one module of accel declared for the repository's packages
+# the repository's top-level folders of Python source besides accel, held to the import rules
+SIBLINGS = ("benchmarks", "docs", "examples", "optimizers")
+NOT_CHECKED = {"tests": "white-box tests import private modules on purpose"}
 
 
 def _modules() -> dict[str, Path]:
@@ -120,12 +134,120 @@ def test_no_import_cycles_between_modules():
 def test_nothing_outside_a_folder_imports_its_private_modules():
     bad = []
     for module, path in MODULES.items():
+        if module == INTERNALS:  # the declared door: it re-exports private modules' names
+            continue
         for target in _imports(path):
             parts = target.split(".")
             private = [p for p in parts[1:] if p.startswith("_")]
             if len(parts) > 2 and private and _folder(target) not in ("(root)", _folder(module)):
                 bad.append(f"{module} imports {target}")
     assert not bad, bad
+
+
+def _sources(top: str) -> dict[str, Path]:
+    """Dotted name -> path of every ``.py`` file under the top-level folder ``top``."""
+    out = {}
+    for path in sorted((REPO / top).rglob("*.py")):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _dotted_imports(module: str, path: Path) -> set[tuple[int, str]]:
+    """``(line, dotted name)`` of everything ``path`` imports, anywhere in it: ``import a.b``
+    gives ``a.b``; ``from a import x`` gives ``a.x`` (module or not), relative imports
+    resolved; and attribute chains on a package name (``accel.x._y.z``)."""
+    parts = module.split(".")
+    package = parts if path.name == "__init__.py" else parts[:-1]
+    tops = {"accel", *SIBLINGS}
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            out |= {(node.lineno, f"{source}.{a.name}") for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {(node.lineno, a.name) for a in node.names}
+        elif isinstance(node, ast.Attribute):
+            chain, base = [node.attr], node.value
+            while isinstance(base, ast.Attribute):
+                chain.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in tops:
+                out.add((node.lineno, ".".join([base.id, *reversed(chain)])))
+    return out
+
+
+def _private(dotted: str) -> bool:
+    """Whether a part after the package's name starts with ``_`` (dunders are public)."""
+    return any(p.startswith("_") and not p.endswith("__") for p in dotted.split(".")[1:])
+
+
+def _import_problem(importer_top: str, target: str) -> str | None:
+    top = target.split(".")[0]
+    if top == importer_top or top not in ("accel", *SIBLINGS):
+        return None
+    if importer_top == "accel":
+        return "accel imports none of the repository's other packages"
+    if top == "accel" and (target == INTERNALS or target.startswith(INTERNALS + ".")):
+        return None
+    if _private(target):
+        where = "accel.internals" if top == "accel" else f"{top}'s public modules"
+        return f"a private module or name of {top}: import from {where}"
+    return None
+
+
+def test_every_top_level_folder_is_held_to_the_import_rules():
+    folders = {
+        p.name for p in REPO.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and any(p.rglob("*.py"))
+    }
+    assert folders == {"accel", *SIBLINGS, *NOT_CHECKED}, (
+        "a top-level folder of Python source is neither checked (SIBLINGS) nor excused "
+        f"(NOT_CHECKED): {sorted(folders - {'accel', *SIBLINGS, *NOT_CHECKED})}"
+    )
+
+
+@pytest.mark.parametrize("top", ["accel", *SIBLINGS])
+def test_packages_import_each_other_only_through_public_names(top):
+    bad = []
+    for module, path in _sources(top).items():
+        for line, target in sorted(_dotted_imports(module, path)):
+            problem = _import_problem(top, target)
+            if problem:
+                bad.append(f"{path.relative_to(REPO)}:{line} {target}: {problem}")
+    assert not bad, "\n".join(bad)
+
+
+def test_nothing_in_accel_imports_accel_internals():
+    bad = [
+        f"{module} imports {target}" for module, path in MODULES.items() if module != INTERNALS
+        for _, target in _dotted_imports(module, path)
+        if target == INTERNALS or target.startswith(INTERNALS + ".")
+    ]  # fmt: skip
+    assert not bad, bad
+
+
+def test_accel_internals_is_declared_and_exports_exactly_what_it_imports():
+    path = MODULES[INTERNALS]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    doc = " ".join((ast.get_docstring(tree) or "").split())
+    assert "not a stable API" in doc and "users import from ``accel`` and its subpackages" in doc
+    bound = {
+        a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom)
+        and node.module != "__future__" for a in node.names
+    }  # fmt: skip
+    exported = next(
+        ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+    )  # fmt: skip
+    assert set(exported) == bound, f"imported, not exported: {bound - set(exported)}"
+    assert not [n for n in exported if n.startswith("_")], "a private name exported"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

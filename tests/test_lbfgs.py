@@ -64,8 +64,9 @@ def test_float32_reaches_the_optimum_to_its_precision():
     best = solve_optimum(X, y, "logistic")
     model = JAXOptimizer("lbfgs", loss="logistic", epochs=60).fit(X, y)
     assert model.coef_.dtype == np.float32
-    got = _model.loss_value(X, y, model.coef_.astype(np.float64), np.float64(model.intercept_),
-                            loss="logistic", xp=np)  # fmt: skip
+    got = _model.loss_value(
+        X, y, model.coef_.astype(np.float64), np.float64(model.intercept_), loss="logistic", xp=np
+    )
     assert got == pytest.approx(best.loss, rel=1e-6)
 
 

@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import regression
 
 from accel import ParallelTrainer
 from accel.data import ArraySource
 
 N, D = 48, 4
-KW = {"optimizer_type": "sgd", "learning_rate": 0.1, "epochs": 3, "batch_size": 16,
-      "random_state": 3, "compute_dtype": "float32"}  # fmt: skip
+KW = {
+    "optimizer_type": "sgd",
+    "learning_rate": 0.1,
+    "epochs": 3,
+    "batch_size": 16,
+    "random_state": 3,
+    "compute_dtype": "float32",
+}
 
 
 def _data():
-    rng = np.random.default_rng(7)
-    X = rng.normal(size=(N, D)).astype(np.float32)
-    y = (X @ np.array([0.5, -1.0, 2.0, 0.25], np.float32) + 1.0).astype(np.float32)
-    return X, y
+    coef = np.array([0.5, -1.0, 2.0, 0.25], np.float32)
+    return regression(N, D, seed=7, coef=coef, intercept=1.0, dtype=np.float32)
 
 
 def _fit(streamed: bool, **kw):

@@ -47,9 +47,12 @@ def test_a_foreign_keyword_names_ours(key, call):
 
 @pytest.mark.parametrize("backend", [*COMMUNICATION_BACKENDS, "NCCL"])
 def test_a_communication_backend_is_explained(backend):
-    with pytest.raises(ValueError, match=rf"^backend={backend!r} is a torch.distributed communication backend; "
-                                         r"here backend is how the devices run each step: 'pmap', 'shard_map' "
-                                         r"or 'jit'.*jax\.distributed\.initialize\(\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=rf"^backend={backend!r} is a torch.distributed communication backend; "
+        r"here backend is how the devices run each step: 'pmap', 'shard_map' "
+        r"or 'jit'.*jax\.distributed\.initialize\(\)",
+    ):
         ParallelTrainer(n_devices=2, epochs=1, backend=backend).fit(X, Y)
 
 
@@ -60,8 +63,11 @@ def test_other_unknown_keywords_still_name_the_optimizers_hyperparameters():
 
 def test_the_settings_the_messages_name_work():
     """What the messages tell the user to write is accepted (mixed precision, accumulation)."""
-    for kw in ({"compute_dtype": "bfloat16"}, {"compute_dtype": "float16", "loss_scale": "dynamic"},
-               {"grad_accum_steps": 2}):  # fmt: skip
+    for kw in (
+        {"compute_dtype": "bfloat16"},
+        {"compute_dtype": "float16", "loss_scale": "dynamic"},
+        {"grad_accum_steps": 2},
+    ):
         trainer = ParallelTrainer(n_devices=2, epochs=2, batch_size=4, **kw).fit(X, Y)
         assert np.all(np.isfinite(trainer.coef_))
 

@@ -6,21 +6,16 @@ import jax
 import numpy as np
 import optax
 import pytest
+from _helpers import regression
 
 import optimizers
 
 CLASSES = ["SGD", "MomentumSGD", "NesterovMomentum", "AdaGrad", "RMSProp", "Adam", "AdamW"]
 
 
-def _data(n=48, d=4, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    return X, X @ rng.normal(size=d) + 0.3
-
-
 @pytest.mark.parametrize("name", CLASSES)
 def test_full_batch_steps_equal_fit_bit_for_bit(name):
-    X, y = _data()
+    X, y = regression(48, 4, intercept=0.3)
     cls = getattr(optimizers, name)
     stepped = cls(learning_rate=0.05)
     losses = [stepped.step(X, y) for _ in range(7)]
@@ -31,7 +26,7 @@ def test_full_batch_steps_equal_fit_bit_for_bit(name):
 
 
 def test_minibatch_steps_follow_optax_with_a_schedule():
-    X, y = _data(n=40)
+    X, y = regression(40, 4, intercept=0.3)
     schedule = optax.exponential_decay(0.1, transition_steps=1, decay_rate=0.9)
     opt = optimizers.Adam(learning_rate=schedule)
     tx = optax.adam(schedule)

@@ -10,6 +10,7 @@ import numpy as np
 import optax
 import pytest
 import scipy.optimize
+from _helpers import classification, regression
 from _reference import REFERENCE
 from sklearn.exceptions import DataConversionWarning
 
@@ -30,20 +31,8 @@ CUSTOM = {
     "adam": {"b1": 0.8, "b2": 0.99, "eps": 1e-6},
     "adamw": {"b1": 0.85, "b2": 0.98, "eps": 1e-7, "weight_decay": 0.3},
 }
-
-
-def _regression(n=60, d=4, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = X @ rng.standard_normal(d) + 0.5 + 0.1 * rng.standard_normal(n)
-    return X, y
-
-
-def _classification(n=80, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    p = 1 / (1 + np.exp(-(X @ np.array([1.5, -1.0, 0.5]) - 0.3)))
-    return X, (rng.random(n) < p).astype(np.float64)
+NOISY = {"intercept": 0.5, "noise": 0.1}  # regression(n, d, **NOISY): y = X @ w + 0.5 + 0.1 ε
+LOGIT = {"coef": [1.5, -1.0, 0.5], "intercept": -0.3}  # classification(n, 3, **LOGIT)
 
 
 def test_public_api():
@@ -119,7 +108,7 @@ def _optax_loop(name, X, y, *, loss, epochs, batch_size, lr=0.05, fit_intercept=
 @pytest.mark.parametrize("loss", _model.LOSSES)
 @pytest.mark.parametrize("name", _optax.OPTIMIZER_NAMES)
 def test_fit_matches_plain_optax_loop(name, loss, batch_size):
-    X, y = _regression(n=50) if loss == "mse" else _classification(n=50)
+    X, y = regression(50, 4, **NOISY) if loss == "mse" else classification(50, 3, **LOGIT)
     model = CLASSES[name](learning_rate=0.05, epochs=4, batch_size=batch_size, loss=loss, **CUSTOM[name])
     model.fit(X, y)
     w, b, losses = _optax_loop(name, X, y, loss=loss, epochs=4, batch_size=batch_size, **CUSTOM[name])
@@ -131,7 +120,7 @@ def test_fit_matches_plain_optax_loop(name, loss, batch_size):
 
 def test_last_partial_batch_is_kept():
     """n=10, batch_size=4: three steps per epoch (4 + 4 + 2), counted by Adam's step counter."""
-    X, y = _regression(n=10)
+    X, y = regression(10, 4, **NOISY)
     steps = []
     model = Adam(epochs=3, batch_size=4)
     direction = model._direction
@@ -141,7 +130,7 @@ def test_last_partial_batch_is_kept():
 
 
 def test_schedule_learning_rate_matches_optax():
-    X, y = _regression()
+    X, y = regression(60, 4, **NOISY)
     sched = optax.exponential_decay(0.1, transition_steps=1, decay_rate=0.5)
     model = SGD(learning_rate=sched, epochs=3, batch_size=25).fit(X, y)
     w, b, _ = _optax_loop("sgd", X, y, loss="mse", epochs=3, batch_size=25, lr=sched)
@@ -154,7 +143,7 @@ def test_schedule_learning_rate_matches_optax():
     [(SGD, 0.5, 400), (MomentumSGD, 0.1, 400), (NesterovMomentum, 0.1, 400), (Adam, 0.05, 3000), (AdaGrad, 1.0, 3000)],
 )
 def test_least_squares_converges_to_lstsq(cls, lr, epochs):
-    X, y = _regression(n=200, d=5)
+    X, y = regression(200, 5, **NOISY)
     model = cls(learning_rate=lr, epochs=epochs).fit(X, y)
     A = np.column_stack([X, np.ones(len(X))])
     want = np.linalg.lstsq(A, y, rcond=None)[0]
@@ -164,7 +153,7 @@ def test_least_squares_converges_to_lstsq(cls, lr, epochs):
 
 @pytest.mark.parametrize(("cls", "lr"), [(SGD, 1.0), (NesterovMomentum, 0.3), (Adam, 0.05)])
 def test_logistic_converges_to_unregularised_optimum(cls, lr):
-    X, y = _classification(n=300)
+    X, y = classification(300, 3, **LOGIT)
     A = np.column_stack([X, np.ones(len(X))])
 
     def nll(theta):
@@ -181,7 +170,7 @@ def test_logistic_converges_to_unregularised_optimum(cls, lr):
 @pytest.mark.parametrize("batch_size", [None, 8])
 @pytest.mark.parametrize("name", _optax.OPTIMIZER_NAMES)
 def test_divergence_keeps_last_finite_parameters(name, batch_size):
-    X, y = _regression(n=40)
+    X, y = regression(40, 4, **NOISY)
     X = X * 100
     # plain/momentum SGD blow up geometrically; adaptive steps are bounded by ~lr, so they
     # overflow only with an absurd learning rate (in the first epoch)
@@ -199,7 +188,7 @@ def test_divergence_keeps_last_finite_parameters(name, batch_size):
 
 
 def test_tol_stops_with_converged():
-    X, y = _regression()
+    X, y = regression(60, 4, **NOISY)
     model = Adam(learning_rate=0.05, epochs=5000, tol=1e-9).fit(X, y)
     assert model.converged_ and not model.diverged_ and model.n_epochs_ < 5000
     h = model.history_["loss"]
@@ -209,7 +198,7 @@ def test_tol_stops_with_converged():
 
 
 def test_attributes_dtypes_and_prediction():
-    X, y = _regression()
+    X, y = regression(60, 4, **NOISY)
     with pytest.warns(DataConversionWarning, match="A column-vector y was passed"):
         model = Adam(learning_rate=0.05, epochs=300).fit(X, y[:, None])
     assert model.coef_.shape == (4,) and model.coef_.dtype == np.float64
@@ -225,7 +214,7 @@ def test_attributes_dtypes_and_prediction():
 
 
 def test_logistic_prediction_api():
-    X, y = _classification()
+    X, y = classification(80, 3, **LOGIT)
     model = Adam(learning_rate=0.1, epochs=200, loss="logistic").fit(X, y)
     labels = model.predict(X)
     assert set(np.unique(labels)) <= {0.0, 1.0}
@@ -235,7 +224,7 @@ def test_logistic_prediction_api():
     np.testing.assert_array_equal(labels, (proba[:, 1] > 0.5).astype(float))
     assert model.score(X, y) == np.mean(labels == y)
     with pytest.raises(ValueError, match="predict_proba"):
-        Adam(epochs=1).fit(*_regression()).predict_proba(X)
+        Adam(epochs=1).fit(*regression(60, 4, **NOISY)).predict_proba(X)
 
 
 def test_sklearn_conventions():
@@ -250,13 +239,13 @@ def test_sklearn_conventions():
         model.set_params(momentum=0.9)
     with pytest.raises(NotFittedError, match="not fitted"):
         model.predict(np.ones((2, 4)))
-    model.fit(*_regression())
+    model.fit(*regression(60, 4, **NOISY))
     with pytest.raises(ValueError, match="fitted with 4"):
         model.predict(np.ones((2, 3)))
 
 
 def test_mini_batch_order_comes_from_the_shared_keys():
-    X, y = _regression(n=30)
+    X, y = regression(30, 4, **NOISY)
     a = SGD(epochs=2, batch_size=7, random_state=3).fit(X, y)
     b = SGD(epochs=2, batch_size=7, random_state=3).fit(X, y)
     c = SGD(epochs=2, batch_size=7, random_state=4).fit(X, y)
@@ -276,7 +265,7 @@ def test_block_epoch_orders_equal_epoch_permutation():
         np.testing.assert_array_equal(orders.get(epoch), _orders.epoch_permutation(2**63 + 11, epoch, 50))
 
 
-_X, _Y = _regression(n=8)
+_X, _Y = regression(8, 4, **NOISY)
 
 
 @pytest.mark.parametrize(
@@ -311,7 +300,7 @@ def test_no_warnings_on_extreme_logistic_margins():
     """Margins of ~1e10 raise no overflow warning (the logistic loss is computed stably);
     the loss exceeding 1e8 times its initial value is the divergence rule's case, so the
     one warning left is its DivergenceWarning."""
-    X, y = _classification()
+    X, y = classification(80, 3, **LOGIT)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", DivergenceWarning)
@@ -320,6 +309,6 @@ def test_no_warnings_on_extreme_logistic_margins():
 
 
 def test_verbose_prints(capsys):
-    SGD(epochs=20, verbose=True).fit(*_regression())
+    SGD(epochs=20, verbose=True).fit(*regression(60, 4, **NOISY))
     out = capsys.readouterr().out
     assert out.count("SGD epoch") == 10 and "epoch 20/20" in out

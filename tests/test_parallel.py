@@ -9,12 +9,12 @@ import math
 
 import _programs
 import jax
-import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from _compiles import COMPILES
+from _helpers import assert_close, linear32
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,19 +29,20 @@ from accel.linear._precision import (
 from accel.parallel._data_parallel import build_program
 from accel.parallel._inputs import linear_loss as _linear_loss
 
-RTOL = 1e-5
 
-
-def _data(n=103, d=5, seed=0, loss="mse"):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)).astype(np.float32)
-    z = X @ rng.normal(size=d) + 0.3
-    y = (z > 0).astype(np.float32) if loss == "logistic" else z.astype(np.float32)
-    return X, y
-
-
-def reference_fit(X, y, *, epochs, batch_size, optimizer_type="adam", learning_rate=0.01,
-                  seed=0, loss="mse", fit_intercept=True, **hyper):  # fmt: skip
+def reference_fit(
+    X,
+    y,
+    *,
+    epochs,
+    batch_size,
+    optimizer_type="adam",
+    learning_rate=0.01,
+    seed=0,
+    loss="mse",
+    fit_intercept=True,
+    **hyper,
+):
     """A plain single-device optax loop: one jitted step per mini-batch, analytic gradient
     from accel.linear._model, batch order from accel._keys (the JAXOptimizer/NumPy contract)."""
     n, d = X.shape
@@ -70,12 +71,6 @@ def reference_fit(X, y, *, epochs, batch_size, optimizer_type="adam", learning_r
     return np.asarray(params["w"]), float(params["b"]), np.asarray(losses)
 
 
-def _assert_close(got, want, rtol=RTOL):
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    scale = np.max(np.abs(want))
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
-
-
 # ---------------------------------------------------------------------------------------
 # agreement: every backend x n_devices in {1, 2, 4} against the single-device loop
 # ---------------------------------------------------------------------------------------
@@ -85,7 +80,7 @@ GRID = [(b, n) for b in ("pmap", "shard_map", "jit") for n in (1, 2, 4)]
 
 @pytest.fixture(scope="module")
 def grid_fits():
-    X, y = _data()
+    X, y = linear32(103, 5)
     ref = reference_fit(X, y, epochs=EPOCHS, batch_size=BATCH)
     fits = {"JAXOptimizer": JAXOptimizer(epochs=EPOCHS, batch_size=BATCH).fit(X, y)}
     for backend, n in GRID:
@@ -97,8 +92,8 @@ def grid_fits():
 def test_reference_loop_is_jax_optimizer(grid_fits):
     """The plain loop used below as the reference agrees with JAXOptimizer (issue 4)."""
     (w, _, losses), fits = grid_fits
-    _assert_close(fits["JAXOptimizer"].coef_, w)
-    _assert_close(fits["JAXOptimizer"].history_["loss"], losses)
+    assert_close(fits["JAXOptimizer"].coef_, w)
+    assert_close(fits["JAXOptimizer"].history_["loss"], losses)
 
 
 @pytest.mark.parametrize(("backend", "n_devices"), GRID)
@@ -107,10 +102,10 @@ def test_fit_matches_jax_optimizer(grid_fits, backend, n_devices):
     (103 rows, batch 16: a padded partial last batch every epoch), 1e-5 relative."""
     (w, _, _), fits = grid_fits
     pt, jo = fits[backend, n_devices], fits["JAXOptimizer"]
-    _assert_close(pt.coef_, jo.coef_)
-    _assert_close(pt.intercept_, jo.intercept_)
-    _assert_close(pt.history_["loss"], jo.history_["loss"])
-    _assert_close(pt.coef_, w)
+    assert_close(pt.coef_, jo.coef_)
+    assert_close(pt.intercept_, jo.intercept_)
+    assert_close(pt.history_["loss"], jo.history_["loss"])
+    assert_close(pt.coef_, w)
     assert pt.coef_.dtype == np.float32
     assert pt.n_epochs_ == EPOCHS
     assert pt.history_["skipped_steps"].tolist() == [0] * EPOCHS
@@ -138,7 +133,7 @@ def test_backends_identical(grid_fits):
 
 
 def test_history_and_prediction(grid_fits):
-    X, y = _data()
+    X, y = linear32(103, 5)
     _, fits = grid_fits
     pt = fits["pmap", 4]
     h = pt.history_
@@ -155,29 +150,35 @@ def test_batch_not_divisible_by_devices_is_padded():
     """B=10 over 4 devices: 3 slots per device, 2 padded and masked out. (Padding is also
     in the default run: the grid's last batch of 7 rows over 4 devices, and the plan
     property test.)"""
-    X, y = _data(n=57, loss="logistic")
-    w, b, losses = reference_fit(X, y, epochs=6, batch_size=10, loss="logistic",
-                                 optimizer_type="adamw")  # fmt: skip
+    X, y = linear32(57, 5, "logistic")
+    w, b, losses = reference_fit(
+        X, y, epochs=6, batch_size=10, loss="logistic", optimizer_type="adamw"
+    )
     assert b != 0.0
-    pt = ParallelTrainer(n_devices=4, epochs=6, batch_size=10, loss="logistic",
-                         optimizer_type="adamw").fit(X, y)  # fmt: skip
-    _assert_close(pt.coef_, w)
-    _assert_close(pt.intercept_, b)
-    _assert_close(pt.history_["loss"], losses)
+    pt = ParallelTrainer(
+        n_devices=4, epochs=6, batch_size=10, loss="logistic", optimizer_type="adamw"
+    ).fit(X, y)
+    assert_close(pt.coef_, w)
+    assert_close(pt.intercept_, b)
+    assert_close(pt.history_["loss"], losses)
 
 
 def test_second_fit_same_shapes_does_not_recompile():
     """Learning rate, hyperparameter values, seed and epochs are arguments of the program: a
     second fit changing any of them compiles nothing (a compile counter, as optax's tests)."""
-    X, y = _data()
+    X, y = linear32(103, 5)
     pt = ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=BATCH).fit(X, y)
     first = pt.coef_.copy()
     before_count = COMPILES.count
     pt.fit(X * 2, y)
     assert pt.compile_time_ == 0.0
     assert not np.array_equal(pt.coef_, first)
-    for change in ({"epochs": EPOCHS + 5}, {"learning_rate": 0.05}, {"b1": 0.8},
-                   {"random_state": 7}):  # fmt: skip
+    for change in (
+        {"epochs": EPOCHS + 5},
+        {"learning_rate": 0.05},
+        {"b1": 0.8},
+        {"random_state": 7},
+    ):
         before = pt.coef_.copy()
         pt.set_params(**change).fit(X, y)
         assert pt.compile_time_ == 0.0 and not np.array_equal(pt.coef_, before), change
@@ -201,12 +202,13 @@ def test_the_program_compiles_before_the_data_are_placed(backend, monkeypatch):
         return lambda tree: events.append("placed") or inner(tree)
 
     monkeypatch.setattr(_data_parallel, "sharded_put", put)
-    X, y = _data(n=59 + len(backend))  # a shape no other test compiled: a new program
+    X, y = linear32(59 + len(backend), 5)  # a shape no other test compiled: a new program
     pt = ParallelTrainer(n_devices=2, backend=backend, epochs=EPOCHS, batch_size=BATCH).fit(X, y)
     assert pt.compile_time_ > 0 and events == ["compiled", "placed"]
-    ref = JAXOptimizer(optimizer_type="adam", learning_rate=pt.learning_rate, epochs=EPOCHS,
-                       batch_size=BATCH).fit(X, y)  # fmt: skip
-    _assert_close(pt.coef_, ref.coef_)
+    ref = JAXOptimizer(
+        optimizer_type="adam", learning_rate=pt.learning_rate, epochs=EPOCHS, batch_size=BATCH
+    ).fit(X, y)
+    assert_close(pt.coef_, ref.coef_)
 
 
 # ---------------------------------------------------------------------------------------
@@ -215,45 +217,36 @@ def test_the_program_compiles_before_the_data_are_placed(backend, monkeypatch):
 def test_accumulation_equals_larger_batch_without_leaking_across_epochs():
     """k=3 micro-batches of 8 == one batch of 24. n=103 leaves a partial last step every
     epoch (7 rows): a leak of accumulated gradient into the next epoch would break this."""
-    X, y = _data()
+    X, y = linear32(103, 5)
     w, _, losses = reference_fit(X, y, epochs=8, batch_size=24, optimizer_type="momentum")
-    pt = ParallelTrainer(n_devices=4, epochs=8, batch_size=8, grad_accum_steps=3,
-                         optimizer_type="momentum").fit(X, y)  # fmt: skip
-    _assert_close(pt.coef_, w)
-    _assert_close(pt.history_["loss"], losses)
-
-
-def _walk(jaxpr, inside_scan=False):
-    """Yield (primitive name, inside a scan?) for every equation, recursively."""
-    for eqn in jaxpr.eqns:
-        yield eqn.primitive.name, inside_scan
-        for sub in _params_jaxprs(eqn.params.values()):
-            yield from _walk(sub, inside_scan or eqn.primitive.name == "scan")
-
-
-def _params_jaxprs(values):
-    for v in values:
-        if isinstance(v, jax.extend.core.ClosedJaxpr):
-            yield v.jaxpr
-        elif isinstance(v, jax.extend.core.Jaxpr):
-            yield v
-        elif isinstance(v, tuple | list):
-            yield from _params_jaxprs(v)
+    pt = ParallelTrainer(
+        n_devices=4, epochs=8, batch_size=8, grad_accum_steps=3, optimizer_type="momentum"
+    ).fit(X, y)
+    assert_close(pt.coef_, w)
+    assert_close(pt.history_["loss"], losses)
 
 
 def _program(backend, k, n_dev=4):
     lay = engine.Layout(n_rows=103, n_shards=1, group_devices=n_dev, batch_size=8, accum=k)
     params = {"w": np.zeros(5, np.float32), "b": np.zeros((), np.float32)}
-    X, y = _data()
-    return _programs.build(build_program, backend, n_dev, lay, _linear_loss("mse", True),
-                           "adam", params, {"X": X, "y": y})  # fmt: skip
+    X, y = linear32(103, 5)
+    return _programs.build(
+        build_program,
+        backend,
+        n_dev,
+        lay,
+        _linear_loss("mse", True),
+        "adam",
+        params,
+        {"X": X, "y": y},
+    )
 
 
 @pytest.mark.parametrize("backend", ["pmap", "shard_map"])
 @pytest.mark.parametrize("k", [1, 4])
 def test_one_psum_per_step_none_in_the_micro_batch_loop(backend, k):
     prog, args = _program(backend, k)
-    prims = list(_walk(jax.make_jaxpr(prog.run)(*args).jaxpr))
+    prims = list(_programs.jaxpr_primitives(jax.make_jaxpr(prog.run)(*args).jaxpr))
     # shard_map's typed collectives name it psum_invariant; pmap's is psum
     psums = [inside for name, inside in prims if name in ("psum", "psum_invariant")]
     # one for the optimizer step (the gradient bucket) and one per evaluation site of the
@@ -297,8 +290,9 @@ def test_jit_backend_one_all_reduce_per_step():
 def test_plan_covers_each_row_once_per_epoch_in_order(n, batch, devices, k):
     """Every row once per epoch, in the order's sequence; each row held by exactly one device
     at the place owner/local_row say; device blocks of ceil(n / D) rows."""
-    lay = _plan.Layout(n_rows=n, n_shards=1, group_devices=devices, batch_size=min(batch, n),
-                       accum=k)  # fmt: skip
+    lay = _plan.Layout(
+        n_rows=n, n_shards=1, group_devices=devices, batch_size=min(batch, n), accum=k
+    )
     perm = np.random.default_rng(n).permutation(n).astype(np.int32)
     seen = []
     for s in range(lay.steps_per_epoch):
@@ -349,31 +343,39 @@ def test_dynamic_loss_scale_rule(finite, good, scale, want_scale, want_good):
 
 
 def test_bfloat16_compute_keeps_float32_state():
-    X, y = _data()
+    X, y = linear32(103, 5)
     w, _, _ = reference_fit(X, y, epochs=EPOCHS, batch_size=BATCH)
-    pt = ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=BATCH,
-                         compute_dtype="bfloat16").fit(X, y)  # fmt: skip
+    pt = ParallelTrainer(
+        n_devices=2, epochs=EPOCHS, batch_size=BATCH, compute_dtype="bfloat16"
+    ).fit(X, y)
     assert pt.coef_.dtype == np.float32
     assert all(np.asarray(x).dtype == np.float32 for x in jax.tree.leaves(pt.params_))
-    _assert_close(pt.coef_, w, rtol=3e-2)  # bf16 has 8 bits of mantissa
-    assert not np.array_equal(pt.coef_, ParallelTrainer(
-        n_devices=2, epochs=EPOCHS, batch_size=BATCH).fit(X, y).coef_)  # fmt: skip
+    assert_close(pt.coef_, w, rtol=3e-2)  # bf16 has 8 bits of mantissa
+    assert not np.array_equal(
+        pt.coef_, ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=BATCH).fit(X, y).coef_
+    )
 
 
 def test_float16_dynamic_loss_scaling_skips_overflowing_steps():
     """|y| up to ~200: the initial scale 2**15 times residuals ~ 1e2 overflows float16 (max 65504),
     so the first steps are skipped while the scale halves; then training proceeds."""
-    X, y = _data()
+    X, y = linear32(103, 5)
     y = y * 30
-    w32 = ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=BATCH, learning_rate=0.5,
-                          optimizer_type="adam").fit(X, y).coef_  # fmt: skip
-    pt = ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=BATCH, learning_rate=0.5,
-                         compute_dtype="float16").fit(X, y)  # fmt: skip
+    w32 = (
+        ParallelTrainer(
+            n_devices=2, epochs=EPOCHS, batch_size=BATCH, learning_rate=0.5, optimizer_type="adam"
+        )
+        .fit(X, y)
+        .coef_
+    )
+    pt = ParallelTrainer(
+        n_devices=2, epochs=EPOCHS, batch_size=BATCH, learning_rate=0.5, compute_dtype="float16"
+    ).fit(X, y)
     skipped = pt.history_["skipped_steps"]
     assert skipped[0] > 0 and sum(skipped[1:]) == 0
     assert pt.history_["loss_scale"] == DYNAMIC_INIT / 2 ** sum(skipped)
     assert all(math.isfinite(v) for v in pt.history_["loss"])
-    _assert_close(pt.coef_, w32, rtol=5e-2)
+    assert_close(pt.coef_, w32, rtol=5e-2)
 
 
 def _first_nonfinite_step(X, y, lr, batch):
@@ -397,20 +399,22 @@ def _first_nonfinite_step(X, y, lr, batch):
 def test_nan_policy_raise_names_the_first_nonfinite_step():
     """lr=1e6: the batch loss overflows inside the first epoch (7 steps), before the epoch
     boundary where the divergence rule would stop the run."""
-    X, y = _data()
+    X, y = linear32(103, 5)
     bad = _first_nonfinite_step(X, y, 1e6, BATCH)
     assert bad < math.ceil(len(X) / BATCH)
-    pt = ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=BATCH, learning_rate=1e6,
-                         optimizer_type="sgd")  # fmt: skip
-    with pytest.raises(FloatingPointError, match=f"non-finite loss at optimizer step {bad} "):
+    pt = ParallelTrainer(
+        n_devices=2, epochs=EPOCHS, batch_size=BATCH, learning_rate=1e6, optimizer_type="sgd"
+    )
+    with pytest.raises(FloatingPointError, match=f"non-finite loss at optimizer step {bad} ") as info:
         pt.fit(X, y)
-    assert pt.diverged_
-    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(pt.params_))
+    assert not hasattr(pt, "coef_")  # a failed fit leaves the estimator as it was: unfitted
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(info.value.params))
+    assert len(info.value.history["loss"]) >= 1
 
 
 def test_nan_policy_skip_counts_skipped_steps():
     """One NaN row: exactly the one step per epoch that reads it is skipped."""
-    X, y = _data()
+    X, y = linear32(103, 5)
     data = {"X": X.copy(), "y": y.copy()}
     data["y"][5] = np.nan
 
@@ -436,10 +440,16 @@ def _mlp_loss(p, batch):
 def test_train_mlp_matches_single_device_loop():
     rng = np.random.default_rng(1)
     n, d, h, c = 96, 6, 8, 3
-    data = {"x": rng.normal(size=(n, d)).astype(np.float32),
-            "label": rng.integers(0, c, n).astype(np.int32)}  # fmt: skip
-    params = {"w1": rng.normal(size=(d, h)).astype(np.float32) * 0.5, "b1": np.zeros(h, np.float32),
-              "w2": rng.normal(size=(h, c)).astype(np.float32) * 0.5, "b2": np.zeros(c, np.float32)}  # fmt: skip
+    data = {
+        "x": rng.normal(size=(n, d)).astype(np.float32),
+        "label": rng.integers(0, c, n).astype(np.int32),
+    }
+    params = {
+        "w1": rng.normal(size=(d, h)).astype(np.float32) * 0.5,
+        "b1": np.zeros(h, np.float32),
+        "w2": rng.normal(size=(h, c)).astype(np.float32) * 0.5,
+        "b2": np.zeros(c, np.float32),
+    }
     tx = optax.sgd(0.1, momentum=0.9)
     epochs, batch = 5, 24
 
@@ -459,7 +469,7 @@ def test_train_mlp_matches_single_device_loop():
     pt = ParallelTrainer(n_devices=4, backend="shard_map", random_state=3)
     out, hist = pt.train(_mlp_loss, params, data, optimizer=tx, epochs=epochs, batch_size=batch)
     for key in params:
-        _assert_close(out[key], ref[key])
+        assert_close(out[key], ref[key])
     assert len(hist["loss"]) == epochs + 1 and hist["loss"][-1] < hist["loss"][0]
 
 
@@ -485,9 +495,15 @@ def test_train_mlp_matches_single_device_loop():
         ({"epochs": 0}, ValueError, "epochs must be an integer >= 1"),
     ],
 )
-def test_constructor_rejects_bad_arguments(kwargs, error, match):
+def test_fit_and_train_reject_bad_settings(kwargs, error, match):
+    """The constructor only stores (scikit-learn's contract, issue 22); fit and train check
+    every setting first."""
+    pt = ParallelTrainer(**kwargs)  # no error here
+    X, y = linear32(16, 5)
     with pytest.raises(error, match=match):
-        ParallelTrainer(**kwargs)
+        pt.fit(X, y)
+    with pytest.raises(error, match=match):
+        pt.train(_linear_loss("mse", True), _good_params(), {"X": X, "y": y})
 
 
 def _good_params():
@@ -497,25 +513,47 @@ def _good_params():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda pt, X, y: pt.train(lambda p, b: b["x"] @ p["w"], _good_params(), {"x": X}),
-         TypeError, "must return a floating scalar"),
-        (lambda pt, X, y: pt.train(lambda p, b: 0.0, _good_params(), {"x": X, "y": y[:5]}),
-         ValueError, "same number of rows"),
-        (lambda pt, X, y: pt.train(lambda p, b: 0.0, {"w": np.zeros(3, np.int32)}, {"x": X}),
-         TypeError, "params must hold floating-point arrays"),
-        (lambda pt, X, y: pt.train("mse", _good_params(), {"x": X}), TypeError,
-         "loss_fn must be callable"),
-        (lambda pt, X, y: pt.train(lambda p, b: 0.0, _good_params(), {"x": X}, optimizer="adam"),
-         TypeError, "optimizer must be an optax.GradientTransformation"),
-        (lambda pt, X, y: pt.fit(X, y, resume=True), ValueError, "resume=True needs checkpoint_dir"),
+        (
+            lambda pt, X, y: pt.train(lambda p, b: b["x"] @ p["w"], _good_params(), {"x": X}),
+            TypeError,
+            "must return a floating scalar",
+        ),
+        (
+            lambda pt, X, y: pt.train(lambda p, b: 0.0, _good_params(), {"x": X, "y": y[:5]}),
+            ValueError,
+            "same number of rows",
+        ),
+        (
+            lambda pt, X, y: pt.train(lambda p, b: 0.0, {"w": np.zeros(3, np.int32)}, {"x": X}),
+            TypeError,
+            "params must hold floating-point arrays",
+        ),
+        (
+            lambda pt, X, y: pt.train("mse", _good_params(), {"x": X}),
+            TypeError,
+            "loss_fn must be callable",
+        ),
+        (
+            lambda pt, X, y: pt.train(lambda p, b: 0.0, _good_params(), {"x": X}, optimizer="adam"),
+            TypeError,
+            "optimizer must be an optax.GradientTransformation",
+        ),
+        (
+            lambda pt, X, y: pt.fit(X, y, resume=True),
+            ValueError,
+            "resume=True needs checkpoint_dir",
+        ),
         (lambda pt, X, y: pt.fit(X[:, 0], y), ValueError, "X must be 2-D"),
-        (lambda pt, X, y: ParallelTrainer(n_devices=64).fit(X, y), ValueError,
-         "n_devices=64 but only 4 devices are available"),
+        (
+            lambda pt, X, y: ParallelTrainer(n_devices=64).fit(X, y),
+            ValueError,
+            "n_devices=64 but only 4 devices are available",
+        ),
         (lambda pt, X, y: pt.predict(X), NotFittedError, "not fitted yet"),
     ],
-)  # fmt: skip
+)
 def test_bad_calls_raise(call, error, match):
-    X, y = _data(n=20)
+    X, y = linear32(20, 5)
     with pytest.raises(error, match=match):
         call(ParallelTrainer(n_devices=2, epochs=1), X, y)
 
@@ -528,13 +566,14 @@ def test_get_set_params_roundtrip():
     clone = ParallelTrainer(**params)
     assert clone.get_params() == params
     assert pt.set_params(backend="jit", b2=0.9).get_params()["b2"] == 0.9
+    assert pt.set_params(backend="gpu").backend == "gpu"  # stored; fit refuses it
     with pytest.raises(ValueError, match="backend must be one of"):
-        pt.set_params(backend="gpu")
-    assert pt.backend == "jit"
+        pt.fit(*linear32(16, 5))
+    assert pt.backend == "gpu" and not hasattr(pt, "coef_")
 
 
 def test_progress_bar_reports_epochs(grid_fits, capsys):
-    X, y = _data()
+    X, y = linear32(103, 5)
     pt = ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=BATCH, progress=True).fit(X, y)
     assert pt.compile_time_ == 0.0  # the same compiled program, run in chunks: bitwise
     np.testing.assert_array_equal(pt.coef_, grid_fits[1]["pmap", 2].coef_)

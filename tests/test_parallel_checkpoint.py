@@ -95,9 +95,21 @@ def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path, source
     if source == "files":
         write_data(tmp_path)
         data = ("--data-dir", str(tmp_path))
-    cmd = [sys.executable, str(WORKER), "fit", str(tmp_path / "killed.npz"), "--epochs",
-           str(epochs), "--n-devices", "2", "--checkpoint-dir", str(ckpt),
-           "--checkpoint-every", "5", *data]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(WORKER),
+        "fit",
+        str(tmp_path / "killed.npz"),
+        "--epochs",
+        str(epochs),
+        "--n-devices",
+        "2",
+        "--checkpoint-dir",
+        str(ckpt),
+        "--checkpoint-every",
+        "5",
+        *data,
+    ]
     t0 = time.monotonic()
     with open(log, "wb") as out:
         child = subprocess.Popen(cmd, env=_env(4), stdout=out, stderr=subprocess.STDOUT)
@@ -187,8 +199,10 @@ def test_unreadable_checkpoint_raises_a_value_error_naming_it(tmp_path, damage, 
 def test_restore_rejects_a_leaf_of_the_right_shape_and_another_dtype(tmp_path):
     """A float32 checkpoint must not be restored into a float64 (or int) train state."""
     _checkpoint.save(tmp_path, 1, STATE, {}, keep=1)
-    for other in ({"w": np.zeros(3, np.float64), "n": np.int32(0)},
-                  {"w": np.zeros(3, np.float32), "n": np.int64(0)}):  # fmt: skip
+    for other in (
+        {"w": np.zeros(3, np.float64), "n": np.int32(0)},
+        {"w": np.zeros(3, np.float32), "n": np.int64(0)},
+    ):
         with pytest.raises(ValueError, match=r"leaf \d is (float32|int32)\[\d*\], the train state expects (float64|int64)"):
             _checkpoint.restore(tmp_path, other)
 

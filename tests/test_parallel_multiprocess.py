@@ -31,8 +31,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(tmp: Path, attempt: int, mode: str = "multi", extra: tuple[str, ...] = (),
-            timeout_s: float = TIMEOUT_S) -> tuple[list[int], list[str]]:  # fmt: skip
+def _launch(
+    tmp: Path,
+    attempt: int,
+    mode: str = "multi",
+    extra: tuple[str, ...] = (),
+    timeout_s: float = TIMEOUT_S,
+) -> tuple[list[int], list[str]]:
     port = _free_port()
     env = dict(os.environ)
     env["JAX_NUM_CPU_DEVICES"] = "2"
@@ -42,9 +47,21 @@ def _launch(tmp: Path, attempt: int, mode: str = "multi", extra: tuple[str, ...]
         log = tmp / f"p{pid}-{attempt}.log"
         logs.append(log)
         with open(log, "wb") as out:
-            cmd = [sys.executable, str(WORKER), mode, str(tmp / f"p{pid}.npz"),
-                   "--process-id", str(pid), "--num-processes", "2", "--port", str(port),
-                   "--checkpoint-dir", str(tmp / f"ckpt-{attempt}"), *extra]  # fmt: skip
+            cmd = [
+                sys.executable,
+                str(WORKER),
+                mode,
+                str(tmp / f"p{pid}.npz"),
+                "--process-id",
+                str(pid),
+                "--num-processes",
+                "2",
+                "--port",
+                str(port),
+                "--checkpoint-dir",
+                str(tmp / f"ckpt-{attempt}"),
+                *extra,
+            ]
             procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT))
     codes = []
     deadline = time.monotonic() + timeout_s

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_profilers import _fake_pynvml
+from _bench_fakes import ManualClock, fake_pynvml
 
 from accel import GPUMonitor, MemoryTracker, OptimizerProfiler, SpeedBenchmark, compare_backends
 from accel._info import nvidia_gpu_status
@@ -122,7 +122,7 @@ def test_without_epochs_the_epoch_time_says_how_to_get_it():
 
 
 def test_estimator_fitted_in_the_calling_scope_is_found():
-    from test_speed_benchmark import StandInGD
+    from _bench_fakes import StandInGD
 
     X, y = np.ones((20, 2)), np.ones(20)
     est, other = StandInGD(max_iter=4), StandInGD(max_iter=2).fit(X, y)  # `other` fitted before
@@ -172,7 +172,7 @@ def test_gpu_monitor_record_without_gpu_reports_unavailable():
 
 
 def test_gpu_monitor_record_reads_nvml_without_a_thread(monkeypatch):
-    fake = _fake_pynvml(power_mw=120_000)
+    fake = fake_pynvml(power_mw=120_000)
     utilization = iter([20, 40, 60] * 10)
     fake.nvmlDeviceGetUtilizationRates = lambda h: types.SimpleNamespace(gpu=next(utilization))
     monkeypatch.setitem(sys.modules, "pynvml", fake)
@@ -225,17 +225,9 @@ def test_benchmark_optimizer_accepts_optimizer_cls_and_is_subscriptable():
 # ----------------------------------------------------------------------------- sections
 
 
-class _Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_sections_totals_percent_and_unaccounted():
     prof = PerformanceProfiler(sync=False)
-    clock = prof.clock = _Clock()
+    clock = prof.clock = ManualClock()
     for _ in range(2):
         with prof.profile("step"):
             clock.now += 0.010  # data loading, not in a child

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import linear32
 
 from accel import JAXOptimizer, ParallelTrainer
 from accel.data import _pipeline
@@ -22,9 +23,7 @@ grain = pytest.importorskip("grain")
 
 
 def _grain_source(n=160, d=4):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, d)).astype(np.float32)
-    y = (X @ rng.normal(size=d) + 0.3).astype(np.float32)
+    X, y = linear32(n, d)
     return grain.MapDataset.source([{"X": X[i], "y": y[i]} for i in range(n)])
 
 

@@ -39,8 +39,10 @@ def test_tol_none_and_a_number_are_two_programs_other_values_one():
 
 
 def test_history_fields_per_epoch_as_the_readme_says():
-    assert ("`data_wait_time` and `compute_time`, one entry per epoch: the mean seconds per step of the "
-            "epoch (they add up to `step_time`") in _squash(README)  # fmt: skip
+    assert (
+        "`data_wait_time` and `compute_time`, one entry per epoch: the mean seconds per step of the "
+        "epoch (they add up to `step_time`"
+    ) in _squash(README)
     rng = np.random.default_rng(1)
     X = rng.normal(size=(64, 3)).astype(np.float32)
     y = X @ np.ones(3, np.float32)

@@ -82,11 +82,23 @@ def test_readme_multi_host_script_runs_as_two_processes(tmp_path):
     root = str(Path(__file__).resolve().parents[1])
     procs = []
     for rank in range(2):
-        env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", ACCEL_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
-                   ACCEL_NUM_PROCESSES="2", ACCEL_PROCESS_ID=str(rank),
-                   PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, "train.py"], cwd=tmp_path, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))  # fmt: skip
+        env = dict(
+            os.environ,
+            JAX_NUM_CPU_DEVICES="2",
+            ACCEL_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+            ACCEL_NUM_PROCESSES="2",
+            ACCEL_PROCESS_ID=str(rank),
+            PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "train.py"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        )
     try:
         outs = [p.communicate(timeout=240)[0].decode() for p in procs]
     finally:

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from test_datasets_loaders import CAL_ROWS, cal_csv, cal_tgz
+from _dataset_files import CAL_ROWS, cal_csv, cal_tgz
 
 import accel.dpa as dpa
 from accel import augment
@@ -111,9 +111,11 @@ def test_compute_statistics_of_valid_records_is_unchanged():
 
 # -- stream_augmentation_chain_batched(10, "x") --------------------------------------------------
 def test_batched_stream_refuses_a_batch_config_that_is_not_one():
-    for call in (lambda: dpa.stream_augmentation_chain_batched(10, "x"),
-                 lambda: dpa.stream_augmentation_range_batched(0, 10, "x"),
-                 lambda: dpa.get_batch_metrics(iter([GOOD]), 5)):  # fmt: skip
+    for call in (
+        lambda: dpa.stream_augmentation_chain_batched(10, "x"),
+        lambda: dpa.stream_augmentation_range_batched(0, 10, "x"),
+        lambda: dpa.get_batch_metrics(iter([GOOD]), 5),
+    ):
         with pytest.raises(TypeError, match=r"batch_config must be an accel\.dpa\.batch\.BatchConfig or None, got (str|int)"):
             call()
     assert [len(b) for b in dpa.stream_augmentation_chain_batched(10, None)] == [10]
@@ -186,8 +188,11 @@ def test_a_truncated_california_csv_is_refused_naming_the_file(tmp_path, content
         load_california_housing(tmp_path / "a")
 
 
-@pytest.mark.parametrize("content", [FULL, FIXED, FIXED[:-1], FIXED.replace(b"\n", b"\r\n")[:-2]],
-                         ids=["repr", "fixed", "fixed-no-final-newline", "crlf-no-final-newline"])  # fmt: skip
+@pytest.mark.parametrize(
+    "content",
+    [FULL, FIXED, FIXED[:-1], FIXED.replace(b"\n", b"\r\n")[:-2]],
+    ids=["repr", "fixed", "fixed-no-final-newline", "crlf-no-final-newline"],
+)
 def test_a_complete_california_csv_is_read(tmp_path, content):
     (tmp_path / "cal_housing.data").write_bytes(content)
     X_tr, _, X_te, _, _ = load_california_housing(tmp_path, normalize=False)

@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from _bench_fakes import ManualClock
 from IPython.lib.pretty import pretty
 from matplotlib.container import BarContainer
 
@@ -34,19 +35,35 @@ SCRIPT = "<script>alert(1)</script>"
 def _timed(backend: str, median: float, std: float, *, noisy: bool = False, **kw) -> BackendResult:
     mean = median * 1.25
     return BackendResult(
-        backend, True, "", device="cpu:0", dtype="float32", n_runs=5, warmup=1,
-        mean_time=mean, median_time=median, std_time=std, min_time=median * 0.5,
-        first_call_time=median * 3, compile_time=0.25, transfer_time=0.0,
-        times=(median,) * 5, relative_std=std / mean, noisy=noisy, **kw,
-    )  # fmt: skip
+        backend,
+        True,
+        "",
+        device="cpu:0",
+        dtype="float32",
+        n_runs=5,
+        warmup=1,
+        mean_time=mean,
+        median_time=median,
+        std_time=std,
+        min_time=median * 0.5,
+        first_call_time=median * 3,
+        compile_time=0.25,
+        transfer_time=0.0,
+        times=(median,) * 5,
+        relative_std=std / mean,
+        noisy=noisy,
+        **kw,
+    )
 
 
 def _comparison(jax_median: float = 0.0002) -> Comparison:
     """NumPy noisy (std 2.4 x mean), JAX steady, CuPy unavailable with a hostile reason."""
-    numpy = _timed("numpy", 0.0015, 0.0045, noisy=True, speedup_vs_numpy=1.0,
-                   speedup_reliable=False)  # fmt: skip
-    jx = _timed("jax", jax_median, 1e-5, speedup_vs_numpy=7.5, max_rel_diff=1e-7,
-                speedup_reliable=False)  # fmt: skip
+    numpy = _timed(
+        "numpy", 0.0015, 0.0045, noisy=True, speedup_vs_numpy=1.0, speedup_reliable=False
+    )
+    jx = _timed(
+        "jax", jax_median, 1e-5, speedup_vs_numpy=7.5, max_rel_diff=1e-7, speedup_reliable=False
+    )
     cupy = BackendResult("cupy", False, f"cupy is not installed {SCRIPT}")
     return Comparison("matmul", "numpy", {"numpy": numpy, "jax": jx, "cupy": cupy})
 
@@ -54,11 +71,20 @@ def _comparison(jax_median: float = 0.0002) -> Comparison:
 def _fit(optimizer: str = "Adam", times: tuple[float, ...] = (0.5, 0.5, 0.5)) -> OptimizerBenchmark:
     s = pd.Series(times)
     return OptimizerBenchmark(
-        optimizer=optimizer, n_samples=64, n_features=3, n_runs=len(times), epochs=5,
-        warmup_time=2.0, mean_time=float(s.mean()), median_time=float(s.median()),
-        std_time=float(s.std()), min_time=float(s.min()),
-        throughput_samples_per_sec=64 * 5 / float(s.median()), final_loss=0.125, times=times,
-    )  # fmt: skip
+        optimizer=optimizer,
+        n_samples=64,
+        n_features=3,
+        n_runs=len(times),
+        epochs=5,
+        warmup_time=2.0,
+        mean_time=float(s.mean()),
+        median_time=float(s.median()),
+        std_time=float(s.std()),
+        min_time=float(s.min()),
+        throughput_samples_per_sec=64 * 5 / float(s.median()),
+        final_loss=0.125,
+        times=times,
+    )
 
 
 def _body_rows(html: str) -> list[str]:
@@ -125,8 +151,17 @@ def test_comparison_dataframe_equals_the_fields():
     df = res.to_dataframe()
     assert isinstance(df, pd.DataFrame)
     assert list(df.index) == ["numpy", "jax", "cupy"] and df.index.name == "backend"
-    numeric = ("mean_time", "median_time", "std_time", "min_time", "first_call_time",
-               "compile_time", "transfer_time", "speedup_vs_numpy", "relative_std")  # fmt: skip
+    numeric = (
+        "mean_time",
+        "median_time",
+        "std_time",
+        "min_time",
+        "first_call_time",
+        "compile_time",
+        "transfer_time",
+        "speedup_vs_numpy",
+        "relative_std",
+    )
     for name in ("numpy", "jax"):
         r = res[name]
         for field in numeric:
@@ -173,10 +208,13 @@ def test_plot_with_nothing_measured_says_so(axes):
     assert len(axes.patches) == 0 and "nothing to plot" in axes.texts[0].get_text()
 
 
-@pytest.mark.parametrize(("module", "extra", "call"), [
-    ("pandas", "pandas", lambda r: r.to_dataframe()),
-    ("matplotlib", "plot", lambda r: r.plot()),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("module", "extra", "call"),
+    [
+        ("pandas", "pandas", lambda r: r.to_dataframe()),
+        ("matplotlib", "plot", lambda r: r.plot()),
+    ],
+)
 def test_missing_optional_dependency_names_the_extra(monkeypatch, module, extra, call):
     monkeypatch.setitem(sys.modules, module, None)
     for result in (_comparison(), _fit(), SpeedBenchmark()):
@@ -221,8 +259,17 @@ def test_optimizer_benchmark_dataframe_and_plot(axes):
     fit = _fit("SGD", (0.25, 0.25, 2.0))
     df = fit.to_dataframe()
     assert list(df.index) == ["SGD"] and df.index.name == "optimizer"
-    for field in ("warmup_time", "mean_time", "median_time", "std_time", "min_time",
-                  "throughput_samples_per_sec", "final_loss", "n_samples", "epochs"):  # fmt: skip
+    for field in (
+        "warmup_time",
+        "mean_time",
+        "median_time",
+        "std_time",
+        "min_time",
+        "throughput_samples_per_sec",
+        "final_loss",
+        "n_samples",
+        "epochs",
+    ):
         assert df.loc["SGD", field] == getattr(fit, field), field
     assert df.loc["SGD", "noisy"] and df.loc["SGD", "relative_std"] == fit.relative_std
     fit.plot(ax=axes)
@@ -269,19 +316,11 @@ def test_pretty_printer_cycle_does_not_recurse():
 # ----------------------------------------------------------------------------- profiler
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _profiled(steps: int) -> PerformanceProfiler:
     """A step whose first call compiles: 2 s + data 0.5 s + forward 0.25 s, then
     data 1/64 s + forward 1/32 s; dyadic times, so every sum is exact."""
     prof = PerformanceProfiler(sync=False)
-    clock = prof.clock = _Clock()
+    clock = prof.clock = ManualClock()
     for i in range(steps):
         with prof.profile("step"):
             clock.now += 0.5 if i == 0 else 1 / 64  # outside the child: data, Python

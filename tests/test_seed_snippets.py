@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _dataset_files import cal_csv, cal_tgz, mnist_arrays, write_mnist
 from _dpa_oracle import oracle_params
-from test_datasets_loaders import cal_csv, cal_tgz, mnist_arrays, write_mnist
+from _helpers import regression
 
 from accel import dpa
 
@@ -726,14 +727,8 @@ for backend, timing in comparison.items():
 """
 
 
-def _regression(n=256, d=16, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    return X, X @ rng.normal(size=d) + 0.1
-
-
 def test_002_profiler_and_memory_tracker(capsys):
-    X, y = _regression()
+    X, y = regression(256, 16, intercept=0.1)
     ns = run(S002_PROFILER, {"X": X, "y": y})
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Total time: ") and float(lines[0].split()[2][:-1]) > 0
@@ -758,7 +753,7 @@ def test_002_gpu_monitor_on_this_machine(capsys):
 def test_002_speed_benchmark(capsys):
     from optimizers import Adam
 
-    X, y = _regression()
+    X, y = regression(256, 16, intercept=0.1)
     run(S002_SPEED, {"Adam": Adam, "X_train": X, "y_train": y})
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Mean time: ") and lines[1].startswith("Throughput: ")
@@ -843,13 +838,13 @@ trainer.fit(X_train, y_train)
 
 
 def test_002_jax_optimizer():
-    X, y = _regression(n=64, d=4)
+    X, y = regression(64, 4, intercept=0.1)
     ns = run(S002_JAX, {"X_train": X, "y_train": y})
     assert ns["optimizer"].n_epochs_ == 1000 and ns["optimizer"].score(X, y) > 0.99
 
 
 def test_002_parallel_trainer(cpu_devices):
-    X, y = _regression(n=64, d=4)
+    X, y = regression(64, 4, intercept=0.1)
     ns = run(S002_PARALLEL, {"X_train": X.astype(np.float32), "y_train": y.astype(np.float32)})
     assert ns["trainer"].coef_.shape == (4,)
 
@@ -910,7 +905,7 @@ def test_002_best_practices(data_dir, capsys):
 
     ns = run(S002_SIZES, {"load_mnist": load_mnist})
     assert ns["X"].shape == (60000, 16) and ns["X_train"].shape == (1000, 16)
-    X, y = _regression()
+    X, y = regression(256, 16, intercept=0.1)
     ns = run(S002_LOOP, {"epochs": 201, "optimizer": Adam(learning_rate=0.05), "X_batch": X, "y_batch": y})
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["Epoch 0", "Epoch 100", "Epoch 200"]

@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 import pytest
+from _helpers import regression
 
 from accel import JAXOptimizer, ParallelTrainer, _plan
 from accel.data import ArraySource, NpyShards, ParquetShards, StepLoader
@@ -28,9 +29,8 @@ FAULTS = {  # what is put where: (column, row, feature or None, value)
 
 
 def _clean(seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, D)).astype(np.float32)
-    return X, (X @ np.array([1.0, -2.0, 0.5], np.float32) + 0.25).astype(np.float32)
+    coef = np.array([1.0, -2.0, 0.5], np.float32)
+    return regression(N, D, seed=seed, coef=coef, intercept=0.25, dtype=np.float32)
 
 
 def _faulty(fault):
@@ -93,8 +93,9 @@ ESTIMATORS = {
 @pytest.mark.parametrize("role", ["training", "validation"])
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_nan_or_infinity_in_any_source_is_refused_naming_column_row_and_file(tmp_path, kind, fault, role,
-                                                                              estimator):  # fmt: skip
+def test_nan_or_infinity_in_any_source_is_refused_naming_column_row_and_file(
+    tmp_path, kind, fault, role, estimator
+):
     column, row, feature, _ = FAULTS[fault]
     (a, b), where = _write(kind, *_faulty(fault), tmp_path / "data")
     est = ESTIMATORS[estimator](epochs=2, batch_size=8)
@@ -118,8 +119,14 @@ def test_train_eval_data_source_with_nan_is_refused_naming_eval_data(tmp_path):
         return ((batch["X"] @ p["w"] - batch["y"]) ** 2).mean()
 
     with pytest.raises(ValueError, match=r"^column 'X' of eval_data contains NaN or infinity: row 3 of the array$"):
-        ParallelTrainer(n_devices=2).train(loss, {"w": np.zeros(D, np.float32)}, {"X": X, "y": y},
-                                           epochs=2, batch_size=8, eval_data=ArraySource({"X": Xv, "y": y}))  # fmt: skip
+        ParallelTrainer(n_devices=2).train(
+            loss,
+            {"w": np.zeros(D, np.float32)},
+            {"X": X, "y": y},
+            epochs=2,
+            batch_size=8,
+            eval_data=ArraySource({"X": Xv, "y": y}),
+        )
 
 
 def test_validation_source_labels_get_the_training_sources_checks():
@@ -162,8 +169,11 @@ def test_a_source_whose_read_disagrees_with_its_spec_is_refused():
             return {"X": got["X"].astype(np.float64), "y": got["y"]}
 
     lay = _plan.Layout(n_rows=N, n_shards=1, group_devices=1, batch_size=8, accum=1)
-    with pytest.raises(ValueError, match=r"^column 'X' of the source: read\(\) returned float64\[8, 3\] for 8 rows, "
-                                         r"its spec\(\) says float32\[3\] per row$"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"^column 'X' of the source: read\(\) returned float64\[8, 3\] for 8 rows, "
+        r"its spec\(\) says float32\[3\] per row$",
+    ):
         StepLoader(Lies({"X": X, "y": y}), lay, seed=0, devices=[0]).read_step(0)
 
 

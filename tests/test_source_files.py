@@ -75,8 +75,13 @@ def _run(tmp_path, mode):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     try:
-        return subprocess.run([sys.executable, str(script), mode, str(tmp_path)], capture_output=True,
-                              text=True, timeout=240, cwd=os.getcwd())  # fmt: skip
+        return subprocess.run(
+            [sys.executable, str(script), mode, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            cwd=os.getcwd(),
+        )
     except subprocess.TimeoutExpired as err:  # a hang is a failure too, with what it printed
         pytest.fail(f"{mode}: no exit in 240 s; stderr: {err.stderr}")
 
@@ -84,12 +89,16 @@ def _run(tmp_path, mode):
 @pytest.mark.parametrize(
     "mode, shard, match",
     [
-        ("truncate", "X.npy", r"changed size from 131200 to 1000 bytes \(truncated\) while it was read"),
+        (
+            "truncate",
+            "X.npy",
+            r"changed size from 131200 to 1000 bytes \(truncated\) while it was read",
+        ),
         ("rewrite", "X.npy", r"was modified \(its modification time changed"),
         ("parallel truncate", "X.npy", r"changed size from 131200 to 1000 bytes \(truncated\)"),
         ("shards rewrite", "X-1.npy", r"was modified"),
     ],
-)  # fmt: skip
+)
 def test_a_source_file_changed_mid_fit_stops_it_with_an_error_naming_the_file(tmp_path, mode, shard, match):
     done = _run(tmp_path, mode)
     assert done.returncode == 1, f"{mode}: exit status {done.returncode} (negative: a signal)\n{done.stderr[-3000:]}"
@@ -143,13 +152,14 @@ RACE = textwrap.dedent(
         ("truncate", r"changed size from 131200 to 4096 bytes \(truncated\) while it was read"),
         ("rewrite", r"was modified"),
     ],
-)  # fmt: skip
+)
 def test_a_file_changed_during_a_read_is_refused_not_a_signal(tmp_path, mode, match):
     script = tmp_path / "race.py"
     script.write_text(RACE)
     path = tmp_path / "X.npy"
-    done = subprocess.run([sys.executable, str(script), mode, str(path)], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(script), mode, str(path)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, f"exit status {done.returncode} (negative: a signal)\n{done.stderr[-3000:]}"
     assert done.stdout.startswith(f"REFUSED {os.fspath(path)!r} (column 'X') "), done.stdout
     assert re.search(match, done.stdout), done.stdout

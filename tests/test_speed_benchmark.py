@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _bench_fakes import TICK, FakeClock, StandInGD, sometimes_slow_numpy
+from _helpers import random_matrix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -30,42 +32,8 @@ FIELDS = (
 )
 
 
-def _x(n: int = 32, m: int | None = None, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((n, m or n))
-
-
 # ----------------------------------------------------------------------------- fake clock
-
-TICK = 2.0**-10  # about 1 ms; a power of two, so every fake duration below is exact
-
-
-class FakeClock:
-    """Stands in for ``accel.bench._clock``: time moves only when the code under test says so.
-
-    Each reading returns the time, then moves it on by one ``TICK`` (so nothing takes zero
-    time); ``advance(s)`` is work of ``s`` seconds done between readings; ``sleep(s)`` is
-    logged, not waited. ``events`` logs every reading as ``"clock"`` (tests add their own events),
-    so a test sees exactly what happened inside the clock. All values are dyadic: the
-    durations the harness reports are exact, compared with ``==``.
-    """
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.events: list = []
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        self.events.append("clock")
-        t = self.now
-        self.now += TICK
-        return t
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.events.append("sleep")
+# FakeClock, StandInGD and sometimes_slow_numpy live in tests/_bench_fakes.py
 
 
 @pytest.fixture(autouse=True)
@@ -83,33 +51,6 @@ def fake_clock(monkeypatch) -> FakeClock:
 
 
 # ----------------------------------------------------------------------------- stand-ins
-
-
-class StandInGD:
-    """Full-batch gradient descent on the MSE of a linear model, sklearn-style like the
-    project's optimizers (history_['loss'] at init then per epoch, n_epochs_, get_params)."""
-
-    def __init__(self, learning_rate: float = 0.1, max_iter: int = 5) -> None:
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.n_fits = 0
-
-    def get_params(self) -> dict:
-        return {"learning_rate": self.learning_rate, "max_iter": self.max_iter}
-
-    def _loss(self, X, y, w):
-        r = X @ w - y
-        return float(r @ r / (2 * len(y)))
-
-    def fit(self, X, y):
-        self.n_fits += 1
-        w = np.zeros(X.shape[1])
-        losses = [self._loss(X, y, w)]
-        for _ in range(self.max_iter):
-            w = w - self.learning_rate * X.T @ (X @ w - y) / len(y)
-            losses.append(self._loss(X, y, w))
-        self.coef_, self.history_, self.n_epochs_ = w, {"loss": losses}, self.max_iter
-        return self
 
 
 class StandInJAX:
@@ -146,7 +87,7 @@ class StandInJAX:
 
 
 def test_result_fields_and_statistics_match_the_timed_samples():
-    res = compare_backends(lambda X: X @ X.T, _x(), backends=("numpy", "jax"), n_runs=7,
+    res = compare_backends(lambda X: X @ X.T, random_matrix(), backends=("numpy", "jax"), n_runs=7,
                            warmup=2, dtype="float32")
     assert isinstance(res, dict) and list(res) == ["numpy", "jax"]
     assert res.reference == "numpy"
@@ -169,25 +110,16 @@ def test_result_fields_and_statistics_match_the_timed_samples():
     assert res["jax"].device.startswith(jax.devices()[0].platform)
 
 
-def _sometimes_slow_numpy(clock: FakeClock, slow_call: int, seconds: float = 0.25):
-    """``sum(X * X)``; on NumPy each call takes 1/64 s of ``clock``'s time, the
-    ``slow_call``-th ``seconds`` more (a loaded machine); JAX's calls take one tick."""
-    calls = [0]
-
-    def op(X, xp):
-        if isinstance(X, np.ndarray):
-            calls[0] += 1
-            clock.advance(1 / 64 + (seconds if calls[0] == slow_call else 0.0))
-        return xp.sum(X * X)
-
-    return op
-
-
 def test_noisy_timing_makes_the_speedup_unreliable(fake_clock):
     """One NumPy run 0.25 s slower than the others: std > mean, so the ratio against it
     means nothing; the result says so in its fields, table and JSON."""
-    res = compare_backends(_sometimes_slow_numpy(fake_clock, slow_call=4), _x(),
-                           backends=("numpy", "jax"), n_runs=4, warmup=1)  # fmt: skip
+    res = compare_backends(
+        sometimes_slow_numpy(fake_clock, slow_call=4),
+        random_matrix(),
+        backends=("numpy", "jax"),
+        n_runs=4,
+        warmup=1,
+    )
     num, jx = res["numpy"], res["jax"]
     fast = TICK + 1 / 64
     assert num.times == (fast, fast, fast + 0.25, fast)  # the slow 4th call is the 3rd timed
@@ -206,7 +138,7 @@ def test_steady_timing_is_not_flagged(fake_clock):
         fake_clock.advance(next(durations) - TICK)
         return X.sum()
 
-    res = compare_backends(op, _x(), backends=("numpy",), n_runs=3, warmup=0)
+    res = compare_backends(op, random_matrix(), backends=("numpy",), n_runs=3, warmup=0)
     r = res["numpy"]
     assert r.times == (0.5, 0.375, 0.625) and r.relative_std == 0.25
     assert r.noisy is False and r.speedup_reliable is True
@@ -220,12 +152,14 @@ def test_same_dtype_reaches_every_backend():
         seen.append((type(X).__module__.split(".")[0], X.dtype.name))
         return X * 2
 
-    compare_backends(op, _x(), backends=("numpy", "jax"), n_runs=2, warmup=0, dtype="float32")
+    compare_backends(
+        op, random_matrix(), backends=("numpy", "jax"), n_runs=2, warmup=0, dtype="float32"
+    )
     assert set(seen) == {("numpy", "float32"), ("jax", "float32")}
 
 
 def test_float64_runs_in_float64_on_jax_without_leaving_x64_on():
-    x = _x(64)
+    x = random_matrix(64)
     res = compare_backends(lambda X: X @ X.T, x, backends=("numpy", "jax"), n_runs=2, warmup=1)
     assert res["jax"].dtype == "float64"
     # float32 would differ by ~1e-7 relative; float64 agrees to rounding.
@@ -241,7 +175,7 @@ def test_xp_keyword_receives_the_array_namespace():
         names.add(xp.__name__)
         return xp.tanh(X)
 
-    res = compare_backends(op, _x(), backends=("numpy", "jax"), n_runs=2, warmup=0)
+    res = compare_backends(op, random_matrix(), backends=("numpy", "jax"), n_runs=2, warmup=0)
     assert names == {"array_api_compat.numpy", "jax.numpy"}
     assert res["jax"].max_rel_diff < 1e-12
 
@@ -267,7 +201,7 @@ def test_jax_is_compiled_once_before_timing_on_device_placed_inputs(monkeypatch)
         traces.append(1)
         return X + 1
 
-    compare_backends(op, _x(), backends=("jax",), n_runs=4, warmup=3)
+    compare_backends(op, random_matrix(), backends=("jax",), n_runs=4, warmup=3)
     assert len(traces) == 1  # AOT compile only; the timed calls never retrace
     assert all(isinstance(a, jax.Array) and a.devices() == {jax.devices()[0]} for a in prepared_args)
     assert syncs == [True] * 7  # every warm-up and timed call was waited for
@@ -275,7 +209,7 @@ def test_jax_is_compiled_once_before_timing_on_device_placed_inputs(monkeypatch)
 
 @pytest.mark.skipif(CUPY_INSTALLED, reason="cupy is installed")
 def test_cupy_without_gpu_is_reported_not_raised():
-    res = compare_backends(lambda X: X * 2, _x(), n_runs=2, warmup=0)
+    res = compare_backends(lambda X: X * 2, random_matrix(), n_runs=2, warmup=0)
     r = res["cupy"]
     assert not r.available
     assert "cupy is not installed" in r.reason and "requirements-cuda.txt" in r.reason
@@ -320,8 +254,14 @@ def test_cupy_code_path_places_syncs_and_copies_back(monkeypatch):
         calls.append(len(events))
         return A @ B
 
-    res = compare_backends(op, (_x(16), _x(16, seed=1)), backends=("numpy", "cupy"), n_runs=4,
-                           warmup=2, dtype="float32")
+    res = compare_backends(
+        op,
+        (random_matrix(16), random_matrix(16, seed=1)),
+        backends=("numpy", "cupy"),
+        n_runs=4,
+        warmup=2,
+        dtype="float32",
+    )
     r = res["cupy"]
     assert r.available and r.device == "cuda:0 (Fake GPU)" and r.dtype == "float32"
     assert r.compile_time is None and r.transfer_time > 0 and len(r.times) == 4
@@ -335,13 +275,13 @@ def test_cupy_code_path_places_syncs_and_copies_back(monkeypatch):
 
 
 def test_without_numpy_the_first_backend_is_the_reference():
-    res = compare_backends(lambda X: X * 2, _x(8), backends=("jax",), n_runs=2, warmup=0)
+    res = compare_backends(lambda X: X * 2, random_matrix(8), backends=("jax",), n_runs=2, warmup=0)
     assert res.reference == "jax"
     assert res["jax"].speedup_vs_numpy is None and res["jax"].max_rel_diff is None
 
 
 def test_table_and_json(tmp_path):
-    res = compare_backends(lambda X: X.sum(axis=0), _x(), backends=("numpy", "jax"),
+    res = compare_backends(lambda X: X.sum(axis=0), random_matrix(), backends=("numpy", "jax"),
                            n_runs=3, warmup=1, dtype="float32")
     text = str(res)
     header = text.splitlines()[1]
@@ -428,8 +368,10 @@ def test_max_rel_diff_is_max_abs_error_over_max_abs_reference(ref, scale):
 
 def test_compare_keeps_results():
     bench = SpeedBenchmark()
-    bench.compare_backends(lambda X: X * 2, _x(8), backends=("numpy",), n_runs=1, warmup=0)
-    bench.benchmark_optimizer(StandInGD, _x(20, 3), np.ones(20), n_runs=1)
+    bench.compare_backends(
+        lambda X: X * 2, random_matrix(8), backends=("numpy",), n_runs=1, warmup=0
+    )
+    bench.benchmark_optimizer(StandInGD, random_matrix(20, 3), np.ones(20), n_runs=1)
     doc = json.loads(bench.to_json())
     assert len(doc) == 2 and doc[0]["operation"] == "<lambda>" and doc[1]["optimizer"] == "StandInGD"
     assert accel.SpeedBenchmark is SpeedBenchmark
@@ -448,8 +390,9 @@ def test_each_backend_is_timed_after_a_settle_pause(fake_clock, monkeypatch):
         return real_time_calls(call, sync, n_runs, warmup)
 
     monkeypatch.setattr(_compare, "_time_calls", spy)
-    res = compare_backends(lambda X: X + 1, np.ones((4, 4), np.float32), backends=("numpy", "jax"),
-                           n_runs=1, warmup=0)  # fmt: skip
+    res = compare_backends(
+        lambda X: X + 1, np.ones((4, 4), np.float32), backends=("numpy", "jax"), n_runs=1, warmup=0
+    )
     assert fake_clock.sleeps == [_compare.SETTLE_S] * 2
     timed = [e for e in fake_clock.events if e in ("sleep", "time_calls") or e == "clock"]
     # JAX: 3 placements and the compilation read the clock before its pause
@@ -476,7 +419,7 @@ def test_numpy_times_are_exactly_the_calls_warmup_excluded(fake_clock):
         return X * 2
 
     assert gc.isenabled()
-    res = compare_backends(op, _x(8), backends=("numpy",), n_runs=5, warmup=2)
+    res = compare_backends(op, random_matrix(8), backends=("numpy",), n_runs=5, warmup=2)
     r = res["numpy"]
     assert r.first_call_time == 3.0  # the first (warm-up) call, reported apart
     assert r.times == (0.5, 0.25, 1.0, 0.75, 2.0)  # warm-up calls excluded
@@ -523,7 +466,9 @@ def test_jax_times_wait_for_the_device_inside_the_clock(fake_clock, monkeypatch)
 
     monkeypatch.setattr(backend, "prepare", prepare)
     monkeypatch.setattr(jax, "block_until_ready", block_until_ready)
-    res = compare_backends(op, _x(8), backends=("jax",), n_runs=3, warmup=1, dtype="float32")
+    res = compare_backends(
+        op, random_matrix(8), backends=("jax",), n_runs=3, warmup=1, dtype="float32"
+    )
     r = res["jax"]
     assert traces == [1] and r.compile_time == 7.0
     assert r.transfer_time == 0.5
@@ -547,7 +492,7 @@ def test_speedup_is_the_ratio_of_the_medians(fake_clock, monkeypatch):
         return real_sync(out)
 
     monkeypatch.setattr(get_backend("jax"), "sync", sync)
-    res = compare_backends(op, _x(8), backends=("numpy", "jax"), n_runs=3, warmup=1)
+    res = compare_backends(op, random_matrix(8), backends=("numpy", "jax"), n_runs=3, warmup=1)
     assert res["numpy"].median_time == 3.0 and res["jax"].median_time == 0.75
     assert res["jax"].speedup_vs_numpy == 4.0 and res["numpy"].speedup_vs_numpy == 1.0
     assert res["jax"].speedup_reliable is True
@@ -639,7 +584,7 @@ def test_unknown_operation():
 
 
 def test_benchmark_optimizer_numpy_stand_in():
-    X, y = _x(50, 4), np.arange(50.0) / 50
+    X, y = random_matrix(50, 4), np.arange(50.0) / 50
     est = StandInGD(max_iter=7)
     res = benchmark_optimizer(est, X, y, n_runs=4)
     assert est.n_fits == 5  # one warm-up fit, then the timed ones
@@ -656,7 +601,7 @@ def test_benchmark_optimizer_numpy_stand_in():
 
 
 def test_benchmark_optimizer_config_builds_or_clones():
-    X, y = _x(20, 3), np.ones(20)
+    X, y = random_matrix(20, 3), np.ones(20)
     assert benchmark_optimizer(StandInGD, X, y, config={"max_iter": 3}, n_runs=1).epochs == 3
     est = StandInGD(max_iter=2)
     assert benchmark_optimizer(est, X, y, config={"max_iter": 4}, n_runs=1).epochs == 4
@@ -665,7 +610,7 @@ def test_benchmark_optimizer_config_builds_or_clones():
 
 def test_benchmark_optimizer_jax_compiles_in_warmup_only():
     StandInJAX.traces = 0
-    X, y = _x(64, 8).astype(np.float32), np.ones(64, np.float32)
+    X, y = random_matrix(64, 8).astype(np.float32), np.ones(64, np.float32)
     res = benchmark_optimizer(StandInJAX(max_iter=20), X, y, n_runs=3)
     assert StandInJAX.traces == 1  # the warm-up fit compiled; the 3 timed fits reused it
     assert res.epochs == 20 and np.isfinite(res.final_loss) and len(res.times) == 3
@@ -684,8 +629,9 @@ class _CompilesOnFirstFit(StandInGD):
 
 
 def test_benchmark_optimizer_keeps_the_compile_in_the_warmup(fake_clock):
-    res = benchmark_optimizer(_CompilesOnFirstFit(fake_clock, max_iter=2), _x(8, 2), np.ones(8),
-                              n_runs=3)  # fmt: skip
+    res = benchmark_optimizer(
+        _CompilesOnFirstFit(fake_clock, max_iter=2), random_matrix(8, 2), np.ones(8), n_runs=3
+    )
     assert res.warmup_time == 5.0  # the compiling fit is the warm-up, reported apart
     assert res.times == (0.5, 0.5, 0.5) and res.median_time == 0.5
     assert res.throughput_samples_per_sec == 8 * 2 / 0.5
@@ -723,7 +669,7 @@ def test_benchmark_optimizer_waits_for_the_fitted_arrays_inside_the_clock(fake_c
     """Without the wait the clock would stop after the dispatch (0.25 s), not after the
     work: each timed fit is fit + work, and the clock stops only after the wait."""
     est = _AsyncFitFake(fake_clock, work=[8.0, 1.0, 2.0, 3.0])
-    res = benchmark_optimizer(est, _x(8, 2), np.ones(8), n_runs=3)
+    res = benchmark_optimizer(est, random_matrix(8, 2), np.ones(8), n_runs=3)
     assert res.warmup_time == 8.25 and res.times == (1.25, 2.25, 3.25)
     assert all(p.waited for p in est.fitted)
     assert fake_clock.events == ["clock", "fit", "block_until_ready", "clock"] * 4
@@ -757,7 +703,7 @@ def test_benchmark_optimizer_stops_the_clock_with_real_jax_results_ready(monkeyp
         return float(len(readings))
 
     monkeypatch.setattr(_clock, "now", clock)
-    benchmark_optimizer(est, _x(8, 2), np.ones(8), n_runs=3)
+    benchmark_optimizer(est, random_matrix(8, 2), np.ones(8), n_runs=3)
     assert readings[1::2] == [True] * 4  # every stop: the warm-up and the 3 timed fits
 
 
@@ -775,13 +721,41 @@ class _Drifting(StandInGD):
 @pytest.mark.parametrize(
     ("optimizer", "X", "y", "kwargs", "error", "match"),
     [
-        (_NoFit(), _x(4, 2), np.ones(4), {}, TypeError, "fit\\(X, y\\)"),
+        (_NoFit(), random_matrix(4, 2), np.ones(4), {}, TypeError, "fit\\(X, y\\)"),
         (StandInGD(), np.ones(4), np.ones(4), {}, ValueError, "X must be 2-D"),
-        (StandInGD(), _x(4, 2), np.ones(5), {}, ValueError, "same non-zero n_samples"),
-        (StandInGD(), _x(4, 2), np.ones(4), {"n_runs": 0}, ValueError, "n_runs must be an integer >= 1"),
-        (StandInGD(), _x(4, 2), np.ones(4), {"config": [1]}, TypeError, "config must be a dict"),
-        (StandInJAX(), _x(4, 2), np.ones(4), {"config": {"max_iter": 1}}, TypeError, "get_params"),
-        (_Drifting(), _x(4, 2), np.ones(4), {"n_runs": 2}, RuntimeError, "not deterministic"),
+        (StandInGD(), random_matrix(4, 2), np.ones(5), {}, ValueError, "same non-zero n_samples"),
+        (
+            StandInGD(),
+            random_matrix(4, 2),
+            np.ones(4),
+            {"n_runs": 0},
+            ValueError,
+            "n_runs must be an integer >= 1",
+        ),
+        (
+            StandInGD(),
+            random_matrix(4, 2),
+            np.ones(4),
+            {"config": [1]},
+            TypeError,
+            "config must be a dict",
+        ),
+        (
+            StandInJAX(),
+            random_matrix(4, 2),
+            np.ones(4),
+            {"config": {"max_iter": 1}},
+            TypeError,
+            "get_params",
+        ),
+        (
+            _Drifting(),
+            random_matrix(4, 2),
+            np.ones(4),
+            {"n_runs": 2},
+            RuntimeError,
+            "not deterministic",
+        ),
     ],
 )
 def test_benchmark_optimizer_rejects(optimizer, X, y, kwargs, error, match):
@@ -794,8 +768,13 @@ def test_benchmark_optimizer_rejects(optimizer, X, y, kwargs, error, match):
 
 @pytest.mark.gpu
 def test_cupy_and_jax_on_gpu_agree_with_numpy():
-    res = compare_backends(lambda A, B: A @ B, (_x(512), _x(512, seed=1)), n_runs=5, warmup=2,
-                           dtype="float32")
+    res = compare_backends(
+        lambda A, B: A @ B,
+        (random_matrix(512), random_matrix(512, seed=1)),
+        n_runs=5,
+        warmup=2,
+        dtype="float32",
+    )
     for name in ("jax", "cupy"):
         r = res[name]
         if name == "cupy" and not CUPY_INSTALLED:

@@ -239,11 +239,15 @@ def _every_estimator(kw: dict):
         return run
 
     return [
-        ("numpy-float64", numpy("float64")), ("numpy-float32", numpy("float32")),
-        ("jax", jax_resident), ("jax-streamed", jax_streamed), ("parallel-fit", parallel_fit),
-        ("parallel-fit-streamed", parallel_fit_streamed), ("parallel-train", parallel_train(0.0)),
+        ("numpy-float64", numpy("float64")),
+        ("numpy-float32", numpy("float32")),
+        ("jax", jax_resident),
+        ("jax-streamed", jax_streamed),
+        ("parallel-fit", parallel_fit),
+        ("parallel-fit-streamed", parallel_fit_streamed),
+        ("parallel-train", parallel_train(0.0)),
         ("parallel-train-negative", parallel_train(100.0)),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("index", range(8))
@@ -377,8 +381,9 @@ def test_tol_with_a_negative_loss_uses_its_absolute_value(streamed):
     value the threshold would be negative and this decreasing loss would never stop."""
     _, X, y = PROBLEMS["regression"]
     data = {"X": X, "y": y}
-    pt = ParallelTrainer(n_devices=2, optimizer_type="sgd", learning_rate=0.1, epochs=200,
-                         batch_size=16, tol=1e-4)  # fmt: skip
+    pt = ParallelTrainer(
+        n_devices=2, optimizer_type="sgd", learning_rate=0.1, epochs=200, batch_size=16, tol=1e-4
+    )
     _, history = pt.train(_linear_loss(10.0), _zeros(), ArraySource(data) if streamed else data)
     L = history["loss"]
     tol = np.float32(1e-4)

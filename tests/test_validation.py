@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import mlp_mse, regression
 
 from accel import ParallelTrainer
 from accel.data import ArraySource
@@ -13,9 +13,7 @@ D = 6
 
 
 def _split(n=400, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, D)).astype(np.float32)
-    y = (X @ rng.normal(size=D) + rng.normal(size=n)).astype(np.float32)
+    X, y = regression(n, D, seed=seed, noise=1.0, dtype=np.float32)
     cut = 3 * n // 4
     return (X[:cut], y[:cut]), (X[cut:], y[cut:])
 
@@ -74,32 +72,36 @@ def test_streamed_training_and_validation_equal_the_resident_ones(tmp_path, stop
     np.save(tmp_path / "yv.npy", yv)
     _, early, _ = stopped
     streamed = ParallelTrainer(**KW, patience=3).fit(
-        str(tmp_path / "X.npy"), str(tmp_path / "y.npy"),
+        str(tmp_path / "X.npy"),
+        str(tmp_path / "y.npy"),
         validation_data=(str(tmp_path / "Xv.npy"), str(tmp_path / "yv.npy")),
-    )  # fmt: skip
+    )
     assert streamed.n_epochs_ == early.n_epochs_ and streamed.best_epoch_ == early.best_epoch_
     np.testing.assert_allclose(streamed.history_["val_loss"], early.history_["val_loss"], rtol=1e-5)
     np.testing.assert_allclose(streamed.coef_, early.coef_, rtol=1e-5, atol=1e-7)
 
 
-def _mlp_loss(params, batch):
-    h = jnp.tanh(batch["x"] @ params["w1"])
-    return jnp.mean((h @ params["w2"] - batch["y"]) ** 2)
-
-
 def test_train_eval_data_arrays_or_a_source():
     (Xt, yt), (Xv, yv) = _split()
     rng = np.random.default_rng(2)
-    params = {"w1": rng.normal(size=(D, 8)).astype(np.float32) * 0.3,
-              "w2": rng.normal(size=8).astype(np.float32) * 0.3}  # fmt: skip
+    params = {
+        "w1": rng.normal(size=(D, 8)).astype(np.float32) * 0.3,
+        "w2": rng.normal(size=8).astype(np.float32) * 0.3,
+    }
     pt = ParallelTrainer(n_devices=2, learning_rate=0.01)
-    out, h = pt.train(_mlp_loss, params, {"x": Xt, "y": yt}, epochs=4, batch_size=30,
-                      eval_data={"x": Xv, "y": yv})  # fmt: skip
-    want = float(_mlp_loss(out, {"x": Xv, "y": yv}))
+    out, h = pt.train(
+        mlp_mse, params, {"x": Xt, "y": yt}, epochs=4, batch_size=30, eval_data={"x": Xv, "y": yv}
+    )
+    want = float(mlp_mse(out, {"x": Xv, "y": yv}))
     assert h["val_loss"][-1] == pytest.approx(want, rel=1e-5)
     _, h2 = ParallelTrainer(n_devices=2, learning_rate=0.01).train(
-        _mlp_loss, params, {"x": Xt, "y": yt}, epochs=4, batch_size=30,
-        eval_data=ArraySource({"x": Xv, "y": yv}))  # fmt: skip
+        mlp_mse,
+        params,
+        {"x": Xt, "y": yt},
+        epochs=4,
+        batch_size=30,
+        eval_data=ArraySource({"x": Xv, "y": yv}),
+    )
     np.testing.assert_allclose(h2["val_loss"], h["val_loss"], rtol=1e-6)
 
 
@@ -128,15 +130,32 @@ def test_resume_keeps_the_validation_history_and_best_parameters(tmp_path):
         ({"restore_best": True}, {}, ValueError, r"patience and restore_best need validation data"),
         ({"patience": 0}, None, ValueError, r"patience"),
         ({"restore_best": "yes"}, None, TypeError, r"restore_best"),
-        ({}, {"validation_data": np.zeros((5, D))}, TypeError, r"validation_data must be a tuple \(X_val, y_val\)"),
-        ({}, {"validation_data": (np.zeros((5, 3)), np.zeros(5))}, ValueError,
-         r"validation_data: X_val has 3 features, but the model is expecting 6"),
-        ({}, {"validation_data": (np.zeros((5, D)), np.zeros(4))}, ValueError,
-         r"validation_data: X and y have different lengths"),
-        ({}, {"validation_data": (np.full((5, D), np.nan), np.zeros(5))}, ValueError,
-         r"validation_data: .*NaN"),
+        (
+            {},
+            {"validation_data": np.zeros((5, D))},
+            TypeError,
+            r"validation_data must be a tuple \(X_val, y_val\)",
+        ),
+        (
+            {},
+            {"validation_data": (np.zeros((5, 3)), np.zeros(5))},
+            ValueError,
+            r"validation_data: X_val has 3 features, but the model is expecting 6",
+        ),
+        (
+            {},
+            {"validation_data": (np.zeros((5, D)), np.zeros(4))},
+            ValueError,
+            r"validation_data: X and y have different lengths",
+        ),
+        (
+            {},
+            {"validation_data": (np.full((5, D), np.nan), np.zeros(5))},
+            ValueError,
+            r"validation_data: .*NaN",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_validation_settings_are_refused(kwargs, fit_kw, error, match):
     (Xt, yt), _ = _split(40)
     with pytest.raises(error, match=match):
@@ -170,8 +189,9 @@ def test_jax_optimizer_validation_matches_parallel_trainer(tmp_path, stopped):
     np.testing.assert_array_equal(np.asarray(jb.params_["w"]), jb.best_params_["w"])
     np.save(tmp_path / "X.npy", Xt)
     np.save(tmp_path / "y.npy", yt)
-    js = JAXOptimizer("adam", **kw, patience=3).fit(str(tmp_path / "X.npy"), str(tmp_path / "y.npy"),
-                                                    validation_data=(Xv, yv))  # fmt: skip
+    js = JAXOptimizer("adam", **kw, patience=3).fit(
+        str(tmp_path / "X.npy"), str(tmp_path / "y.npy"), validation_data=(Xv, yv)
+    )
     assert js.n_epochs_ == jo.n_epochs_ and js.best_epoch_ == jo.best_epoch_
     np.testing.assert_allclose(js.history_["val_loss"], jo.history_["val_loss"], rtol=1e-5)
     with pytest.raises(ValueError, match=r"patience and restore_best need validation data"):

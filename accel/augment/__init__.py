@@ -13,14 +13,7 @@ Example:
 from ._batch import AugmentationBatch
 from ._batching import BatchConfig, BatchProcessor, BatchStrategy, process_memory_budget
 from ._config import PARAM_NAMES, PRESETS, AugmentationConfig, get_preset
-from ._distributed import (
-    SPLIT_MODES,
-    DistributedRangeSplitter,
-    RankRange,
-    gen_distributed_augmentation_params,
-    stream_distributed_augmentation_chain,
-)
-from ._dpa import dpa_draws
+from ._dpa_kernels import dpa_draws
 from ._generate import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
@@ -47,6 +40,13 @@ from ._ops import (
     apply_augmentations,
     noise_keys,
     rotate_and_scale,
+)
+from ._ranks import (
+    SPLIT_MODES,
+    DistributedRangeSplitter,
+    RankRange,
+    gen_distributed_augmentation_params,
+    stream_distributed_augmentation_chain,
 )
 from ._sample import gen_augmentation_params
 from ._stats import RunningStats, compute_statistics

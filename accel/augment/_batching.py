@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 import math
@@ -191,7 +192,7 @@ class _Buffer:
 
     def __init__(self, parts: Iterator[Any]) -> None:
         self._parts = parts
-        self._held: list[Any] = []
+        self._held: collections.deque[Any] = collections.deque()
         self._n = 0
         self.exhausted = False
 
@@ -212,7 +213,7 @@ class _Buffer:
             head = self._held[0]
             k = _part_size(head)
             if k <= need:
-                out.append(self._held.pop(0))
+                out.append(self._held.popleft())
                 need -= k
                 self._n -= k
             else:
@@ -264,7 +265,8 @@ class BatchProcessor:
             raise ValueError(f"unknown strategy {strategy!r}; accepted: {[s.value for s in BatchStrategy]}") from None
         if config is not None and not isinstance(config, BatchConfig):
             raise TypeError(f"config must be a BatchConfig or None, got {type(config).__name__}")
-        self.config = config or BatchConfig()
+        # the settings the strategies read (an adapter may show its own ``config``)
+        self.config = self._settings = config or BatchConfig()
         if self.config.strategy is not None and self.config.strategy is not self.strategy:
             raise ValueError(
                 f"BatchConfig.strategy={self.config.strategy.value!r} disagrees with the processor's "
@@ -277,19 +279,37 @@ class BatchProcessor:
         self.memory_budget: tuple[int, str] | None = None
 
     def _clamp(self, size: float) -> int:
-        return int(min(self.config.max_batch_size, max(self.config.min_batch_size, int(size))))
+        return int(min(self._settings.max_batch_size, max(self._settings.min_batch_size, int(size))))
+
+    # -- hooks: this class's behaviour by default; accel.dpa.batch.BatchProcessor (DPA's API)
+    # overrides them to batch any items and to keep DPA's memory-driven size changes
+    def _parts(self, stream: Iterable[Any]) -> Iterator[Any]:
+        """The stream as parts (lists, or ``AugmentationBatch`` chunks) to cut batches from."""
+        return _parts_of(stream)
+
+    def _next_size(self, size: int) -> int:
+        """Size of the next SEQUENTIAL batch (ROUND_ROBIN: per bucket of the next window)."""
+        return size
+
+    def _consumed(self, batch_size: int, seconds: float) -> None:
+        """ADAPTIVE: the consumer held a batch of ``batch_size`` for ``seconds``."""
+
+    def _resized(self, size: int) -> int:
+        """ADAPTIVE: the size after a move (already clamped to the configured bounds)."""
+        return size
 
     def memory_batch_size(self, bytes_per_sample: float) -> int:
         """MEMORY_OPTIMIZED size: ``memory_fraction * budget / bytes_per_sample``, clamped."""
-        if self.config.max_memory_mb is not None:
-            self.memory_budget = (int(self.config.max_memory_mb * (1 << 20)), "max_memory_mb")
+        cfg = self._settings
+        if cfg.max_memory_mb is not None:
+            self.memory_budget = (int(cfg.max_memory_mb * (1 << 20)), "max_memory_mb")
         else:
             self.memory_budget = process_memory_budget()
-        return self._clamp(self.config.memory_fraction * self.memory_budget[0] / max(bytes_per_sample, 1.0))
+        return self._clamp(cfg.memory_fraction * self.memory_budget[0] / max(bytes_per_sample, 1.0))
 
     def process_stream(self, stream: Iterable[Any]) -> Iterator[Any]:
         """Yield batches of the stream's samples, in the order the strategy defines."""
-        parts = _parts_of(stream)
+        parts = self._parts(stream)
         if self.strategy is BatchStrategy.MEMORY_OPTIMIZED:
             try:
                 first = next(parts)
@@ -298,20 +318,20 @@ class BatchProcessor:
             size = self.memory_batch_size(_bytes_per_sample(first))
             parts = _chain_first(first, parts)
         else:
-            size = self._clamp(self.config.batch_size)
+            size = self._clamp(self._settings.batch_size)
         buf = _Buffer(parts)
         if self.strategy is BatchStrategy.ROUND_ROBIN:
             yield from self._round_robin(buf, size)
         elif self.strategy is BatchStrategy.ADAPTIVE:
             yield from self._adaptive(buf, size)
         else:
-            while (batch := buf.take(size)) is not None:
+            while (batch := buf.take(self._next_size(size))) is not None:
                 self.batch_sizes.append(len(batch))
                 yield batch
 
     def _round_robin(self, buf: _Buffer, size: int) -> Iterator[Any]:
-        buckets = self.config.num_buckets
-        while (window := buf.take(size * buckets)) is not None:
+        buckets = self._settings.num_buckets
+        while (window := buf.take(self._next_size(size) * buckets)) is not None:
             for b in range(buckets):
                 batch = _slice(window, slice(b, None, buckets))
                 if len(batch):
@@ -319,7 +339,7 @@ class BatchProcessor:
                     yield batch
 
     def _adaptive(self, buf: _Buffer, size: int) -> Iterator[Any]:
-        cfg = self.config
+        cfg = self._settings
         prev_rate: float | None = None
         direction = 1
         while (batch := buf.take(size)) is not None:
@@ -327,6 +347,7 @@ class BatchProcessor:
             start = self.clock()
             yield batch
             elapsed = self.clock() - start
+            self._consumed(len(batch), elapsed)
             if len(batch) < size:  # a short last batch says nothing about the size
                 continue
             rate = len(batch) / elapsed if elapsed > 0 else math.inf
@@ -336,7 +357,7 @@ class BatchProcessor:
                 prev_rate = rate
                 continue  # no clear change: hold the size
             prev_rate = rate
-            size = self._clamp(size * cfg.growth if direction > 0 else size / cfg.growth)
+            size = self._resized(self._clamp(size * cfg.growth if direction > 0 else size / cfg.growth))
 
 
 def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

@@ -23,7 +23,7 @@ words and the affine step) with the hash written out as integer ops (``accel._ke
 One id at a time (``gen_augmentation_params``) runs the same hash on the host without a
 device dispatch (``accel.augment._sample``).
 
-``'dpa'`` reproduces DPA v0.2 bit for bit (float64 values, see ``accel.augment._dpa``).
+``'dpa'`` reproduces DPA v0.2 bit for bit (float64 values, see ``accel.augment._dpa_kernels``).
 
 Example:
     >>> from accel.augment import gen_augmentation_batch, gen_augmentation_params
@@ -323,10 +323,10 @@ def generate(
     n = ids.shape[0]
     if algorithm == "dpa":
         prefix = dpa_prefix(seed, epoch, rank)
-        from . import _dpa  # the bit-exact DPA kernel; imported only when asked for
+        from ._dpa_kernels import dpa_uniforms, dpa_values  # the bit-exact DPA kernel
 
-        u = np.asarray(_dpa.dpa_uniforms(ids, depth=config.augmentation_depth, prefix=prefix))
-        values = {name: lo + (hi - lo) * u[:, j] for j, (name, (lo, hi)) in enumerate(zip(PARAM_NAMES, config.ranges, strict=True))}
+        u = np.asarray(dpa_uniforms(ids, depth=config.augmentation_depth, prefix=prefix))
+        values = dict(zip(PARAM_NAMES, dpa_values(config.ranges, u), strict=True))
     else:
         words = _id_words(ids)
         # large stream chunks compile exactly their size (no slicing of full chunks); other

@@ -22,8 +22,10 @@ import os
 import resource
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import jax
 import numpy as np
 
 from .._checks import check_bool
@@ -107,7 +109,8 @@ class PerformanceMetrics:
 
 
 class BenchmarkRunner:
-    """Time ``gen_augmentation_batch`` (DPA's ``BenchmarkRunner`` interface)."""
+    """Time ``gen_augmentation_batch`` (DPA's ``BenchmarkRunner`` interface), or any call
+    (:meth:`benchmark`; ``accel.dpa.benchmark`` times DPA's benchmarks with it)."""
 
     def __init__(self, config: BenchmarkConfig | None = None) -> None:
         if config is not None and not isinstance(config, BenchmarkConfig):
@@ -119,23 +122,55 @@ class BenchmarkRunner:
         n = check_int(num_samples, "num_samples", minimum=1)
         ids = np.arange(n, dtype=np.uint64)
         algo = self.config.algorithm
+        return self.benchmark(lambda: gen_augmentation_batch(ids, config, algorithm=algo), n)
+
+    def benchmark(
+        self, run: Callable[[], Any], num_samples: int, *, setup: Callable[[], Any] | None = None
+    ) -> PerformanceMetrics:
+        """Time ``run()``, a call that produces ``num_samples`` samples, as
+        ``benchmark_generation`` times generation.
+
+        The first call is the (compiling) warm-up, ``warmup_iterations - 1`` more follow, then
+        ``iterations`` timed calls; each call's result is waited for
+        (``jax.block_until_ready``). ``setup()``, if given, runs before every call, outside
+        the timings (e.g. to empty a cache). Memory and CPU are read over the timed calls.
+
+        Example:
+            >>> runner = BenchmarkRunner(BenchmarkConfig(iterations=3, warmup_iterations=1))
+            >>> m = runner.benchmark(lambda: sum(range(1000)), 1000)
+            >>> len(m.times_seconds), m.throughput_samples_per_second > 0
+            (3, True)
+        """
+        if not callable(run):
+            raise TypeError(f"run must be a callable taking no arguments, got {run!r}")
+        if setup is not None and not callable(setup):
+            raise TypeError(f"setup must be None or a callable taking no arguments, got {setup!r}")
+        n = check_int(num_samples, "num_samples", minimum=0)
+
+        def call() -> None:
+            if setup is not None:
+                setup()
+            jax.block_until_ready(run())
+
         with measure_time() as compile_t:
-            gen_augmentation_batch(ids, config, algorithm=algo).block_until_ready()
+            call()
         for _ in range(self.config.warmup_iterations - 1):
-            gen_augmentation_batch(ids, config, algorithm=algo).block_until_ready()
+            call()
         times = []
         with contextlib.ExitStack() as stack:
             mem = stack.enter_context(measure_memory()) if self.config.measure_memory else None
             total = stack.enter_context(measure_time())
             for _ in range(self.config.iterations):
+                if setup is not None:
+                    setup()
                 t0 = time.perf_counter()
-                gen_augmentation_batch(ids, config, algorithm=algo).block_until_ready()
+                jax.block_until_ready(run())
                 times.append(time.perf_counter() - t0)
         med = statistics.median(times)
         cpu = cpu_percent(total["cpu_seconds"], total["elapsed_seconds"]) if self.config.measure_cpu else 0.0
         return PerformanceMetrics(
-            throughput_samples_per_second=n / med,
-            avg_latency_ms=1e3 * med / n,
+            throughput_samples_per_second=n / med if med > 0 else 0.0,
+            avg_latency_ms=1e3 * med / n if n else 0.0,
             median_seconds=med,
             compile_seconds=compile_t["elapsed_seconds"],
             memory_usage_mb=mem["delta_mb"] if mem is not None else 0.0,

@@ -29,7 +29,8 @@ so it also works in forked data-loader workers:
   after the first touches; beyond that the oldest blocks are dropped first. Cached values
   are the values: nothing depends on the cache state, the access order or the thread.
 * ``'dpa'``: DPA v0.2's algorithm with ``hashlib`` and a per-thread ``random.Random``
-  (Fibonacci suffixes computed once per depth, not once per step as DPA does).
+  (``accel.augment._dpa_kernels._host``: Fibonacci suffixes computed once per depth, not
+  once per step as DPA does).
 
 Configs whose bounds include a negative zero or a subnormal float32 (``hi == 0``) use the
 batch kernel instead (devices may flush subnormals, so only the kernel defines them).
@@ -46,9 +47,7 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
 import struct
 import threading
 
@@ -56,6 +55,7 @@ import numpy as np
 
 from .. import _keys
 from ._config import PARAM_NAMES, AugmentationConfig, resolve_config
+from ._dpa_kernels import dpa_params_one
 from ._generate import (
     _MAX_EPOCH,
     _MAX_ID,
@@ -242,62 +242,13 @@ def clear_cache() -> None:
         _PLANS.clear()
 
 
-# -- DPA v0.2, one id at a time ----------------------------------------------------------------
-_LOCAL = threading.local()
-_DPA_CONSTANTS: dict[int, tuple] = {}
-
-
-def _dpa_constants(config: AugmentationConfig) -> tuple:
-    """``(suffixes, ((name, (lo, hi - lo)), ...))`` of a config, cached by identity (the entry
-    keeps the config alive, so its id is not reused)."""
-    entry = _DPA_CONSTANTS.get(id(config))
-    if entry is None or entry[0] is not config:
-        from ._dpa import fibonacci_suffixes
-
-        # (lo, hi - lo): DPA's uniform(lo, hi) is lo + (hi - lo) * random(), the same doubles
-        ranges = tuple(zip(PARAM_NAMES, [(lo, hi - lo) for lo, hi in config.ranges], strict=True))
-        entry = (config, tuple(fibonacci_suffixes(config.augmentation_depth)), ranges)
-        with _PLANS_LOCK:
-            if len(_DPA_CONSTANTS) >= 16:
-                _DPA_CONSTANTS.clear()
-            _DPA_CONSTANTS[id(config)] = entry
-    return entry[1], entry[2]
-
-
-def _thread_seeder():
-    """``random.Random(...).seed`` of this thread's generator (the C method: same bits)."""
-    seed = getattr(_LOCAL, "seed", None)
-    if seed is None:
-        rng = random.Random()
-        seed = _LOCAL.seed = super(random.Random, rng).seed
-        _LOCAL.random = rng.random
-    return seed
-
-
-def dpa_uniforms_one(sample_id: int, suffixes: tuple[str, ...], prefix: str = "") -> list[float]:
-    """DPA's five ``random()`` draws for ``prefix + str(sample_id)`` (hashlib, random.Random).
-
-    ``suffixes`` are ``fibonacci_suffixes(depth)``; ``int(h, 16) % 2**32`` is the value of
-    the digest's last eight hex digits.
-    """
-    sha256 = hashlib.sha256
-    h = sha256(f"{prefix}{sample_id}".encode()).hexdigest()
-    for suffix in suffixes:
-        h = sha256((h + suffix).encode()).hexdigest()
-    _thread_seeder()(int(h[-8:], 16))
-    r = _LOCAL.random
-    return [r(), r(), r(), r(), r()]
-
-
 def sample_params(sample_id: int, config: AugmentationConfig, *, seed: int, epoch: int, algorithm: str) -> dict[str, float]:
     """Parameters of one (validated) id as Python floats, equal to its entry in any batch."""
     if algorithm == "dpa":
         if seed or epoch:
 
             dpa_prefix(seed, epoch, None)  # raises: DPA has no seed or epoch here
-        suffixes, ranges = _dpa_constants(config)
-        u = dpa_uniforms_one(sample_id, suffixes)
-        return {name: lo + width * v for (name, (lo, width)), v in zip(ranges, u, strict=False)}
+        return dpa_params_one(sample_id, config)
     values = _plan(config, seed, epoch, algorithm).lookup(sample_id)
     return dict(zip(PARAM_NAMES, values, strict=True))
 

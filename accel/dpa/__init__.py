@@ -8,6 +8,15 @@ parameter value and hash equals DPA's bit for bit: the SHA-256 / Fibonacci / MT1
 runs in one vectorised JAX kernel (``accel.augment.dpa_draws``) instead of a Python loop.
 Deliberate differences (each a DPA bug) are listed in ``docs/dpa_compatibility.md``.
 
+A façade: what DPA shares with ``accel.augment`` is implemented there once and adapted here
+to DPA's signatures: the kernel (``accel.augment.dpa_draws``; SHA-256, MT19937 and the draws
+live together in ``accel.augment._dpa_kernels``), the presets, the statistics, the range
+split, the batching (``accel.dpa.batch.BatchProcessor`` subclasses
+``accel.augment.BatchProcessor``), the timings (``accel.augment.BenchmarkRunner.benchmark``),
+``measure_time`` and ``measure_memory``. What remains here is DPA's own API (its dataclasses,
+exceptions, messages, JSON layout, streaming helpers); each module says why it is not
+``accel.augment``'s.
+
 New code should use ``accel.augment``: counter-based keys with a seed and an epoch, columnar
 ``AugmentationBatch`` results, 64-bit ids, process memory budgets (README, "Migrating from
 DPA").

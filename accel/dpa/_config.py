@@ -3,7 +3,14 @@
 The config is DPA's mutable dataclass (ranges stored as given, so ``asdict`` and the JSON
 files keep DPA's ``[-30, 30]``), with DPA's checks (``lo < hi``, depth >= 1) plus two that
 DPA lacks: the bounds must be finite real numbers and the depth an integer (DPA would
-produce NaN parameters or fail deep inside the hash loop).
+produce NaN parameters or fail deep inside the hash loop). The presets are
+``accel.augment.PRESETS`` (one table) in DPA's types.
+
+DPA-specific, with the reason: ``AugmentationConfig`` cannot be ``accel.augment``'s. That
+one is frozen (DPA's is changed in place by DPA code), stores float tuples (DPA's files keep
+the numbers as given) and refuses ranges DPA accepts and its kernel computes exactly
+(negative scales, brightness factors or noise levels; bounds or widths outside float32,
+which only ``accel.augment``'s counter-based float32 algorithms need).
 
 Example:
     >>> from accel.dpa import AugmentationConfig, fib, get_preset

@@ -15,6 +15,17 @@ line, ``"num_samples": null``). Differences, all deliberate:
 * ``load_augmentation_stream`` checks the whole file before the first item, and checks when
   called (DPA's generator raises at the first ``next``).
 
+Shared with ``accel.augment``'s JSON files: the atomic write (``accel._atomic``), the JSON
+reader with its nesting limit (``accel._checks.JSONDecoder``) and the statistics
+(``accel.augment.compute_statistics``). DPA-specific, with the reason: the documents
+themselves. ``accel.augment.save_augmentation_chain`` / ``load_augmentation_chain`` write and
+require ``sample_id`` in every record, seed, epoch, algorithm and ``format_version`` in the
+metadata and values inside the recorded ranges; DPA's records have no ``sample_id`` and
+carry ``hash`` (and ``rank``), DPA's loader takes any list of dicts, and DPA's functions
+print their progress and raise ``FileNotFoundError`` / ``json.JSONDecodeError`` /
+``StreamingIOError`` with DPA's messages. The streaming save, ``recover_partial_write`` and
+``resume_streaming_save`` exist only in DPA.
+
 Example:
     >>> import json, os, tempfile
     >>> from accel.dpa import generate_augmentation_chain, save_augmentation_stream, load_augmentation_chain

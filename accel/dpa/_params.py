@@ -6,6 +6,11 @@ variant), :func:`accel.augment.dpa_draws` returns DPA's hash string and the five
 ``random.uniform(low, high) = low + (high - low) * u`` in float64, so every value equals DPA's
 bit for bit.
 
+The kernel is the only DPA-specific computation in ``accel`` (``accel.augment._dpa_kernels``:
+SHA-256, MT19937, the draws); this module adds DPA's record layout (the ``hash`` string,
+``rank``) and a cache. ``accel.augment.gen_augmentation_params(i, algorithm='dpa')`` computes
+the same values on the host without the hash string DPA returns.
+
 Single ids (``gen_augmentation_params(i)``, DPA's per-sample API) go through a small
 per-thread block cache: a miss computes the 64 ids from the requested one (the kernel's
 smallest compiled batch, so they cost what one id costs); after 16 such blocks of
@@ -46,7 +51,7 @@ __all__ = [
     "records",
 ]
 
-# The DPA kernel compiles batches of 64 and of 16384 ids (accel.augment._dpa._BUCKETS): blocks
+# The DPA kernel compiles batches of 64 and of 16384 ids (accel.augment._dpa_kernels._draws._BUCKETS): blocks
 # of exactly those sizes waste no lanes. Consecutive ids switch to the large blocks after
 # SMALL_RUN small ones, so short loops never pay for a 16384-id computation.
 SMALL_BLOCK, LARGE_BLOCK, SMALL_RUN = 64, 1 << 14, 16

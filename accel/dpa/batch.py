@@ -1,7 +1,9 @@
 """DPA's ``src.batch``: batch strategies, batch configuration and memory monitoring.
 
 ``BatchProcessor(strategy, config).process_stream(items)`` groups any stream of items (DPA's
-parameter dicts, or lists of them) into lists:
+parameter dicts, or lists of them) into lists. It is ``accel.augment.BatchProcessor`` (a
+subclass: the SEQUENTIAL, ROUND_ROBIN and ADAPTIVE code is ``accel.augment``'s) adapted to
+DPA's ``BatchConfig``, exceptions and memory readings:
 
 * ``SEQUENTIAL``: consecutive batches of ``batch_size`` items (DPA's default 32);
 * ``ROUND_ROBIN``: each window of ``batch_size * num_buckets`` items is dealt over
@@ -13,11 +15,19 @@ parameter dicts, or lists of them) into lists:
   a batch is cut early when more than 75% of memory is in use;
 * ``ADAPTIVE``: the size follows the consumer's throughput (items per second between
   handing out a batch and being asked for the next): doubled or halved while that improves
-  by more than 10%, reversed on a slowdown, clamped to ``[min_batch_size, 1000]`` and to
-  the memory-adjusted size. DPA timed the producer's ``list.append`` instead (always "fast").
+  by more than 10%, reversed on a slowdown, clamped to ``[min_batch_size, 1000]`` (or the
+  starting size, if larger) and to the memory-adjusted size; the last 20 batches are kept in
+  ``_performance_history``. DPA timed the producer's ``list.append`` instead (always "fast").
 
 ``MemoryInfo`` and ``memory_monitor`` read *system-wide* memory through psutil, as DPA does;
 ``accel.augment.process_memory_budget`` is the per-process budget (cgroup, RLIMIT_AS).
+
+DPA-specific, with the reason: ``BatchConfig`` (DPA's mutable dataclass: its field order,
+defaults and ``InvalidBatchConfigError``; the processor turns it into
+``accel.augment.BatchConfig``), MEMORY_OPTIMIZED and ``process_with_memory_monitoring`` (DPA
+defines them on system-wide memory read every few items, ``accel.augment`` sizes batches from
+this process's budget once), ``MemoryInfo`` / ``MemoryAwareBatcher`` / ``memory_monitor``
+(DPA's psutil API, which DPA's tests replace).
 
 Example:
     >>> from accel.dpa.batch import BatchConfig, BatchProcessor, BatchStrategy
@@ -31,14 +41,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import itertools
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psutil
 
+from accel import augment
 from accel.augment import BatchStrategy
 
 __all__ = [
@@ -173,31 +182,44 @@ class MemoryAwareBatcher:
         return current_size
 
 
-class BatchProcessor:
-    """Groups a stream into batches with one of the strategies (module docstring)."""
+class BatchProcessor(augment.BatchProcessor):
+    """Groups a stream into batches with one of the strategies (module docstring).
+
+    ``accel.augment.BatchProcessor`` adapted to DPA: DPA's ``BatchConfig`` and exceptions,
+    any items (not only parameter dicts), the size read again for every batch (memory
+    monitoring shrinks it), the adaptive size also capped by memory and recorded in
+    ``_performance_history``, and DPA's own MEMORY_OPTIMIZED (system memory, see the module
+    docstring; ``accel.augment``'s sizes batches from this process's budget).
+    """
 
     def __init__(self, strategy: BatchStrategy, config: BatchConfig):
         if not isinstance(strategy, BatchStrategy):
             raise InvalidBatchConfigError(f"strategy must be a BatchStrategy enum, got {type(strategy).__name__}")
         if not isinstance(config, BatchConfig):
             raise InvalidBatchConfigError(f"config must be an accel.dpa.batch.BatchConfig, got {type(config).__name__}")
-        self.strategy = strategy
-        self.config = config
+        size = config.batch_size or 32
+        super().__init__(strategy, augment.BatchConfig(
+            batch_size=size, min_batch_size=config.min_batch_size, max_batch_size=max(_ADAPTIVE_MAX, size, config.min_batch_size),
+            num_buckets=config.num_buckets, growth=2.0, tolerance=0.1))  # fmt: skip
+        self.config = config  # DPA's; the strategies read the accel.augment settings above
         self._memory_batcher = MemoryAwareBatcher(max_memory_mb=config.max_memory_mb, min_batch_size=config.min_batch_size)
         self._performance_history: list[dict[str, float]] = []
-        self._current_batch_size = config.batch_size or 32
-        self.clock = time.perf_counter  # ADAPTIVE times the consumer with it
+        self._current_batch_size = size
 
-    def _sequential_batching(self, items: Iterator[Any]) -> Iterator[list[Any]]:
-        while batch := list(itertools.islice(items, self._current_batch_size)):
-            yield batch
+    def _parts(self, stream: Iterable[Any]) -> Iterator[list[Any]]:
+        return ([item] for item in stream)  # any items, pulled one at a time as DPA does
 
-    def _round_robin_batching(self, items: Iterator[Any]) -> Iterator[list[Any]]:
-        buckets = self.config.num_buckets
-        while window := list(itertools.islice(items, self._current_batch_size * buckets)):
-            for b in range(buckets):
-                if batch := window[b::buckets]:
-                    yield batch
+    def _next_size(self, size: int) -> int:
+        return self._current_batch_size
+
+    def _consumed(self, batch_size: int, seconds: float) -> None:
+        self._performance_history.append({"batch_size": batch_size, "processing_time": seconds,
+                                          "time_per_item": seconds / batch_size})
+        del self._performance_history[:-20]
+
+    def _resized(self, size: int) -> int:
+        memory = self._memory_batcher.adjust_batch_size(size, self._memory_batcher.monitor_memory_usage())
+        return max(self.config.min_batch_size, min(size, memory))
 
     def _memory_optimized_batching(self, items: Iterator[Any]) -> Iterator[list[Any]]:
         batch: list[Any] = []
@@ -216,45 +238,13 @@ class BatchProcessor:
         if batch:
             yield batch
 
-    def _adaptive_batching(self, items: Iterator[Any]) -> Iterator[list[Any]]:
-        size = self._current_batch_size
-        top = max(_ADAPTIVE_MAX, size)
-        previous: float | None = None
-        direction = 1
-        while batch := list(itertools.islice(items, size)):
-            start = self.clock()
-            yield batch
-            elapsed = self.clock() - start
-            self._performance_history.append({"batch_size": len(batch), "processing_time": elapsed,
-                                              "time_per_item": elapsed / len(batch)})
-            del self._performance_history[:-20]
-            if len(batch) < size:
-                break
-            rate = len(batch) / elapsed if elapsed > 0 else float("inf")
-            if previous is not None and rate < previous * 0.9:
-                direction = -direction
-            elif previous is not None and rate <= previous * 1.1:
-                previous = rate
-                continue
-            previous = rate
-            size = size * 2 if direction > 0 else size // 2
-            size = min(top, max(self.config.min_batch_size, size))
-            memory = self._memory_batcher.adjust_batch_size(size, self._memory_batcher.monitor_memory_usage())
-            size = max(self.config.min_batch_size, min(size, memory))
-
     def process_stream(self, param_generator: Iterable[Any]) -> Iterator[list[Any]]:
         """Batches of the stream's items, in the order the strategy defines."""
-        strategies = {
-            BatchStrategy.SEQUENTIAL: self._sequential_batching,
-            BatchStrategy.ROUND_ROBIN: self._round_robin_batching,
-            BatchStrategy.MEMORY_OPTIMIZED: self._memory_optimized_batching,
-            BatchStrategy.ADAPTIVE: self._adaptive_batching,
-        }
-        try:
-            run = strategies[self.strategy]
-        except (KeyError, TypeError):
-            raise BatchProcessingError(f"Unknown batch strategy: {self.strategy}") from None
-        return run(iter(param_generator))
+        if not isinstance(self.strategy, BatchStrategy):
+            raise BatchProcessingError(f"Unknown batch strategy: {self.strategy}")
+        if self.strategy is BatchStrategy.MEMORY_OPTIMIZED:
+            return self._memory_optimized_batching(iter(param_generator))
+        return super().process_stream(iter(param_generator))
 
     def process_with_memory_monitoring(self, param_generator: Iterable[Any]) -> Iterator[list[Any]]:
         """``process_stream``, checking system memory before each batch: above 90% use it raises

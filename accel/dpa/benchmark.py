@@ -1,18 +1,31 @@
 """DPA's ``src.benchmark``: timing and memory measurement, a profiler and ``BenchmarkRunner``.
 
-DPA's classes, fields, defaults and exceptions, measured honestly:
+DPA's classes, fields, defaults and exceptions over ``accel.augment``'s measurements:
 
-* CPU use is this process's CPU time during the measured call, as a percent of all cores
-  (``100 * cpu_seconds / (wall_seconds * cpu_count)``). DPA sampled ``psutil.cpu_percent``
-  for 0.1 s before and after each call (the machine's load while the function was *not*
-  running) and so also slept 0.2 s per iteration;
-* results of the measured function are waited for (``jax.block_until_ready``), so JAX's
-  asynchronous dispatch is not mistaken for the work;
+* every timing (``benchmark_function`` and the runner's benchmarks) is
+  ``accel.augment.BenchmarkRunner.benchmark``: an untimed first (compiling) call, warm-ups,
+  then timed calls whose JAX results are waited for (``jax.block_until_ready``); this module
+  turns its per-call times into DPA's statistics (means, not medians). ``measure_time`` is
+  ``accel.augment.measure_time``; ``measure_memory`` is ``accel.augment.measure_memory``
+  plus DPA's psutil readings (virtual size, system memory);
+* CPU use is this process's CPU time during the timed calls, as a percent of all cores. DPA
+  sampled ``psutil.cpu_percent`` for 0.1 s before and after each call (the machine's load
+  while the function was *not* running) and so also slept 0.2 s per iteration;
 * warm-up runs are the measured operation itself and their errors are raised, not hidden;
+  there is always at least one (the compiling call), also for ``warmup_iterations=0``;
 * ``BenchmarkRunner.benchmark_generation`` times DPA's per-sample loop
   (``gen_augmentation_params`` for every id, looked up in ``accel.dpa`` at call time) from a
   cold per-sample cache each iteration;
 * ``measure_cpu=False`` and ``measure_memory=False`` skip those measurements (reported 0.0).
+
+DPA-specific, with the reason: the config, metrics and result dataclasses (DPA's fields,
+defaults, checks and exceptions; ``accel.augment``'s are frozen and report medians and
+compile times), the comparison reports (``_comparison``) and ``PerformanceProfiler``: DPA's
+profiler times flat named operations started and ended by name, which may overlap, each
+with its RSS change (read through ``psutil``, which DPA's tests replace) and its own
+``ProfileResult``; ``accel.profile.PerformanceProfiler`` times a stack of nested sections,
+synchronises every device at their boundaries and keeps first calls apart, so overlapping
+operations cannot be expressed in it.
 
 Length: this module is DPA's ``src/benchmark.py`` module for module (its import path is part
 of the drop-in contract), so DPA's whole benchmark API lives here: the config, metrics and
@@ -46,7 +59,6 @@ import jax
 import psutil
 
 from accel import augment
-from accel.profile import cpu_percent
 
 from ._comparison import (
     ComparisonReport,
@@ -207,23 +219,13 @@ def measure_memory() -> Iterator[dict[str, float]]:
     out["delta_system_mb"] = out["final_system_used_mb"] - out["initial_system_used_mb"]
 
 
-def _timed_runs(
-    run: Callable[[], Any], iterations: int, *, memory: bool = True, cpu: bool = True,
-    before: Callable[[], None] | None = None,
-) -> tuple[list[float], list[float], list[float]]:
-    """Wall seconds, RSS deltas (MB) and CPU percents of ``iterations`` synchronised runs."""
-    times, memories, cpus = [], [], []
-    for _ in range(iterations):
-        if before is not None:
-            before()
-        with contextlib.ExitStack() as stack:
-            mem = stack.enter_context(measure_memory()) if memory else None
-            timer = stack.enter_context(measure_time())
-            jax.block_until_ready(run())
-        times.append(timer["elapsed_seconds"])
-        memories.append(mem["delta_mb"] if mem is not None else 0.0)
-        cpus.append(cpu_percent(timer["cpu_seconds"], timer["elapsed_seconds"]) if cpu else 0.0)
-    return times, memories, cpus
+def _timer(iterations: int, warmup_iterations: int = 1, memory: bool = True, cpu: bool = True) -> augment.BenchmarkRunner:
+    """``accel.augment``'s runner, which does the timing for every benchmark here: a first
+    (compiling) call and ``warmup_iterations - 1`` more untimed, then ``iterations`` timed
+    calls, each waited for; memory and CPU over the timed calls."""
+    return augment.BenchmarkRunner(augment.BenchmarkConfig(
+        iterations=iterations, warmup_iterations=max(1, warmup_iterations),
+        measure_memory=bool(memory), measure_cpu=bool(cpu)))  # fmt: skip
 
 
 def benchmark_function(func: Callable[..., T], iterations: int = 100) -> BenchmarkResult:
@@ -242,8 +244,8 @@ def benchmark_function(func: Callable[..., T], iterations: int = 100) -> Benchma
         finally:
             calls += 1
 
-    jax.block_until_ready(call())
-    times, memories, cpus = _timed_runs(call, iterations)
+    m = _timer(iterations).benchmark(call, 1)
+    times = m.times_seconds
     total = sum(times)
     return BenchmarkResult(
         function_name=getattr(func, "__name__", str(func)),
@@ -254,8 +256,8 @@ def benchmark_function(func: Callable[..., T], iterations: int = 100) -> Benchma
         max_time_seconds=max(times),
         std_dev_seconds=statistics.stdev(times) if len(times) > 1 else 0.0,
         throughput_ops_per_second=safe_division(iterations, total),
-        memory_usage_mb=statistics.mean(memories),
-        cpu_usage_percent=statistics.mean(cpus),
+        memory_usage_mb=m.memory_usage_mb / iterations,
+        cpu_usage_percent=m.cpu_usage_percent,
     )
 
 
@@ -351,18 +353,17 @@ class BenchmarkRunner:
         self._results_history: list[dict[str, Any]] = []
 
     def _metrics(self, run: Callable[[], Any], num_samples: int, before: Callable[[], None] | None = None) -> PerformanceMetrics:
-        for _ in range(self.config.warmup_iterations):
-            if before is not None:
-                before()
-            run()
-        times, memories, cpus = _timed_runs(run, self.config.iterations, memory=self.config.measure_memory,
-                                            cpu=self.config.measure_cpu, before=before)
-        total = sum(times)
+        """DPA's metrics of ``run`` (``num_samples`` samples per call): mean latency and
+        throughput over the timed calls, mean RSS change per call (clipped at 0), CPU."""
+        cfg = self.config
+        m = _timer(cfg.iterations, cfg.warmup_iterations, cfg.measure_memory, cfg.measure_cpu).benchmark(
+            run, num_samples, setup=before)
+        total = sum(m.times_seconds)
         return PerformanceMetrics(
-            throughput_samples_per_second=safe_division(num_samples * self.config.iterations, total),
-            avg_latency_ms=safe_division(statistics.mean(times), num_samples) * 1000,
-            memory_usage_mb=max(0.0, statistics.mean(memories)),
-            cpu_usage_percent=statistics.mean(cpus),
+            throughput_samples_per_second=safe_division(num_samples * cfg.iterations, total),
+            avg_latency_ms=safe_division(statistics.mean(m.times_seconds), num_samples) * 1000,
+            memory_usage_mb=max(0.0, m.memory_usage_mb / cfg.iterations),
+            cpu_usage_percent=m.cpu_usage_percent,
             total_time_seconds=total,
         )
 

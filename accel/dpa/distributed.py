@@ -7,6 +7,14 @@ same id gets different parameters on different ranks, and the dicts carry ``"ran
 ``total % world_size`` ranks get one extra id) with DPA's conventions: ranks without ids
 get ``(0, 0)``, and ``get_rank_for_sample`` is O(1).
 
+DPA-specific, with the reason: the streams. DPA's rank ``r`` streams its share of the ids
+with *rank-aware* parameters (``hash`` and ``rank`` in every dict); the share-of-the-ids
+stream of ``accel.augment`` gives every id its single-process parameters, so that the ranks'
+union equals one process's stream. ``RankRange`` is DPA's dataclass (``start_id``,
+``end_id``, ``rank``, ``total_samples``), not ``accel.augment.RankRange``. This module is
+DPA's ``src.distributed`` (``accel.distributed`` sets up JAX processes;
+``accel.augment._ranks`` holds ``accel.augment``'s rank helpers).
+
 Example:
     >>> from accel.dpa.distributed import DistributedRangeSplitter, gen_distributed_augmentation_params
     >>> DistributedRangeSplitter(10, 4).get_all_ranges()

@@ -4,11 +4,12 @@
 ``JAXOptimizer`` and ``ParallelTrainer``. It gives them, in one place:
 
 * parameters: ``get_params``/``set_params`` from ``__init__``'s signature plus the
-  optimizer's hyperparameters (passed as ``**kwargs``); ``set_params`` is atomic: the whole
-  new parameter set is validated (``_check_params``) before anything is assigned, so a
-  rejected value leaves the estimator unchanged. Changing ``optimizer_type`` drops the
-  hyperparameters the new optimizer does not have (unless they are set in the same call,
-  which is then an error), so a search over optimizers works from any starting point;
+  optimizer's hyperparameters (passed as ``**kwargs``). ``__init__`` and ``set_params`` only
+  store (scikit-learn's contract; ``set_params`` refuses only a name that is no parameter):
+  every value is validated by ``fit`` (``_check_params``), before it changes anything.
+  A hyperparameter set to ``None`` is unset (its default applies), and changing
+  ``optimizer_type`` drops the hyperparameters the new optimizer does not have (unless they
+  are set in the same call), so a search over optimizers works from any starting point;
 * scikit-learn integration: with scikit-learn installed the class derives from its
   ``BaseEstimator`` (``clone``, ``GridSearchCV``, ``cross_val_score``, pipelines,
   ``check_estimator``, HTML repr), with ``__sklearn_tags__``, ``__sklearn_is_fitted__`` and
@@ -17,7 +18,9 @@
   ``loss='mse'`` makes a regressor (``score`` is R²), ``loss='logistic'`` a binary
   classifier (any two labels, ``classes_``; ``score`` is accuracy);
 * fitting: :meth:`_fit_inputs` validates ``X``/``y`` and encodes labels; results are stored
-  through :meth:`_store_result`, which also emits the stopping rules' warnings;
+  through :meth:`_store_result`, which also emits the stopping rules' warnings; a fit
+  method decorated with :func:`keeps_state_on_error` that raises leaves the estimator as it
+  was before the call (the previous fit's attributes intact);
 * prediction: ``decision_function`` (``z = X @ coef_ + intercept_``), ``predict``,
   ``predict_proba``, ``score``; ``NotFittedError`` before ``fit``.
 
@@ -25,29 +28,33 @@ A subclass provides ``__init__`` (storing its arguments unchanged), ``_check_par
 (raise ``TypeError``/``ValueError`` naming the parameter), ``fit`` and ``_decision(X)``.
 
 Example:
+    >>> import numpy as np
     >>> from optimizers import SGD
-    >>> est = SGD(learning_rate=0.1)
-    >>> est.set_params(epochs=5).get_params()["epochs"]
-    5
+    >>> X, y = np.eye(3), np.arange(3.0)
+    >>> est = SGD(learning_rate=0.1, epochs=5).fit(X, y)
+    >>> est.set_params(epochs=0).get_params()["epochs"]  # stored, not checked
+    0
     >>> try:
-    ...     est.set_params(epochs=0, learning_rate=0.5)
+    ...     est.fit(X, y)
     ... except ValueError as err:
     ...     print(err)
     epochs must be an integer >= 1, got 0
-    >>> est.learning_rate  # unchanged: set_params is atomic
-    0.1
+    >>> est.n_epochs_  # the previous fit's attributes are intact
+    5
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from accel.linear import _data, _model, _optax, _sklearn, _stopping
 
-__all__ = ["LinearEstimator", "NotFittedError"]
+__all__ = ["LinearEstimator", "NotFittedError", "keeps_state_on_error"]
 
 try:  # scikit-learn is optional: its base class where it is installed
     from sklearn.base import BaseEstimator as _Base
@@ -83,6 +90,28 @@ class _logistic_only:
                 f"(this {type(obj).__name__} has loss={getattr(obj, 'loss', None)!r})"
             )
         return self.fn.__get__(obj, owner)
+
+
+_Fit = TypeVar("_Fit", bound=Callable[..., Any])
+
+
+def keeps_state_on_error(method: _Fit) -> _Fit:
+    """Decorator for ``fit``-like methods: when the method raises, the estimator's
+    attributes are put back as they were before the call, so a failed fit leaves the
+    previous fit's ``coef_``, ``classes_``, ``history_``, ... intact (scikit-learn's
+    contract). Only the instance's attributes: files a fit wrote (checkpoints) stay."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -137,8 +166,8 @@ class LinearEstimator(_Base):
         # hyperparameters go through **kwargs only where __init__ takes them that way
         hyper_names = set(_optax.ALL_HYPERPARAMETERS) if inspect.Parameter.VAR_KEYWORD in kinds else set()
         current = self.get_params()
-        for key in changes:
-            if key not in names and key not in hyper_names:
+        for key in changes:  # any name get_params reports can be set (scikit-learn's rule)
+            if key not in names and key not in hyper_names and key not in current:
                 raise ValueError(
                     f"invalid parameter {key!r} for estimator {type(self).__name__}; "
                     f"valid parameters are {sorted(names | set(self._extra_params()))}"
@@ -148,16 +177,18 @@ class LinearEstimator(_Base):
             own = set(_optax.HYPERPARAMETERS.get(changes["optimizer_type"], {}))
             for key in set(self._extra_params()) - own - set(changes):
                 del new[key]  # a hyperparameter of the old optimizer only
+        for key in set(changes) - names:
+            if changes[key] is None:
+                del new[key]  # None unsets a hyperparameter: its default applies
         return new
 
     def set_params(self, **params: Any) -> LinearEstimator:
         """Set constructor arguments and hyperparameters; returns ``self``.
 
-        Atomic: the resulting parameter set is validated first; on ``TypeError`` or
-        ``ValueError`` nothing is changed. Unknown names raise ``ValueError``.
+        Only stores (scikit-learn's contract): ``fit`` validates the values. A name that is
+        no parameter raises ``ValueError``; a hyperparameter set to ``None`` is unset.
         """
         new = self._params_after(params)
-        self._check_params(new)
         names = set(self._get_param_names())
         for key, value in new.items():
             if key in names:

@@ -35,7 +35,7 @@ from accel import _checks, _keys
 from accel._progress import progress_bar
 from accel.data import streams
 from accel.linear import _data, _inplace, _jax_stream, _model, _optax, _validation
-from accel.linear._estimator import LinearEstimator
+from accel.linear._estimator import LinearEstimator, keeps_state_on_error
 from accel.linear._jax_program import Spec, get_program
 from accel.linear._placement import on_device, resolve_device
 from accel.linear._program import HIST_CAP
@@ -46,9 +46,6 @@ _DTYPES = ("float32", "float64", "bfloat16")
 _NAMES = _optax.OPTIMIZER_NAMES + _optax.LINESEARCH_OPTIMIZERS
 # with progress=True the loop is dispatched in at most this many chunks of epochs
 _PROGRESS_UPDATES = 100
-# learning_rate=None: the optimizer's default (the line search's first trial step for lbfgs)
-_DEFAULT_RATE = {"lbfgs": 1.0}
-_FIRST_ORDER_RATE = 0.01
 
 
 def _check_dtype(dtype: object) -> str:
@@ -71,7 +68,8 @@ class JAXOptimizer(LinearEstimator):
             line search; full batch only) or any ``optax.GradientTransformation`` (it carries
             its own learning rate; ``learning_rate`` must then be left at ``None``).
         learning_rate: a number > 0, an optax schedule (step -> rate), or ``None`` (default):
-            the optimizer's default, 0.01 for the first-order optimizers. For ``'lbfgs'`` it
+            the optimizer's default (the same in ``ParallelTrainer``), 0.01 for the
+            first-order optimizers. For ``'lbfgs'`` it
             is optax's ``lbfgs(learning_rate)``: the quasi-Newton direction is multiplied by
             it before the line search, so it is the first step the search tries, which the
             search then shrinks or grows until the strong Wolfe conditions hold; ``None``
@@ -164,12 +162,6 @@ class JAXOptimizer(LinearEstimator):
         self.device = device
         self.patience = patience
         self.restore_best = restore_best
-        unknown = sorted(set(hyperparameters) - _optax.ALL_HYPERPARAMETERS)
-        if unknown:
-            raise TypeError(
-                f"unknown hyperparameter {', '.join(map(repr, unknown))}; "
-                f"known ones are {sorted(_optax.ALL_HYPERPARAMETERS)}"
-            )
         self._optimizer_hyperparameters = dict(hyperparameters)
 
     # ----- parameters -------------------------------------------------------------------------
@@ -178,20 +170,20 @@ class JAXOptimizer(LinearEstimator):
         """Validate a parameter set; return the optimizer's full hyperparameters."""
         names = set(self._get_param_names())
         hyper = {k: v for k, v in params.items() if k not in names}
-        optimizer, rate = params["optimizer_type"], params["learning_rate"]
+        unknown = sorted(set(hyper) - _optax.ALL_HYPERPARAMETERS)
+        if unknown:
+            raise TypeError(
+                f"unknown hyperparameter {', '.join(map(repr, unknown))}; "
+                f"known ones are {sorted(_optax.ALL_HYPERPARAMETERS)}"
+            )
+        optimizer = params["optimizer_type"]
         if isinstance(optimizer, optax.GradientTransformation):
             _optax.make_optimizer(optimizer, **hyper)  # refuses hyperparameters
-            if rate is not None:
-                raise ValueError(
-                    f"learning_rate={rate!r} cannot be applied to a ready-made "
-                    "optax.GradientTransformation (it carries its own); leave learning_rate=None"
-                )
             full = {}
         else:
             _optax.check_optimizer_name(optimizer, "optimizer_type", _NAMES)
             full = _optax.check_hyperparameters(optimizer, **hyper)
-            if rate is not None:
-                _data.check_learning_rate(rate)
+        _optax.check_rate_for(optimizer, params["learning_rate"])
         _checks.check_int(params["epochs"], "epochs", minimum=1)
         _checks.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
         if optimizer in _optax.LINESEARCH_OPTIMIZERS and params["batch_size"] is not None:
@@ -216,16 +208,9 @@ class JAXOptimizer(LinearEstimator):
         data = jnp.dtype(name)
         return data, (jnp.dtype(jnp.float32) if name == "bfloat16" else data)
 
-    def _rate(self) -> Any:
-        """The learning rate in effect (``None`` resolved per optimizer; module doc)."""
-        if self.learning_rate is not None:
-            return self.learning_rate
-        if isinstance(self.optimizer_type, str):
-            return _DEFAULT_RATE.get(self.optimizer_type, _FIRST_ORDER_RATE)
-        return 0.0  # a ready-made transformation: unused
-
     # ----- training ---------------------------------------------------------------------------
 
+    @keeps_state_on_error
     def fit(self, X: Any, y: Any = None, *, validation_data: Any = None) -> JAXOptimizer:
         """Train from zero parameters; returns ``self``. Accepts NumPy or JAX arrays, or a
         data source (``accel.data``; paths of ``.npy`` files, memory maps): the data are
@@ -258,10 +243,12 @@ class JAXOptimizer(LinearEstimator):
         val = self._validation(validation_data, X.shape[1])
         n, d = X.shape
         batch_size = self.batch_size if self.batch_size is not None and self.batch_size < n else None
-        rate = self._rate()
+        schedule, values = _optax.program_settings(
+            self.optimizer_type, self.learning_rate, self.tol, hyper
+        )
         spec = Spec(
             optimizer=self.optimizer_type,
-            schedule=rate if callable(rate) else 0.0,
+            schedule=schedule,
             loss=self.loss,
             fit_intercept=self.fit_intercept,
             n=n,
@@ -280,8 +267,6 @@ class JAXOptimizer(LinearEstimator):
         else:
             placed = on_device(X, data_dtype, device)
         data = {"X": placed, "y": on_device(y, data_dtype, device)}
-        values = {"learning_rate": 0.0 if callable(rate) else rate,
-                  "tol": 0.0 if self.tol is None else self.tol, **hyper}  # fmt: skip
         args = (data, None if batch_size is None else _keys.seed_key_data(self.random_state),
                 prog.hyper(values))  # fmt: skip
         if not self.use_jit:

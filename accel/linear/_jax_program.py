@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from accel import _orders, _plan
+from accel import _cache, _orders, _plan
 from accel.linear import _inplace, _optax
 from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
 from accel.linear._single import ParamLayout, single_device_parts
@@ -168,16 +168,16 @@ def _lower_args(spec: Spec, loop: LoopSpec, carry0: Any) -> tuple:
     return jax.tree.map(struct, carry0), data, key, hyper, struct(np.int32(0))
 
 
-# compiled programs, keyed by (spec, x64): a second fit with the same spec reuses them
-_COMPILED: dict[tuple, Program] = {}
-_MAX_COMPILED = 64
-
-
 def get_program(spec: Spec, use_jit: bool = True) -> tuple[Program, float]:
-    """``(program, compile seconds)`` for ``spec`` (0.0 when cached; always 0.0 eagerly)."""
-    key = (spec, use_jit, jax.config.jax_enable_x64)
-    if key in _COMPILED:
-        return _COMPILED[key], 0.0
+    """``(program, compile seconds)`` for ``spec`` (0.0 when cached, in the library's one
+    cache ``accel._cache``; always 0.0 eagerly)."""
+    key = ("JAXOptimizer", spec, use_jit, jax.config.jax_enable_x64)
+    timed: list[float] = []
+    prog, _ = _cache.cached(key, lambda: _build(spec, use_jit, timed))
+    return prog, timed[0] if timed else 0.0
+
+
+def _build(spec: Spec, use_jit: bool, timed: list[float]) -> Program:
     loop, parts = _parts(spec)
     carry0 = _carry0(spec, loop, parts)
     program = _wrap(loop, parts, spec.layout)
@@ -191,11 +191,8 @@ def get_program(spec: Spec, use_jit: bool = True) -> tuple[Program, float]:
             with jax.disable_jit():
                 return program(*args)
 
-    prog = Program(call, loop, carry0, spec.param_dtype)
-    if len(_COMPILED) >= _MAX_COMPILED:
-        _COMPILED.pop(next(iter(_COMPILED)))
-    _COMPILED[key] = prog
-    return prog, (time.perf_counter() - t0) if use_jit else 0.0
+    timed.append((time.perf_counter() - t0) if use_jit else 0.0)
+    return Program(call, loop, carry0, spec.param_dtype)
 
 
 def _own_names(spec: Spec) -> tuple[str, ...]:

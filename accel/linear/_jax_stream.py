@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from accel import _keys, _plan
+from accel import _cache, _keys, _plan
 from accel.data import StepLoader, as_source
 from accel.linear import _model, _optax, _stream
 from accel.linear._objective import LinearObjective
@@ -38,9 +38,14 @@ from accel.linear._validation import EarlyStopping, Tracker, Validation
 __all__ = ["fit", "prepare"]
 
 
-@functools.lru_cache(maxsize=16)
-def _programs(optimizer: Any, schedule: Any, loss: str, fit_intercept: bool, n: int, d: int,
-              batch_size: int, param_dtype: Any, device: Any) -> tuple[Any, Any, Any]:  # fmt: skip
+def _programs(*args: Any) -> tuple[Any, Any, Any]:
+    """The layout, step parts and jitted ``(steps, evaluate)`` of a streamed fit, from the
+    library's one program cache (``accel._cache``)."""
+    return _cache.cached(("JAXOptimizer.stream", *args), lambda: _build(*args))[0]
+
+
+def _build(optimizer: Any, schedule: Any, loss: str, fit_intercept: bool, n: int, d: int,
+           batch_size: int, param_dtype: Any, device: Any) -> tuple[Any, Any, Any]:
     lay = _plan.Layout(n_rows=n, n_shards=1, group_devices=1, batch_size=batch_size, accum=1)
     loop = LoopSpec(n_rows=n, steps_per_epoch=lay.steps_per_epoch, order_block=0,
                     hist_cap=HIST_CAP, has_tol=False, partial_epochs=True, evaluate=False)  # fmt: skip
@@ -74,11 +79,9 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
     attributes."""
     put = functools.partial(jax.device_put, device=device)
     batch = min(est.batch_size, n)
-    rate = est._rate()
-    schedule = rate if callable(rate) else 0.0
+    schedule, values = _optax.program_settings(est.optimizer_type, est.learning_rate, est.tol, hyper)
     lay, parts, (steps, evaluate) = _programs(est.optimizer_type, schedule, est.loss, est.fit_intercept,
                                               n, d, batch, pdt, device)  # fmt: skip
-    values = {"learning_rate": 0.0 if callable(rate) else rate, "tol": 0.0 if est.tol is None else est.tol, **hyper}
     hyper_arrays = {k: put(jnp.asarray(v, pdt)) for k, v in values.items()}
     params = {"w": jnp.zeros(d, pdt), "b": jnp.zeros((), pdt)}
     train = TrainState.fresh(params, parts.make_tx(hyper_arrays).init(params))

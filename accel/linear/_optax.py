@@ -52,14 +52,18 @@ from accel.linear._data import check_learning_rate
 
 __all__ = [
     "ALL_HYPERPARAMETERS",
+    "DEFAULT_LEARNING_RATE",
     "HYPERPARAMETERS",
     "LINESEARCH_OPTIMIZERS",
     "OPTIMIZER_NAMES",
     "build_transformation",
     "check_hyperparameters",
     "check_optimizer_name",
+    "check_rate_for",
     "decay_mask",
+    "default_learning_rate",
     "make_optimizer",
+    "program_settings",
     "transformation_factory",
 ]
 
@@ -79,6 +83,11 @@ OPTIMIZER_NAMES: tuple[str, ...] = tuple(HYPERPARAMETERS)
 LINESEARCH_OPTIMIZERS: tuple[str, ...] = ("lbfgs",)
 _OWN: Mapping[str, Mapping[str, float]] = MappingProxyType(
     {**HYPERPARAMETERS, **{name: MappingProxyType({}) for name in LINESEARCH_OPTIMIZERS}}
+)
+# learning_rate=None: 0.01 for the first-order optimizers; for lbfgs 1.0, the line search's
+# first trial step (optax's default). The same for JAXOptimizer and ParallelTrainer.
+DEFAULT_LEARNING_RATE: Mapping[str, float] = MappingProxyType(
+    {**{name: 0.01 for name in OPTIMIZER_NAMES}, "lbfgs": 1.0}
 )
 # every hyperparameter name of every optimizer
 ALL_HYPERPARAMETERS: frozenset[str] = frozenset(k for h in HYPERPARAMETERS.values() for k in h)
@@ -250,3 +259,56 @@ def make_optimizer(
         return optimizer
     values = check_hyperparameters(optimizer, **hyper)
     return build_transformation(optimizer, check_learning_rate(learning_rate), fit_intercept, values)
+
+
+def default_learning_rate(optimizer: str | optax.GradientTransformation) -> float:
+    """The learning rate ``learning_rate=None`` means for ``optimizer`` (
+    :data:`DEFAULT_LEARNING_RATE`); ``0.0``, unused, for a ready-made transformation.
+
+    Example:
+        >>> default_learning_rate("adam"), default_learning_rate("lbfgs")
+        (0.01, 1.0)
+    """
+    return DEFAULT_LEARNING_RATE.get(optimizer, 0.0) if isinstance(optimizer, str) else 0.0
+
+
+def check_rate_for(optimizer: str | optax.GradientTransformation, rate: Any) -> None:
+    """``learning_rate`` as an estimator's setting: ``None`` (the default), a number > 0 or a
+    schedule; ``None`` only with a ready-made transformation, which carries its own."""
+    if isinstance(optimizer, optax.GradientTransformation):
+        if rate is not None:
+            raise ValueError(
+                f"learning_rate={rate!r} cannot be applied to a ready-made "
+                "optax.GradientTransformation (it carries its own); leave learning_rate=None"
+            )
+    elif rate is not None:
+        check_learning_rate(rate)
+
+
+def program_settings(
+    optimizer: str | optax.GradientTransformation,
+    learning_rate: Any,
+    tol: float | None,
+    hyper: Mapping[str, float],
+) -> tuple[Any, dict[str, float]]:
+    """An estimator's settings as its compiled program takes them: ``(schedule, values)``.
+
+    ``schedule`` is static (part of the program's key): the learning-rate schedule, or
+    ``0.0`` when the rate is a number. ``values`` are traced, so one program serves every
+    value: ``learning_rate`` (``0.0`` under a schedule; ``None`` resolved by
+    :func:`default_learning_rate`), ``tol`` (``0.0`` for ``None``; whether there is a
+    ``tol`` is static) and the optimizer's hyperparameters ``hyper``. The one place that
+    does this for ``JAXOptimizer`` and ``ParallelTrainer``, resident or streamed.
+
+    Example:
+        >>> program_settings("adam", None, None, {"b1": 0.9})
+        (0.0, {'learning_rate': 0.01, 'tol': 0.0, 'b1': 0.9})
+    """
+    rate = default_learning_rate(optimizer) if learning_rate is None else learning_rate
+    schedule = rate if callable(rate) else 0.0
+    values = {
+        "learning_rate": 0.0 if callable(rate) else float(rate),
+        "tol": 0.0 if tol is None else float(tol),
+        **hyper,
+    }
+    return schedule, values

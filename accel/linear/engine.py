@@ -18,13 +18,16 @@ from accel._plan import (
     step_rows,
 )
 from accel.linear._data import array_is_finite, check_learning_rate, check_loss
-from accel.linear._estimator import LinearEstimator
+from accel.linear._estimator import LinearEstimator, keeps_state_on_error
 from accel.linear._model import decision_function, linear_loss, loss_value
 from accel.linear._objective import LinearObjective, PerExampleObjective, chunked, gather
 from accel.linear._optax import (
     check_hyperparameters,
     check_optimizer_name,
+    check_rate_for,
+    default_learning_rate,
     make_optimizer,
+    program_settings,
     transformation_factory,
 )
 from accel.linear._precision import (
@@ -94,20 +97,24 @@ __all__ = [
     "check_loss",
     "check_loss_scale",
     "check_optimizer_name",
+    "check_rate_for",
     "check_validation_data",
     "chunked",
     "data_parallel_parts",
     "decision_function",
+    "default_learning_rate",
     "device_rows",
     "gather",
     "init_carry",
     "init_loss_scale",
+    "keeps_state_on_error",
     "linear_loss",
     "local_row",
     "loss_value",
     "make_optimizer",
     "one_device",
     "owner",
+    "program_settings",
     "run_stream",
     "step_count",
     "step_ids",

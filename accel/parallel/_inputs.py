@@ -85,10 +85,12 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
     optimizer = params["optimizer_type"]
     if isinstance(optimizer, optax.GradientTransformation):
         engine.make_optimizer(optimizer, **hyper)
-        return {}
-    engine.check_optimizer_name(optimizer, "optimizer_type")
-    engine.check_learning_rate(params["learning_rate"])
-    return engine.check_hyperparameters(optimizer, **hyper)
+        full = {}
+    else:
+        engine.check_optimizer_name(optimizer, "optimizer_type")
+        full = engine.check_hyperparameters(optimizer, **hyper)
+    engine.check_rate_for(optimizer, params["learning_rate"])
+    return full
 
 
 linear_loss = engine.linear_loss  # the built-in model as a loss_fn

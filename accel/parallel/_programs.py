@@ -6,7 +6,8 @@ transformation: never the learning rate or hyperparameter values, which are argu
 the structure, shapes and dtypes of the parameters and data. A second fit that changes only
 values (data, learning rate, hyperparameters, seed, epochs) reuses the executable.
 
-Least recently used entries are dropped beyond ``MAX_PROGRAMS``.
+The programs live in the library's one cache (``accel._cache``: its size, least recently
+used dropped first, and ``accel.clear_caches()``).
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from __future__ import annotations
 import ctypes
 import functools
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
-__all__ = ["MAX_PROGRAMS", "cache_key", "compiled"]
+from accel import _cache
 
-MAX_PROGRAMS = 32
-_PROGRAMS: OrderedDict[Any, tuple[Any, Any]] = OrderedDict()
+__all__ = ["cache_key", "compiled"]
 
 
 def _avals(tree: Any) -> tuple:
@@ -47,23 +46,24 @@ def compiled(key: tuple, build: Callable[[], Any], args: Callable[[Any], tuple],
     as ``jax.ShapeDtypeStruct``: the program is then compiled before the data are placed,
     and the heap the compiler freed goes back to the system in between, so the process's
     peak memory is the larger of the two, not their sum (``benchmarks/bench_input_pipeline``)."""
-    entry = _PROGRAMS.get(key)
-    if entry is not None:
-        _PROGRAMS.move_to_end(key)
-        args(entry[0])
-        return entry[0], entry[1], 0.0
-    program = build()
-    abstract = None if shapes is None else shapes(program)
-    t0 = time.perf_counter()
-    exe = program.run.lower(*(args(program) if abstract is None else abstract)).compile()
-    seconds = time.perf_counter() - t0
-    if abstract is not None:
-        release_freed_heap()
-        args(program)
-    _PROGRAMS[key] = (program, exe)
-    while len(_PROGRAMS) > MAX_PROGRAMS:
-        _PROGRAMS.pop(next(iter(_PROGRAMS)))
-    return program, exe, seconds
+    timed: list[float] = []
+    placed: list[bool] = []  # whether compiling already placed the caller's arguments
+
+    def compile_program() -> tuple[Any, Any]:
+        program = build()
+        abstract = None if shapes is None else shapes(program)
+        placed.append(abstract is None)
+        t0 = time.perf_counter()
+        exe = program.run.lower(*(args(program) if abstract is None else abstract)).compile()
+        timed.append(time.perf_counter() - t0)
+        if abstract is not None:
+            release_freed_heap()
+        return program, exe
+
+    (program, exe), _ = _cache.cached(("ParallelTrainer", *key), compile_program)
+    if placed != [True]:
+        args(program)  # cached, or compiled from shapes: place the caller's arguments now
+    return program, exe, timed[0] if timed else 0.0
 
 
 @functools.cache

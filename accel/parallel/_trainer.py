@@ -92,7 +92,10 @@ class ParallelTrainer(engine.LinearEstimator):
             positive number. Steps with non-finite gradients are skipped (and the dynamic
             scale halved); they are counted in ``history_['skipped_steps']``.
         nan_policy: ``'raise'``: ``FloatingPointError`` naming the step of the first non-finite
-            loss; ``'skip'``: skip such steps (counted in ``history_['skipped_steps']``).
+            loss, with the last finite parameters as its ``params`` attribute and the run's
+            history as ``history`` (the trainer keeps its state from before the call, as
+            after any failed fit); ``'skip'``: skip such steps (counted in
+            ``history_['skipped_steps']``).
         loss, fit_intercept: the built-in linear model used by :meth:`fit` ('mse', a
             regressor, or 'logistic', a binary classifier), as in ``JAXOptimizer``.
         tol: stop after an epoch whose relative loss decrease is ``<= tol`` (``converged_``;
@@ -132,7 +135,7 @@ class ParallelTrainer(engine.LinearEstimator):
         strategy: str = "data_parallel",
         backend: str | None = None,
         optimizer_type: str | optax.GradientTransformation = "adam",
-        learning_rate: Any = 0.01,
+        learning_rate: Any = None,
         epochs: int = 1000,
         batch_size: int | None = None,
         grad_accum_steps: int = 1,
@@ -175,7 +178,6 @@ class ParallelTrainer(engine.LinearEstimator):
         self.patience = patience
         self.restore_best = restore_best
         self._optimizer_hyperparameters = dict(hyperparameters)
-        self._check_params(self.get_params())
 
     # -- parameters ----------------------------------------------------------------------
     def _check_params(self, params: dict[str, Any]) -> dict[str, float]:
@@ -186,6 +188,7 @@ class ParallelTrainer(engine.LinearEstimator):
         return self.backend if self.backend is not None else _inputs.STRATEGY_BACKENDS[self.strategy][0]
 
     # -- public entry points -----------------------------------------------------------
+    @engine.keeps_state_on_error
     def fit(
         self, X: Any, y: Any = None, *, validation_data: Any = None, resume: bool = False,
         data_is_local: bool = False, allow_new_hyperparameters: bool = False,
@@ -241,6 +244,7 @@ class ParallelTrainer(engine.LinearEstimator):
         )  # fmt: skip
         return self
 
+    @engine.keeps_state_on_error
     def train(
         self,
         loss_fn: Callable[[Any, Any], jax.Array],
@@ -302,8 +306,8 @@ class ParallelTrainer(engine.LinearEstimator):
     def _make_tx(self, fit_intercept: bool, optimizer: Any) -> Any:
         if optimizer is not None:
             return engine.transformation_factory(optimizer, 0.0, fit_intercept)
-        rate = self.learning_rate if callable(self.learning_rate) else 0.0
-        return engine.transformation_factory(self.optimizer_type, rate, fit_intercept)
+        schedule, _ = engine.program_settings(self.optimizer_type, self.learning_rate, None, {})
+        return engine.transformation_factory(self.optimizer_type, schedule, fit_intercept)
 
     # -- the training run ----------------------------------------------------------------
     def _run(self, loss_fn, params, data, make_tx, hyper, epochs, batch_size, resume,
@@ -340,8 +344,7 @@ class ParallelTrainer(engine.LinearEstimator):
             n_microbatches=self.n_microbatches,
             fed=source is not None,
         )  # fmt: skip
-        values = {"learning_rate": 0.0 if callable(self.learning_rate) else self.learning_rate,
-                  "tol": 0.0 if self.tol is None else self.tol, **hyper}  # fmt: skip
+        _, values = engine.program_settings(self.optimizer_type, self.learning_rate, self.tol, hyper)
         values = {k: np.float32(v) for k, v in values.items()}
         tx = make_tx(values)
         train = engine.TrainState(
@@ -468,11 +471,14 @@ class ParallelTrainer(engine.LinearEstimator):
                 self._settle_stopping(tol)
         self.diverged_ = self.diverged_ or not report
         if raise_at is not None:
-            raise FloatingPointError(
+            err = FloatingPointError(
                 f"non-finite loss at optimizer step {raise_at} (epoch {raise_at // S}, step "
                 f"{raise_at % S} of the epoch); nan_policy='raise'. The last finite "
-                "parameters are in params_; use nan_policy='skip' to skip such steps"
+                "parameters are the error's .params (its .history: the run up to there); "
+                "use nan_policy='skip' to skip such steps"
             )
+            err.params, err.history = params, history
+            raise err
         return params, history
 
     def _progress_bar(self, epochs: int, done: int):

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from accel._atomic import atomic_open
+from accel.internals import atomic_open
 
 __all__ = [
     "DOWNLOAD_TIMEOUT_S",

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from accel._info import nvidia_gpu_status
+from accel.internals import nvidia_gpu_status
 
 __all__ = [
     "DATASHEET_BANDWIDTH",

@@ -43,7 +43,7 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any
 
-from accel._report import format_table
+from accel.internals import format_table
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "new_document", "overall_status", "render_markdown", "validate"]
 

@@ -34,10 +34,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from accel._atomic import write_atomic
-from accel._checks import check_path, check_positive_real
-from accel._info import package_versions
-from accel._report import dump_json, jsonable
+from accel.internals import (
+    check_path,
+    check_positive_real,
+    dump_json,
+    jsonable,
+    package_versions,
+    write_atomic,
+)
 from benchmarks.gpu import _document, _sections, _sections_ops
 from benchmarks.gpu._device import GpuProbe, detect_gpu
 from benchmarks.gpu._plan import FULL, TINY, Plan, SectionSkipped

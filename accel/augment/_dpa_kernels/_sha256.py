@@ -17,7 +17,7 @@ message suffix) are expanded once with NumPy (:func:`expand_block_host`) and pas
 Example:
     >>> import hashlib
     >>> import numpy as np
-    >>> from accel.augment import _sha256
+    >>> from accel.augment._dpa_kernels import _sha256
     >>> block = _sha256.pad_message_host(b"abc")
     >>> state = _sha256.compress(_sha256.initial_state(), list(block))
     >>> _sha256.digest_hex_host(np.array(state)) == hashlib.sha256(b"abc").hexdigest()

@@ -1,4 +1,7 @@
-"""Distributed helpers: rank-aware parameters, range splitting and per-rank streams.
+"""Ranks: rank-aware parameters, range splitting and per-rank streams.
+
+``accel.augment``'s multi-process helpers (not to be confused with ``accel.distributed``,
+which sets up the processes, or ``accel.dpa.distributed``, DPA's API over these).
 
 Two different needs, kept apart:
 

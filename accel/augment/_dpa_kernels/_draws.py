@@ -43,7 +43,7 @@ arithmetic only, so its results do not depend on the vector width.
 Example:
     >>> import random, hashlib
     >>> import numpy as np
-    >>> from accel.augment._dpa import dpa_uniforms
+    >>> from accel.augment._dpa_kernels import dpa_uniforms
     >>> u = dpa_uniforms(np.array([7], dtype=np.uint64), depth=3)
     >>> h = hashlib.sha256(b"7").hexdigest()
     >>> for suffix in ("0", "1", "1"):
@@ -64,9 +64,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from accel._keys import split_ids
-from accel.augment import _mt19937, _sha256
 
-__all__ = ["DRAWS", "MAX_DEPTH", "dpa_draws", "dpa_shifted_words", "dpa_uniforms", "fibonacci_suffixes"]
+from . import _mt19937, _sha256
+
+__all__ = [
+    "DRAWS",
+    "MAX_DEPTH",
+    "dpa_draws",
+    "dpa_shifted_words",
+    "dpa_uniforms",
+    "dpa_values",
+    "fibonacci_suffixes",
+]
 
 DRAWS = ("rotation", "brightness", "noise", "scale", "contrast")
 _N_DIGITS = 20  # 2**64 - 1 has 20 decimal digits
@@ -208,7 +217,7 @@ def _one_sample(hi, lo, prefix_padded, n_prefix, depth, kw, mask, *, unroll: int
     the final SHA-256 digest (DPA's ``hash``) as eight big-endian words: uint32 (8,).
 
     ``unroll``: SHA-256 rounds per loop iteration (speed vs compile time). MT19937 runs one
-    step per iteration (:func:`accel.augment._mt19937.first_outputs` says why).
+    step per iteration (:func:`accel.augment._dpa_kernels._mt19937.first_outputs` says why).
     Compressions that extend the message schedule use ``2 * unroll`` (16 by default) rounds
     per iteration, so that the 16-word schedule window is replaced every iteration instead
     of partly carried over (which XLA implements with copies).
@@ -314,6 +323,12 @@ def dpa_uniforms(sample_ids: object, *, depth: int, prefix: str = "") -> np.ndar
     ``depth`` (int in ``[1, MAX_DEPTH]``) is the number of Fibonacci re-hashing steps.
     """
     return _combine(dpa_shifted_words(sample_ids, depth=depth, prefix=prefix))
+
+
+def dpa_values(ranges: object, uniforms: np.ndarray) -> list[np.ndarray]:
+    """DPA's ``random.uniform(lo, hi) = lo + (hi - lo) * u`` per ``(lo, hi)`` of ``ranges``
+    (column ``j`` of ``uniforms``), in float64: the same doubles as DPA's."""
+    return [np.float64(lo) + np.float64(hi - lo) * uniforms[..., j] for j, (lo, hi) in enumerate(ranges)]
 
 
 def dpa_draws(sample_ids: object, *, depth: int = 10, prefix: str = "") -> tuple[np.ndarray, list[str]]:

@@ -20,7 +20,7 @@ carried state is two words per lane instead of 624.
 Example:
     >>> import random
     >>> import jax.numpy as jnp
-    >>> from accel.augment import _mt19937
+    >>> from accel.augment._dpa_kernels import _mt19937
     >>> words = _mt19937.first_outputs(jnp.uint32(12345), 2)
     >>> a, b = (int(w) for w in words)
     >>> ((a >> 5) * 67108864 + (b >> 6)) / 2**53 == random.Random(12345).random()
