@@ -1,7 +1,7 @@
 """The cost of the checkpoint data digest (every byte of every leaf, SHA-256) against I/O.
 
 A ``ParallelTrainer`` fit with ``checkpoint_dir`` hashes its whole data set once, so that
-``resume=True`` refuses other data (``accel/parallel/_runner.py``). This script measures, in
+``resume=True`` refuses other data. This script measures, in
 one run, on ``--rows`` x ``--features`` float32 rows plus a float32 target:
 
 * ``arrays``: the digest of the arrays in memory;

@@ -15,8 +15,8 @@ results on the host):
               ``JAXOptimizer`` vs ``optimizers.SGD(dtype='float32')`` vs the scan; an extra
               row fits a 64-byte aligned copy of X. NumPy's own arrays are 16-byte aligned;
               XLA:CPU reads host memory in place only from 64-byte boundaries, and the fit
-              reads either X in place (``accel/linear/_inplace.py``), so the two rows
-              should agree.
+              reads either X in place (an unaligned X through 64-byte aligned views of
+              its own memory plus two small copies), so the two rows should agree.
 ``lbfgs``     logistic, 10000 x 785 (Gaussian features, labels drawn from a logistic model),
               float64: ``LogisticRegression(C=np.inf, solver='lbfgs')`` (unregularised: our
               objective, the mean log-loss; scikit-learn's defaults otherwise) against

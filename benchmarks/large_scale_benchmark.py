@@ -29,7 +29,7 @@ Outputs in ``--output`` (default ``benchmark_results``):
 * ``BENCHMARK_REPORT.md`` — tables per problem, backend speed-ups, the optimum, fallbacks used.
   ``n_train``/``n_test``/``n_features`` are the sizes of the arrays fitted and scored.
   A problem whose files are absent runs on its shipped stand-in and is named after it
-  (``Digits (MNIST stand-in)``, ``Diabetes (California stand-in)``: ``_problems.FALLBACK_NAMES``)
+  (``Digits (MNIST stand-in)``, ``Diabetes (California stand-in)``)
   in the JSON, every heading, table row, plot file and plot title.
 * PNG plots: ``loss_vs_epoch_<problem>.png``, ``loss_vs_time_<problem>.png`` and ``backend_speedup.png``.
 

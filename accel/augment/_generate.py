@@ -219,17 +219,22 @@ def augmentation_params(
 ) -> dict[str, jax.Array]:
     """Traceable form of the kernel, for use inside your own ``jax.jit`` step.
 
-    ``key`` is ``K(seed, epoch) = accel._keys.epoch_key(accel._keys.seed_key(seed, impl=...), epoch)``
-    (its impl selects the algorithm, ``threefry2x32`` or ``philox4x32``); ``ids_hi``/``ids_lo``
-    are the uint32 halves of the ids (``accel._keys.split_ids``). Returns float32 arrays equal
-    to ``gen_augmentation_batch(ids, config, seed=seed, epoch=epoch, algorithm=impl)``.
+    ``key`` is the library's key of a seed and an epoch (the one every ``accel.augment``
+    entry point derives),
+    ``K(seed, epoch) = jax.random.fold_in(jax.random.wrap_key_data([seed >> 32, seed & 0xFFFFFFFF], impl=...), epoch)``
+    (uint32 key data; its impl selects the algorithm, ``threefry2x32`` or ``philox4x32``);
+    ``ids_hi``/``ids_lo`` are the uint32 halves of the 64-bit ids (``ids >> 32`` and
+    ``ids & 0xFFFFFFFF``). Returns float32 arrays equal to
+    ``gen_augmentation_batch(ids, config, seed=seed, epoch=epoch, algorithm=impl)``.
 
     Example:
-        >>> import jax
-        >>> from accel import _keys
+        >>> import jax, numpy as np
         >>> from accel.augment import augmentation_params, gen_augmentation_batch
-        >>> key = _keys.epoch_key(_keys.seed_key(5), 1)
-        >>> hi, lo = _keys.split_ids([7, 8])
+        >>> seed, epoch = 5, 1
+        >>> K = jax.random.wrap_key_data(np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32))
+        >>> key = jax.random.fold_in(K, epoch)
+        >>> ids = np.array([7, 8], np.uint64)
+        >>> hi, lo = (ids >> np.uint64(32)).astype(np.uint32), (ids & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         >>> p = jax.jit(augmentation_params)(key, hi, lo)
         >>> bool((p["scale"] == gen_augmentation_batch([7, 8], seed=5, epoch=1)["scale"]).all())
         True
@@ -243,7 +248,7 @@ def augmentation_params(
         dtype = getattr(ids, "dtype", None)  # traced arrays too: dtype and shape are static
         if dtype is None or not jnp.issubdtype(dtype, jnp.unsignedinteger) or jnp.dtype(dtype).itemsize != 4:
             raise TypeError(
-                f"{name} must be a uint32 array (the halves from accel._keys.split_ids), got "
+                f"{name} must be a uint32 array (the high and low 32 bits of the 64-bit sample ids), got "
                 f"{'dtype ' + str(dtype) if dtype is not None else type(ids).__name__}"
             )
         halves.append(ids)

@@ -258,7 +258,8 @@ def add_noise(images: Any, std: Any, key: Any) -> jax.Array:
     """Add Gaussian noise ``std * N(0, 1)`` (on the [0, 1] scale) drawn from each image's key.
 
     ``key`` holds one key per image: a typed PRNG key array of shape (N,) (for example
-    from :func:`accel._keys.sample_keys`) or raw threefry key data, uint32 (N, 2).
+    from :func:`noise_keys`, the keys of ``apply_augmentations``) or raw threefry key data,
+    uint32 (N, 2).
     ``std`` must be non-negative.
     """
     images = _check_images(images)

@@ -263,9 +263,9 @@ def gen_augmentation_params(
 ) -> dict[str, float]:
     """Parameters of one sample as Python floats, equal to its entry in any batch.
 
-    Computed on the host without a device dispatch (``accel.augment._sample``): the same
-    hash on Python ints and the kernel's float32 affine step replayed exactly, with a block
-    cache for ids that come in runs or are revisited (sequential or shuffled data-set ids).
+    Computed on the host without a device dispatch: the same hash on Python ints and the
+    kernel's float32 affine step replayed exactly, with a block cache for ids that come in
+    runs or are revisited (sequential or shuffled data-set ids).
 
     Example:
         >>> p = gen_augmentation_params(42)

@@ -5,10 +5,11 @@
 - ``benchmark_optimizer`` / ``SpeedBenchmark``: timed ``fit`` of any estimator;
 - ``accel compare`` (``CompareRequest``, ``run_compare``): the command line over the built-in
   operations (``OPERATIONS``, ``run_operation``).
-
-Private modules: ``_backends`` (how each backend places, runs and synchronises), ``_compare``,
-``_optimizer``, ``_operations``, ``_cli``.
 """
+
+# Layout: private modules _backends (how each backend places, runs and synchronises),
+# _compare, _optimizer, _operations, _cli; also _clock (the one host clock every timer
+# reads), _display (spread judgement, notebook tables), _results (BackendResult, Comparison).
 
 from accel.bench._cli import CompareRequest
 from accel.bench._cli import run as run_compare

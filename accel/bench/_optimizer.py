@@ -40,7 +40,7 @@ class OptimizerBenchmark(FieldMapping, ResultDisplay):
     ``final_loss`` is ``history_['loss'][-1]`` of the last fit. Also a read-only mapping of its
     fields (``result['mean_time']``, as the 002 document reads it). ``relative_std`` and
     ``noisy`` judge the spread of the timed fits as for backends (see
-    :data:`~accel.bench._display.NOISY_RELATIVE_STD`). Shows itself as its table (text,
+    :data:`~accel.bench.NOISY_RELATIVE_STD`). Shows itself as its table (text,
     IPython, Jupyter HTML); :meth:`to_dataframe` and :meth:`plot` give one row / bar.
     """
 

@@ -1,10 +1,10 @@
 """Data that does not fit in memory, or on a device: sources and the input pipeline.
 
-- sources (``_sources``): :class:`ArraySource` (arrays or memory maps), :class:`NpyShards`,
-  :class:`ParquetShards` (``_parquet``), :class:`RandomAccessSource` (grain's random-access protocol),
+- sources: :class:`ArraySource` (arrays or memory maps), :class:`NpyShards`,
+  :class:`ParquetShards`, :class:`RandomAccessSource` (grain's random-access protocol),
   :class:`WrappedSource` (to transform or count reads), :class:`Throttled` (a slow source,
   to measure its effect), and :func:`as_source`;
-- the input pipeline (``_pipeline``): :class:`StepLoader` reads the rows each of this
+- the input pipeline: :class:`StepLoader` reads the rows each of this
   process's devices needs for the coming steps of the shared batch plan, with worker
   threads and read-ahead (grain), while the device computes.
 
@@ -12,6 +12,9 @@
 memory map) wherever they take arrays; training then streams the data (``accel.linear``'s
 one training program, fed a block of steps at a time).
 """
+
+# Layout: private modules _sources (the sources), _parquet (ParquetShards), _files (rows of
+# a file read with pread and checked for change on every read), _pipeline (StepLoader).
 
 from accel.data._parquet import ParquetShards
 from accel.data._pipeline import Block, StepLoader

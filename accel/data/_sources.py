@@ -147,7 +147,8 @@ def expand_files(files: Any, name: str) -> list[str]:
 class NpyShards:
     """Columns stored as ``.npy`` shards: per column a glob pattern (sorted) or a list of
     files; shard ``i`` of every column holds the same rows. Each shard is read from its file
-    (``_files.FileRows``)."""
+    (with ``pread``, never through a memory map, and checked for change on every read: a
+    shard truncated or rewritten during a fit stops it with an error naming the file)."""
 
     def __init__(self, columns: Mapping[str, Any]) -> None:
         if not isinstance(columns, Mapping) or not columns:

@@ -10,7 +10,7 @@ Deliberate differences (each a DPA bug) are listed in ``docs/dpa_compatibility.m
 
 A façade: what DPA shares with ``accel.augment`` is implemented there once and adapted here
 to DPA's signatures: the kernel (``accel.augment.dpa_draws``; SHA-256, MT19937 and the draws
-live together in ``accel.augment._dpa_kernels``), the presets, the statistics, the range
+live together in that one kernel), the presets, the statistics, the range
 split, the batching (``accel.dpa.batch.BatchProcessor`` subclasses
 ``accel.augment.BatchProcessor``), the timings (``accel.augment.BenchmarkRunner.benchmark``),
 ``measure_time`` and ``measure_memory``. What remains here is DPA's own API (its dataclasses,

@@ -20,12 +20,13 @@ DPA's classes, fields, defaults and exceptions over ``accel.augment``'s measurem
 
 DPA-specific, with the reason: the config, metrics and result dataclasses (DPA's fields,
 defaults, checks and exceptions; ``accel.augment``'s are frozen and report medians and
-compile times), the comparison reports (``_comparison``) and ``PerformanceProfiler``: DPA's
-profiler times flat named operations started and ended by name, which may overlap, each
-with its RSS change (read through ``psutil``, which DPA's tests replace) and its own
-``ProfileResult``; ``accel.profile.PerformanceProfiler`` times a stack of nested sections,
-synchronises every device at their boundaries and keeps first calls apart, so overlapping
-operations cannot be expressed in it.
+compile times), the comparison reports (``BenchmarkRunner.compare_configurations``,
+``ComparisonReport``, ``BenchmarkRunner.generate_performance_report``) and
+``PerformanceProfiler``: DPA's profiler times flat named operations started and ended by
+name, which may overlap, each with its RSS change (read through ``psutil``, which DPA's
+tests replace) and its own ``ProfileResult``; ``accel.profile.PerformanceProfiler`` times a
+stack of nested sections, synchronises every device at their boundaries and keeps first
+calls apart, so overlapping operations cannot be expressed in it.
 
 Length: this module is DPA's ``src/benchmark.py`` module for module (its import path is part
 of the drop-in contract), so DPA's whole benchmark API lives here: the config, metrics and

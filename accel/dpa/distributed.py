@@ -13,7 +13,8 @@ stream of ``accel.augment`` gives every id its single-process parameters, so tha
 union equals one process's stream. ``RankRange`` is DPA's dataclass (``start_id``,
 ``end_id``, ``rank``, ``total_samples``), not ``accel.augment.RankRange``. This module is
 DPA's ``src.distributed`` (``accel.distributed`` sets up JAX processes;
-``accel.augment._ranks`` holds ``accel.augment``'s rank helpers).
+``accel.augment.DistributedRangeSplitter``, ``gen_distributed_augmentation_params`` and
+``stream_distributed_augmentation_chain`` are ``accel.augment``'s rank helpers).
 
 Example:
     >>> from accel.dpa.distributed import DistributedRangeSplitter, gen_distributed_augmentation_params

@@ -64,7 +64,7 @@ except ImportError:  # pragma: no cover - exercised in a subprocess test without
 class NotFittedError(ValueError, AttributeError):
     """Raised by ``predict``/``score``/... before ``fit``: a ``ValueError`` and
     ``AttributeError`` (scikit-learn's convention), raised as a subclass of scikit-learn's
-    ``NotFittedError`` too where scikit-learn is installed (``_sklearn.compatible``)."""
+    ``NotFittedError`` too where scikit-learn is installed."""
 
 
 class _NotAvailable(AttributeError, ValueError):

@@ -85,7 +85,9 @@ class JAXOptimizer(LinearEstimator):
         tol: stop after an epoch whose relative loss decrease is ``<= tol`` (``converged_``);
             a ``ConvergenceWarning`` when ``epochs`` run out first.
         random_state: seed of the mini-batch order (integer in ``[0, 2**64)``); the order of
-            epoch ``e`` is ``accel._orders.epoch_permutation(random_state, e, n)``.
+            epoch ``e`` is ``jax.random.permutation(jax.random.fold_in(K, e), n)`` with
+            ``K = jax.random.wrap_key_data([random_state >> 32, random_state & 0xFFFFFFFF])``
+            (uint32 key data, threefry2x32): the shared order of every estimator.
         use_jit: ``True`` compiles the loop; ``False`` runs the same code eagerly (debugging).
         dtype: ``'float32'`` (default), ``'float64'`` (JAX's x64 mode is switched on only
             inside ``fit``/``predict``, never for the caller) or ``'bfloat16'`` (data stored
@@ -97,7 +99,7 @@ class JAXOptimizer(LinearEstimator):
             ``'gpu'`` or ``'gpu:1'``.
         patience, restore_best: with ``fit(..., validation_data=...)``: stop after
             ``patience`` epochs without a lower validation loss; end with the best epoch's
-            parameters (``accel.linear._validation``).
+            parameters (the first epoch with the lowest validation loss).
         **hyperparameters: the optimizer's own (``momentum``, ``b1``, ``b2``, ``eps``,
             ``initial_accumulator_value``, ``decay``, ``weight_decay``).
 
@@ -109,12 +111,12 @@ class JAXOptimizer(LinearEstimator):
     validation data also ``history_['val_loss']``, ``best_params_``, ``best_epoch_``,
     ``best_val_loss_`` and ``stopped_early_``.
 
-    Stopping: training stops early at the ``tol`` rule or the divergence rule of
-    ``accel.linear._stopping`` (a non-finite loss, or one above ``1e8`` times the initial
-    loss): the last good parameters are kept, ``diverged_`` is set and a
-    ``DivergenceWarning`` is emitted. A fit that ends much worse than its best epoch (more
-    than twice the best loss and more than a tenth of the progress given back; the
-    end-of-fit rule of ``_stopping``) sets ``diverged_`` too and warns with a
+    Stopping: training stops early at the ``tol`` rule or the divergence rule shared by every
+    estimator (a non-finite loss, or one above ``1e8`` times the initial loss:
+    ``accel.linear.DIVERGENCE_FACTOR``): the last good parameters are kept, ``diverged_`` is
+    set and a ``DivergenceWarning`` is emitted. A fit that ends much worse than its best
+    epoch (more than twice the best loss and more than a tenth of the progress given back;
+    the shared end-of-fit rule) sets ``diverged_`` too and warns with a
     ``WorseThanBestWarning`` naming the best epoch.
 
     Example:
@@ -214,9 +216,10 @@ class JAXOptimizer(LinearEstimator):
     def fit(self, X: Any, y: Any = None, *, validation_data: Any = None) -> JAXOptimizer:
         """Train from zero parameters; returns ``self``. Accepts NumPy or JAX arrays, or a
         data source (``accel.data``; paths of ``.npy`` files, memory maps): the data are
-        then streamed through the input pipeline (``_jax_stream``), never loaded whole.
-        ``validation_data=(X_val, y_val)`` (or a source): ``history_['val_loss']`` per
-        epoch, the best epoch's parameters and the ``patience`` rule (``_validation``)."""
+        then streamed through the input pipeline (``accel.data.StepLoader``), never loaded
+        whole. ``validation_data=(X_val, y_val)`` (or a source): ``history_['val_loss']`` per
+        epoch, the best epoch's parameters and the ``patience`` rule (see ``patience``,
+        ``restore_best``)."""
         hyper = self._check_params(self.get_params())
         self._check_validation_use(validation_data)
         data_dtype, pdt = self._dtypes()

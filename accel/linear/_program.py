@@ -203,7 +203,7 @@ def _select(flag: jax.Array, old: Any, new: Any) -> Any:
 def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, History]]:
     """``run(carry, data, key, hyper, stop) -> (carry, history)`` (not jitted: the caller
     jits, pmaps or shard_maps it). ``key`` is the raw data of ``K(seed)``
-    (``jax.random.key_data(_keys.seed_key(seed))``, uint32, a plain array every backend can
+    (``[seed >> 32, seed & 0xFFFFFFFF]``, uint32, a plain array every backend can
     place); ``hyper`` a dict of traced scalars (``'tol'`` among them when ``has_tol``);
     ``stop`` the global step to stop at."""
     S = spec.steps_per_epoch
@@ -327,7 +327,7 @@ def apply_gradients(
     where the divergence rule stops the loop). ``'raise'``: a non-finite loss records
     ``bad_step`` and freezes the state (the caller raises); ``'skip'``: such steps are skipped
     and counted. In both, steps with non-finite gradients (a loss-scale overflow) are skipped
-    and the dynamic loss scale is updated (``_precision``). ``grads_ok`` overrides
+    and the dynamic loss scale is updated (``update_loss_scale``). ``grads_ok`` overrides
     ``all_finite(grads)`` (sharded strategies pass the flag reduced over devices).
     """
     updates, new_opt = optimizer.update(grads, train.opt_state, train.params)

@@ -109,7 +109,8 @@ def data_parallel_parts(
 ) -> Parts:
     """The :class:`Parts` of data-parallel training (module doc). ``data`` holds each
     device's block of rows; ``vary`` marks values device-varying inside ``shard_map``;
-    ``row_blocks`` splits the linear evaluation's gradient product (``_model.rmatvec``).
+    ``row_blocks`` splits the linear evaluation's gradient product (``Xᵀ r``, written as
+    ``r @ X``) into that many row blocks.
 
     ``fed``: the batches come from an input pipeline instead (``accel.data``): ``data`` is
     then, per device, ``{'block': {column: (T, k, m, ...)}, 'valid': (T, k, m)}``, the

@@ -1,7 +1,7 @@
 """The training engine's building blocks, for the strategies of ``accel.parallel``.
 
 ``JAXOptimizer`` and every ``ParallelTrainer`` strategy run the same program
-(``_program.build_loop``); a strategy supplies :class:`Parts` (its step and evaluation) and
+(:func:`build_loop`); a strategy supplies :class:`Parts` (its step and evaluation) and
 a backend. This module is the engine's interface to the rest of ``accel`` (the modules
 behind it are private): the loop and its parts, the batch plan, the objectives, mixed
 precision, and the linear model's functions and estimator base the strategies build on.

@@ -6,22 +6,23 @@
 - ``pipeline_parallel``: a layer-list MLP cut into stages on consecutive devices, GPipe.
 
 The layer-list model format of the last two: ``params = [{'w': (in, out), 'b': (out,)}, ...]``
-with ``loss_fn = mlp_loss(head, activation)`` (``_mlp``).
-
-Private modules, one concept each:
-
-- ``_trainer``: the estimator (parameters, ``fit``, ``train``, the compiled-program cache);
-- ``_runner``: the host side of a run (program calls, history, checkpoints, resume checks);
-- ``_data_parallel``: the one training program (``accel.linear.engine``) on each backend
-  (pmap, shard_map, jit);
-- ``_model_parallel``, ``_pipeline_parallel``: how those strategies split the model;
-- ``_sharded``: the step of the two, on the same training program;
-- ``_mlp``: the layer-list MLP format (``mlp_loss``, ``init_mlp``);
-- ``_checkpoint``: atomic checkpoint directories.
+with ``loss_fn = mlp_loss(head, activation)`` (parameters from ``init_mlp``).
 
 The batch plan, the objectives, mixed precision and the training loop itself are the
 engine's (``accel.linear.engine``), shared with ``JAXOptimizer``.
 """
+
+# Layout: private modules, one concept each.
+# - _trainer: the estimator (parameters, fit, train, the compiled-program cache);
+# - _runner: the host side of a run (program calls, history, checkpoints, resume checks);
+# - _data_parallel: the one training program (accel.linear.engine) on each backend
+#   (pmap, shard_map, jit);
+# - _model_parallel, _pipeline_parallel: how those strategies split the model;
+# - _sharded: the step of the two, on the same training program;
+# - _mlp: the layer-list MLP format (mlp_loss, init_mlp);
+# - _checkpoint: atomic checkpoint directories;
+# - _fed, _loops, _inputs, _programs: streaming from a data source, the host loops, the
+#   input checks and batch plan, the process-wide cache of compiled programs.
 
 from accel.parallel._mlp import MLPLoss, init_mlp, mlp_loss
 from accel.parallel._trainer import ParallelTrainer

@@ -46,8 +46,8 @@ class ParallelTrainer(engine.LinearEstimator):
     """Parallel training of a pytree model over devices (and hosts): data, model or pipeline.
 
     The global batch of every optimizer step (``batch_size * grad_accum_steps`` rows of the
-    shared epoch order ``accel._orders``; the last partial batch is kept) is split over the
-    devices; each device accumulates its gradient of ``sum_i loss_i / N`` locally over
+    shared epoch order, as in ``JAXOptimizer``; the last partial batch is kept) is split over
+    the devices; each device accumulates its gradient of ``sum_i loss_i / N`` locally over
     ``grad_accum_steps`` micro-batches and the devices then sum once (one all-reduce per
     optimizer step), so every step computes
 
@@ -61,16 +61,17 @@ class ParallelTrainer(engine.LinearEstimator):
 
     With ``strategy='model_parallel'`` or ``'pipeline_parallel'`` every device reads all
     rows of the step and holds a part of the parameters (and of the optimizer state)
-    instead; the step computes the same ``g`` and update (``_sharded``).
+    instead; the step computes the same ``g`` and update (the same training program, with
+    the parameters sharded).
 
     Args:
         n_devices: devices to use (the first ``n_devices`` of ``jax.devices()``); ``None`` =
             all of them, over all processes.
         strategy: ``'data_parallel'`` (the batch is split over devices), ``'model_parallel'``
             (the parameters are split: feature sharding in ``fit``, Megatron tensor
-            parallelism of a layer-list MLP in ``train``; ``_model_parallel``) or
+            parallelism of a layer-list MLP in ``train``) or
             ``'pipeline_parallel'`` (a layer-list MLP cut into stages on consecutive
-            devices, GPipe schedule; ``train`` only; ``_pipeline_parallel``). The last two
+            devices, GPipe schedule; ``train`` only). The last two
             run in one process with an element-wise optimizer; their ``train`` takes
             ``loss_fn = accel.parallel.mlp_loss(head, activation)`` and
             ``params = [{'w': (in, out), 'b': (out,)}, ...]``.
@@ -110,13 +111,15 @@ class ParallelTrainer(engine.LinearEstimator):
             GPipe schedule (must divide ``batch_size``); ``None`` = ``n_devices``.
         patience, restore_best: with validation data (``fit(validation_data=...)``,
             ``train(eval_data=...)``): stop after ``patience`` epochs without a lower
-            validation loss; end with the best epoch's parameters (``accel.linear._validation``).
+            validation loss; end with the best epoch's parameters (the first epoch with the
+            lowest validation loss).
 
-    Stopping: besides ``tol``, the divergence rule of ``accel.linear._stopping`` (a
-    non-finite loss, or one above ``1e8`` times the initial loss, at an epoch boundary) stops
-    training with the last good parameters, ``diverged_=True`` and a ``DivergenceWarning``.
-    A run (``fit`` or ``train``) that ends much worse than its best epoch (the end-of-fit
-    rule of ``_stopping``, by differences: any sign of loss) sets ``diverged_`` too and warns
+    Stopping: besides ``tol``, the divergence rule shared by every estimator (a non-finite
+    loss, or one above ``1e8`` times the initial loss, at an epoch boundary:
+    ``accel.linear.DIVERGENCE_FACTOR``) stops training with the last good parameters,
+    ``diverged_=True`` and a ``DivergenceWarning``. A run (``fit`` or ``train``) that ends
+    much worse than its best epoch (the shared end-of-fit rule, as in ``JAXOptimizer``, by
+    differences: any sign of loss) sets ``diverged_`` too and warns
     with a ``WorseThanBestWarning`` naming the best epoch.
 
     Example:
@@ -209,7 +212,8 @@ class ParallelTrainer(engine.LinearEstimator):
         ``X`` may also be a data source (``accel.data``: paths or memory maps of ``.npy``
         files, shards, a random-access object; ``y`` then ``None`` or the targets' path):
         the rows are streamed through the input pipeline and never held whole, by any
-        process or device (``_fed``). ``validation_data=(X_val, y_val)`` (or a source) adds
+        process or device (``accel.data.StepLoader``). ``validation_data=(X_val, y_val)``
+        (or a source) adds
         ``history_['val_loss']`` per epoch, ``best_params_``, ``best_epoch_``,
         ``best_val_loss_`` and the ``patience`` rule.
 

@@ -12,10 +12,10 @@
   ``'unavailable'``; ``is_unavailable`` tests for it);
 - ``block_fitted`` / ``fitted_epochs``: wait for an estimator's fitted arrays (JAX dispatches
   asynchronously) and read how many epochs its last ``fit`` ran; every timer here uses them.
-
-Private modules: ``_optimizer_profiler``, ``_sections``, ``_memory``, ``_gpu_monitor``,
-``_readings``, ``_sampler`` (the background sampling thread), ``_sync``.
 """
+
+# Layout: private modules _optimizer_profiler, _sections, _memory, _gpu_monitor, _readings,
+# _sampler (the background sampling thread), _sync.
 
 from accel.profile._gpu_monitor import GPUMonitor
 from accel.profile._memory import MemoryTracker

@@ -9,11 +9,13 @@
    timeout, before this process touches the GPU; counts, failures and the summary line go to
    the JSON, the whole output to ``pytest_gpu.log``;
 3. ``device``: JAX's devices, NVML's view of the GPU, the spec memory bandwidth (NVML, else
-   a datasheet table for H100/H200: ``_device``) and a measured device-to-device copy;
+   a datasheet table for H100/H200) and a measured device-to-device copy;
 4. ``jax_optimizer``: ``JAXOptimizer`` fit on 60000 x 784 float32 against the HBM floor
    ``epochs * passes * n * d * 4 / bandwidth`` (``passes`` = reads of X per epoch: 1 full
-   batch, 2 mini-batch; ``_sections.jax_optimizer`` says why), and against the engine's own
-   floor (``engine_passes``: 2 full batch, 3 mini-batch: one dot each way per evaluation);
+   batch: ``z = X @ w`` and ``X.T @ (z - y)`` need row ``i`` of X only for row ``i`` of the
+   residual, one streaming pass; 2 mini-batch: every row once for the steps and once more
+   for the full-data loss ``history_`` records after each epoch), and against the engine's
+   own floor (``engine_passes``: 2 full batch, 3 mini-batch: one dot each way per evaluation);
 5. ``parallel_trainer``: ``ParallelTrainer`` on one GPU, the linear ``fit`` and an MLP
    ``train`` (float32 and bfloat16 compute);
 6. ``augment_params``: samples/s of ``gen_augmentation_batch`` for each algorithm of
@@ -27,17 +29,20 @@ Timing rule everywhere: inputs on the device first, compilation (the first call)
 apart, every call waited for (``block_until_ready``), the median of the timed calls quoted.
 
 The whole run has a deadline (``--deadline``, default 480 s = 8 minutes). Each section has
-a budget (``_runner.SECTIONS``) and is skipped, with the reason recorded, when the time
-left is too short; a watchdog ends a run stuck past the deadline and still writes the
-files. Results: ``<output>/gpu_check.json`` (schema ``accel.gpu_check`` version 1, written
-atomically and last; see ``_document``), ``<output>/gpu_check.md`` (the summary: tables to
-paste into BENCHMARKS.md) and ``<output>/pytest_gpu.log``.
+a budget (``SECTIONS``) and is skipped, with the reason recorded, when the time left is too
+short; a watchdog ends a run stuck past the deadline and still writes the files. Results:
+``<output>/gpu_check.json`` (schema ``accel.gpu_check`` version 1, written atomically and
+last; see ``SCHEMA``, ``SCHEMA_VERSION`` and ``validate``), ``<output>/gpu_check.md`` (the
+summary: tables to paste into BENCHMARKS.md) and ``<output>/pytest_gpu.log``.
 
 Without an NVIDIA GPU (neither NVML nor ``nvidia-smi`` sees one) it says so, writes the JSON
 and Markdown with ``status: "skipped"`` and the reason (so a caller always finds a record),
 runs nothing, and exits 0. ``--dry-run`` rehearses every section on the CPU with tiny sizes
-(``_plan.TINY``; JAX on the CPU, CuPy and the test process see no GPU): it checks the
-orchestration, not the GPU; ``mode`` says ``dry-run`` in the JSON. Exit codes: ``_cli``.
+(``TINY``; JAX on the CPU, CuPy and the test process see no GPU): it checks the
+orchestration, not the GPU; ``mode`` says ``dry-run`` in the JSON. Exit codes: 0 all
+sections ok, or no GPU here (``status: skipped``); 1 a section failed; 2 bad arguments; 3
+incomplete (a section skipped for lack of time, or the deadline passed); 4 a required
+package is missing.
 
 On a lent GPU machine without a package registry (this project's H200 image has jax, CuPy,
 optax, pytest, nvidia-ml-py, but not ``array-api-compat``), bring the missing wheel from a

@@ -276,8 +276,9 @@ def run_kit(
     into ``output``; returns the document. See the package docstring.
 
     ``only``: names of the sections to run (the others are recorded ``not_selected``);
-    ``detect``: the GPU check (default :func:`~benchmarks.gpu._device.detect_gpu`), not used in
-    a dry run; ``plan``: sizes (default ``FULL``, ``TINY`` in a dry run); ``specs``: the sections;
+    ``detect``: the GPU check, returning a ``GpuProbe`` (default: NVML first, then
+    ``nvidia-smi -L``; no CUDA context is made), not used in a dry run; ``plan``: sizes
+    (default ``FULL``, ``TINY`` in a dry run); ``specs``: the sections;
     ``root``: the checkout whose ``tests/`` and ``requirements-cuda.txt`` are used (default
     :func:`find_root`).
     """
