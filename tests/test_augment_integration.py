@@ -87,8 +87,10 @@ def test_apply_augmentations_on_a_real_batch_equals_the_single_ops():
     # measured 0 here, 9.5 ulps of 1.0 between FMA and non-FMA codegen).
     sub = gen_augmentation_batch(ids[[3, 0]], get_preset("mild"), seed=11, epoch=2)
     np.testing.assert_allclose(
-        np.asarray(apply_augmentations(images[[3, 0]], sub)), out[[3, 0]],
-        rtol=0, atol=4 * float(np.spacing(np.float32(16))),
-    )  # fmt: skip
+        np.asarray(apply_augmentations(images[[3, 0]], sub)),
+        out[[3, 0]],
+        rtol=0,
+        atol=4 * float(np.spacing(np.float32(16))),
+    )
     assert out.dtype == np.float32 and np.all((out >= 0) & (out <= 1))
     assert jax.default_backend() in ("cpu", "gpu", "cuda")

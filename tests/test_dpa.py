@@ -329,52 +329,99 @@ DPA_RANKED_KEYS = [*DPA_RECORD_KEYS, "rank"]  # gen_distributed_augmentation_par
 DPA_STATS_KEYS = ["rotation", "brightness", "noise", "scale", "contrast"]  # compute_(streaming_)statistics
 DPA_STAT_KEYS = ["mean", "stdev", "min", "max", "count"]
 DPA_MEMORY_KEYS = ["parameters", "statistics", "json_serialization", "total"]  # estimate_memory_usage
-DPA_CONFIG_KEYS = ["rotation_range", "brightness_range", "noise_range", "scale_range", "contrast_range",
-                   "augmentation_depth"]  # asdict(AugmentationConfig)  # fmt: skip
+DPA_CONFIG_KEYS = [
+    "rotation_range",
+    "brightness_range",
+    "noise_range",
+    "scale_range",
+    "contrast_range",
+    "augmentation_depth",
+]  # asdict(AugmentationConfig)
 
 
 def _records_of_every_source():
     yield "gen_augmentation_params", [dpa.gen_augmentation_params(3)], DPA_RECORD_KEYS
     yield "generate_augmentation_chain", dpa.generate_augmentation_chain(3), DPA_RECORD_KEYS
     yield "stream_augmentation_chain", list(dpa.stream_augmentation_chain(3)), DPA_RECORD_KEYS
-    yield "stream chunks", [r for c in dpa.stream_augmentation_chain(5, chunk_size=2) for r in c], DPA_RECORD_KEYS
+    yield (
+        "stream chunks",
+        [r for c in dpa.stream_augmentation_chain(5, chunk_size=2) for r in c],
+        DPA_RECORD_KEYS,
+    )
     yield "stream_augmentation_range", list(dpa.stream_augmentation_range(2, 5)), DPA_RECORD_KEYS
-    yield "batched", [r for b in dpa.stream_augmentation_chain_batched(3) for r in b], DPA_RECORD_KEYS
+    yield (
+        "batched",
+        [r for b in dpa.stream_augmentation_chain_batched(3) for r in b],
+        DPA_RECORD_KEYS,
+    )
     yield "rank", [dpa.gen_augmentation_params(3, rank=0)], DPA_RANKED_KEYS
-    yield "gen_distributed", [gen_distributed_augmentation_params(3, 1, None, 0, 2)], DPA_RANKED_KEYS
-    yield "stream ranks", list(dpa.stream_augmentation_chain(4, rank=1, world_size=2)), DPA_RANKED_KEYS
-    yield "stream_distributed", list(stream_distributed_augmentation_chain(4, 1, 2)), DPA_RANKED_KEYS
+    yield (
+        "gen_distributed",
+        [gen_distributed_augmentation_params(3, 1, None, 0, 2)],
+        DPA_RANKED_KEYS,
+    )
+    yield (
+        "stream ranks",
+        list(dpa.stream_augmentation_chain(4, rank=1, world_size=2)),
+        DPA_RANKED_KEYS,
+    )
+    yield (
+        "stream_distributed",
+        list(stream_distributed_augmentation_chain(4, 1, 2)),
+        DPA_RANKED_KEYS,
+    )
 
 
-@pytest.mark.parametrize(("source", "records", "keys"), list(_records_of_every_source()),
-                         ids=[s for s, _, _ in _records_of_every_source()])  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "records", "keys"),
+    list(_records_of_every_source()),
+    ids=[s for s, _, _ in _records_of_every_source()],
+)
 def test_records_have_dpas_key_order(source, records, keys):
     assert records and all(list(r) == keys for r in records)
 
 
 def test_statistics_and_memory_estimates_have_dpas_key_order():
     records = dpa.generate_augmentation_chain(4)
-    for stats in (dpa.compute_statistics(records), dpa.compute_streaming_statistics(iter(records)),
-                  dpa.compute_streaming_statistics(iter([]))):  # fmt: skip
+    for stats in (
+        dpa.compute_statistics(records),
+        dpa.compute_streaming_statistics(iter(records)),
+        dpa.compute_streaming_statistics(iter([])),
+    ):
         assert list(stats) == DPA_STATS_KEYS
         assert all(list(s) == DPA_STAT_KEYS for s in stats.values())
     for flag in (True, False):
         estimate = dpa.estimate_memory_usage(10, include_statistics=flag)
         assert list(estimate) == DPA_MEMORY_KEYS
-        assert estimate == {"parameters": 2000, "statistics": 1024 * flag, "json_serialization": 2400,
-                            "total": 4400 + 1024 * flag}  # fmt: skip
+        assert estimate == {
+            "parameters": 2000,
+            "statistics": 1024 * flag,
+            "json_serialization": 2400,
+            "total": 4400 + 1024 * flag,
+        }
     formatted = dpa.get_memory_usage_estimate(10)
-    assert list(formatted) == [k for key in DPA_MEMORY_KEYS for k in (key, f"{key}_mb")] + ["recommendation"]
-    assert list(dpa.recover_partial_write("/nonexistent.json")) == ["recoverable", "samples_found", "metadata", "error"]
+    assert list(formatted) == [k for key in DPA_MEMORY_KEYS for k in (key, f"{key}_mb")] + [
+        "recommendation"
+    ]
+    assert list(dpa.recover_partial_write("/nonexistent.json")) == [
+        "recoverable",
+        "samples_found",
+        "metadata",
+        "error",
+    ]
 
 
 def _in_dpa_order(records, stats, config):
     """The JSON DPA writes, built from the values alone in DPA's key order (so an order taken
     from accel.dpa's own dicts cannot hide a difference)."""
     keys = DPA_RANKED_KEYS if "rank" in records[0] else DPA_RECORD_KEYS
-    out = {"metadata": {"num_samples": len(records),
-                        "config": None if config is None else {k: config[k] for k in DPA_CONFIG_KEYS}},
-           "augmentations": [{k: r[k] for k in keys} for r in records]}  # fmt: skip
+    out = {
+        "metadata": {
+            "num_samples": len(records),
+            "config": None if config is None else {k: config[k] for k in DPA_CONFIG_KEYS},
+        },
+        "augmentations": [{k: r[k] for k in keys} for r in records],
+    }
     if stats is not None:
         out["statistics"] = {n: {k: stats[n][k] for k in DPA_STAT_KEYS} for n in DPA_STATS_KEYS}
     return json.dumps(out, indent=2).encode()
@@ -383,12 +430,22 @@ def _in_dpa_order(records, stats, config):
 @pytest.mark.parametrize("include_stats", [True, False])
 @pytest.mark.parametrize("ranked", [False, True])
 def test_saved_chain_bytes_are_dpas_key_order(tmp_path, capsys, include_stats, ranked):
-    records = list(dpa.stream_augmentation_chain(6, rank=1, world_size=2)) if ranked else dpa.generate_augmentation_chain(5)
+    records = (
+        list(dpa.stream_augmentation_chain(6, rank=1, world_size=2))
+        if ranked
+        else dpa.generate_augmentation_chain(5)
+    )
     config = dpa.AugmentationConfig(rotation_range=(-45, 45), augmentation_depth=7)
     path = tmp_path / "chain.json"
     dpa.save_augmentation_chain(records, str(path), config, include_stats=include_stats)
-    config_json = {"augmentation_depth": 7, "contrast_range": [0.7, 1.3], "scale_range": [0.8, 1.2],
-                   "noise_range": [0, 0.1], "brightness_range": [0.8, 1.2], "rotation_range": [-45, 45]}  # fmt: skip
+    config_json = {
+        "augmentation_depth": 7,
+        "contrast_range": [0.7, 1.3],
+        "scale_range": [0.8, 1.2],
+        "noise_range": [0, 0.1],
+        "brightness_range": [0.8, 1.2],
+        "rotation_range": [-45, 45],
+    }
     stats = json.loads(json.dumps(dpa.compute_statistics(records))) if include_stats else None
     assert path.read_bytes() == _in_dpa_order(records, stats, config_json)
 
@@ -398,8 +455,13 @@ def test_saved_stream_bytes_are_dpas_key_order(tmp_path):
     path = tmp_path / "s.json"
     dpa.save_augmentation_stream(iter(records), str(path), include_stats=False)
     body = ",\n".join("    " + json.dumps({k: r[k] for k in DPA_RECORD_KEYS}) for r in records)
-    assert path.read_bytes() == ('{\n  "metadata": {\n    "num_samples": null,\n    "config": null,\n'
-                                 '    "streaming": true\n  },\n  "augmentations": [\n' + body + "\n  ]\n}\n").encode()
+    assert (
+        path.read_bytes()
+        == (
+            '{\n  "metadata": {\n    "num_samples": null,\n    "config": null,\n'
+            '    "streaming": true\n  },\n  "augmentations": [\n' + body + "\n  ]\n}\n"
+        ).encode()
+    )
     dpa.save_augmentation_stream(iter(records), str(path))
     saved = json.loads(path.read_bytes())
     assert list(saved) == ["metadata", "augmentations", "statistics"]
@@ -420,20 +482,35 @@ def test_saved_files_equal_dpas_own_when_a_checkout_is_named(tmp_path, capsys):
     ours, theirs = dpa.generate_augmentation_chain(6), peer.generate_augmentation_chain(6)
     assert ours == theirs and [list(r) for r in ours] == [list(r) for r in theirs]
     for n in (0, 10**6):
-        assert list(dpa.estimate_memory_usage(n).items()) == list(peer.estimate_memory_usage(n).items())
-    assert list(dpa.get_memory_usage_estimate(10**7).items()) == list(peer.get_memory_usage_estimate(10**7).items())
+        assert list(dpa.estimate_memory_usage(n).items()) == list(
+            peer.estimate_memory_usage(n).items()
+        )
+    assert list(dpa.get_memory_usage_estimate(10**7).items()) == list(
+        peer.get_memory_usage_estimate(10**7).items()
+    )
     a, b = dpa.compute_statistics(ours), peer.compute_statistics(theirs)
     assert [(k, list(v)) for k, v in a.items()] == [(k, list(v)) for k, v in b.items()]
-    config = (dpa.AugmentationConfig(rotation_range=(-45, 45)), peer.AugmentationConfig(rotation_range=(-45, 45)))
+    config = (
+        dpa.AugmentationConfig(rotation_range=(-45, 45)),
+        peer.AugmentationConfig(rotation_range=(-45, 45)),
+    )
     for name, save in [
         ("chain", lambda m, recs, cfg, f: m.save_augmentation_chain(recs, f, cfg)),
         ("chain-bare", lambda m, recs, cfg, f: m.save_augmentation_chain(recs, f, None, False)),
-        ("stream-bare", lambda m, recs, cfg, f: m.save_augmentation_stream(iter(recs), f, cfg, include_stats=False)),
+        (
+            "stream-bare",
+            lambda m, recs, cfg, f: m.save_augmentation_stream(
+                iter(recs), f, cfg, include_stats=False
+            ),
+        ),
         ("stream", lambda m, recs, cfg, f: m.save_augmentation_stream(iter(recs), f, cfg)),
     ]:
         save(dpa, ours, config[0], str(tmp_path / f"ours-{name}.json"))
         save(peer, theirs, config[1], str(tmp_path / f"theirs-{name}.json"))
-        a, b = (tmp_path / f"ours-{name}.json").read_bytes(), (tmp_path / f"theirs-{name}.json").read_bytes()
+        a, b = (
+            (tmp_path / f"ours-{name}.json").read_bytes(),
+            (tmp_path / f"theirs-{name}.json").read_bytes(),
+        )
         if b'"statistics"' not in b:
             assert a == b, name
             continue
@@ -456,7 +533,13 @@ def test_stream_file_with_statistics_is_dpas_json_in_constant_memory(tmp_path, n
     if n:
         assert text == _dpa_file(records, None, stats=True, streaming=True)
     else:
-        assert json.loads(text)["statistics"]["rotation"] == {"mean": 0.0, "stdev": 0.0, "min": 0.0, "max": 0.0, "count": 0}
+        assert json.loads(text)["statistics"]["rotation"] == {
+            "mean": 0.0,
+            "stdev": 0.0,
+            "min": 0.0,
+            "max": 0.0,
+            "count": 0,
+        }
         assert json.loads(text)["augmentations"] == [] and '"augmentations": [],' in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]  # no spool or temp file left
 
@@ -466,8 +549,10 @@ def test_stream_file_without_statistics_is_dpas_incremental_layout(tmp_path):
     path = tmp_path / "s.json"
     dpa.save_augmentation_stream(iter(records), str(path), include_stats=False, buffer_size=2)
     body = ",\n".join("    " + json.dumps(r) for r in records)
-    assert path.read_text() == ('{\n  "metadata": {\n    "num_samples": null,\n    "config": null,\n'
-                                '    "streaming": true\n  },\n  "augmentations": [\n' + body + "\n  ]\n}\n")
+    assert path.read_text() == (
+        '{\n  "metadata": {\n    "num_samples": null,\n    "config": null,\n'
+        '    "streaming": true\n  },\n  "augmentations": [\n' + body + "\n  ]\n}\n"
+    )
     assert list(dpa.load_augmentation_stream(str(path), chunk_size=2)) == [records[:2], records[2:]]
     assert list(dpa.load_augmentation_stream(str(path), chunk_size=1)) == records
 
@@ -482,7 +567,9 @@ def test_failed_stream_save_leaves_the_old_file(tmp_path, include_stats):
         raise RuntimeError("producer died")
 
     with pytest.raises(dpa.PartialWriteError, match="producer died") as info:
-        dpa.save_augmentation_stream(failing(), str(path), include_stats=include_stats, buffer_size=2)
+        dpa.save_augmentation_stream(
+            failing(), str(path), include_stats=include_stats, buffer_size=2
+        )
     assert info.value.samples_written == (0 if include_stats else 2)
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
 
@@ -494,7 +581,11 @@ def test_recover_partial_write_counts_complete_samples_of_a_truncated_dpa_file(t
     text = path.read_text()
     (tmp_path / "cut.json").write_text(text[: text.index(records[3]["hash"])])
     info = dpa.recover_partial_write(str(tmp_path / "cut.json"))
-    assert (info["recoverable"], info["samples_found"], info["metadata"]["streaming"]) == (True, 3, True)
+    assert (info["recoverable"], info["samples_found"], info["metadata"]["streaming"]) == (
+        True,
+        3,
+        True,
+    )
     assert dpa.recover_partial_write(str(path))["samples_found"] == 4
     assert dpa.recover_partial_write(str(tmp_path / "none.json"))["error"] == "File does not exist"
 
@@ -514,25 +605,36 @@ def test_invalid_files_raise_streamingioerror(tmp_path):
 
 
 def test_round_robin_interleaves_and_sequential_does_not():
-    rr = BatchProcessor(BatchStrategy.ROUND_ROBIN, BatchConfig(BatchStrategy.ROUND_ROBIN, 2, num_buckets=2))
+    rr = BatchProcessor(
+        BatchStrategy.ROUND_ROBIN, BatchConfig(BatchStrategy.ROUND_ROBIN, 2, num_buckets=2)
+    )
     assert list(rr.process_stream(range(9))) == [[0, 2], [1, 3], [4, 6], [5, 7], [8]]
     seq = BatchProcessor(BatchStrategy.SEQUENTIAL, BatchConfig(BatchStrategy.SEQUENTIAL, 2))
     assert list(seq.process_stream(range(5))) == [[0, 1], [2, 3], [4]]
-    assert [len(b) for b in dpa.stream_augmentation_chain_batched(70)] == [32, 32, 6]  # DPA's default of 32
+    assert [len(b) for b in dpa.stream_augmentation_chain_batched(70)] == [
+        32,
+        32,
+        6,
+    ]  # DPA's default of 32
 
 
 def _memory(percent, available=8000):
     return MemoryInfo(available_mb=available, used_mb=1000, total_mb=16000, percent_used=percent)
 
 
-@pytest.mark.parametrize(("percent", "available", "sizes"), [
-    (60.0, 8000, [10, 10, 5]),     # moderate pressure: the configured size
-    (40.0, 8000, [12, 12, 1]),     # plenty of memory: 20% larger (MemoryAwareBatcher)
-    (78.0, 8000, [10, 10, 5]),     # above 75% every batch is cut at the next check
-])
+@pytest.mark.parametrize(
+    ("percent", "available", "sizes"),
+    [
+        (60.0, 8000, [10, 10, 5]),  # moderate pressure: the configured size
+        (40.0, 8000, [12, 12, 1]),  # plenty of memory: 20% larger (MemoryAwareBatcher)
+        (78.0, 8000, [10, 10, 5]),  # above 75% every batch is cut at the next check
+    ],
+)
 def test_memory_optimized_follows_memory_pressure(monkeypatch, percent, available, sizes):
     monkeypatch.setattr(MemoryInfo, "current", classmethod(lambda cls: _memory(percent, available)))
-    proc = BatchProcessor(BatchStrategy.MEMORY_OPTIMIZED, BatchConfig(BatchStrategy.MEMORY_OPTIMIZED, 10))
+    proc = BatchProcessor(
+        BatchStrategy.MEMORY_OPTIMIZED, BatchConfig(BatchStrategy.MEMORY_OPTIMIZED, 10)
+    )
     assert [len(b) for b in proc.process_stream(range(25))] == sizes
 
 
@@ -554,7 +656,11 @@ def test_adaptive_follows_the_consumers_throughput(monkeypatch):
         # the consumer has a fixed cost of 1 s per batch: larger batches are faster per item
         now[0] += 1.0 + 0.001 * len(batch)
     assert sizes[:5] == [4, 8, 16, 32, 64]
-    assert proc._performance_history[0] == {"batch_size": 4, "processing_time": pytest.approx(1.004), "time_per_item": pytest.approx(0.251)}
+    assert proc._performance_history[0] == {
+        "batch_size": 4,
+        "processing_time": pytest.approx(1.004),
+        "time_per_item": pytest.approx(0.251),
+    }
 
 
 # --------------------------------------------------------------------------- benchmark
@@ -562,7 +668,9 @@ def test_adaptive_follows_the_consumers_throughput(monkeypatch):
 
 @pytest.mark.parametrize(("measure_memory", "measure_cpu"), [(False, False), (True, True)])
 def test_benchmark_config_switches_are_honoured(measure_memory, measure_cpu):
-    runner = BenchmarkRunner(BenchmarkConfig(2, 1, measure_memory=measure_memory, measure_cpu=measure_cpu))
+    runner = BenchmarkRunner(
+        BenchmarkConfig(2, 1, measure_memory=measure_memory, measure_cpu=measure_cpu)
+    )
     metrics = runner.benchmark_generation(20)
     assert metrics.throughput_samples_per_second > 0
     if not measure_cpu:
@@ -577,7 +685,9 @@ def test_benchmark_generation_calls_the_public_per_sample_function(monkeypatch):
     BenchmarkRunner(BenchmarkConfig(2, 1)).benchmark_generation(3)
     assert calls == [0, 1, 2] * 3  # one warm-up pass, two timed passes
     monkeypatch.setattr(dpa, "gen_augmentation_params", lambda i, c=None: 1 / 0)
-    with pytest.raises(MeasurementError, match="Failed to benchmark parameter generation: division by zero"):
+    with pytest.raises(
+        MeasurementError, match="Failed to benchmark parameter generation: division by zero"
+    ):
         BenchmarkRunner(BenchmarkConfig(2, 1)).benchmark_generation(3)
 
 
@@ -585,10 +695,18 @@ def test_benchmark_function_waits_for_jax_and_reports_failures():
     import jax.numpy as jnp
 
     result = benchmark_function(lambda: jnp.ones((64, 64)) @ jnp.ones((64, 64)), iterations=3)
-    assert result.iterations == 3 and result.min_time_seconds <= result.avg_time_seconds <= result.max_time_seconds
+    assert (
+        result.iterations == 3
+        and result.min_time_seconds <= result.avg_time_seconds <= result.max_time_seconds
+    )
     count = itertools.count()
-    with pytest.raises(MeasurementError, match="Function failed during benchmarking iteration 1: boom"):
-        benchmark_function(lambda: 1 if next(count) < 2 else (_ for _ in ()).throw(ValueError("boom")), iterations=3)
+    with pytest.raises(
+        MeasurementError, match="Function failed during benchmarking iteration 1: boom"
+    ):
+        benchmark_function(
+            lambda: 1 if next(count) < 2 else (_ for _ in ()).throw(ValueError("boom")),
+            iterations=3,
+        )
 
 
 def test_benchmarks_are_timed_by_accel_augment(monkeypatch):
@@ -611,12 +729,22 @@ def test_benchmarks_are_timed_by_accel_augment(monkeypatch):
 def test_facade_shares_accel_augments_implementations():
     assert issubclass(dpa.BatchProcessor, augment.BatchProcessor)
     assert dpa.BatchStrategy is augment.BatchStrategy and dpa.measure_time is augment.measure_time
-    p = dpa.BatchProcessor(dpa.BatchStrategy.ADAPTIVE, dpa.BatchConfig(dpa.BatchStrategy.ADAPTIVE, 4, min_batch_size=2))
+    p = dpa.BatchProcessor(
+        dpa.BatchStrategy.ADAPTIVE, dpa.BatchConfig(dpa.BatchStrategy.ADAPTIVE, 4, min_batch_size=2)
+    )
     assert list(map(len, p.process_stream(range(9)))) == p.batch_sizes and p.config.batch_size == 4
-    assert [h["batch_size"] for h in p._performance_history] == p.batch_sizes  # recorded by the hook
+    assert [
+        h["batch_size"] for h in p._performance_history
+    ] == p.batch_sizes  # recorded by the hook
     # the three "distributed" modules have distinct names
-    names = {m.__name__ for m in (importlib.import_module("accel.distributed"), dpa.distributed,
-                                  importlib.import_module("accel.augment._ranks"))}  # fmt: skip
+    names = {
+        m.__name__
+        for m in (
+            importlib.import_module("accel.distributed"),
+            dpa.distributed,
+            importlib.import_module("accel.augment._ranks"),
+        )
+    }
     assert names == {"accel.distributed", "accel.dpa.distributed", "accel.augment._ranks"}
 
 

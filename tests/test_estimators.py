@@ -251,9 +251,11 @@ def test_same_attribute_types_across_estimators():
 
 def test_logistic_takes_any_two_labels():
     X, y = _classification(labels=(-1, 1))
-    for est in (JAXOptimizer(loss="logistic", epochs=200, learning_rate=0.1),
-                ParallelTrainer(n_devices=1, loss="logistic", epochs=200, learning_rate=0.1),
-                SGD(loss="logistic", epochs=200, learning_rate=0.5)):  # fmt: skip
+    for est in (
+        JAXOptimizer(loss="logistic", epochs=200, learning_rate=0.1),
+        ParallelTrainer(n_devices=1, loss="logistic", epochs=200, learning_rate=0.1),
+        SGD(loss="logistic", epochs=200, learning_rate=0.5),
+    ):
         est.fit(X, y)
         assert est.classes_.tolist() == [-1, 1]
         assert set(np.unique(est.predict(X))) <= {-1, 1} and est.score(X, y) > 0.9
@@ -291,8 +293,9 @@ def test_parallel_trainer_default_backend_follows_the_strategy():
     X, y = _regression(d=4)
     pt = ParallelTrainer(n_devices=2, strategy="model_parallel", epochs=20, batch_size=16)
     assert pt.get_params()["backend"] is None
-    ref = ParallelTrainer(n_devices=2, strategy="model_parallel", backend="shard_map",
-                          epochs=20, batch_size=16)  # fmt: skip
+    ref = ParallelTrainer(
+        n_devices=2, strategy="model_parallel", backend="shard_map", epochs=20, batch_size=16
+    )
     np.testing.assert_array_equal(pt.fit(X, y).coef_, ref.fit(X, y).coef_)
 
 
@@ -338,4 +341,3 @@ def test_estimators_derive_from_scikit_learns_base_where_it_is_installed():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "not fitted:" in done.stdout and "LinearEstimator True" in done.stdout, done.stdout
-

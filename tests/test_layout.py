@@ -231,10 +231,12 @@ def test_packages_import_each_other_only_through_public_names(top):
 
 def test_nothing_in_accel_imports_accel_internals():
     bad = [
-        f"{module} imports {target}" for module, path in MODULES.items() if module != INTERNALS
+        f"{module} imports {target}"
+        for module, path in MODULES.items()
+        if module != INTERNALS
         for _, target in _dotted_imports(module, path)
         if target == INTERNALS or target.startswith(INTERNALS + ".")
-    ]  # fmt: skip
+    ]
     assert not bad, bad
 
 
@@ -244,13 +246,17 @@ def test_accel_internals_is_declared_and_exports_exactly_what_it_imports():
     doc = " ".join((ast.get_docstring(tree) or "").split())
     assert "not a stable API" in doc and "users import from ``accel`` and its subpackages" in doc
     bound = {
-        a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom)
-        and node.module != "__future__" for a in node.names
-    }  # fmt: skip
+        a.asname or a.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__"
+        for a in node.names
+    }
     exported = next(
-        ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
         and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
-    )  # fmt: skip
+    )
     assert set(exported) == bound, f"imported, not exported: {bound - set(exported)}"
     assert not [n for n in exported if n.startswith("_")], "a private name exported"
 
@@ -261,7 +267,9 @@ def test_modules_are_small_or_say_why(module):
     lines = len(path.read_text().splitlines())
     if lines > MAX_LINES:
         doc = importlib.import_module(module).__doc__ or ""
-        assert "Length:" in doc, f"{module} has {lines} lines and no 'Length:' reason in its docstring"
+        assert "Length:" in doc, (
+            f"{module} has {lines} lines and no 'Length:' reason in its docstring"
+        )
 
 
 def test_public_names_stay_where_the_readme_shows_them():
@@ -274,7 +282,7 @@ def test_public_names_stay_where_the_readme_shows_them():
         SpeedBenchmark,
         benchmark_optimizer,
         compare_backends,
-    )  # fmt: skip
+    )
     from accel.augment import gen_augmentation_batch, get_preset, stream_augmentation_chain  # noqa: F401
     from accel.parallel import init_mlp, mlp_loss  # noqa: F401
     from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum, RMSProp  # noqa: F401
