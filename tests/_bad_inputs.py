@@ -1084,13 +1084,7 @@ def entries() -> list[Entry]:
             mentions={"params": ("params", "sample_id", "rotation", "noise", "per-sample dict")},
         )
     )
-    stream_kw = {
-        "config": BAD_CONFIG,
-        "chunk_size": ints(1, none_ok=True),
-        "seed": seeds(),
-        "epoch": ints(0, 2**32 - 1),
-        "algorithm": choice(A.ALGORITHMS, none_ok=True),
-    }
+    stream_kw = {**sample_kw, "chunk_size": ints(1, none_ok=True)}
     out.append(
         Entry(
             "stream_augmentation_chain",

@@ -61,7 +61,7 @@ __all__ = [
     "check_optimizer_name",
     "check_rate_for",
     "decay_mask",
-    "default_learning_rate",
+    "learning_rate_in_effect",
     "make_optimizer",
     "program_settings",
     "transformation_factory",
@@ -261,14 +261,18 @@ def make_optimizer(
     return build_transformation(optimizer, check_learning_rate(learning_rate), fit_intercept, values)
 
 
-def default_learning_rate(optimizer: str | optax.GradientTransformation) -> float:
-    """The learning rate ``learning_rate=None`` means for ``optimizer`` (
-    :data:`DEFAULT_LEARNING_RATE`); ``0.0``, unused, for a ready-made transformation.
+def learning_rate_in_effect(optimizer: str | optax.GradientTransformation, learning_rate: Any) -> Any:
+    """``learning_rate`` as given (a number or a schedule), or for ``None`` the optimizer's
+    default (:data:`DEFAULT_LEARNING_RATE`; ``0.0``, unused, for a ready-made transformation).
 
     Example:
-        >>> default_learning_rate("adam"), default_learning_rate("lbfgs")
+        >>> learning_rate_in_effect("adam", None), learning_rate_in_effect("lbfgs", None)
         (0.01, 1.0)
+        >>> learning_rate_in_effect("adam", 0.5)
+        0.5
     """
+    if learning_rate is not None:
+        return learning_rate
     return DEFAULT_LEARNING_RATE.get(optimizer, 0.0) if isinstance(optimizer, str) else 0.0
 
 
@@ -296,7 +300,7 @@ def program_settings(
     ``schedule`` is static (part of the program's key): the learning-rate schedule, or
     ``0.0`` when the rate is a number. ``values`` are traced, so one program serves every
     value: ``learning_rate`` (``0.0`` under a schedule; ``None`` resolved by
-    :func:`default_learning_rate`), ``tol`` (``0.0`` for ``None``; whether there is a
+    :func:`learning_rate_in_effect`), ``tol`` (``0.0`` for ``None``; whether there is a
     ``tol`` is static) and the optimizer's hyperparameters ``hyper``. The one place that
     does this for ``JAXOptimizer`` and ``ParallelTrainer``, resident or streamed.
 
@@ -304,7 +308,7 @@ def program_settings(
         >>> program_settings("adam", None, None, {"b1": 0.9})
         (0.0, {'learning_rate': 0.01, 'tol': 0.0, 'b1': 0.9})
     """
-    rate = default_learning_rate(optimizer) if learning_rate is None else learning_rate
+    rate = learning_rate_in_effect(optimizer, learning_rate)
     schedule = rate if callable(rate) else 0.0
     values = {
         "learning_rate": 0.0 if callable(rate) else float(rate),

@@ -243,7 +243,7 @@ def hyperparameter_fingerprint(params: dict[str, Any], hyper: dict, loss_fn: Any
     trainer's parameters, ``hyper`` the optimizer's full hyperparameters."""
     optimizer = params["optimizer_type"]
     rate = params["learning_rate"]
-    rate = engine.default_learning_rate(optimizer) if rate is None else rate
+    rate = engine.learning_rate_in_effect(optimizer, rate)
     linear = getattr(loss_fn, "linear_model", None)
     return {
         "optimizer_type": optimizer if isinstance(optimizer, str) else "optax",
