@@ -14,7 +14,7 @@ the same batches. Three views of the same function:
   ``(count, n)`` array: a ``vmap`` over epochs of the same derivation (counter-based keys,
   so the bits equal one epoch at a time). Drawing many epochs per call amortises the fixed
   cost per call of the sort behind ``jax.random.permutation``, which on XLA:CPU exceeds the
-  arithmetic of a small epoch. The training program (``accel.linear._program``) calls it.
+  arithmetic of a small epoch. The training program (``accel.train._loop``) calls it.
 * :func:`epoch_permutation`: one epoch on the host (int64 NumPy array).
 * :class:`EpochOrders`: successive epochs on the host, one device call per block of epochs
   (the NumPy reference optimizers).

@@ -14,8 +14,9 @@ What the packages take from here, and why:
   arguments with them, ``benchmarks.datasets`` its loaders' and generators', the GPU kit
   its own, all with accel's messages;
 * the linear model's math, validation and stopping rules, which the NumPy reference
-  optimizers share with the JAX estimators (``accel.linear``'s ``_model``, ``_data``,
-  ``_optax``, ``_stopping``): ``loss_and_grad``, ``loss_value``, ``grad_norm``,
+  optimizers share with the JAX estimators (``accel.linear``'s ``_model`` and ``_data``,
+  ``accel.train``'s ``_optax`` and ``_stopping``; the contract decorator of
+  ``accel._sklearn``): ``loss_and_grad``, ``loss_value``, ``grad_norm``,
   ``decision_function``, ``sigmoid``, ``check_X_y``, ``check_loss``,
   ``check_learning_rate``, ``check_hyperparameters``, ``diverged``, ``converged``,
   ``keeps_state_on_error`` (a failed fit leaves the previous one intact),
@@ -39,7 +40,7 @@ What the packages take from here, and why:
   ``BLOCK``);
 * modules whose globals the A/B benchmarks of internal settings replace for the length of
   one measurement (a variant of the compiled program, the copy threshold, the kernel
-  factory): ``linear_jax_optimizer``, ``linear_jax_program``, ``linear_placement``
+  factory): ``linear_jax_optimizer``, ``linear_program``, ``linear_placement``
   (``benchmarks.bench_linear_profile``), ``augment_dpa`` (DPA's device kernel) and
   ``augment_mt19937`` (``benchmarks.bench_augment_dpa_settings``, ``bench_augment_dpa``).
 
@@ -69,6 +70,7 @@ from accel._info import nvidia_gpu_status, package_versions
 from accel._keys import epoch_key, sample_keys, seed_key, split_ids
 from accel._orders import EpochOrders, epoch_permutation
 from accel._report import dump_json, format_table, jsonable
+from accel._sklearn import keeps_state_on_error
 from accel.augment._dpa_kernels import _draws as augment_dpa
 from accel.augment._dpa_kernels import _mt19937 as augment_mt19937
 from accel.augment._generate import affine_exact, bounds_array
@@ -76,16 +78,15 @@ from accel.augment._sample import BLOCK as SAMPLE_CACHE_BLOCK
 from accel.augment._sample import clear_cache as clear_sample_cache
 from accel.data._files import FileRows
 from accel.linear import _jax_optimizer as linear_jax_optimizer
-from accel.linear import _jax_program as linear_jax_program
 from accel.linear import _placement as linear_placement
-from accel.linear._data import check_learning_rate, check_loss, check_X_y
-from accel.linear._estimator import keeps_state_on_error
+from accel.linear import _program as linear_program
+from accel.linear._data import check_loss, check_X_y
+from accel.linear._flat_step import ParamLayout
 from accel.linear._model import decision_function, grad_norm, loss_and_grad, loss_value, sigmoid
-from accel.linear._optax import check_hyperparameters
 from accel.linear._placement import aligned_empty
-from accel.linear._single import ParamLayout
-from accel.linear._stopping import converged, diverged
-from accel.parallel._runner import data_digest, source_digest
+from accel.parallel._resume import data_digest, source_digest
+from accel.train._optax import check_hyperparameters, check_learning_rate
+from accel.train._stopping import converged, diverged
 
 __all__ = [
     "SAMPLE_CACHE_BLOCK",
@@ -123,8 +124,8 @@ __all__ = [
     "jsonable",
     "keeps_state_on_error",
     "linear_jax_optimizer",
-    "linear_jax_program",
     "linear_placement",
+    "linear_program",
     "loss_and_grad",
     "loss_value",
     "nvidia_gpu_status",

@@ -41,8 +41,8 @@ import optax
 from accel import JAXOptimizer
 from accel.internals import ParamLayout, cached_programs, dump_json
 from accel.internals import linear_jax_optimizer as _jax_optimizer
-from accel.internals import linear_jax_program as _jax_program
 from accel.internals import linear_placement as _placement
+from accel.internals import linear_program as _program
 from benchmarks.bench_linear_speed import aligned_copy, machine, regression, scan_fit
 
 
@@ -73,7 +73,7 @@ def _variant(flat: bool, select: bool) -> type:
     pytree {'w', 'b'}, and undoes a diverged epoch with a per-epoch select of the whole
     state (``LoopSpec.keep_last_good``, the loop's default) or by running again (the engine)."""
 
-    class Variant(_jax_program.Spec):
+    class Variant(_program.Spec):
         @property
         def layout(self) -> ParamLayout:
             return ParamLayout(self.d, flat=flat)
@@ -83,16 +83,16 @@ def _variant(flat: bool, select: bool) -> type:
 
 
 def _fit_variant(variant: type, model: JAXOptimizer, X: np.ndarray, y: np.ndarray) -> JAXOptimizer:
-    loop_spec = _jax_program.LoopSpec
+    loop_spec = _program.LoopSpec
 
     def with_select(**kw: Any) -> Any:
         return loop_spec(**{**kw, "keep_last_good": variant.select, "record_skipped": variant.select})
 
-    _jax_optimizer.Spec, _jax_program.LoopSpec = variant, with_select
+    _jax_optimizer.Spec, _program.LoopSpec = variant, with_select
     try:
         return model.fit(X, y)
     finally:
-        _jax_optimizer.Spec, _jax_program.LoopSpec = _jax_program.Spec, loop_spec
+        _jax_optimizer.Spec, _program.LoopSpec = _program.Spec, loop_spec
 
 
 def dispatch(repeats: int) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def dispatch(repeats: int) -> dict[str, Any]:
                  **{f"scan {e}": (lambda s=s: s(X, y)) for e, s in scans.items()}}, repeats)  # fmt: skip
     per_epoch = {k: (t[f"{k} 2001"] - t[f"{k} 1"]) / 2000 for k in ("ours", "scan")}
     program = next(p for key, p in cached_programs()
-                   if key[0] == "JAXOptimizer" and type(key[1]) is _jax_program.Spec and key[1].n == 160)
+                   if key[0] == "JAXOptimizer" and type(key[1]) is _program.Spec and key[1].n == 160)
     scan_text = _scan_hlo(optax.adam(1e-3), 2000, jax.numpy.asarray(X), jax.numpy.asarray(y))
     variants = {"vector, rerun on divergence (the engine)": _variant(True, False),
                 "pytree, rerun on divergence": _variant(False, False),

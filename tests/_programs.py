@@ -12,8 +12,9 @@ import jax.extend.core
 import numpy as np
 
 from accel import _keys, _orders
-from accel.linear import _optax, engine
+from accel import train as engine
 from accel.parallel._data_parallel import ProgramSpec
+from accel.train import _optax
 
 
 def build(builder, backend, n_dev, lay, loss_fn, optimizer, params, data, *, stop=1):

@@ -26,8 +26,9 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 ROOTS = ("accel", "optimizers")
 # Public by name, but not API: each with the reason.
 NOT_DOCUMENTED = {
-    # the engine's interface for accel.parallel's strategies; its docstring: "Users need none of it"
-    "accel.linear.engine",
+    # the training engine, the interface between it and the library's estimators; its
+    # docstring: "Users need none of it"
+    "accel.train",
     # the repository's own packages' door into accel's private modules (optimizers, benchmarks,
     # examples; tests/test_layout.py); its docstring: "not a stable API"
     "accel.internals",

@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from accel import ParallelTrainer
 from accel.data import ArraySource, NpyShards
-from accel.parallel import _runner
+from accel.parallel import _resume as resume_state
 
 N, D = 300, 3  # more rows than the 256 the digest used to sample
 KW = {
@@ -99,7 +99,7 @@ def test_no_digest_without_checkpoints(monkeypatch):
     def fail(data):
         raise AssertionError("digest computed without checkpoint_dir")
 
-    monkeypatch.setattr(_runner, "any_digest", fail)
+    monkeypatch.setattr(resume_state, "any_digest", fail)
     X, y = _data()
     assert ParallelTrainer(**KW).fit(X, y).n_epochs_ == 1
 
@@ -119,47 +119,47 @@ def test_digest_covers_every_byte_in_order(cols, block_bytes, data):
     (several blocks when it is small); changing any one value, or swapping two different
     rows, changes it."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_runner, "_DIGEST_BLOCK_BYTES", block_bytes)
+        mp.setattr(resume_state, "_DIGEST_BLOCK_BYTES", block_bytes)
         _check_digest(cols, data)
 
 
 def _check_digest(cols, data):
     X, y = cols
     arrays = {"X": X, "y": y}
-    digest = _runner.data_digest(arrays)
-    assert _runner.source_digest(ArraySource(arrays)) == digest
-    assert _runner.any_digest(ArraySource(arrays)) == digest
+    digest = resume_state.data_digest(arrays)
+    assert resume_state.source_digest(ArraySource(arrays)) == digest
+    assert resume_state.any_digest(ArraySource(arrays)) == digest
     n = len(y)
     i = data.draw(st.integers(0, n - 1))
     y2 = y.copy()
     y2[i] += 1
-    assert _runner.data_digest({"X": X, "y": y2}) != digest
+    assert resume_state.data_digest({"X": X, "y": y2}) != digest
     X2 = X.copy()
     X2[i, data.draw(st.integers(0, 1))] += np.float32(0.5)
-    assert _runner.data_digest({"X": X2, "y": y}) != digest
+    assert resume_state.data_digest({"X": X2, "y": y}) != digest
     j = data.draw(st.integers(0, n - 1))
     if not (np.array_equal(X[i], X[j]) and y[i] == y[j]):
         perm = np.arange(n)
         perm[[i, j]] = perm[[j, i]]
-        assert _runner.data_digest({"X": X[perm], "y": y[perm]}) != digest
+        assert resume_state.data_digest({"X": X[perm], "y": y[perm]}) != digest
 
 
 def test_digest_does_not_depend_on_the_number_of_threads(monkeypatch):
     X, y = _data()
-    monkeypatch.setattr(_runner, "_DIGEST_BLOCK_BYTES", 64)  # 4 rows a block, 75 blocks
-    many = _runner.data_digest({"X": X, "y": y})
-    monkeypatch.setattr(_runner.os, "cpu_count", lambda: 1)
-    assert _runner.data_digest({"X": X, "y": y}) == many
+    monkeypatch.setattr(resume_state, "_DIGEST_BLOCK_BYTES", 64)  # 4 rows a block, 75 blocks
+    many = resume_state.data_digest({"X": X, "y": y})
+    monkeypatch.setattr(resume_state.os, "cpu_count", lambda: 1)
+    assert resume_state.data_digest({"X": X, "y": y}) == many
     # a non-contiguous view hashes as its contiguous copy
     wide = np.concatenate([X, X], axis=1)[:, :D]
-    assert _runner.data_digest({"X": wide, "y": y}) == many
+    assert resume_state.data_digest({"X": wide, "y": y}) == many
 
 
 def test_digest_of_structure_shapes_and_leaves_without_rows():
     X, y = _data()
-    base = _runner.data_digest({"X": X, "y": y})
-    assert _runner.data_digest({"X": X, "t": y}) != base  # another name
-    assert _runner.data_digest({"X": X, "y": y.astype(np.float64)}) != base  # another dtype
-    assert _runner.data_digest({"X": X.reshape(N, D, 1), "y": y}) != base  # another shape
-    scalar = _runner.data_digest({"X": X, "y": y, "s": np.float32(1.0)})
-    assert _runner.data_digest({"X": X, "y": y, "s": np.float32(2.0)}) != scalar
+    base = resume_state.data_digest({"X": X, "y": y})
+    assert resume_state.data_digest({"X": X, "t": y}) != base  # another name
+    assert resume_state.data_digest({"X": X, "y": y.astype(np.float64)}) != base  # another dtype
+    assert resume_state.data_digest({"X": X.reshape(N, D, 1), "y": y}) != base  # another shape
+    scalar = resume_state.data_digest({"X": X, "y": y, "s": np.float32(1.0)})
+    assert resume_state.data_digest({"X": X, "y": y, "s": np.float32(2.0)}) != scalar

@@ -287,12 +287,12 @@ def test_train_on_a_dict_of_memmaps_equals_train_on_arrays(files, backend):
 
 
 def test_a_memory_map_is_streamed_with_mini_batches_and_read_whole_for_a_full_batch(files, monkeypatch):
-    from accel.linear import _jax_stream
+    from accel.linear import _source_fit
 
     X, y = linear32(N, D)
     mm = (np.load(files / "X.npy", mmap_mode="r"), np.load(files / "y.npy", mmap_mode="r"))
     calls = []
-    monkeypatch.setattr(_jax_stream, "prepare", lambda *a, _p=_jax_stream.prepare: calls.append(1) or _p(*a))
+    monkeypatch.setattr(_source_fit, "prepare", lambda *a, _p=_source_fit.prepare: calls.append(1) or _p(*a))
     full = JAXOptimizer(learning_rate=0.1, epochs=5).fit(*mm)
     assert calls == []
     np.testing.assert_array_equal(full.coef_, JAXOptimizer(learning_rate=0.1, epochs=5).fit(X, y).coef_)

@@ -27,7 +27,7 @@ def test_docstring_examples_run(name):
 
 def test_the_walk_finds_the_subpackages():
     for name in (
-        "accel.linear._program",
+        "accel.train._loop",
         "accel.parallel._trainer",
         "accel.augment._generate",
         "accel.bench._compare",

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel import JAXOptimizer
-from accel.linear import _inplace, _model, _optax
+from accel.linear import _inplace, _model
+from accel.train import _optax
 
 CPU = jax.devices("cpu")[0]
 

@@ -12,8 +12,9 @@ from _reference import REFERENCE, linear_data
 from sklearn.exceptions import DataConversionWarning
 
 from accel import JAXOptimizer, _keys, _orders
-from accel.linear import DivergenceWarning, WorseThanBestWarning, _model, _optax
-from accel.linear import _jax_program as jp
+from accel.linear import DivergenceWarning, WorseThanBestWarning, _model
+from accel.linear import _program as jp
+from accel.train import _optax
 from optimizers import SGD, Adam
 
 # n=37 with batch_size=16: batches of 16, 16 and a padded last batch of 5

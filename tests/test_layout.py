@@ -47,7 +47,7 @@ MODULES = _modules()
 
 
 def _folder(module: str) -> str:
-    """``accel.linear._program`` -> ``linear``; root modules -> ``(root)``."""
+    """``accel.train._loop`` -> ``linear``; root modules -> ``(root)``."""
     parts = module.split(".")
     if len(parts) > 2 or (len(parts) == 2 and (ROOT / parts[1]).is_dir()):
         return parts[1]
@@ -91,10 +91,12 @@ def _folder_graph() -> dict[str, set[str]]:
 
 def test_folders_import_downward_without_cycles():
     graph = _folder_graph()
-    # the bottom two layers: the data sources and their input pipeline (``data``) depend on
-    # no other folder; the engine (``linear``) on the data layer only
+    # the bottom three layers: the data sources and their input pipeline (``data``) depend on
+    # no other folder; the training engine (``train``) on the data layer only; the linear
+    # model (``linear``: JAXOptimizer) on those two
     assert graph.get("data", set()) == set(), "the data layer depends on no other folder"
-    assert graph.get("linear", set()) <= {"data"}, "the engine depends on the data layer only"
+    assert graph.get("train", set()) <= {"data"}, "the engine depends on the data layer only"
+    assert graph.get("linear", set()) <= {"data", "train"}, "the linear model sits on the engine"
     state: dict[str, int] = {}
 
     def visit(node: str, path: list[str]) -> None:

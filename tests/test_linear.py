@@ -1,4 +1,4 @@
-"""The shared linear-model math (accel.linear._model) and the optimizer table (accel.linear._optax)."""
+"""The shared linear-model math (accel.linear._model) and the optimizer table (accel.train._optax)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import optax
 import pytest
 
 from accel import _checks
-from accel.linear import _model, _optax
-from accel.linear._data import check_learning_rate, check_X, check_X_y, encode_binary_labels
+from accel.linear import _model
+from accel.linear._data import check_X, check_X_y, encode_binary_labels
+from accel.train import _optax
+from accel.train._optax import check_learning_rate
 
 
 def _data(loss: str, n: int = 37, d: int = 5, seed: int = 0):
@@ -216,7 +218,7 @@ def test_hyperparameter_accepts():
 
 
 # ---------------------------------------------------------------------------------------
-# accel.linear._optax
+# accel.train._optax
 # ---------------------------------------------------------------------------------------
 
 _OPTAX_EQUIVALENT = {

@@ -16,8 +16,9 @@ from sklearn.exceptions import DataConversionWarning
 
 import optimizers
 from accel import _orders
-from accel.linear import DivergenceWarning, _model, _optax
+from accel.linear import DivergenceWarning, _model
 from accel.linear._estimator import NotFittedError
+from accel.train import _optax
 from optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, NesterovMomentum
 
 CLASSES = REFERENCE

@@ -19,15 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel import JAXOptimizer, ParallelTrainer, _keys, _orders, _plan
-from accel.linear import NotFittedError, _model, _optax, engine
-from accel.linear._precision import (
+from accel.linear import NotFittedError, _model
+from accel.linear import linear_loss as _linear_loss
+from accel.parallel._data_parallel import build_program
+from accel.train import _optax
+from accel.train._precision import (
     DYNAMIC_INIT,
     DYNAMIC_PERIOD,
     LossScale,
     update_loss_scale,
 )
-from accel.parallel._data_parallel import build_program
-from accel.parallel._inputs import linear_loss as _linear_loss
 
 
 def reference_fit(
@@ -227,7 +228,7 @@ def test_accumulation_equals_larger_batch_without_leaking_across_epochs():
 
 
 def _program(backend, k, n_dev=4):
-    lay = engine.Layout(n_rows=103, n_shards=1, group_devices=n_dev, batch_size=8, accum=k)
+    lay = _plan.Layout(n_rows=103, n_shards=1, group_devices=n_dev, batch_size=8, accum=k)
     params = {"w": np.zeros(5, np.float32), "b": np.zeros((), np.float32)}
     X, y = linear32(103, 5)
     return _programs.build(

@@ -21,15 +21,15 @@ from _helpers import assert_close, linear32
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from accel import ParallelTrainer, _orders
-from accel.linear import _optax, engine
+from accel import ParallelTrainer, _orders, _plan
+from accel.linear import linear_loss as _linear_loss
 from accel.parallel import init_mlp, mlp_loss
 from accel.parallel._data_parallel import AXIS
-from accel.parallel._inputs import linear_loss as _linear_loss
 from accel.parallel._mlp import mlp_apply
 from accel.parallel._model_parallel import build_program as build_mp
 from accel.parallel._model_parallel import mlp_specs, tensor_parallel_apply
 from accel.parallel._pipeline_parallel import Stacked, _stack, pipeline_apply
+from accel.train import _optax
 
 RTOL = 1e-5
 SHARDED = {"strategy": "model_parallel", "backend": "shard_map"}
@@ -110,7 +110,7 @@ def test_model_parallel_fit_matches_single_device(optimizer_type, loss, d, n_dev
 
 
 def _linear_program(n_dev, d, optimizer, accum=1):
-    lay = engine.Layout(n_rows=103, n_shards=1, group_devices=n_dev, batch_size=16, accum=accum)
+    lay = _plan.Layout(n_rows=103, n_shards=1, group_devices=n_dev, batch_size=16, accum=accum)
     params = {"w": np.zeros(d, np.float32), "b": np.zeros((), np.float32)}
     X, y = linear32(103, d)
     return _programs.build(
@@ -342,7 +342,7 @@ def test_pipeline_stage_parameters_live_on_their_device():
     from accel.parallel._pipeline_parallel import build_program
 
     layers = init_mlp([6, 8, 8, 8, 3], seed=0)
-    lay = engine.Layout(n_rows=96, n_shards=1, group_devices=4, batch_size=24, accum=1)
+    lay = _plan.Layout(n_rows=96, n_shards=1, group_devices=4, batch_size=24, accum=1)
     tx = optax.adam(0.01)
     prog, args = _programs.build(build_program, "shard_map", 4, lay, LOSS, tx, layers, _mlp_data())
     dev = args[0].train

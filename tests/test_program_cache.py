@@ -10,7 +10,7 @@ from _helpers import regression
 
 import accel
 from accel import JAXOptimizer, ParallelTrainer, _cache
-from accel.linear import _optax
+from accel.train import _optax
 
 
 def _data(n=64, d=3):

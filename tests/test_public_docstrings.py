@@ -3,7 +3,7 @@
 A user reading the API reference (or ``help()``) learns concepts and public names, not file
 names: no public module's docstring, and no docstring of a public object (the names of a
 public module's ``__all__``, and the public methods and properties of its classes), mentions
-a private module, whether dotted (``accel.linear._stopping``), as a path
+a private module, whether dotted (``accel.train._stopping``), as a path
 (``accel/linear/_inplace.py``) or by its bare name (``_stopping``). A package's map of its
 private modules is a comment after its docstring (``# Layout: ...``), for the next engineer.
 
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("accel", "optimizers", "benchmarks")
 # Public by name but documented as not for users, with the phrase of its docstring that says so.
 INTERNAL = {
-    # the engine's interface for accel.parallel's strategies
-    "accel.linear.engine": "Users need none of it",
+    # the training engine: the interface between it and the library's estimators
+    "accel.train": "Users need none of it",
     # the repository's own packages' door into accel's private modules
     "accel.internals": "not a stable API",
 }
@@ -95,7 +95,7 @@ def _docstrings() -> list[tuple[str, str]]:
 
 def test_public_docstrings_name_no_private_module():
     private = _private_module_names()
-    assert {"_stopping", "_keys", "_orders", "_jax_stream"} <= set(private)
+    assert {"_stopping", "_keys", "_orders", "_source_fit"} <= set(private)
     docs = _docstrings()
     assert len(docs) > 300 and "accel.JAXOptimizer.fit" in dict(docs)
     pattern = _mention_pattern(private)
@@ -116,11 +116,11 @@ def test_the_modules_left_out_say_they_are_not_for_users():
 def test_the_pattern_finds_every_form_of_mention():
     pattern = _mention_pattern(["_stopping", "_keys"])
     text = (
-        "see accel.linear._stopping, accel/linear/_inplace.py, ``_keys`` and _stopping; "
+        "see accel.train._stopping, accel/linear/_inplace.py, ``_keys`` and _stopping; "
         "benchmarks.gpu._device.detect_gpu; not self._keys, __keys__, _keys_kernel, "
         "accel.linear.engine or benchmarks/gpu/run.py"
     )
     assert pattern.findall(text) == [
-        "accel.linear._stopping", "accel/linear/_inplace.py", "_keys", "_stopping",
+        "accel.train._stopping", "accel/linear/_inplace.py", "_keys", "_stopping",
         "benchmarks.gpu._device",
     ]

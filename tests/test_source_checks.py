@@ -18,7 +18,7 @@ from _helpers import regression
 
 from accel import JAXOptimizer, ParallelTrainer, _plan
 from accel.data import ArraySource, NpyShards, ParquetShards, StepLoader
-from accel.linear import _validation
+from accel.train import _validation
 
 N, D, CUT = 24, 3, 4  # shards: rows [0, 4) and [4, 24)
 FAULTS = {  # what is put where: (column, row, feature or None, value)

@@ -1,4 +1,4 @@
-"""The stopping rules of ``accel.linear._stopping`` on every estimator.
+"""The stopping rules of ``accel.train._stopping`` on every estimator.
 
 * The end-of-fit rule (issue 25.3): a fit that ends much worse than its best epoch (or than
   the untrained model) sets ``diverged_`` and warns, naming the best epoch; it stays quiet on
@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from accel import JAXOptimizer, ParallelTrainer
 from accel.data import ArraySource
-from accel.linear import DivergenceWarning, WorseThanBestWarning, _stopping
+from accel.linear import DivergenceWarning, WorseThanBestWarning
+from accel.train import _stopping
 
 N, D, EPOCHS = 64, 4, 40
 

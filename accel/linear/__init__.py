@@ -1,38 +1,41 @@
-"""The linear model: its math, the optax table, the one training program, ``JAXOptimizer``.
+"""The linear model: its math, its objective for the training engine, ``JAXOptimizer``.
 
 ``z = X @ w + b`` with ``loss='mse'`` (``1/(2n) Σ (z - y)²``) or ``loss='logistic'``
 (``1/n Σ log(1 + exp(z)) - y z``), trained by an optax optimizer named in the table of
 ``HYPERPARAMETERS`` (optax's names, hyperparameters, defaults; the names: ``OPTIMIZER_NAMES``)
 or any ``optax.GradientTransformation`` (``JAXOptimizer`` also L-BFGS).
 
-``engine`` re-exports the training engine's building blocks for ``accel.parallel``.
+The model's pieces are public for the trainers built on it (``ParallelTrainer.fit`` trains
+the same model): :func:`loss_value` and :func:`decision_function` (its math, for NumPy or
+JAX arrays), :func:`linear_loss` (the model as a ``loss_fn(params, batch)``) and
+:class:`LinearObjective` (its analytic gradient sums, as the training engine takes them).
 """
 
-# Layout: private modules, one concept each.
+# Layout: private modules, one concept each; the training engine they build on is
+# accel.train (the loop, the steps, the one host driver, the optimizer table, stopping).
 # - _model: the loss, gradient and prediction math, written once for any array namespace;
-# - _data: validation of X, y and of the linear estimators' own arguments;
-# - _optax: the table of named optimizers (optax's names, hyperparameters, defaults);
-# - _stopping: the divergence and tol rules every estimator applies, and their warnings;
-# - _estimator: the estimator base shared by every estimator of the project;
-# - _plan: which rows each device reads at each step (the shared epoch order, padding);
-# - _objective: a device's contribution to a step's gradient (linear, or any loss_fn);
-# - _precision: compute dtype, loss scaling, finiteness checks;
-# - _program: the one training program (epochs, mini-batches, tol, divergence, history);
-# - _step: the data-parallel step and evaluation on D devices (ParallelTrainer);
-# - _single: JAXOptimizer's step and evaluation on one device (the parameters as one
+# - _data: validation of X, y (arrays, sources, validation data) and of the model's settings;
+# - _objective: the model's analytic gradient sums as the engine's objective;
+# - _estimator: the estimator base of JAXOptimizer and ParallelTrainer (scikit-learn's API);
+# - _flat_step: JAXOptimizer's step and evaluation on one device (the parameters as one
 #   vector; optax's L-BFGS with its line search);
-# - _jax_program: JAXOptimizer's compiled program, cached per static specification;
-# - _jax_optimizer: JAXOptimizer, the single-device estimator on that program.
+# - _placement, _inplace: X on the device: an aligned copy, or read where it lies (CPU);
+# - _program: JAXOptimizer's compiled program, cached per static specification;
+# - _source_fit: JAXOptimizer.fit on a data source (the engine's streamed feed);
+# - _jax_optimizer: JAXOptimizer, the single-device estimator on those programs.
 
 from accel.linear._estimator import LinearEstimator, NotFittedError
 from accel.linear._jax_optimizer import JAXOptimizer
-from accel.linear._model import LOSSES
-from accel.linear._optax import HYPERPARAMETERS, OPTIMIZER_NAMES, make_optimizer
-from accel.linear._stopping import (
+from accel.linear._model import LOSSES, decision_function, linear_loss, loss_value
+from accel.linear._objective import LinearObjective
+from accel.train import (
     DIVERGENCE_FACTOR,
+    HYPERPARAMETERS,
+    OPTIMIZER_NAMES,
     ConvergenceWarning,
     DivergenceWarning,
     WorseThanBestWarning,
+    make_optimizer,
 )
 
 __all__ = [
@@ -44,7 +47,11 @@ __all__ = [
     "DivergenceWarning",
     "JAXOptimizer",
     "LinearEstimator",
+    "LinearObjective",
     "NotFittedError",
     "WorseThanBestWarning",
+    "decision_function",
+    "linear_loss",
+    "loss_value",
     "make_optimizer",
 ]

@@ -19,9 +19,10 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from accel._checks import array_is_finite, check_choice, check_positive_real
-from accel.linear import _sklearn
+from accel import _sklearn
+from accel._checks import array_is_finite, check_choice
 from accel.linear._model import LOSSES
+from accel.train import check_source_rows
 
 
 class DataConversionWarning(UserWarning):
@@ -33,9 +34,10 @@ __all__ = [
     "array_is_finite",
     "check_X",
     "check_X_y",
-    "check_learning_rate",
+    "check_linear_source",
     "check_loss",
     "check_sample_weight",
+    "check_validation_data",
     "encode_binary_labels",
 ]
 
@@ -45,13 +47,6 @@ def check_loss(loss: object) -> str:
     if not isinstance(loss, str):
         raise TypeError(f"loss must be one of {LOSSES}, got {type(loss).__name__}")
     return check_choice(loss, "loss", LOSSES)
-
-
-def check_learning_rate(learning_rate: object) -> Any:
-    """A number > 0, or a schedule (callable step -> learning rate), returned unchanged."""
-    if callable(learning_rate):
-        return learning_rate
-    return check_positive_real(learning_rate, "learning_rate")
 
 
 def _as_array(a: object, name: str) -> Any:
@@ -218,3 +213,74 @@ def check_sample_weight(sample_weight: object, n: int) -> np.ndarray:
     if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
         raise ValueError("sample_weight must be finite, >= 0 and not all zero")
     return w
+
+
+_LABEL_ROWS = 1 << 16  # labels read at a time by check_linear_source
+
+
+def check_linear_source(source: Any, loss: str) -> tuple[int, int]:
+    """``(n, d)`` of a source for the linear model: columns ``'X'`` (rows of ``d``
+    features) and ``'y'`` (scalars); with ``loss='logistic'`` the labels must be 0 and 1
+    (checked by reading ``y`` once)."""
+    spec = source.spec()
+    if set(spec) != {"X", "y"}:
+        raise ValueError(f"a source for fit needs the columns 'X' and 'y', got {sorted(spec)}")
+    if len(spec["X"][0]) != 1 or spec["X"][0][0] == 0:
+        raise ValueError(f"column 'X' must hold rows of features (1-D each), got rows of shape {spec['X'][0]}")
+    if spec["y"][0] != ():
+        raise ValueError(f"column 'y' must hold one number per row, got rows of shape {spec['y'][0]}")
+    n = len(source)
+    if n == 0:
+        raise ValueError("the source has no rows")
+    if loss == "logistic":
+        for start in range(0, n, _LABEL_ROWS):
+            y = source.read(np.arange(start, min(n, start + _LABEL_ROWS)))["y"]
+            if not np.all((y == 0) | (y == 1)):
+                raise ValueError("a streamed fit with loss='logistic' needs labels 0 and 1 in column 'y'")
+    return n, spec["X"][0][0]
+
+
+def check_validation_data(validation_data: Any, n_features: int, loss: str,
+                          classes: Any) -> tuple[Any, int]:  # fmt: skip
+    """``fit``'s ``validation_data``: ``(X_val, y_val)`` arrays (checked like ``X``/``y``;
+    for the logistic loss the labels must be among the fit's ``classes``, encoded 0/1), or
+    a data source / paths as ``fit`` takes them. Returns ``(data, n_rows)``: a mapping of
+    float32 arrays ``{'X', 'y'}`` or a source."""
+    from accel.data import as_source, is_source_like
+
+    name = "validation_data"
+    if not is_source_like(validation_data):
+        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+            raise TypeError(
+                f"{name} must be a tuple (X_val, y_val) or a data source (accel.data), got "
+                f"{type(validation_data).__name__}"
+            )
+    pair = tuple(validation_data) if isinstance(validation_data, tuple | list) else (validation_data, None)
+    if is_source_like(pair[0]):  # the checks of a training source, then of every row
+        try:
+            source = as_source(*pair)
+            n, d = check_linear_source(source, loss)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{name}: {err}") from None
+        if d != n_features:
+            raise ValueError(
+                f"{name}: X_val has {d} features, but the model is expecting {n_features} "
+                f"features as input (it was fitted with {n_features})"
+            )
+        check_source_rows(source, name)
+        return source, n
+    try:
+        X, y = check_X_y(*pair, loss)
+        check_X(X, n_features, name="X_val", who="the model")
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{name}: {err}") from None
+    y = np.asarray(y)
+    if loss == "logistic":
+        known = np.isin(y, classes)
+        if not np.all(known):
+            raise ValueError(
+                f"{name}: y_val has labels {np.unique(y[~known])[:5].tolist()} not among the "
+                f"classes seen in fit {np.asarray(classes).tolist()}"
+            )
+        y = (y == classes[1]).astype(np.float32)
+    return {"X": np.asarray(X, np.float32), "y": np.asarray(y, np.float32)}, int(X.shape[0])

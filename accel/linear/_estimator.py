@@ -45,14 +45,16 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from accel.linear import _data, _model, _optax, _sklearn, _stopping
+from accel import _sklearn
+from accel import train as engine
+from accel._checks import check_bool
+from accel._sklearn import keeps_state_on_error
+from accel.linear import _data, _model
 
 __all__ = ["LinearEstimator", "NotFittedError", "keeps_state_on_error"]
 
@@ -90,28 +92,6 @@ class _logistic_only:
                 f"(this {type(obj).__name__} has loss={getattr(obj, 'loss', None)!r})"
             )
         return self.fn.__get__(obj, owner)
-
-
-_Fit = TypeVar("_Fit", bound=Callable[..., Any])
-
-
-def keeps_state_on_error(method: _Fit) -> _Fit:
-    """Decorator for ``fit``-like methods: when the method raises, the estimator's
-    attributes are put back as they were before the call, so a failed fit leaves the
-    previous fit's ``coef_``, ``classes_``, ``history_``, ... intact (scikit-learn's
-    contract). Only the instance's attributes: files a fit wrote (checkpoints) stay."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        before = dict(self.__dict__)
-        try:
-            return method(self, *args, **kwargs)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            raise
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -164,7 +144,7 @@ class LinearEstimator(_Base):
         names = set(self._get_param_names())
         kinds = {p.kind for p in inspect.signature(type(self).__init__).parameters.values()}
         # hyperparameters go through **kwargs only where __init__ takes them that way
-        hyper_names = set(_optax.ALL_HYPERPARAMETERS) if inspect.Parameter.VAR_KEYWORD in kinds else set()
+        hyper_names = set(engine.ALL_HYPERPARAMETERS) if inspect.Parameter.VAR_KEYWORD in kinds else set()
         current = self.get_params()
         for key in changes:  # any name get_params reports can be set (scikit-learn's rule)
             if key not in names and key not in hyper_names and key not in current:
@@ -174,7 +154,7 @@ class LinearEstimator(_Base):
                 )
         new = {**current, **changes}
         if "optimizer_type" in changes and isinstance(changes["optimizer_type"], str):
-            own = set(_optax.HYPERPARAMETERS.get(changes["optimizer_type"], {}))
+            own = set(engine.HYPERPARAMETERS.get(changes["optimizer_type"], {}))
             for key in set(self._extra_params()) - own - set(changes):
                 del new[key]  # a hyperparameter of the old optimizer only
         for key in set(changes) - names:
@@ -230,10 +210,27 @@ class LinearEstimator(_Base):
         self.n_features_in_ = int(X.shape[1])
         return X, y
 
+    def _check_model_params(self, params: dict[str, Any]) -> None:
+        """The linear model's own settings: ``loss`` and ``fit_intercept``."""
+        _data.check_loss(params["loss"])
+        check_bool(params["fit_intercept"], "fit_intercept")
+
+    def _source_fit_inputs(self, source: Any) -> tuple[int, int]:
+        """``fit`` on a data source (``accel.data``): the source's ``(n, d)`` for the linear
+        model (columns ``'X'``, ``'y'``; for the logistic loss its labels are checked to be
+        0/1 and ``classes_`` is ``[0, 1]``); sets ``n_features_in_``."""
+        n, d = _data.check_linear_source(source, self.loss)
+        self._source_inputs(d)
+        return n, d
+
+    def _validation_data(self, validation_data: Any, n_features: int) -> tuple[Any, int] | None:
+        """``fit``'s ``validation_data`` checked against the fitted inputs (``None`` stays)."""
+        if validation_data is None:
+            return None
+        return _data.check_validation_data(validation_data, n_features, self.loss,
+                                           getattr(self, "classes_", None))  # fmt: skip
+
     def _source_inputs(self, n_features: int) -> None:
-        """``fit`` on a data source (``accel.data``): its labels were checked to be 0/1
-        (``_stream.check_linear_source``), so ``classes_`` is ``[0, 1]`` for the logistic
-        loss; sets ``n_features_in_``."""
         if self.loss == "logistic":
             self.classes_ = np.array([0.0, 1.0])
         elif hasattr(self, "classes_"):
@@ -249,7 +246,7 @@ class LinearEstimator(_Base):
             )
 
     def _store_validation(self, early: Any, epochs_done: int, params: Any) -> Any:
-        """With validation data (``early``: ``_validation.EarlyStopping``, else ``None``):
+        """With validation data (``early``: ``engine.EarlyStopping``, else ``None``):
         set ``best_params_``, ``best_epoch_``, ``best_val_loss_`` and ``stopped_early_``;
         return the parameters to keep (the best ones under ``restore_best``)."""
         self.stopped_early_ = early is not None and early.should_stop(epochs_done)
@@ -298,19 +295,19 @@ class LinearEstimator(_Base):
         kept = None
         if getattr(self, "restore_best", False) and "best_epoch_" in self.__dict__:
             kept = self.best_epoch_
-        regression = _stopping.regressed(self.history_["loss"], kept)
+        regression = engine.regressed(self.history_["loss"], kept)
         stopped = self.diverged_
         if regression is not None:
             self.diverged_, self.converged_ = True, False
         if self.diverged_:
-            _stopping.warn_diverged(
+            engine.warn_diverged(
                 name, self.n_epochs_, regression=regression, stopped=stopped,
                 remedy=self._divergence_remedy(regression),
             )  # fmt: skip
         elif tol is not None and not self.converged_:
-            _stopping.warn_not_converged(name, tol, self.n_epochs_)
+            engine.warn_not_converged(name, tol, self.n_epochs_)
 
-    def _divergence_remedy(self, regression: _stopping.Regression | None) -> str:
+    def _divergence_remedy(self, regression: engine.Regression | None) -> str:
         """What to change besides the learning rate, after the divergence ``regression``."""
         if regression is None or regression.best_epoch == 0:
             return ""  # nothing to keep: the untrained parameters were the best

@@ -1,14 +1,16 @@
 """``JAXOptimizer``: the linear model trained on one device by the one training program.
 
 The whole loop (all epochs, all mini-batches, the per-epoch evaluation, the divergence and
-``tol`` rules, the history) is ONE XLA program: ``accel.linear._program.build_loop`` with
-the single-device parts of ``_single`` (``ParallelTrainer`` runs the same loop with the
-step of ``_step`` sharded over its devices), compiled once per optimizer, loss, data shape,
-dtype, ``batch_size``, device and whether ``tol`` is set (``_jax_program``): learning rate,
-hyperparameter values, ``tol``, ``random_state`` and the number of epochs are arguments, so
-changing them does not recompile. A fit is the validation of ``X`` and ``y``, one call of
-that program (a few for more than ``HIST_CAP`` epochs or with a progress bar) and one read
-of its results.
+``tol`` rules, the history) is ONE XLA program: the engine's loop (``accel.train.build_loop``)
+with the single-device parts of ``_flat_step`` (``ParallelTrainer`` runs the same loop with
+the engine's data-parallel step sharded over its devices), compiled once per optimizer,
+loss, data shape, dtype, ``batch_size``, device and whether ``tol`` is set (``_program``):
+learning rate, hyperparameter values, ``tol``, ``random_state`` and the number of epochs are
+arguments, so changing them does not recompile. A fit is the validation of ``X`` and ``y``
+and the engine's one host driver (``accel.train.drive``) running that program: one call
+(a few for more than ``HIST_CAP`` epochs, with a progress bar or with validation data) and
+one read of its results. A data source goes through the same driver, streamed
+(``_source_fit``).
 
 The numerical contract is the NumPy reference's (``optimizers``; shared DESIGN.md): zero
 init, history at init and after each epoch, mini-batch order ``accel._orders`` (drawn in the
@@ -32,18 +34,19 @@ import numpy as np
 import optax
 
 from accel import _checks, _keys
+from accel import train as engine
 from accel._progress import progress_bar
+from accel._sklearn import keeps_state_on_error
 from accel.data import streams
-from accel.linear import _data, _inplace, _jax_stream, _model, _optax, _validation
-from accel.linear._estimator import LinearEstimator, keeps_state_on_error
-from accel.linear._jax_program import Spec, get_program
+from accel.linear import _data, _inplace, _model, _source_fit
+from accel.linear._estimator import LinearEstimator
 from accel.linear._placement import on_device, resolve_device
-from accel.linear._program import HIST_CAP
+from accel.linear._program import Spec, get_program
 
 __all__ = ["JAXOptimizer"]
 
 _DTYPES = ("float32", "float64", "bfloat16")
-_NAMES = _optax.OPTIMIZER_NAMES + _optax.LINESEARCH_OPTIMIZERS
+_NAMES = engine.OPTIMIZER_NAMES + engine.LINESEARCH_OPTIMIZERS
 # with progress=True the loop is dispatched in at most this many chunks of epochs
 _PROGRESS_UPDATES = 100
 
@@ -172,29 +175,28 @@ class JAXOptimizer(LinearEstimator):
         """Validate a parameter set; return the optimizer's full hyperparameters."""
         names = set(self._get_param_names())
         hyper = {k: v for k, v in params.items() if k not in names}
-        unknown = sorted(set(hyper) - _optax.ALL_HYPERPARAMETERS)
+        unknown = sorted(set(hyper) - engine.ALL_HYPERPARAMETERS)
         if unknown:
             raise TypeError(
                 f"unknown hyperparameter {', '.join(map(repr, unknown))}; "
-                f"known ones are {sorted(_optax.ALL_HYPERPARAMETERS)}"
+                f"known ones are {sorted(engine.ALL_HYPERPARAMETERS)}"
             )
         optimizer = params["optimizer_type"]
         if isinstance(optimizer, optax.GradientTransformation):
-            _optax.make_optimizer(optimizer, **hyper)  # refuses hyperparameters
+            engine.make_optimizer(optimizer, **hyper)  # refuses hyperparameters
             full = {}
         else:
-            _optax.check_optimizer_name(optimizer, "optimizer_type", _NAMES)
-            full = _optax.check_hyperparameters(optimizer, **hyper)
-        _optax.check_rate_for(optimizer, params["learning_rate"])
+            engine.check_optimizer_name(optimizer, "optimizer_type", _NAMES)
+            full = engine.check_hyperparameters(optimizer, **hyper)
+        engine.check_rate_for(optimizer, params["learning_rate"])
         _checks.check_int(params["epochs"], "epochs", minimum=1)
         _checks.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
-        if optimizer in _optax.LINESEARCH_OPTIMIZERS and params["batch_size"] is not None:
+        if optimizer in engine.LINESEARCH_OPTIMIZERS and params["batch_size"] is not None:
             raise ValueError(
                 f"batch_size={params['batch_size']!r}: optimizer_type={optimizer!r} trains on "
                 "the full batch (its line search evaluates the whole objective); use batch_size=None"
             )
-        _data.check_loss(params["loss"])
-        _checks.check_bool(params["fit_intercept"], "fit_intercept")
+        self._check_model_params(params)
         _checks.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
         _checks.check_seed(params["random_state"], "random_state")
         _checks.check_bool(params["use_jit"], "use_jit")
@@ -227,14 +229,14 @@ class JAXOptimizer(LinearEstimator):
         device = device if device is not None else jax.devices()[0]
         with jax.enable_x64(pdt == jnp.float64):
             if streams(X, self.batch_size):
-                if self.optimizer_type in _optax.LINESEARCH_OPTIMIZERS:
+                if self.optimizer_type in engine.LINESEARCH_OPTIMIZERS:
                     raise ValueError(
                         f"optimizer_type={self.optimizer_type!r} cannot train on a data source: "
                         "its line search evaluates the whole objective at every trial step"
                     )
-                source, n, d = _jax_stream.prepare(self, X, y)
-                val = self._validation(validation_data, d)
-                return _jax_stream.fit(self, source, n, d, hyper, data_dtype, pdt, device, val)
+                source, n, d = _source_fit.prepare(self, X, y)
+                val = self._validation_data(validation_data, d)
+                return _source_fit.fit(self, source, n, d, hyper, data_dtype, pdt, device, val)
             return self._fit(X, y, hyper, data_dtype, pdt, device, validation_data)
 
     def _fit(self, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt: Any,
@@ -243,10 +245,10 @@ class JAXOptimizer(LinearEstimator):
         # exactly the rows holding a NaN or an infinity (0 * inf = NaN), so the initial loss
         # is finite when X is (and y, tested here); otherwise the exact test below decides
         X, y = self._fit_inputs(X, y, finite_X=False)
-        val = self._validation(validation_data, X.shape[1])
+        val = self._validation_data(validation_data, X.shape[1])
         n, d = X.shape
         batch_size = self.batch_size if self.batch_size is not None and self.batch_size < n else None
-        schedule, values = _optax.program_settings(
+        schedule, values = engine.program_settings(
             self.optimizer_type, self.learning_rate, self.tol, hyper
         )
         spec = Spec(
@@ -279,9 +281,9 @@ class JAXOptimizer(LinearEstimator):
         )
         validate = early = None
         if val is not None:
-            early = _validation.EarlyStopping(self.patience)
-            validate = _validation.Tracker(
-                _validation.Validation(_model.linear_loss(self.loss, self.fit_intercept), *val, device),
+            early = engine.EarlyStopping(self.patience)
+            validate = engine.Tracker(
+                engine.Validation(_model.linear_loss(self.loss, self.fit_intercept), *val, device),
                 early, np.full(self.epochs + 1, np.nan),
             )  # fmt: skip
             validate(0, {"w": np.zeros(d, pdt), "b": np.zeros((), pdt)})
@@ -296,7 +298,11 @@ class JAXOptimizer(LinearEstimator):
         while run["diverged"] and run["epochs"] > 0:
             # the program stops AT a diverged epoch (no per-epoch copy of the state to undo
             # it); the same program run again up to the epoch before gives that state
+            history = run["loss"], run["grad_norm"]
             run = self._run(prog, args, run["epochs"] - 1, None)
+            if run["params"] is None:  # diverged in the first epoch: the initial state
+                run.update(loss=history[0][:1], grad_norm=history[1][:1],
+                           params=jax.device_put({"w": run["w"], "b": run["b"]}, device))  # fmt: skip
         history = {"loss": run["loss"], "grad_norm": run["grad_norm"]}
         if validate is not None:
             history["val_loss"] = np.asarray(validate.losses[: run["epochs"] + 1], history["loss"].dtype)
@@ -310,49 +316,33 @@ class JAXOptimizer(LinearEstimator):
         )  # fmt: skip
         return self
 
-    def _validation(self, validation_data: Any, n_features: int) -> tuple[Any, int] | None:
-        if validation_data is None:
-            return None
-        return _validation.check_validation_data(validation_data, n_features, self.loss,
-                                                 getattr(self, "classes_", None))  # fmt: skip
-
     def _run(self, prog: Any, args: tuple, epochs: int, bar: Any, validate: Any = None) -> dict[str, Any]:
-        """Run ``epochs`` epochs from the start (at least one call: ``epochs=0`` gives the
-        initial evaluation) and read the results back in one transfer. ``validate``
-        (``_validation.Validation.epochs``): one epoch per call, the validation loss after
-        each; it may stop the run (patience)."""
+        """Run ``epochs`` epochs from the start through the training driver
+        (``accel.train.drive``: one call of the program for up to ``HIST_CAP`` epochs; calls
+        end at progress updates and, with validation data, at every epoch, where
+        ``validate`` may stop the run) and read the results back. ``epochs=0``: the
+        initial state (the history of one evaluation is the caller's)."""
         S = prog.loop.steps_per_epoch
-        chunk = HIST_CAP
-        if bar is not None:
-            chunk = min(chunk, max(1, math.ceil(epochs / _PROGRESS_UPDATES)))
-        if validate is not None:
-            chunk = 1
-        carry, histories, done = prog.fresh_carry(), [], 0
-        while True:
-            stop = min(done + chunk, epochs)
-            carry, history, flags, params = prog.call(carry, *args, np.int32(stop * S))
-            histories.append(history)
-            if bar is not None or validate is not None:  # one host sync per chunk, none per step
-                now = int(carry.step) // S
-                if bar is not None:
-                    bar.update(now - done)
-                    bar.set_postfix(loss=f"{float(carry.loss):.4g}", refresh=False)
-                if validate is not None and now == stop and not bool(flags[2]):
-                    if validate(now, {"w": params[0], "b": params[1]}):
-                        break  # patience: no better validation loss for that many epochs
-                if now < stop:
-                    break  # stopped early: tol or divergence
-            done = stop
-            if done >= epochs:
-                break
-        (step, converged, diverged), (w, b), hists = jax.device_get((flags, params, histories))
+        every = (max(1, math.ceil(epochs / _PROGRESS_UPDATES)) * S,) if bar is not None else ()
+        hist = engine.RunHistory.empty(epochs)
+        feed = engine.Resident(prog.call, *args, put_stop=np.int32, get=jax.device_get,
+                               params=lambda carry, extra: {"w": extra[0][0], "b": extra[0][1]})  # fmt: skip
+        carry = engine.drive(feed, prog.fresh_carry(), engine.Run(hist, epochs * S, S, every, bar=bar,
+                                                                  validate=validate))  # fmt: skip
+        if feed.extra:
+            (w, b), step, converged, diverged = jax.device_get((feed.extra[0], carry.step, carry.converged, carry.diverged))
+            params = {"w": feed.extra[0][0], "b": feed.extra[0][1]}
+        else:  # no call: the initial parameters
+            tree = prog.layout.tree(carry.train.params)
+            w, b = np.asarray(tree["w"]), np.asarray(tree["b"])
+            step, converged, diverged = 0, False, False
+            params = None
         k = int(step) // S  # epochs whose state the carry holds
-        # the initial evaluation, then each call's epochs (every call but the last is full)
-        both = np.concatenate([hists[0][:, :1]] + [h[:, 1 : chunk + 1] for h in hists], axis=1)
         return {
             "epochs": k, "converged": bool(converged), "diverged": bool(diverged),
-            "w": w, "b": b, "params": {"w": params[0], "b": params[1]},
-            "loss": both[0, : k + 1], "grad_norm": both[1, : k + 1],
+            "w": w, "b": b, "params": params,
+            "loss": hist.losses[: k + 1].astype(prog.param_dtype),
+            "grad_norm": hist.grad_norms[: k + 1].astype(prog.param_dtype),
         }  # fmt: skip
 
     def _label(self) -> str:

@@ -1,36 +1,19 @@
-"""What one device contributes to a step's gradient and to an epoch's loss.
+"""The linear model's objective for the training engine: analytic sums, no autodiff.
 
-A device's share of one optimizer step is a batch of ``(k, m)`` rows (every leaf of the data
-with a leading ``(k, m)``) and its 0/1 ``mask`` (padding slots are 0). Its contribution,
-accumulated locally over the ``k`` micro-batches with ``lax.scan`` and *without* any
-cross-device communication, is the flat vector
-
-.. code-block:: text
-
-    v = sum_j [ scale * sum_i mask_ij * ∇ℓ(p, x_ij) / N,   sum_i mask_ij * ℓ(p, x_ij) / N ]
-
-where ``N`` is the number of real rows in the whole optimizer step (all devices, all
-micro-batches). Summing ``v`` over devices gives the scaled gradient of the mean loss of the
-step's global batch and that mean loss: exactly the k-times-larger batch. Two objectives
-compute the per-row terms:
-
-* :class:`LinearObjective`: the linear model, with the analytic sums of
-  ``accel.linear._model.loss_and_grad_sums`` (two matrix-vector products per micro-batch);
-* :class:`PerExampleObjective`: any ``loss_fn(params, batch)`` that is the mean of per-row
-  terms, evaluated per example (a ``vmap`` over batches of one row, so padded rows can be
-  masked) and differentiated with ``jax.grad``.
-
-Both compute in the compute dtype (``_precision``) and return float32 (or the parameters'
-float64) sums. ``vary`` marks zero initial carries as device-varying inside ``shard_map``.
+A device's share of one optimizer step is a batch of ``(k, m)`` rows and its 0/1 mask; its
+contribution is the flat vector ``[scale * Σ mask ∇ℓ / N..., Σ mask ℓ / N]`` accumulated over
+the ``k`` micro-batches (the engine's objective contract, ``accel.train.PerExampleObjective``
+for any ``loss_fn``). For ``z = X @ w + b`` the sums are ``accel.linear._model``'s
+``loss_and_grad_sums``: two matrix-vector products per micro-batch, no per-example ``vmap``.
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from accel.linear._objective import PerExampleObjective
-    >>> loss = lambda w, b: jnp.mean((b["x"] * w - b["y"]) ** 2)
-    >>> data = {"x": jnp.array([1.0, 2.0, 3.0]), "y": jnp.zeros(3)}
-    >>> obj = PerExampleObjective(loss)
-    >>> float(obj.loss_sum(jnp.float32(1.0), data, jnp.array([True, False, True]), 2, jnp.float32))
-    10.0
+    >>> from accel.linear._objective import LinearObjective
+    >>> obj = LinearObjective("mse", True)
+    >>> params = {"w": jnp.zeros(1), "b": jnp.zeros(())}
+    >>> value, grads = obj.sums(params, jnp.array([[1.0], [2.0]]), jnp.array([1.0, 3.0]), None, jnp.float32)
+    >>> float(value), float(grads["w"][0]), float(grads["b"])
+    (5.0, -7.0, -4.0)
 """
 
 from __future__ import annotations
@@ -43,87 +26,13 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from accel.linear import _model
-from accel.linear._precision import cast_floating
+from accel.train import accumulate
 
-__all__ = ["LinearObjective", "PerExampleObjective", "chunked", "gather", "per_example_losses"]
-
-
-def gather(data: Any, rows: jax.Array) -> Any:
-    """Rows ``rows`` (``-1`` read as row 0, to be masked) of every leaf of ``data``."""
-    safe = jnp.maximum(rows, 0)
-    return jax.tree.map(lambda a: a[safe], data)
+__all__ = ["LinearObjective"]
 
 
-def _same(x: jax.Array) -> jax.Array:
+def _same(x: Any) -> Any:
     return x
-
-
-def per_example_losses(loss_fn: Callable, params: Any, batch: Any) -> jax.Array:
-    """``[loss_fn(params, batch[i:i+1]) for i]`` as one ``vmap``."""
-    return jax.vmap(lambda ex: loss_fn(params, jax.tree.map(lambda a: a[None], ex)))(batch)
-
-
-def _accumulate(micro: Callable, params: Any, batch: Any, mask: jax.Array, vary: Callable) -> jax.Array:
-    """Sum ``micro(batch_j, mask_j)`` (flat vectors) over the ``k`` micro-batches, one scan."""
-    flat, _ = ravel_pytree(params)
-
-    def body(acc, xs):
-        return acc + micro(*xs), None
-
-    acc, _ = jax.lax.scan(body, vary(jnp.zeros(flat.size + 1, flat.dtype)), (batch, mask))
-    return acc
-
-
-def chunked(mask: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
-    """Row indices ``(ceil(R / chunk), chunk)`` of ``R = len(mask)`` rows and their validity
-    (``mask``; the padding of the last chunk is invalid), for a ``lax.scan`` over chunks that
-    gathers one chunk at a time (memory of one chunk, not a copy of the data)."""
-    R = mask.shape[0]
-    c = max(1, min(chunk, R))
-    count = -(-R // c)
-    rows = jnp.minimum(jnp.arange(count * c, dtype=jnp.int32), R - 1)
-    valid = (jnp.arange(count * c) < R) & mask[rows]
-    return rows.reshape(count, c), valid.reshape(count, c)
-
-
-class PerExampleObjective(NamedTuple):
-    """Any ``loss_fn(params, batch) -> mean loss of the batch`` (per-row terms, no batch statistics)."""
-
-    loss_fn: Callable[[Any, Any], jax.Array]
-
-    def _masked_sum(self, params, batch, mask, compute_dtype) -> jax.Array:
-        losses = per_example_losses(
-            self.loss_fn, cast_floating(params, compute_dtype), cast_floating(batch, compute_dtype)
-        ).astype(jnp.float32)
-        return jnp.sum(jnp.where(mask, losses, 0.0))
-
-    def local_vector(
-        self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same
-    ) -> jax.Array:
-        """The device's flat ``[scaled gradient..., loss]`` contribution ``v`` (module doc)."""
-
-        def micro(b, m):
-            def objective(p):
-                part = self._masked_sum(p, b, m, compute_dtype) / count
-                return part * scale, part
-
-            (_, part), grads = jax.value_and_grad(objective, has_aux=True)(params)
-            g, _ = ravel_pytree(grads)
-            return jnp.concatenate([g.astype(jnp.float32), part[None]])
-
-        return _accumulate(micro, params, batch, mask, vary)
-
-    def loss_sum(self, params, data, mask, chunk, compute_dtype, vary: Callable = _same) -> jax.Array:
-        """``sum`` of the per-example losses of the rows of ``data`` where ``mask`` is true,
-        in chunks of ``chunk`` rows (one ``vmap`` each), float32."""
-        rows, valid = chunked(mask, chunk)
-
-        def body(total, xs):
-            r, m = xs
-            return total + self._masked_sum(params, gather(data, r), m, compute_dtype), None
-
-        total, _ = jax.lax.scan(body, vary(jnp.float32(0.0)), (rows, valid))
-        return total
 
 
 class LinearObjective(NamedTuple):
@@ -136,6 +45,8 @@ class LinearObjective(NamedTuple):
     loss: str
     fit_intercept: bool
     scaled: bool = False
+    # the full-data evaluation gives the gradient too (evaluation_sums, grad_norm)
+    full_gradient = True
 
     def sums(self, params, X, y, weight, compute_dtype, scale=None, row_blocks: int = 1):
         """``(Σ loss, {'w': Σ r x, 'b': Σ r})`` in the parameters' dtype ``p``.
@@ -174,4 +85,13 @@ class LinearObjective(NamedTuple):
             g, _ = ravel_pytree(grads)
             return jnp.concatenate([g, value[None]]) / count.astype(g.dtype)
 
-        return _accumulate(micro, params, batch, mask, vary)
+        return accumulate(micro, params, batch, mask, vary)
+
+    def evaluation_sums(self, params, rows, weight, compute_dtype, row_blocks: int = 1):
+        """:meth:`sums` of rows ``{'X', 'y'}`` (the engine's full-data evaluation)."""
+        return self.sums(params, rows["X"], rows["y"], weight, compute_dtype, row_blocks=row_blocks)
+
+    @staticmethod
+    def grad_norm(grad: Any, xp: Any = jnp) -> Any:
+        """The norm of the whole gradient ``{'w', 'b'}`` (``sqrt(gw·gw + gb²)``)."""
+        return _model.grad_norm(grad["w"], grad["b"], xp)

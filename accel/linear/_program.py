@@ -1,357 +1,199 @@
-"""The one training program: epochs of mini-batches, ``tol``, divergence, history.
+"""``JAXOptimizer``'s compiled program: one per static specification, cached; a fit is one call.
 
-Every trainer of the project runs this loop: ``JAXOptimizer`` (one device) and every strategy
-of ``ParallelTrainer`` (data, model and pipeline parallel, any backend). A strategy plugs in
-:class:`Parts` (how one optimizer step and one full-data evaluation are computed on its
-devices); the loop owns everything else:
+The program is the one training loop (``_program.build_loop``) on the single-device parts
+of ``_flat_step``, wrapped so that a fit costs one dispatch and nothing eager around it:
 
 .. code-block:: text
 
-    while step < stop and not (converged or diverged or halted):
-        e = step // S                          (S optimizer steps per epoch)
-        order = orders of epoch e              (drawn in the program, a block of epochs at a time)
-        run the steps of epoch e up to stop    (Parts.step)
-        at the end of the epoch:
-            L_e, g_e = Parts.evaluate(params)  (full-data loss and gradient)
-            history[e] = L_e, |g_e|
-            diverged  = the rule of _stopping  (then keep the state of the epoch before,
-                                               or leave that to the caller: keep_last_good)
-            converged = L_{e-1} - L_e <= tol * |L_{e-1}|   (when tol is set)
+    program(carry, data, key, hyper, stop) -> (carry, history, (w, b))
+        a fresh carry (started = False): the optimizer state is built here, tx.init(params),
+        from the traced hyperparameters (the host sends zeros of its shapes)
+        run the loop up to global step `stop`
+        history: the loop's (the loss and gradient norm at init and at each epoch end)
+        (w, b): the parameters as the estimator's pytree (views of the vector)
 
-One call (``run``) is one XLA program running all epochs up to ``stop``, a traced bound: the
-number of epochs, the learning rate and every optimizer hyperparameter, ``tol`` and the seed
-are arguments, never constants, so a second fit with other values reuses the executable.
-The history of one call is a fixed buffer of ``hist_cap`` epochs (:class:`History`); runs
-longer than that are several calls of the same program.
+The host side is the one training driver (``accel.train.drive``), as for every trainer.
 
-The row order of epoch ``e`` is ``accel._orders``' (the same bits in every trainer). With
-``partial_epochs`` a call may stop inside an epoch (checkpoints at any step).
+Everything a user may change between fits without new shapes is an argument (learning
+rate, hyperparameter values, ``tol``, the seed, the number of epochs), so the compiled
+program is reused; :class:`Spec` is exactly what is static (the cache key). The host side
+sends NumPy arrays (the carry's zeros, the scalars) straight to the executable, which places
+them on its device in one go.
 
 Example:
-    >>> import jax.numpy as jnp, numpy as np, optax
-    >>> from accel.linear._program import LoopSpec, Parts, TrainState, build_loop, init_carry
-    >>> spec = LoopSpec(n_rows=1, steps_per_epoch=1, order_block=0, hist_cap=8, has_tol=False,
-    ...                 partial_epochs=False)
-    >>> def step(tx, data, train, ctx, index, boundary):  # gradient descent on (w - 3)^2 / 2
-    ...     updates, opt = tx.update(boundary[1], train.opt_state, train.params)
-    ...     return train._replace(params=optax.apply_updates(train.params, updates), opt_state=opt)
-    >>> def evaluate(data, train):
-    ...     w = train.params
-    ...     return 0.5 * (w - 3.0) ** 2, w - 3.0, jnp.abs(w - 3.0)
-    >>> parts = Parts(make_tx=lambda h: optax.sgd(h["learning_rate"]), epoch_context=lambda d, o: None,
-    ...               step=step, evaluate=evaluate, grad_template=jnp.zeros_like)
-    >>> run = build_loop(spec, parts)
-    >>> w = jnp.float32(0.0)
-    >>> carry = init_carry(spec, TrainState.fresh(w, optax.sgd(0.5).init(w)), jnp.float32(0), jnp.float32)
-    >>> carry, hist = run(carry, None, None, {"learning_rate": jnp.float32(0.5)}, jnp.int32(3))
-    >>> float(hist.loss_init), np.asarray(hist.loss[:3]).tolist(), float(carry.train.params)
-    (4.5, [1.125, 0.28125, 0.0703125], 2.625)
+    >>> import jax.numpy as jnp, numpy as np
+    >>> from accel.linear._program import Spec, get_program
+    >>> spec = Spec("sgd", 0.0, "mse", True, n=4, d=1, batch_size=None, has_tol=False,
+    ...             data_dtype=jnp.float32, param_dtype=jnp.float32, device=None)
+    >>> prog, compile_s = get_program(spec)
+    >>> data = {"X": np.array([[1.0], [2.0], [3.0], [4.0]], np.float32), "y": np.ones(4, np.float32)}
+    >>> carry, history, (w, b) = prog.call(
+    ...     prog.fresh_carry(), data, None, prog.hyper({"learning_rate": 0.1, "tol": 0.0}), np.int32(2))
+    >>> [round(float(v), 4) for v in [history.loss_init, *history.loss[:2]]], int(carry.step)
+    ([0.5, 0.0769, 0.0635], 2)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-from accel import _keys, _orders
-from accel.linear import _stopping
-from accel.linear._precision import LossScale, all_finite, update_loss_scale
+from accel import _cache, _orders, _plan
+from accel import train as engine
+from accel.linear import _inplace
+from accel.linear._flat_step import ParamLayout, single_device_parts
+from accel.train import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
 
-__all__ = [
-    "HIST_CAP",
-    "Carry",
-    "History",
-    "LoopSpec",
-    "Parts",
-    "StepIndex",
-    "TrainState",
-    "apply_gradients",
-    "build_loop",
-    "init_carry",
-]
-
-# epoch boundaries recorded per call: a run of up to HIST_CAP epochs is ONE dispatch
-HIST_CAP = 4096
+__all__ = ["Program", "Spec", "get_program"]
 
 
-class LoopSpec(NamedTuple):
-    """Static configuration of the loop (part of the compiled program's identity)."""
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """Everything static about one compiled program (its cache key)."""
 
-    n_rows: int  # length of an epoch's order (all rows, all processes)
-    steps_per_epoch: int  # S
-    order_block: int  # epochs of orders drawn per call of _orders.epoch_orders; 0: no order
-    hist_cap: int  # epoch boundaries one call records
-    has_tol: bool  # stop at the tol rule (tol is a traced argument)
-    partial_epochs: bool  # a call may end inside an epoch
-    # False: the data are fed a block of steps at a time (an input pipeline): the call runs
-    # steps only, and the host evaluates at epoch boundaries (accel.linear._stream)
-    evaluate: bool = True
-    # False: a diverged epoch is NOT undone in the program (no per-epoch select of the whole
-    # state): the loop stops with that epoch's state, step and loss in the carry, and the
-    # caller recovers the epoch before by running the same program again up to it
-    keep_last_good: bool = True
-    record_skipped: bool = True  # History.counter (False: left at 0, one write less per epoch)
+    optimizer: Any  # a name, or a user's optax.GradientTransformation
+    schedule: Any  # a callable learning rate, or 0.0 (then the rate is a traced scalar)
+    loss: str
+    fit_intercept: bool
+    n: int
+    d: int
+    batch_size: int | None  # None: full batch
+    has_tol: bool
+    data_dtype: Any
+    param_dtype: Any
+    device: Any  # the jax.Device the program runs on (None: JAX's default)
+    row_blocks: int = 1  # of the full-data gradient, see _model.rmatvec
+    in_place: bool = False  # X arrives as _inplace.InPlaceRows (full batch, NumPy X, CPU)
 
+    @property
+    def layout(self) -> ParamLayout:
+        # the table's rules are element-wise: one vector; a user's transformation: its pytree
+        return ParamLayout(self.d, flat=isinstance(self.optimizer, str))
 
-class StepIndex(NamedTuple):
-    """Where a step is: epoch ``e``, step ``s`` of the epoch, global step ``e * S + s``, and
-    the global step at which this call started (a fed block's first step)."""
-
-    epoch: jax.Array
-    step: jax.Array
-    global_step: jax.Array
-    first: jax.Array
-
-
-class TrainState(NamedTuple):
-    """What the optimizer steps change (all of it is checkpointed)."""
-
-    params: Any
-    opt_state: Any
-    loss_scale: LossScale | tuple  # () without loss scaling
-    bad_step: jax.Array  # int32: -1, or the first step with a non-finite loss (nan_policy='raise')
-    skipped: jax.Array  # int32: steps skipped since the start (non-finite loss or gradients)
-
-    @classmethod
-    def fresh(cls, params: Any, opt_state: Any, loss_scale: Any = ()) -> TrainState:
-        return cls(params, opt_state, loss_scale, jnp.int32(-1), jnp.int32(0))
+    @property
+    def line_search(self) -> bool:
+        return self.optimizer in engine.LINESEARCH_OPTIMIZERS
 
 
-class Carry(NamedTuple):
-    """The loop's state between calls (donated to the next call)."""
+class Program(NamedTuple):
+    """A compiled (or, with ``use_jit=False``, eager) program and what a fit needs around it."""
 
-    train: TrainState
-    step: jax.Array  # int32: optimizer steps completed
-    loss: jax.Array  # full-data loss at the last epoch boundary
-    grad: Any  # full-data gradient there (full-batch steps reuse it), or ()
-    loss0: jax.Array  # the loss at initialisation (the divergence rule's reference)
-    converged: jax.Array
-    diverged: jax.Array
-    started: jax.Array  # the initial evaluation is done (the first call does it)
-    orders: jax.Array  # (order_block, n_rows) int32: orders of epochs orders_first, ...
-    orders_first: jax.Array  # int32; -1: none drawn yet
+    call: Callable[..., Any]  # (carry, data, key_data, hyper, stop) -> (carry, history, (w, b))
+    loop: LoopSpec
+    carry0: Any  # the carry at step 0, NumPy (optimizer state: zeros the program replaces)
+    param_dtype: Any
+    layout: ParamLayout  # how the carry holds the parameters
 
+    def fresh_carry(self) -> Any:
+        """A new copy of the carry at step 0 (NumPy; the program builds the optimizer state)."""
+        return jax.tree.map(np.copy, self.carry0)
 
-class History(NamedTuple):
-    """What one call records at the epoch boundaries it reaches: index ``i`` is the end of
-    epoch ``e0 + i`` where ``e0 = step // S`` at the call's start (NaN / 0 where not reached).
-    ``loss_init``/``grad_norm_init``: the evaluation at the initial parameters when this call
-    made it (the first call), else NaN."""
-
-    loss: jax.Array  # (hist_cap,)
-    grad_norm: jax.Array  # (hist_cap,)
-    counter: jax.Array  # (hist_cap,) int32: TrainState.skipped at the boundary
-    loss_init: jax.Array
-    grad_norm_init: jax.Array
+    def hyper(self, values: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The traced scalars (learning rate, hyperparameters, tol) as NumPy scalars."""
+        return {k: np.asarray(v, self.param_dtype) for k, v in values.items()}
 
 
-class Parts(NamedTuple):
-    """What a strategy plugs into the loop; every function is traceable.
-
-    ``make_tx(hyper)``: the optax transformation from the traced hyperparameters.
-    ``epoch_context(data, order)``: computed once per epoch from its row order (``None``
-    when ``LoopSpec.order_block == 0``); passed to every step of the epoch.
-    ``step(tx, data, train, ctx, index, boundary) -> train``: one optimizer step;
-    ``boundary = (loss, grad)`` is the full-data evaluation at the last epoch boundary (a
-    full-batch step may use it).
-    ``evaluate(data, train) -> (loss, grad, grad_norm)``: full-data loss, gradient (or ``()``)
-    and its norm (or NaN).
-    ``grad_template(params)``: zeros with the structure of ``evaluate``'s gradient.
-    ``halted(train)``: stop now (``nan_policy='raise'`` saw a non-finite loss), or ``None``.
-    ``nonfinite_diverges``: ``False`` under ``nan_policy='skip'``, where rows with
-    non-finite losses are expected (their steps are skipped): only an exploding finite loss
-    is then divergence.
-    """
-
-    make_tx: Callable[[dict], optax.GradientTransformation]
-    epoch_context: Callable[[Any, Any], Any]
-    step: Callable[..., TrainState]
-    evaluate: Callable[[Any, TrainState], tuple[Any, Any, Any]]
-    grad_template: Callable[[Any], Any]
-    halted: Callable[[TrainState], jax.Array] | None = None
-    nonfinite_diverges: bool = True
-
-
-def init_carry(spec: LoopSpec, train: TrainState, grad: Any, loss_dtype: Any) -> Carry:
-    """The carry at step 0 (host or device arrays): the first call evaluates the initial
-    parameters. ``grad`` has the structure of ``Parts.evaluate``'s gradient (zeros)."""
-    nan = np.asarray(np.nan, loss_dtype)
-    rows = spec.order_block if spec.order_block else 0
-    return Carry(
-        train=train,
-        step=np.int32(0),
-        loss=nan,
-        grad=grad,
-        loss0=nan.copy(),
-        converged=np.bool_(False),
-        diverged=np.bool_(False),
-        started=np.bool_(False),
-        orders=np.zeros((rows, spec.n_rows if rows else 0), np.int32),
-        orders_first=np.int32(-1),
+def _parts(spec: Spec):
+    lay = _plan.Layout(n_rows=spec.n, n_shards=1, group_devices=1,
+                       batch_size=spec.batch_size or spec.n, accum=1)  # fmt: skip
+    loop = LoopSpec(
+        n_rows=spec.n,
+        steps_per_epoch=lay.steps_per_epoch,
+        order_block=0 if spec.batch_size is None else _orders.order_block(spec.n),
+        hist_cap=HIST_CAP,
+        has_tol=spec.has_tol,
+        partial_epochs=False,
+        keep_last_good=False,  # a diverged fit runs again up to the epoch before (the estimator)
+        record_skipped=False,  # no step is ever skipped here
     )
+    layout = spec.layout
+    make_tx = engine.transformation_factory(
+        spec.optimizer, spec.schedule, spec.fit_intercept, spec.d + 1 if layout.flat else None
+    )
+    parts = single_device_parts(
+        layout, spec.loss, spec.fit_intercept, spec.param_dtype, n=spec.n,
+        batch_size=spec.batch_size, make_tx=make_tx, line_search=spec.line_search,
+        row_blocks=spec.row_blocks,
+    )  # fmt: skip
+    return loop, parts
 
 
-def _select(flag: jax.Array, old: Any, new: Any) -> Any:
-    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), old, new)
+def _wrap(loop: LoopSpec, parts, layout: ParamLayout) -> Callable[..., Any]:
+    run = build_loop(loop, parts)
 
-
-def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, History]]:
-    """``run(carry, data, key, hyper, stop) -> (carry, history)`` (not jitted: the caller
-    jits, pmaps or shard_maps it). ``key`` is the raw data of ``K(seed)``
-    (``[seed >> 32, seed & 0xFFFFFFFF]``, uint32, a plain array every backend can
-    place); ``hyper`` a dict of traced scalars (``'tol'`` among them when ``has_tol``);
-    ``stop`` the global step to stop at."""
-    S = spec.steps_per_epoch
-    block = spec.order_block
-
-    def start(c: Carry, data: Any):
-        loss, grad, gnorm = parts.evaluate(data, c.train)
-        loss = loss.astype(c.loss.dtype)
-        c = c._replace(
-            loss=loss, grad=grad, loss0=loss, started=jnp.bool_(True),
-            diverged=_stopping.diverged(loss, loss, jnp, nonfinite=parts.nonfinite_diverges),
-        )  # fmt: skip
-        return c, loss, jnp.asarray(gnorm, loss.dtype)
-
-    def run(carry: Carry, data: Any, key_data: Any, hyper: dict, stop: jax.Array):
+    def program(carry, data, key_data, hyper, stop):
         tx = parts.make_tx(hyper)
-        key = None if key_data is None else jax.random.wrap_key_data(key_data, impl=_keys.DEFAULT_IMPL)
-        nan = jnp.full((), jnp.nan, carry.loss.dtype)
-        if spec.evaluate:
-            carry, loss_init, gnorm_init = jax.lax.cond(
-                carry.started, lambda c: (c, nan, nan), lambda c: start(c, data), carry
-            )
-        else:
-            loss_init = gnorm_init = nan
-        first_epoch = carry.step // S
-        first_step = carry.step
-        cap = spec.hist_cap
-        hist = History(
-            loss=jnp.full(cap, jnp.nan, carry.loss.dtype),
-            grad_norm=jnp.full(cap, jnp.nan, carry.loss.dtype),
-            counter=jnp.zeros(cap, jnp.int32),
-            loss_init=loss_init,
-            grad_norm_init=gnorm_init,
-        )
+        train = carry.train
+        opt = jax.lax.cond(carry.started, lambda: train.opt_state, lambda: tx.init(train.params))
+        carry, hist = run(carry._replace(train=train._replace(opt_state=opt)), data, key_data, hyper, stop)
+        tree = layout.tree(carry.train.params)
+        return carry, hist, (tree["w"], tree["b"])
 
-        def going(state):
-            c, _ = state
-            ok = (c.step < stop) & ~c.converged & ~c.diverged
-            if parts.halted is not None:
-                ok = ok & ~parts.halted(c.train)
-            return ok
-
-        def epoch(state):
-            c, h = state
-            e = c.step // S
-            orders, first, order = c.orders, c.orders_first, None
-            if block:
-                inside = (first >= 0) & (e >= first) & (e < first + block)
-                orders, first = jax.lax.cond(
-                    inside,
-                    lambda: (orders, first),
-                    lambda: (_orders.epoch_orders(key, e, spec.n_rows, block), e),
-                )
-                order = orders[e - first]
-            ctx = parts.epoch_context(data, order)
-
-            def one(s, train):
-                index = StepIndex(e, s, e * S + s, first_step)
-                return parts.step(tx, data, train, ctx, index, (c.loss, c.grad))
-
-            if spec.partial_epochs:
-                s1 = jnp.minimum(S, stop - e * S)
-                train = jax.lax.fori_loop(c.step - e * S, s1, one, c.train)
-            else:
-                s1 = S
-                train = one(jnp.int32(0), c.train) if S == 1 else jax.lax.fori_loop(0, S, one, c.train)
-            step = e * S + s1
-            moved = c._replace(train=train, step=step, orders=orders, orders_first=first)
-
-            def boundary(_):
-                loss, grad, gnorm = parts.evaluate(data, train)
-                bad = _stopping.diverged(loss, c.loss0, jnp, nonfinite=parts.nonfinite_diverges)
-                if parts.halted is not None:  # a halted run stops as it is (the caller raises)
-                    bad = bad & ~parts.halted(train)
-                conv = c.converged  # False here (the loop runs while it is): kept, not rewritten
-                if spec.has_tol:
-                    conv = _stopping.converged(c.loss, loss, hyper["tol"], jnp) & ~bad
-                i = e - first_epoch
-                h2 = h._replace(
-                    loss=h.loss.at[i].set(loss),
-                    grad_norm=h.grad_norm.at[i].set(gnorm),
-                    counter=h.counter.at[i].set(train.skipped) if spec.record_skipped else h.counter,
-                )
-                if not spec.keep_last_good:  # the caller undoes a diverged epoch (LoopSpec)
-                    return moved._replace(loss=loss, grad=grad, converged=conv, diverged=bad), h2
-                kept = moved._replace(
-                    train=_select(bad, c.train, train),
-                    step=jnp.where(bad, c.step, step),
-                    loss=jnp.where(bad, c.loss, loss),
-                    grad=_select(bad, c.grad, grad),
-                    converged=conv,
-                    diverged=bad,
-                )
-                return kept, h2
-
-            if not spec.evaluate:  # fed data: the host evaluates at the boundary
-                return moved, h
-            if spec.partial_epochs:
-                return jax.lax.cond(s1 == S, boundary, lambda _: (moved, h), None)
-            return boundary(None)
-
-        return jax.lax.while_loop(going, epoch, (carry, hist))
-
-    return run
+    return program
 
 
-def apply_gradients(
-    train: TrainState,
-    grads: Any,
-    loss: jax.Array,
-    index: StepIndex,
-    optimizer: optax.GradientTransformation,
-    *,
-    nan_policy: str | None,
-    loss_scale: str | float,
-    grads_ok: jax.Array | None = None,
-) -> TrainState:
-    """One optimizer update from the (unscaled) gradients of the step's batch.
+def _carry0(spec: Spec, loop: LoopSpec, parts) -> Any:
+    """The NumPy carry at step 0; the optimizer state is zeros of ``tx.init``'s shapes."""
+    params = spec.layout.zeros(spec.param_dtype, np)
+    tx = parts.make_tx({"learning_rate": 1.0, **dict.fromkeys(engine.ALL_HYPERPARAMETERS, 0.5)})
+    opt = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(tx.init, params))
+    train = TrainState(params, opt, (), np.int32(-1), np.int32(0))
+    grad = jax.tree.map(np.zeros_like, params)
+    return init_carry(loop, train, grad, spec.param_dtype)
 
-    ``nan_policy=None``: a plain update (non-finite values surface in the next evaluation,
-    where the divergence rule stops the loop). ``'raise'``: a non-finite loss records
-    ``bad_step`` and freezes the state (the caller raises); ``'skip'``: such steps are skipped
-    and counted. In both, steps with non-finite gradients (a loss-scale overflow) are skipped
-    and the dynamic loss scale is updated (``update_loss_scale``). ``grads_ok`` overrides
-    ``all_finite(grads)`` (sharded strategies pass the flag reduced over devices).
-    """
-    updates, new_opt = optimizer.update(grads, train.opt_state, train.params)
-    new_params = optax.apply_updates(train.params, updates)
-    if nan_policy is None:
-        return train._replace(params=new_params, opt_state=new_opt)
-    loss_ok = jnp.isfinite(loss)
-    grads_ok = all_finite(grads) if grads_ok is None else grads_ok
-    active = train.bad_step < 0
-    ok = active & loss_ok & grads_ok
-    if nan_policy == "raise":
-        bad_step = jnp.where(active & ~loss_ok, index.global_step, train.bad_step)
-        skip = active & loss_ok & ~grads_ok  # gradient overflow under loss scaling
+
+def _lower_args(spec: Spec, loop: LoopSpec, carry0: Any) -> tuple:
+    """Shapes of every argument, placed on ``spec.device``."""
+    sharding = None if spec.device is None else jax.sharding.SingleDeviceSharding(spec.device)
+
+    def struct(a, dtype=None):
+        return jax.ShapeDtypeStruct(np.shape(a), dtype or np.asarray(a).dtype, sharding=sharding)
+
+    if spec.in_place:
+        X = _inplace.shapes(spec.n, spec.d, spec.data_dtype, spec.row_blocks, sharding)
     else:
-        bad_step = train.bad_step
-        skip = active & ~ok
-    scale = train.loss_scale
-    if isinstance(scale, LossScale):
-        new_scale = update_loss_scale(scale, loss_ok & grads_ok, loss_scale)
-        scale = jax.tree.map(lambda a, b: jnp.where(active, a, b), new_scale, scale)
-    return TrainState(
-        params=_select(ok, new_params, train.params),
-        opt_state=_select(ok, new_opt, train.opt_state),
-        loss_scale=scale,
-        bad_step=bad_step,
-        skipped=train.skipped + skip.astype(jnp.int32),
-    )
+        X = struct(np.empty((spec.n, spec.d), np.int8), spec.data_dtype)
+    data = {"X": X, "y": struct(np.empty(spec.n, np.int8), spec.data_dtype)}
+    key = None if loop.order_block == 0 else struct(np.zeros(2, np.uint32))
+    names = ("learning_rate", "tol", *_own_names(spec))
+    hyper = {k: struct(np.float32(0), spec.param_dtype) for k in names}
+    return jax.tree.map(struct, carry0), data, key, hyper, struct(np.int32(0))
+
+
+def get_program(spec: Spec, use_jit: bool = True) -> tuple[Program, float]:
+    """``(program, compile seconds)`` for ``spec`` (0.0 when cached, in the library's one
+    cache ``accel._cache``; always 0.0 eagerly)."""
+    key = ("JAXOptimizer", spec, use_jit, jax.config.jax_enable_x64)
+    timed: list[float] = []
+    prog, _ = _cache.cached(key, lambda: _build(spec, use_jit, timed))
+    return prog, timed[0] if timed else 0.0
+
+
+def _build(spec: Spec, use_jit: bool, timed: list[float]) -> Program:
+    loop, parts = _parts(spec)
+    carry0 = _carry0(spec, loop, parts)
+    program = _wrap(loop, parts, spec.layout)
+    t0 = time.perf_counter()
+    if use_jit:
+        args = _lower_args(spec, loop, carry0)
+        call = jax.jit(program, donate_argnums=0).lower(*args).compile()
+    else:
+
+        def call(*args):
+            with jax.disable_jit():
+                return program(*args)
+
+    timed.append((time.perf_counter() - t0) if use_jit else 0.0)
+    return Program(call, loop, carry0, spec.param_dtype, spec.layout)
+
+
+def _own_names(spec: Spec) -> tuple[str, ...]:
+    if not isinstance(spec.optimizer, str):
+        return ()
+    return tuple(engine.check_hyperparameters(spec.optimizer))
+

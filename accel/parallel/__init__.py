@@ -8,21 +8,22 @@
 The layer-list model format of the last two: ``params = [{'w': (in, out), 'b': (out,)}, ...]``
 with ``loss_fn = mlp_loss(head, activation)`` (parameters from ``init_mlp``).
 
-The batch plan, the objectives, mixed precision and the training loop itself are the
-engine's (``accel.linear.engine``), shared with ``JAXOptimizer``.
+The batch plan, the objectives, mixed precision, the training loop and the host driver
+that runs it are the training engine's (``accel.train``), shared with ``JAXOptimizer``.
 """
 
 # Layout: private modules, one concept each.
-# - _trainer: the estimator (parameters, fit, train, the compiled-program cache);
-# - _runner: the host side of a run (program calls, history, checkpoints, resume checks);
-# - _data_parallel: the one training program (accel.linear.engine) on each backend
+# - _trainer: the estimator (parameters, fit, train), wiring a strategy's program to the
+#   engine's one host driver (accel.train.drive);
+# - _resume: checkpoints of a run and the fingerprints that guard resume;
+# - _data_parallel: the one training program (accel.train) on each backend
 #   (pmap, shard_map, jit);
 # - _model_parallel, _pipeline_parallel: how those strategies split the model;
 # - _sharded: the step of the two, on the same training program;
 # - _mlp: the layer-list MLP format (mlp_loss, init_mlp);
 # - _checkpoint: atomic checkpoint directories;
-# - _fed, _loops, _inputs, _programs: streaming from a data source, the host loops, the
-#   input checks and batch plan, the process-wide cache of compiled programs.
+# - _source, _inputs, _programs: training on a data source (the streamed feed), the
+#   input checks and batch plan, the compiled programs in the library's one cache.
 
 from accel.parallel._mlp import MLPLoss, init_mlp, mlp_loss
 from accel.parallel._trainer import ParallelTrainer

@@ -35,7 +35,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from accel.linear import engine
+from accel import _plan
+from accel import train as engine
+from accel.linear import LinearObjective
 
 __all__ = ["AXIS", "BACKENDS", "Program", "ProgramSpec", "build_program"]
 
@@ -46,7 +48,7 @@ AXIS = "dev"
 class ProgramSpec(NamedTuple):
     """Static configuration of a compiled program (hashable)."""
 
-    layout: engine.Layout
+    layout: _plan.Layout
     loop: engine.LoopSpec
     compute_dtype: str
     loss_scale: str | float
@@ -94,9 +96,9 @@ def build_program(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     lay = spec.layout
-    linear = getattr(loss_fn, "linear_model", None)
-    if linear is not None:
-        objective = engine.LinearObjective(*linear, scaled=spec.loss_scale != 1.0)
+    model = getattr(loss_fn, "linear_model", None)
+    if model is not None:
+        objective = LinearObjective(*model, scaled=spec.loss_scale != 1.0)
     else:
         objective = engine.PerExampleObjective(loss_fn)
     mesh = Mesh(np.array(devices), (AXIS,))
@@ -221,7 +223,7 @@ def _stacked_put(mesh: Mesh, devices: list[jax.Device]):
     return put
 
 
-def sharded_put(mesh: Mesh, devices: list[jax.Device], lay: engine.Layout):
+def sharded_put(mesh: Mesh, devices: list[jax.Device], lay: _plan.Layout):
     """Data leaves ``(rows, ...)`` of this process -> global arrays ``(D, R, ...)`` sharded
     over the devices: each local device gets its block of ``R`` rows (``_plan``; the last
     block of a group zero-padded). ``rows`` is ``N`` (one group: every process passes all
@@ -252,7 +254,7 @@ def sharded_put(mesh: Mesh, devices: list[jax.Device], lay: engine.Layout):
     return put
 
 
-def sharded_spec(mesh: Mesh, devices: list[jax.Device], lay: engine.Layout):
+def sharded_spec(mesh: Mesh, devices: list[jax.Device], lay: _plan.Layout):
     """What :func:`sharded_put` makes of the data leaves, as ``jax.ShapeDtypeStruct``:
     ``(D, R, ...)`` sharded over the devices."""
     sharding = NamedSharding(mesh, P(AXIS))

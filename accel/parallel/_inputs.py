@@ -17,9 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from accel import _checks
+from accel import _checks, _plan
+from accel import train as engine
+from accel._checks import array_is_finite
 from accel._migration import check_foreign_keywords
-from accel.linear import engine
 
 __all__ = [
     "NAN_POLICIES",
@@ -30,7 +31,6 @@ __all__ = [
     "check_trainer_params",
     "devices",
     "layout",
-    "linear_loss",
 ]
 
 NAN_POLICIES = ("raise", "skip")
@@ -72,8 +72,6 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
     compute = engine.check_compute_dtype(params["compute_dtype"])
     engine.check_loss_scale(params["loss_scale"], compute)
     _checks.check_choice(params["nan_policy"], "nan_policy", NAN_POLICIES)
-    engine.check_loss(params["loss"])
-    _checks.check_bool(params["fit_intercept"], "fit_intercept")
     _checks.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
     _checks.check_bool(params["progress"], "progress")
     _checks.check_path(params["checkpoint_dir"], "checkpoint_dir", allow_none=True)
@@ -93,7 +91,6 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
     return full
 
 
-linear_loss = engine.linear_loss  # the built-in model as a loss_fn
 
 
 def devices(n_devices: int | None) -> list[jax.Device]:
@@ -124,7 +121,7 @@ def check_params(params: Any) -> Any:
                 f"params must hold floating-point arrays only (they are trained in float32), "
                 f"got a leaf of dtype {a.dtype}"
             )
-        if not engine.array_is_finite(a):
+        if not array_is_finite(a):
             raise ValueError("params contains NaN or infinity")
         out.append(a.astype(np.float32))
     return jax.tree.unflatten(jax.tree.structure(params), out)
@@ -150,7 +147,7 @@ def check_data(data: Any, *, finite: bool = True) -> tuple[Any, int]:
         raise ValueError("data has no rows")
     if finite:
         for path, a in zip(jax.tree_util.tree_flatten_with_path(data)[0], arrays, strict=True):
-            if not engine.array_is_finite(a):
+            if not array_is_finite(a):
                 raise ValueError(
                     f"data{jax.tree_util.keystr(path[0])} contains NaN or infinity (with "
                     "nan_policy='skip' the steps that read such rows are skipped instead)"
@@ -176,7 +173,7 @@ def check_loss_fn(loss_fn: Any, params: Any, data: Any) -> None:
 
 
 def layout(n_rows: int, n_devices: int, batch_size: int | None, accum: int,
-           data_is_local: bool) -> engine.Layout:  # fmt: skip
+           data_is_local: bool) -> _plan.Layout:  # fmt: skip
     """The batch plan (``accel._plan``): with ``data_is_local`` each process's rows are
     a group held by its own devices, else all rows are one group over all devices."""
     n_groups = jax.process_count() if data_is_local else 1
@@ -193,7 +190,7 @@ def layout(n_rows: int, n_devices: int, batch_size: int | None, accum: int,
         raise ValueError(f"{n_devices} devices cannot be split over {n_groups} processes")
     n_global = n_rows * n_groups
     batch = n_global if batch_size is None else min(batch_size, n_global)
-    return engine.Layout(
+    return _plan.Layout(
         n_rows=n_rows, n_shards=n_groups, group_devices=n_devices // n_groups,
         batch_size=batch, accum=accum,
     )  # fmt: skip

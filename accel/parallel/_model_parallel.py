@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from accel.linear import engine
+from accel.linear import loss_value
 from accel.parallel._data_parallel import AXIS, Program, ProgramSpec
 from accel.parallel._mlp import ACTIVATIONS, MLPLoss, check_layers
 from accel.parallel._sharded import (
@@ -94,7 +94,7 @@ def _linear_layout(n: int, loss: str, fit_intercept: bool, params, opt_state) ->
         one = jnp.ones(1, jnp.float32)
         # the loss of each row from its full prediction z_i: accel.linear._model on X = [[z_i]], w = [1]
         return jax.vmap(
-            lambda zi, yi: engine.loss_value(
+            lambda zi, yi: loss_value(
                 zi[None, None], yi[None], one, b.astype(jnp.float32), loss=loss, xp=jnp
             )
         )(z, batch["y"].astype(jnp.float32))

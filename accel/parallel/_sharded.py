@@ -2,7 +2,7 @@
 
 Unlike data parallelism, every device reads *all* rows of a step and holds only a *part of
 the parameters* (and of the optimizer state). A strategy describes its split with a
-:class:`Layout`; this module runs it with the same batch plan, training loop (``accel.linear.engine``), loss
+:class:`Layout`; this module runs it with the same batch plan, training loop (``accel.train``), loss
 scaling, ``nan_policy`` and train state as ``_data_parallel`` (one ``jax.jit(jax.shard_map(...))``).
 
 Per optimizer step, on every device:
@@ -15,8 +15,8 @@ Per optimizer step, on every device:
    (shard_map's autodiff transposes the forward collectives), accumulated with ``lax.scan``;
 3. one scalar all-reduce: the count of non-finite gradient entries, so every device takes
    the same update-or-skip decision;
-4. the optimizer update of the local shards (``accel.linear.engine.apply_gradients``). This is
-   exact for element-wise optimizers (every optimizer of ``accel.linear._optax``); an optimizer
+4. the optimizer update of the local shards (``accel.train.apply_gradients``). This is
+   exact for element-wise optimizers (every optimizer of ``accel.train._optax``); an optimizer
    whose state does not mirror the parameters is refused by the layouts.
 """
 
@@ -31,7 +31,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from accel.linear import engine
+from accel import _plan
+from accel import train as engine
 from accel.parallel._data_parallel import AXIS, Program, ProgramSpec
 
 __all__ = [
@@ -200,8 +201,8 @@ def build_sharded_program(
         return total / n_global, (), jnp.float32(jnp.nan)
 
     def step(tx, data, train, order, index, boundary):
-        rows = engine.step_rows(order, index.step, 0, lay)
-        count = engine.step_count(index.step, lay)
+        rows = _plan.step_rows(order, index.step, 0, lay)
+        count = _plan.step_count(index.step, lay)
         scale = train.loss_scale.scale if scaled else jnp.float32(1.0)
         grads, loss = accumulate(train.params, data, rows, count, scale)
         if scaled:

@@ -3,7 +3,7 @@
 Length: the class docstring documents every constructor parameter, the strategies and the
 history (about 80 lines); the code is the constructor, ``fit``/``train`` and the one run
 method that wires a strategy's program, the checkpoints, the input pipeline and validation
-to the host loops of ``_loops``."""
+to the training engine's one host driver (``accel.train.drive``)."""
 
 from __future__ import annotations
 
@@ -17,17 +17,18 @@ import optax
 
 from accel import _checks, _keys, _orders
 from accel import distributed as _dist
+from accel import train as engine
 from accel._progress import progress_bar
-from accel.linear import engine
+from accel._sklearn import keeps_state_on_error
+from accel.linear import LinearEstimator, decision_function, linear_loss
 from accel.parallel import (
     _checkpoint,
-    _fed,
     _inputs,
-    _loops,
     _model_parallel,
     _pipeline_parallel,
     _programs,
-    _runner,
+    _resume,
+    _source,
 )
 from accel.parallel._data_parallel import Program, ProgramSpec, build_program
 
@@ -42,7 +43,7 @@ STRATEGIES: dict[str, Callable[..., Program]] = {
 _PROGRESS_CHUNKS = 20
 
 
-class ParallelTrainer(engine.LinearEstimator):
+class ParallelTrainer(LinearEstimator):
     """Parallel training of a pytree model over devices (and hosts): data, model or pipeline.
 
     The global batch of every optimizer step (``batch_size * grad_accum_steps`` rows of the
@@ -55,9 +56,10 @@ class ParallelTrainer(engine.LinearEstimator):
 
         g = (1/N) Σ_{i in step} ∇ loss(params, x_i),    params, opt_state = optimizer(g, ...)
 
-    exactly as one device would (to float32 rounding): the step and the training loop are
-    ``JAXOptimizer``'s (``accel.linear.engine``), run sharded. Parameters and optimizer state
-    are float32; the loss and its gradient are computed in ``compute_dtype``.
+    exactly as one device would (to float32 rounding): the step, the training loop and the
+    host driver are ``JAXOptimizer``'s (the training engine, ``accel.train``), run sharded.
+    Parameters and optimizer state are float32; the loss and its gradient are computed in
+    ``compute_dtype``.
 
     With ``strategy='model_parallel'`` or ``'pipeline_parallel'`` every device reads all
     rows of the step and holds a part of the parameters (and of the optimizer state)
@@ -185,13 +187,15 @@ class ParallelTrainer(engine.LinearEstimator):
     # -- parameters ----------------------------------------------------------------------
     def _check_params(self, params: dict[str, Any]) -> dict[str, float]:
         """Validate a parameter set; return the optimizer's full hyperparameters."""
-        return _inputs.check_trainer_params(params, set(self._get_param_names()))
+        full = _inputs.check_trainer_params(params, set(self._get_param_names()))
+        self._check_model_params(params)
+        return full
 
     def _backend(self) -> str:
         return self.backend if self.backend is not None else _inputs.STRATEGY_BACKENDS[self.strategy][0]
 
     # -- public entry points -----------------------------------------------------------
-    @engine.keeps_state_on_error
+    @keeps_state_on_error
     def fit(
         self, X: Any, y: Any = None, *, validation_data: Any = None, resume: bool = False,
         data_is_local: bool = False, allow_new_hyperparameters: bool = False,
@@ -228,27 +232,24 @@ class ParallelTrainer(engine.LinearEstimator):
         shard.
         """
         hyper = self._check_params(self.get_params())
-        source = _fed.source_for_fit(X, y, self.batch_size)
+        source = _source.source_for_fit(X, y, self.batch_size)
         if source is None:
             X, y = self._fit_inputs(X, y)
             data = {"X": np.asarray(X, dtype=np.float32), "y": np.asarray(y, dtype=np.float32)}
             d = data["X"].shape[1]
         else:
-            data, (_, d) = None, _fed.check_linear_source(source, self.loss)
-            self._source_inputs(d)
-        if validation_data is not None:
-            validation_data = engine.check_validation_data(
-                validation_data, d, self.loss, getattr(self, "classes_", None))
+            data, (_, d) = None, self._source_fit_inputs(source)
+        validation_data = self._validation_data(validation_data, d)
         params = {"w": np.zeros(d, np.float32), "b": np.zeros((), np.float32)}
         self._run(
-            _inputs.linear_loss(self.loss, self.fit_intercept), params, data,
+            linear_loss(self.loss, self.fit_intercept), params, data,
             self._make_tx(self.fit_intercept, None), hyper, self.epochs, self.batch_size,
             resume, data_is_local, allow_new_hyperparameters, fit=True, source=source,
             validation=validation_data,
         )  # fmt: skip
         return self
 
-    @engine.keeps_state_on_error
+    @keeps_state_on_error
     def train(
         self,
         loss_fn: Callable[[Any, Any], jax.Array],
@@ -293,9 +294,9 @@ class ParallelTrainer(engine.LinearEstimator):
         batch_size = self.batch_size if batch_size is None else _checks.check_int(
             batch_size, "batch_size", minimum=1
         )  # fmt: skip
-        source = _fed.source_for_train(data, batch_size)
+        source = _source.source_for_train(data, batch_size)
         if eval_data is not None:
-            template = _fed.template(source, False) if source is not None else data
+            template = _source.template(source, False) if source is not None else data
             eval_data = engine.check_eval_data(eval_data, template)
         return self._run(
             loss_fn, params, data, self._make_tx(False, optimizer), hyper, epochs, batch_size,
@@ -305,7 +306,7 @@ class ParallelTrainer(engine.LinearEstimator):
 
     def _decision(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
-        return engine.decision_function(X, self.coef_, self.intercept_, xp=np)
+        return decision_function(X, self.coef_, self.intercept_, xp=np)
 
     def _make_tx(self, fit_intercept: bool, optimizer: Any) -> Any:
         if optimizer is not None:
@@ -325,9 +326,9 @@ class ParallelTrainer(engine.LinearEstimator):
         self._check_validation_use(validation)
         devices = _inputs.devices(self.n_devices)
         params = _inputs.check_params(params)
-        if source is not None:  # streamed through the input pipeline (_fed)
-            _fed.check_run(self.strategy, data_is_local, batch_size)
-            data, n_rows = _fed.template(source, fit), len(source)
+        if source is not None:  # streamed through the input pipeline (_source)
+            _source.check_run(self.strategy, data_is_local, batch_size)
+            data, n_rows = _source.template(source, fit), len(source)
         else:
             data, n_rows = _inputs.check_data(data, finite=self.nan_policy != "skip")
         _inputs.check_loss_fn(loss_fn, params, data)
@@ -363,20 +364,16 @@ class ParallelTrainer(engine.LinearEstimator):
             "random_state": int(self.random_state), "n_shards": lay.n_shards,
         }  # fmt: skip
         if self.checkpoint_dir is not None:  # one pass over every row: only when it is used
-            fingerprint["data"] = _runner.any_digest(data if source is None else source)
-            fingerprint["validation"] = None if validation is None else _runner.any_digest(validation[0])
-        hyper_print = _runner.hyperparameter_fingerprint(self.get_params(), hyper, loss_fn)
-        hist = _runner.RunHistory.empty(epochs)
+            fingerprint["data"] = _resume.any_digest(data if source is None else source)
+            fingerprint["validation"] = None if validation is None else _resume.any_digest(validation[0])
+        hyper_print = _resume.hyperparameter_fingerprint(self.get_params(), hyper, loss_fn)
+        hist = engine.RunHistory.empty(epochs)
         early = None if validation is None else engine.EarlyStopping(self.patience)
         key_data = np.asarray(jax.random.key_data(_keys.seed_key(self.random_state)))
-        fed = None
+        loader = None
         if source is not None:
-            fed = _fed.FedRun(
-                loader=_fed.loader(source, lay, self.random_state, devices,
-                                   check_finite=self.nan_policy != "skip"),
-                fit=fit, tol=self.tol,
-                nonfinite_diverges=self.nan_policy != "skip",
-            )  # fmt: skip
+            loader = _source.loader(source, lay, self.random_state, devices,
+                                    check_finite=self.nan_policy != "skip")  # fmt: skip
         placed: dict[str, Any] = {}
 
         def place(program, shapes_only=False):
@@ -386,12 +383,12 @@ class ParallelTrainer(engine.LinearEstimator):
                 fresh = engine.init_carry(pspec.loop, train, program.grad_template(params), np.float32)
                 carry = fresh
                 if resume:
-                    carry = _runner.restore(self.checkpoint_dir, fresh, hist, fingerprint,
+                    carry = _resume.restore(self.checkpoint_dir, fresh, hist, fingerprint,
                                             hyper_print, allow_new_hyperparameters, early)  # fmt: skip
                 placed.update(step=int(carry.step), carry=carry)
             carry = placed["carry"]
-            if fed is not None:
-                inputs = program.put_fed(*_fed.zero_block(fed), 1)
+            if loader is not None:
+                inputs = program.put_fed(*_source.zero_block(loader, fit), 1)
             else:
                 inputs = program.data_spec(data) if shapes_only else program.put_data(data)
             args = (program.put_carry(carry), inputs, program.put_args(key_data),
@@ -401,7 +398,7 @@ class ParallelTrainer(engine.LinearEstimator):
             return args
 
         def shapes(program):  # resident data: compiled from their shapes first
-            if fed is not None or program.data_spec is None:
+            if loader is not None or program.data_spec is None:
                 return None
             return place(program, shapes_only=True)
 
@@ -423,14 +420,11 @@ class ParallelTrainer(engine.LinearEstimator):
             validate = engine.Tracker(engine.Validation(loss_fn, *validation, mine), early, hist.val_losses)
             if g == 0:
                 validate(0, placed["carry"].train.params)
-        every = [total] + ([self.checkpoint_every] if self.checkpoint_every else [])
-        if self.progress:
-            every.append(max(1, epochs // _PROGRESS_CHUNKS) * S)
-        run = _loops.Run(
-            hist=hist, total=total, S=S, n_global=lay.n_global, every=every,
-            checkpoint_every=self.checkpoint_every,
+        every = (max(1, epochs // _PROGRESS_CHUNKS) * S,) if self.progress else ()
+        run = engine.Run(
+            hist=hist, total=total, S=S, every=every, checkpoint_every=self.checkpoint_every,
             save=None if self.checkpoint_dir is None else functools.partial(
-                _runner.save, self.checkpoint_dir, S=S, seed=self.random_state,
+                _resume.save, self.checkpoint_dir, S=S, seed=self.random_state,
                 fingerprint=fingerprint, hyperparameters=hyper_print, keep=self.keep_checkpoints,
                 early=early),
             bar=self._progress_bar(epochs, g // S), validate=validate,
@@ -439,16 +433,22 @@ class ParallelTrainer(engine.LinearEstimator):
         # a lost peer process becomes a PeerLostError naming it (accel.distributed.guard)
         with _dist.guard():
             try:
-                if fed is None:
-                    carry = _loops.resident(program, compiled, placed["args"], g, run)
+                if loader is None:
+                    _, data_dev, key_dev, hyper_dev, _ = placed["args"]
+                    feed = engine.Resident(compiled, data_dev, key_dev, hyper_dev, put_stop=program.put_args,
+                                           get=program.get,
+                                           params=lambda carry, extra: program.get(carry.train.params))  # fmt: skip
                 else:
-                    carry = _loops.fed(program, compiled, fed, placed["carry"], placed["args"], params, run)
+                    feed = _source.feed(program, compiled, placed["args"], loader, fit=fit, total=total,
+                                        n_global=lay.n_global, template=params, tol=self.tol,
+                                        nonfinite_diverges=self.nan_policy != "skip")  # fmt: skip
+                carry = feed.host(engine.drive(feed, placed["args"][0], run, g))
             finally:
                 if run.bar is not None:
                     run.bar.close()
         return self._finish(carry, hist, lay, epochs, fit=fit, early=early)
 
-    def _finish(self, carry: engine.Carry, hist: _runner.RunHistory, lay, epochs: int, *,
+    def _finish(self, carry: engine.Carry, hist: engine.RunHistory, lay, epochs: int, *,
                 fit: bool, raise_at: int | None = None, early=None):  # fmt: skip
         """Set the fitted attributes from the final carry; returns ``(params, history)``."""
         S = lay.steps_per_epoch

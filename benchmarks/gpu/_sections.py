@@ -128,7 +128,7 @@ def jax_optimizer(ctx: Any) -> dict[str, Any]:
     ``X.T @ (z - y)``; row ``i`` of the residual needs only row ``i`` of X, so one streaming
     pass suffices (``passes = 1``; the n + d vectors are negligible). Mini-batch: every row once
     for the steps, and once more for the full-data loss that ``history_`` records after each
-    epoch (``passes = 2``). The engine (``accel.linear._single``: one ``X @ w`` and one
+    epoch (``passes = 2``). The engine (``accel.linear._flat_step``: one ``X @ w`` and one
     ``r @ X`` per full-data evaluation, each its own XLA dot) reads X twice per evaluation:
     ``engine_passes`` = 2 (full batch: the step reuses the evaluation's gradient) and 3
     (mini-batch: the steps gather every row once, then the evaluation's two products), and

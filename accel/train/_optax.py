@@ -31,7 +31,7 @@ the same numbers). For ``adamw`` the intercept is masked out of the weight decay
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from accel.linear._optax import make_optimizer
+    >>> from accel.train._optax import make_optimizer
     >>> tx = make_optimizer("adam", 0.01, True, b2=0.99)
     >>> params = {"w": jnp.zeros(3), "b": jnp.zeros(())}
     >>> state = tx.init(params)
@@ -48,7 +48,7 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
-from accel.linear._data import check_learning_rate
+from accel._checks import check_positive_real
 
 __all__ = [
     "ALL_HYPERPARAMETERS",
@@ -58,6 +58,7 @@ __all__ = [
     "OPTIMIZER_NAMES",
     "build_transformation",
     "check_hyperparameters",
+    "check_learning_rate",
     "check_optimizer_name",
     "check_rate_for",
     "decay_mask",
@@ -104,6 +105,13 @@ _RANGES: Mapping[str, tuple[float, bool, float, bool]] = MappingProxyType(
         "weight_decay": (0.0, True, math.inf, False),
     }
 )
+
+
+def check_learning_rate(learning_rate: object) -> Any:
+    """A number > 0, or a schedule (callable step -> learning rate), returned unchanged."""
+    if callable(learning_rate):
+        return learning_rate
+    return check_positive_real(learning_rate, "learning_rate")
 
 
 def check_optimizer_name(

@@ -43,13 +43,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from accel.linear import _data
-from accel.linear._stream import check_linear_source
+from accel._checks import array_is_finite
 
-__all__ = [
-    "CHUNK_ROWS", "EarlyStopping", "Tracker", "Validation", "check_eval_data", "check_source_rows",
-    "check_validation_data",
-]
+__all__ = ["CHUNK_ROWS", "EarlyStopping", "Tracker", "Validation", "check_eval_data", "check_source_rows"]
 
 CHUNK_ROWS = 1 << 14
 
@@ -106,52 +102,6 @@ def _named(err: Exception, name: str) -> Exception:
     return type(err)(f"{name}: {err}")
 
 
-def check_validation_data(validation_data: Any, n_features: int, loss: str,
-                          classes: Any) -> tuple[Any, int]:  # fmt: skip
-    """``fit``'s ``validation_data``: ``(X_val, y_val)`` arrays (checked like ``X``/``y``;
-    for the logistic loss the labels must be among the fit's ``classes``, encoded 0/1), or
-    a data source / paths as ``fit`` takes them. Returns ``(data, n_rows)``: a mapping of
-    float32 arrays ``{'X', 'y'}`` or a source."""
-    from accel.data import as_source, is_source_like
-
-    name = "validation_data"
-    if not is_source_like(validation_data):
-        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-            raise TypeError(
-                f"{name} must be a tuple (X_val, y_val) or a data source (accel.data), got "
-                f"{type(validation_data).__name__}"
-            )
-    pair = tuple(validation_data) if isinstance(validation_data, tuple | list) else (validation_data, None)
-    if is_source_like(pair[0]):  # the checks of a training source, then of every row
-        try:
-            source = as_source(*pair)
-            n, d = check_linear_source(source, loss)
-        except (TypeError, ValueError) as err:
-            raise _named(err, name) from None
-        if d != n_features:
-            raise ValueError(
-                f"{name}: X_val has {d} features, but the model is expecting {n_features} "
-                f"features as input (it was fitted with {n_features})"
-            )
-        check_source_rows(source, name)
-        return source, n
-    try:
-        X, y = _data.check_X_y(*pair, loss)
-        _data.check_X(X, n_features, name="X_val", who="the model")
-    except (TypeError, ValueError) as err:
-        raise _named(err, name) from None
-    y = np.asarray(y)
-    if loss == "logistic":
-        known = np.isin(y, classes)
-        if not np.all(known):
-            raise ValueError(
-                f"{name}: y_val has labels {np.unique(y[~known])[:5].tolist()} not among the "
-                f"classes seen in fit {np.asarray(classes).tolist()}"
-            )
-        y = (y == classes[1]).astype(np.float32)
-    return {"X": np.asarray(X, np.float32), "y": np.asarray(y, np.float32)}, int(X.shape[0])
-
-
 def check_eval_data(eval_data: Any, template: Any) -> tuple[Any, int]:
     """``train``'s ``eval_data``: a pytree with the structure of the training data (its
     leaves' rows shaped like the training rows), or a source with the same columns.
@@ -185,7 +135,7 @@ def check_eval_data(eval_data: Any, template: Any) -> tuple[Any, int]:
                 f"{name}: a leaf of shape {a.shape} where the training data's rows are "
                 f"{np.shape(t)[1:]}"
             )
-        if a.dtype.kind == "f" and not _data.array_is_finite(a):
+        if a.dtype.kind == "f" and not array_is_finite(a):
             raise ValueError(f"{name} contains NaN or infinity")
     n = leaves[0].shape[0]
     if n == 0 or any(a.shape[0] != n for a in leaves):

@@ -1,4 +1,4 @@
-"""``JAXOptimizer``'s step and evaluation on one device, as :class:`~accel.linear._program.Parts`.
+"""``JAXOptimizer``'s step and evaluation on one device, as :class:`~accel.train._loop.Parts`.
 
 The loop is the one training program (``_program.build_loop``); the math is the shared
 linear objective (``_objective.LinearObjective.sums``, i.e. ``_model.loss_and_grad_sums``).
@@ -24,8 +24,8 @@ costs the line search's evaluations and nothing more.
 
 Example:
     >>> import jax.numpy as jnp, numpy as np
-    >>> from accel.linear._single import ParamLayout, single_device_parts
-    >>> from accel.linear._program import TrainState
+    >>> from accel.linear._flat_step import ParamLayout, single_device_parts
+    >>> from accel.train._loop import TrainState
     >>> layout = ParamLayout(d=1, flat=True)
     >>> parts = single_device_parts(layout, "mse", True, jnp.float32, n=4, batch_size=None,
     ...                             make_tx=None)
@@ -46,8 +46,8 @@ import optax
 
 from accel import _plan
 from accel.linear import _model
-from accel.linear._objective import LinearObjective, gather
-from accel.linear._program import Parts, StepIndex, TrainState, apply_gradients
+from accel.linear._objective import LinearObjective
+from accel.train import Parts, StepIndex, TrainState, apply_gradients, gather
 
 __all__ = ["ParamLayout", "single_device_parts"]
 

@@ -1,12 +1,8 @@
-"""The host side of a ParallelTrainer run: calls of the program, history, checkpoints, resume.
+"""Checkpoints of a ParallelTrainer run and the fingerprints that guard its resumption.
 
-One call of the compiled program runs optimizer steps ``[step, stop)``. The host cuts a run
-into calls only where it must: at checkpoints (``checkpoint_every`` optimizer steps, any
-position in an epoch), progress-bar updates, and every ``HIST_CAP`` epochs (the program's
-history buffer). After each call it merges the call's :class:`~accel.linear.engine.History`
-into the run's history (:class:`RunHistory`) and times the call.
-
-A checkpoint holds the program's whole carry (parameters, optimizer and loss-scale state,
+The training driver (``accel.train.drive``) writes a checkpoint at multiples of
+``checkpoint_every`` optimizer steps (any position in an epoch), on stopping and at the end;
+``resume=True`` reads the latest one back. A checkpoint holds the program's whole carry (parameters, optimizer and loss-scale state,
 step, the last evaluation, the stopping flags) except the cached epoch orders (they are a
 function of the seed and the epoch), plus the history so far and two fingerprints:
 
@@ -24,20 +20,18 @@ import math
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
 
 from accel import _keys
 from accel import distributed as _dist
-from accel.linear import engine
+from accel import train as engine
 from accel.parallel import _checkpoint
 
 __all__ = [
-    "RunHistory",
     "any_digest",
-    "chunk_ends",
     "data_digest",
     "hyperparameter_fingerprint",
     "restore",
@@ -128,87 +122,12 @@ def any_digest(data: Any) -> str:
     return source_digest(data) if hasattr(data, "read") else data_digest(data)
 
 
-class RunHistory(NamedTuple):
-    """Host-side history of a run (the program reports per call)."""
-
-    losses: np.ndarray  # float64[epochs + 1]: loss at init and after each epoch
-    grad_norms: np.ndarray  # float64[epochs + 1]
-    counter: np.ndarray  # int64[epochs + 1]: skipped steps since the start, at each boundary
-    epoch_time: np.ndarray  # float64[epochs]: seconds
-    wait_time: np.ndarray  # float64[epochs]: seconds the host waited for data (streamed runs)
-    val_losses: np.ndarray  # float64[epochs + 1]: validation loss (NaN without validation data)
-
-    @classmethod
-    def empty(cls, epochs: int) -> RunHistory:
-        return cls(
-            np.full(epochs + 1, np.nan), np.full(epochs + 1, np.nan),
-            np.zeros(epochs + 1, np.int64), np.zeros(epochs), np.zeros(epochs),
-            np.full(epochs + 1, np.nan),
-        )  # fmt: skip
-
-    def add_time(self, g0: int, g1: int, S: int, wall: float, wait: float) -> None:
-        """Spread ``wall`` and ``wait`` seconds of steps ``[g0, g1)`` over their epochs."""
-        epochs = len(self.epoch_time)
-        if g1 <= g0:
-            return
-        for e in range(g0 // S, min(math.ceil(g1 / S), epochs)):
-            share = (min(g1, (e + 1) * S) - max(g0, e * S)) / (g1 - g0)
-            self.epoch_time[e] += wall * share
-            self.wait_time[e] += wait * share
-
-    def record_fed(self, call: Any, S: int) -> None:
-        """Merge a call of a streamed run (``accel.linear._stream.Call``)."""
-        if call.epoch_end is not None:
-            e = call.g1 // S
-            if e < len(self.losses):
-                self.losses[e], self.grad_norms[e], self.counter[e] = call.epoch_end
-        self.add_time(call.g0, call.g1, S, call.wall_s, call.wait_s)
-
-    def record(self, hist: Any, g0: int, g1: int, S: int, dt: float) -> None:
-        """Merge the history of a call that moved the run from step ``g0`` to ``g1``."""
-        epochs = len(self.epoch_time)
-        if g0 == 0 and np.isfinite(hist.loss_init):
-            self.losses[0], self.grad_norms[0] = hist.loss_init, hist.grad_norm_init
-        e_first = g0 // S
-        for i in range(min(g1 // S, epochs) - e_first):
-            e = e_first + 1 + i
-            self.losses[e], self.grad_norms[e] = hist.loss[i], hist.grad_norm[i]
-            self.counter[e] = hist.counter[i]
-        self.add_time(g0, g1, S, dt, 0.0)
-
-    def as_dict(self, epochs_done: int, n_rows: int, S: int, loss_scale: float,
-                validation: bool = False) -> dict[str, Any]:  # fmt: skip
-        times = self.epoch_time[:epochs_done]
-        wait = self.wait_time[:epochs_done]
-        extra = {"val_loss": self.val_losses[: epochs_done + 1].astype(np.float32)} if validation else {}
-        return {
-            "loss": self.losses[: epochs_done + 1].astype(np.float32),
-            "grad_norm": self.grad_norms[: epochs_done + 1].astype(np.float32),
-            "skipped_steps": np.diff(self.counter[: epochs_done + 1]),
-            "step_time": times / S,
-            "samples_per_s": n_rows / np.maximum(times, 1e-12),
-            # per step: waiting for the input pipeline vs the rest (computing, dispatching)
-            "data_wait_time": wait / S,
-            "compute_time": (times - wait) / S,
-            "loss_scale": float(loss_scale),
-            **extra,
-        }
-
-
-def chunk_ends(g: int, total: int, S: int, every: list[int], cap_epochs: int):
-    """Global steps at which calls end: multiples of each period in ``every``, ``total``,
-    and at most ``cap_epochs`` epoch boundaries per call."""
-    while g < total:
-        g = min(min((g // e + 1) * e for e in every), total, (g // S + cap_epochs) * S)
-        yield g
-
-
 def _tree(carry: engine.Carry) -> engine.Carry:
     """The checkpointed part of the carry (without the cached epoch orders)."""
     return carry._replace(orders=(), orders_first=())
 
 
-def save(directory: str, carry: engine.Carry, hist: RunHistory, S: int, seed: int,
+def save(directory: str, carry: engine.Carry, hist: engine.RunHistory, S: int, seed: int,
          fingerprint: dict, hyperparameters: dict, keep: int, early: Any = None) -> None:  # fmt: skip
     """Write ``carry`` (host arrays) and the history as one atomic checkpoint (process 0);
     with validation data also the early-stopping state ``early`` and its best parameters."""
@@ -260,7 +179,7 @@ def _differences(saved: dict, now: dict) -> list[str]:
             if saved.get(k) != now.get(k)]  # fmt: skip
 
 
-def restore(directory: str, fresh: engine.Carry, hist: RunHistory, fingerprint: dict,
+def restore(directory: str, fresh: engine.Carry, hist: engine.RunHistory, fingerprint: dict,
             hyperparameters: dict, allow_new_hyperparameters: bool,
             early: Any = None) -> engine.Carry:  # fmt: skip
     """The latest checkpoint's carry (``fresh`` if there is none); fills ``hist`` (and the

@@ -4,7 +4,8 @@ When ``fit``/``train`` receive a data source (``accel.data``: paths or memory ma
 ``.npy`` files, shards, a random-access object) instead of arrays, no device holds the
 data: each process's input pipeline (``accel.data.StepLoader``) reads the rows its own
 devices need for the coming steps, a block of steps per program call, while the
-devices compute, and the host drives the epochs (``engine.run_stream``). The program is
+devices compute, and the host evaluates at the epoch ends (``accel.train.Streamed``, the
+one driver's feed of streamed data). The program is
 the resident one with ``ProgramSpec.fed``: the same steps, batch order, objective and
 stopping rules, so the parameters equal those of the same run on arrays (float32
 rounding); a checkpoint keeps the data position (the global step) like a resident run's.
@@ -15,18 +16,20 @@ Only ``strategy='data_parallel'`` streams; every process opens the same source
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import numpy as np
 
+from accel import _plan
+from accel import train as engine
 from accel.data import ArraySource, StepLoader, as_source, streams
-from accel.linear import engine
-from accel.linear.engine import check_linear_source
+from accel.linear import LinearObjective
 
-__all__ = ["FedRun", "check_linear_source", "check_run", "drive", "loader", "source_for_fit", "source_for_train"]
+__all__ = ["check_run", "feed", "loader", "source_for_fit", "source_for_train", "zero_block"]
 
 def source_for_fit(X: Any, y: Any, batch_size: int | None) -> Any | None:
     """The source ``fit(X, y)`` streams from (``accel.data.streams``), or ``None`` for
@@ -79,36 +82,26 @@ def template(source: Any, fit: bool) -> dict[str, np.ndarray]:
     return cast(source.read(np.zeros(1, np.int64)), fit)
 
 
-def loader(source: Any, lay: engine.Layout, seed: int, devices: list[jax.Device], **kw: Any) -> StepLoader:
+def loader(source: Any, lay: _plan.Layout, seed: int, devices: list[jax.Device], **kw: Any) -> StepLoader:
     """The input pipeline of this process: the global indices of its devices' rows."""
     mine = [i for i, d in enumerate(devices) if d.process_index == jax.process_index()]
     return StepLoader(source, lay, seed, mine, **kw)
 
 
-class FedRun(NamedTuple):
-    """What :func:`drive` needs besides the program."""
-
-    loader: StepLoader
-    fit: bool  # the built-in linear model (the evaluation returns its gradient)
-    tol: float | None
-    nonfinite_diverges: bool
-
-
-def zero_block(run: FedRun) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def zero_block(loader: StepLoader, fit: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A block of the program's input shape (to compile it before any data are read)."""
-    cols, valid = run.loader.read_step(0)
-    cols = cast(cols, run.fit)
-    T = run.loader.block
+    cols, valid = loader.read_step(0)
+    cols = cast(cols, fit)
+    T = loader.block
     return ({k: np.zeros((T, *v.shape), v.dtype) for k, v in cols.items()},
             np.zeros((T, *valid.shape), bool))  # fmt: skip
 
 
-def drive(program: Any, compiled: Any, run: FedRun, carry: engine.Carry, args: tuple, *,
-          total: int, S: int, n_global: int, params_template: Any, ends: list[int],
-          on_call: Callable[[engine.StreamCall], bool]) -> engine.Carry:  # fmt: skip
-    """Train from the host ``carry`` to step ``total`` (or a stopping rule), calling
-    ``on_call`` after every program call (it returns True to stop there); returns the final
-    host carry."""
+def feed(program: Any, compiled: Any, args: tuple, loader: StepLoader, *, fit: bool, total: int,
+         n_global: int, template: Any, tol: float | None, nonfinite_diverges: bool) -> engine.Streamed:  # fmt: skip
+    """The driver's feed of a streamed run: ``program`` (a strategy's, ``ProgramSpec.fed``)
+    and its ``compiled`` executable, fed by ``loader``; ``args`` the placed first call's
+    arguments (key and hyperparameters are reused)."""
     _, _, key_dev, hyper_dev, _ = args
 
     def steps(carry_dev, block, key, hyper, stop):
@@ -117,19 +110,13 @@ def drive(program: Any, compiled: Any, run: FedRun, carry: engine.Carry, args: t
     programs = engine.StreamPrograms(
         steps=steps,
         evaluate=program.evaluate,
-        put_block=lambda b: program.put_fed(cast(b.columns, run.fit), b.valid, 1),
-        put_chunk=lambda c: program.put_fed(cast(c.columns, run.fit), c.valid, 0),
+        put_block=lambda b: program.put_fed(cast(b.columns, fit), b.valid, 1),
+        put_chunk=lambda c: program.put_fed(cast(c.columns, fit), c.valid, 0),
         put_carry=program.put_carry,
         get=program.get,
         params=program.params,
     )  # fmt: skip
-    last = None
-    for call in engine.run_stream(
-        programs, carry, run.loader, key_dev, hyper_dev, total=total, steps_per_epoch=S,
-        n_global=n_global, template=params_template, linear=run.fit,
-        tol=run.tol, nonfinite_diverges=run.nonfinite_diverges, ends=iter(ends),
-    ):  # fmt: skip
-        last = call.carry
-        if on_call(call):
-            break
-    return carry if last is None else program.get(last)
+    grad_norm = functools.partial(LinearObjective.grad_norm, xp=np) if fit else None
+    return engine.Streamed(programs, loader, key_dev, hyper_dev, total=total, n_global=n_global,
+                           template=template, grad_norm=grad_norm, tol=tol,
+                           nonfinite_diverges=nonfinite_diverges)  # fmt: skip

@@ -1,10 +1,12 @@
 """``JAXOptimizer.fit`` on a data source: the one-device programs of streamed training.
 
 The data stay in the source (``accel.data``: a memory-mapped file, shards, any
-random-access object); the input pipeline reads each step's batch while the device computes
-(``accel.linear._stream``). The steps are ``JAXOptimizer``'s: the same data-parallel step on
-one device (``_step``, ``fed=True``), the same loop, order, objective and stopping rules, so
-a fit of a source equals the fit of the same rows as arrays (up to float32 rounding).
+random-access object); the input pipeline reads each step's batch while the device computes,
+and the engine's one host driver runs the program with its streamed feed
+(``accel.train.drive``, ``accel.train.Streamed``), as for ``ParallelTrainer``. The steps are
+the engine's data-parallel step on one device (``fed=True``), with the same loop, order,
+objective and stopping rules, so a fit of a source equals the fit of the same rows as
+arrays (up to float32 rounding).
 
 Example:
     >>> import numpy as np, os, tempfile
@@ -28,12 +30,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from accel import _cache, _keys, _plan
+from accel import train as engine
+from accel._progress import progress_bar
 from accel.data import StepLoader, as_source
-from accel.linear import _model, _optax, _stream
+from accel.linear import _model
 from accel.linear._objective import LinearObjective
-from accel.linear._program import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
-from accel.linear._step import data_parallel_parts, one_device
-from accel.linear._validation import EarlyStopping, Tracker, Validation
+from accel.train import (
+    HIST_CAP,
+    EarlyStopping,
+    LoopSpec,
+    Tracker,
+    TrainState,
+    Validation,
+    build_loop,
+    data_parallel_parts,
+    init_carry,
+    one_device,
+)
 
 __all__ = ["fit", "prepare"]
 
@@ -52,7 +65,7 @@ def _build(optimizer: Any, schedule: Any, loss: str, fit_intercept: bool, n: int
     params = {"w": jnp.zeros(d, param_dtype), "b": jnp.zeros((), param_dtype)}
     parts = data_parallel_parts(
         lay, LinearObjective(loss, fit_intercept),
-        make_tx=_optax.transformation_factory(optimizer, schedule, fit_intercept),
+        make_tx=engine.transformation_factory(optimizer, schedule, fit_intercept),
         compute_dtype=param_dtype, loss_scale=1.0, nan_policy=None, params_template=params,
         fed=True, **one_device(),
     )  # fmt: skip
@@ -67,8 +80,7 @@ def prepare(est: Any, X: Any, y: Any) -> tuple[Any, int, int]:
     source = as_source(X, y)
     if est.batch_size is None:
         raise ValueError("a streamed fit needs batch_size (the full batch would hold the whole data set)")
-    n, d = _stream.check_linear_source(source, est.loss)
-    est._source_inputs(d)
+    n, d = est._source_fit_inputs(source)
     return source, n, d
 
 
@@ -79,7 +91,7 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
     attributes."""
     put = functools.partial(jax.device_put, device=device)
     batch = min(est.batch_size, n)
-    schedule, values = _optax.program_settings(est.optimizer_type, est.learning_rate, est.tol, hyper)
+    schedule, values = engine.program_settings(est.optimizer_type, est.learning_rate, est.tol, hyper)
     lay, parts, (steps, evaluate) = _programs(est.optimizer_type, schedule, est.loss, est.fit_intercept,
                                               n, d, batch, pdt, device)  # fmt: skip
     hyper_arrays = {k: put(jnp.asarray(v, pdt)) for k, v in values.items()}
@@ -97,7 +109,7 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
         cols = {k: put(jnp.asarray(v[0], data_dtype if k == "X" else pdt)) for k, v in chunk.columns.items()}
         return {"block": cols, "valid": put(chunk.valid[0])}
 
-    programs = _stream.Programs(
+    programs = engine.StreamPrograms(
         steps=steps, evaluate=evaluate, put_block=put_block, put_chunk=put_chunk,
         put_carry=lambda c: jax.device_put(c, device), get=lambda x: jax.tree.map(np.asarray, x),
         params=lambda c: c.train.params,
@@ -106,28 +118,29 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
     S = lay.steps_per_epoch
     total = est.epochs * S
     key = put(jax.random.key_data(_keys.seed_key(est.random_state)))
-    losses, norms = [], []
+    hist = engine.RunHistory.empty(est.epochs)
     early = validate = None
     if validation is not None:
         early = EarlyStopping(est.patience)
         validate = Tracker(Validation(_model.linear_loss(est.loss, est.fit_intercept), *validation, device),
-                           early, np.full(est.epochs + 1, np.nan))  # fmt: skip
-    last = None
-    for call in _stream.run(programs, carry, loader, key, hyper_arrays, total=total,
-                            steps_per_epoch=S, n_global=n, template=params,
-                            linear=True, tol=est.tol, nonfinite_diverges=True, ends=iter(())):  # fmt: skip
-        last = call.carry
-        if call.epoch_end is not None:
-            losses.append(call.epoch_end[0])
-            norms.append(call.epoch_end[1])
-            if validate is not None and validate(len(losses) - 1, call.carry.train.params):
-                break
-    final = jax.tree.map(np.asarray, last)
+                           early, hist.val_losses)  # fmt: skip
+        validate(0, carry.train.params)
+    feed = engine.Streamed(programs, loader, key, hyper_arrays, total=total, n_global=n, template=params,
+                           grad_norm=functools.partial(LinearObjective.grad_norm, xp=np), tol=est.tol,
+                           nonfinite_diverges=True)  # fmt: skip
+    bar = progress_bar(total=est.epochs, unit="epoch", desc=est._label()) if est.progress else None
+    try:
+        final = feed.host(engine.drive(feed, programs.put_carry(carry), engine.Run(hist, total, S, bar=bar,
+                                                                                   validate=validate)))  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    k = int(final.step) // S
     est.compile_time_ = 0.0
-    history = {"loss": np.asarray(losses, pdt), "grad_norm": np.asarray(norms, pdt)}
+    history = {"loss": hist.losses[: k + 1].astype(pdt), "grad_norm": hist.grad_norms[: k + 1].astype(pdt)}
     if validate is not None:
-        history["val_loss"] = validate.losses[: len(losses)].astype(pdt)
-    kept = est._store_validation(early, len(losses) - 1, final.train.params)
+        history["val_loss"] = hist.val_losses[: k + 1].astype(pdt)
+    kept = est._store_validation(early, k, final.train.params)
     est.params_ = jax.tree.map(put, kept)
     est._store_result(kept["w"], kept["b"], history, converged=bool(final.converged),
                       diverged=bool(final.diverged),

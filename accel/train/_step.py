@@ -1,7 +1,7 @@
 """The data-parallel step: one optimizer step of a batch split over ``D`` devices, and the
-full-data evaluation, as :class:`~accel.linear._program.Parts` (``ParallelTrainer``'s
+full-data evaluation, as :class:`~accel.train.Parts` (``ParallelTrainer``'s
 data_parallel strategy, and ``JAXOptimizer``'s streamed fits with ``D = 1``; its resident
-fits use the single-device parts of ``_single`` on the same objective).
+fits use the linear model's flat-vector step, ``accel.linear._flat_step``).
 
 Every device holds its own block of rows (``_plan``: about ``N / D`` rows, never the whole
 data set). Per optimizer step every device
@@ -13,11 +13,12 @@ data set). Per optimizer step every device
    (the other terms are zeros). With one device the batch is gathered directly;
 2. accumulates locally over its ``k`` micro-batches the gradient of
    ``scale * sum_i mask_i * loss_i / N`` (``N`` = real rows of the whole step) and that loss
-   (``_objective``: analytic for the linear model, per-example autodiff for any ``loss_fn``),
+   (the objective: analytic for the linear model, ``accel.linear.LinearObjective``, or
+   per-example autodiff for any ``loss_fn``, ``_objective.PerExampleObjective``),
 3. takes part in ONE cross-device reduction of the flat vector ``[gradient..., loss]``
    (``device_sum``), so the gradient equals the gradient of the mean loss over the step's
    global batch,
-4. applies the optimizer update (``_program.apply_gradients``) to its copy of the
+4. applies the optimizer update (``_loop.apply_gradients``) to its copy of the
    parameters.
 
 A full-batch step with nothing to accumulate and no loss scaling uses the gradient of the
@@ -36,8 +37,8 @@ Example (one device, the linear model):
     >>> import jax, jax.numpy as jnp, numpy as np
     >>> from accel import _plan
     >>> from accel.linear._objective import LinearObjective
-    >>> from accel.linear._program import TrainState
-    >>> from accel.linear._step import data_parallel_parts, one_device
+    >>> from accel.train._loop import TrainState
+    >>> from accel.train._step import data_parallel_parts, one_device
     >>> lay = _plan.Layout(n_rows=4, n_shards=1, group_devices=1, batch_size=4, accum=1)
     >>> params = {"w": jnp.zeros(1), "b": jnp.zeros(())}
     >>> parts = data_parallel_parts(lay, LinearObjective("mse", True), make_tx=None,
@@ -59,9 +60,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from accel import _plan
-from accel.linear import _model
-from accel.linear._objective import LinearObjective, PerExampleObjective
-from accel.linear._program import Parts, StepIndex, TrainState, apply_gradients
+from accel.train._loop import Parts, StepIndex, TrainState, apply_gradients
 
 __all__ = ["data_parallel_parts", "one_device"]
 
@@ -94,7 +93,7 @@ def _where_owned(owned: jax.Array, rows: jax.Array):
 
 def data_parallel_parts(
     lay: _plan.Layout,
-    objective: LinearObjective | PerExampleObjective,
+    objective: Any,
     *,
     make_tx: Callable[[dict], Any],
     compute_dtype: Any,
@@ -119,7 +118,7 @@ def data_parallel_parts(
     devices, not divided by ``N``: the host adds the chunks of the epoch)."""
     _, unravel = ravel_pytree(params_template)
     scaled = loss_scale != 1.0
-    linear = isinstance(objective, LinearObjective)
+    linear = objective.full_gradient  # its evaluation gives the gradient too (the linear model)
     reuse = linear and not scaled and lay.steps_per_epoch == 1 and lay.accum == 1 and not fed
     n_global = lay.n_global
     padded = lay.rows_per_device * lay.group_devices != lay.n_rows
@@ -178,9 +177,7 @@ def data_parallel_parts(
         if not linear:
             return objective.loss_sum(vary(params), rows, valid, chunk, compute_dtype, vary)
         weight = valid.astype(params["w"].dtype) if weighted else None
-        value, grads = objective.sums(
-            vary(params), rows["X"], rows["y"], weight, compute_dtype, row_blocks=row_blocks
-        )
+        value, grads = objective.evaluation_sums(vary(params), rows, weight, compute_dtype, row_blocks=row_blocks)
         g, _ = ravel_pytree(grads)
         return jnp.concatenate([value[None], g])  # one reduction: [loss, gradient...]
 
@@ -199,7 +196,7 @@ def data_parallel_parts(
             return total / n_global, (), jnp.float32(jnp.nan)
         total = device_sum(local, data) / n_global
         grad = unravel(total[1:])
-        return total[0], grad, _model.grad_norm(grad["w"], grad["b"], jnp)
+        return total[0], grad, objective.grad_norm(grad)
 
     def halted(train: TrainState):
         return train.bad_step >= 0

@@ -14,7 +14,7 @@ Dynamic loss scaling (float16): the objective is ``scale * loss``, gradients are
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from accel.linear._precision import init_loss_scale, update_loss_scale
+    >>> from accel.train._precision import init_loss_scale, update_loss_scale
     >>> s = init_loss_scale("dynamic")
     >>> float(s.scale)
     32768.0

@@ -65,7 +65,7 @@ with validation data keeps the best epoch where that is wanted.
 
 Example:
     >>> import numpy as np
-    >>> from accel.linear._stopping import diverged, converged, regressed
+    >>> from accel.train._stopping import diverged, converged, regressed
     >>> bool(diverged(np.float64(2e9), np.float64(10.0), np)), bool(diverged(np.float64(50.0), np.float64(10.0), np))
     (True, False)
     >>> bool(converged(np.float64(1.0), np.float64(0.9999), 1e-3, np))
@@ -86,7 +86,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from accel.linear import _sklearn
+from accel import _sklearn
 
 __all__ = [
     "DIVERGENCE_FACTOR",

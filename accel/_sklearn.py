@@ -2,6 +2,8 @@
 
 * :func:`tags` builds scikit-learn's ``Tags`` when one of its tools asks for them
   (``__sklearn_tags__``; that tool has already imported scikit-learn);
+* :func:`keeps_state_on_error` keeps the contract that a failed ``fit`` leaves the
+  estimator as it was;
 * :func:`compatible` gives the class to raise or warn with: our own category (``ValueError``,
   ``UserWarning``, ...), also a subclass of scikit-learn's category of the same name when
   scikit-learn is installed, so ``except sklearn.exceptions.NotFittedError`` and its
@@ -19,9 +21,12 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["compatible", "tags"]
+__all__ = ["compatible", "keeps_state_on_error", "tags"]
+
+_Fit = TypeVar("_Fit", bound=Callable[..., Any])
 
 
 @functools.cache
@@ -48,3 +53,22 @@ def tags(classifier: bool) -> Any:
         classifier_tags=ClassifierTags(multi_class=False) if classifier else None,
         regressor_tags=None if classifier else RegressorTags(),
     )
+
+
+def keeps_state_on_error(method: _Fit) -> _Fit:
+    """Decorator for ``fit``-like methods: when the method raises, the estimator's
+    attributes are put back as they were before the call, so a failed fit leaves the
+    previous fit's ``coef_``, ``classes_``, ``history_``, ... intact (scikit-learn's
+    contract). Only the instance's attributes: files a fit wrote (checkpoints) stay."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    return wrapper  # type: ignore[return-value]
