@@ -18,7 +18,7 @@ from _helpers import linear32, mlp_mse
 import accel.train
 from accel import JAXOptimizer, ParallelTrainer
 from accel.data import ArraySource
-from accel.train import Report, Resident, Run, RunHistory, Streamed, drive
+from accel.train import Boundaries, Report, Resident, Run, RunHistory, Streamed, drive
 
 # ----- every entry point, one driver -------------------------------------------------------
 
@@ -100,13 +100,14 @@ class _Feed:
 
     def start(self, carry):
         if self.evaluates_on_host and carry.step == 0:
-            return carry, Report(0, -1, False, False, 1.0, [(0, 1.0, 1.0, 0)], 0.0, 0.0)
+            return carry, Report(0, -1, False, False, 1.0, Boundaries.one(0, 1.0, 1.0, 0), 0.0, 0.0)
         return carry, None
 
     def advance(self, carry, g, g1, S):
         self.segments.append((g, g1))
         bad = self.bad_at if self.bad_at is not None and g < self.bad_at <= g1 else -1
-        ends = [(e, 1.0 / e, 0.0, 0) for e in range(g // S + 1, g1 // S + 1)]
+        epochs = np.arange(g // S + 1, g1 // S + 1)
+        ends = Boundaries(g // S + 1, 1.0 / epochs, np.zeros(len(epochs)), np.zeros(len(epochs), int))
         stopped = self.stop_at is not None and g1 >= self.stop_at
         return _Carry(g1), Report(g1, bad, stopped, False, 0.5, ends, wall_s=1.0, wait_s=0.25)
 
@@ -191,9 +192,10 @@ def test_a_resumed_run_that_early_stopping_had_ended_does_not_run():
 def test_a_feed_that_diverges_at_its_initial_evaluation_runs_nothing():
     class Diverged(_Feed):
         def start(self, carry):
-            return carry, Report(0, -1, True, True, float("nan"), [(0, float("nan"), 0.0, 0)], 0.0, 0.0)
+            return carry, Report(0, -1, True, True, float("nan"), Boundaries.one(0, np.nan, 0.0, 0), 0.0, 0.0)
 
-    feed = Diverged(on_host=True)
-    run = _run()
+    feed, saved = Diverged(on_host=True), []
+    run = _run(checkpoint_every=3, save=lambda c, h: saved.append(c.step))
     drive(feed, _Carry(0), run)
     assert feed.segments == [] and np.isnan(run.hist.losses[0])
+    assert saved == [0]  # the stopped run's checkpoint, as after any stopping rule

@@ -36,7 +36,7 @@ package root, beside the input pipeline (``accel.data``) that reads them too.
 # - _history: the run's history on the host, and where calls end.
 
 from accel.train._driver import Report, Resident, Run, drive
-from accel.train._history import RunHistory, chunk_ends
+from accel.train._history import Boundaries, RunHistory, chunk_ends
 from accel.train._loop import (
     HIST_CAP,
     Carry,
@@ -115,6 +115,7 @@ __all__ = [
     "HYPERPARAMETERS",
     "LINESEARCH_OPTIMIZERS",
     "OPTIMIZER_NAMES",
+    "Boundaries",
     "Carry",
     "ConvergenceWarning",
     "DivergenceWarning",

@@ -56,7 +56,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from accel.train._history import RunHistory, chunk_ends
+from accel.train._history import Boundaries, RunHistory, chunk_ends
 from accel.train._loop import HIST_CAP
 
 __all__ = ["Report", "Resident", "Run", "drive"]
@@ -70,7 +70,7 @@ class Report(NamedTuple):
     stopped: bool  # the tol or divergence rule stopped the run
     diverged: bool
     loss: float  # the loss at the last epoch boundary (for the progress bar)
-    boundaries: list[tuple[int, float, float, int]]  # (epoch, loss, grad norm, skipped) reached
+    ends: Boundaries | None  # the epoch ends reached (with the initial evaluation: epoch 0)
     wall_s: float
     wait_s: float  # of wall_s: the host waiting for the input pipeline
 
@@ -116,16 +116,15 @@ class Resident:
             (hist, carry.step, carry.train.bad_step, carry.converged, carry.diverged, carry.loss)
         )  # fmt: skip
         step = int(step)
-        boundaries = []
+        # entry i of the call's history: the end of epoch g // S + i (partial epochs: the run
+        # may have started inside that epoch); the first call also evaluated the initial state
+        k = step // S - g // S
+        ends = Boundaries(g // S + 1, h.loss[:k], h.grad_norm[:k], h.counter[:k])
         if g == 0 and np.isfinite(h.loss_init):
-            boundaries.append((0, float(h.loss_init), float(h.grad_norm_init), 0))
-        e0 = g // S
-        # index i of the call's history: the end of epoch e0 + i (partial epochs: the run
-        # may have started inside epoch e0)
-        for i in range(step // S - e0):
-            boundaries.append((e0 + 1 + i, float(h.loss[i]), float(h.grad_norm[i]), int(h.counter[i])))
+            ends = Boundaries(0, *(np.concatenate([[a], b]) for a, b in
+                                   zip((h.loss_init, h.grad_norm_init, 0), ends[1:], strict=True)))  # fmt: skip
         done = bool(converged) or bool(diverged)
-        return carry, Report(step, int(bad), done, bool(diverged), float(loss), boundaries,
+        return carry, Report(step, int(bad), done, bool(diverged), float(loss), ends,
                              time.perf_counter() - t0, 0.0)  # fmt: skip
 
     def host(self, carry: Any) -> Any:
@@ -151,8 +150,10 @@ def drive(feed: Any, carry: Any, run: Run, g: int = 0) -> Any:
         return carry  # a resumed run that early stopping had ended
     carry, first = feed.start(carry)
     if first is not None:  # the feed evaluated the initial parameters itself
-        run.hist.record(first.boundaries, 0, 0, S, wall=first.wall_s, wait=first.wait_s)
-        if first.stopped:
+        run.hist.record(first.ends, 0, 0, S, wall=first.wall_s, wait=first.wait_s)
+        if first.stopped:  # diverged there: as a resident program's first call would end
+            if _due(run, g, True):
+                run.save(feed.host(carry), run.hist)
             return carry
     every = [run.total, *run.every]
     if run.checkpoint_every:
@@ -161,7 +162,7 @@ def drive(feed: Any, carry: Any, run: Run, g: int = 0) -> Any:
         every.append(S)  # the host acts at every epoch end
     for g1 in chunk_ends(g, run.total, S, every, HIST_CAP):
         carry, report = feed.advance(carry, g, g1, S)
-        run.hist.record(report.boundaries, g, report.step, S, wall=report.wall_s, wait=report.wait_s)
+        run.hist.record(report.ends, g, report.step, S, wall=report.wall_s, wait=report.wait_s)
         if run.bar is not None:
             run.bar.update(report.step // S - g // S)
             run.bar.set_postfix(loss=f"{report.loss:.4g}", refresh=False)

@@ -8,8 +8,11 @@ call's wall time is spread over the epochs of its steps in proportion to their n
 
 Example:
     >>> from accel.train._history import RunHistory
+    >>> import numpy as np
+    >>> from accel.train._history import Boundaries
     >>> h = RunHistory.empty(2)
-    >>> h.record([(0, 4.0, 2.0, 0), (1, 1.0, 1.0, 0)], 0, 3, 3, wall=0.3, wait=0.0)
+    >>> ends = Boundaries(0, np.array([4.0, 1.0]), np.array([2.0, 1.0]), np.array([0, 0]))
+    >>> h.record(ends, 0, 3, 3, wall=0.3, wait=0.0)
     >>> h.losses.tolist()[:2], [round(t, 2) for t in h.epoch_time.tolist()]
     ([4.0, 1.0], [0.3, 0.0])
 """
@@ -17,12 +20,25 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["RunHistory", "chunk_ends"]
+__all__ = ["Boundaries", "RunHistory", "chunk_ends"]
+
+
+class Boundaries(NamedTuple):
+    """Consecutive epoch ends a call reached: epochs ``first, first + 1, ...`` (epoch 0: the
+    initial parameters) with their loss, gradient norm and skipped steps so far."""
+
+    first: int
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    skipped: np.ndarray
+
+    @classmethod
+    def one(cls, epoch: int, loss: float, grad_norm: float, skipped: int) -> Boundaries:
+        return cls(epoch, np.array([loss]), np.array([grad_norm]), np.array([skipped]))
 
 
 class RunHistory(NamedTuple):
@@ -43,14 +59,16 @@ class RunHistory(NamedTuple):
             np.full(epochs + 1, np.nan),
         )  # fmt: skip
 
-    def record(self, boundaries: Iterable[tuple[int, float, float, int]], g0: int, g1: int, S: int,
-               *, wall: float, wait: float) -> None:  # fmt: skip
-        """Merge a call that moved the run from step ``g0`` to ``g1``: ``boundaries`` are
-        ``(epoch, loss, grad norm, skipped)`` of the epoch ends it reached (epoch 0: the
-        initial evaluation); ``wall`` and ``wait`` seconds are spread over its epochs."""
-        for e, loss, norm, skipped in boundaries:
-            if e < len(self.losses):
-                self.losses[e], self.grad_norms[e], self.counter[e] = loss, norm, skipped
+    def record(self, ends: Boundaries | None, g0: int, g1: int, S: int, *, wall: float, wait: float) -> None:
+        """Merge a call that moved the run from step ``g0`` to ``g1``: ``ends`` are the epoch
+        ends it reached (epoch 0: the initial evaluation); ``wall`` and ``wait`` seconds are
+        spread over its epochs."""
+        if ends is not None and len(ends.loss):
+            stop = min(ends.first + len(ends.loss), len(self.losses))
+            k = stop - ends.first
+            self.losses[ends.first : stop] = ends.loss[:k]
+            self.grad_norms[ends.first : stop] = ends.grad_norm[:k]
+            self.counter[ends.first : stop] = ends.skipped[:k]
         if g1 <= g0:
             return
         for e in range(g0 // S, min(math.ceil(g1 / S), len(self.epoch_time))):

@@ -45,6 +45,7 @@ import numpy as np
 
 from accel.train import _stopping
 from accel.train._driver import Report
+from accel.train._history import Boundaries
 
 __all__ = ["Programs", "Streamed"]
 
@@ -125,7 +126,7 @@ class Streamed:
             started=np.bool_(True), diverged=np.bool_(bad),
         )  # fmt: skip
         self.snapshot = carry
-        report = Report(0, -1, bad, bad, loss, [(0, loss, gnorm, 0)], time.perf_counter() - t0, wait)
+        report = Report(0, -1, bad, bad, loss, Boundaries.one(0, loss, gnorm, 0), time.perf_counter() - t0, wait)
         return self.programs.put_carry(carry), report
 
     def advance(self, carry_dev: Any, g: int, g1: int, S: int) -> tuple[Any, Report]:
@@ -139,7 +140,7 @@ class Streamed:
             wait += block.wait_s
         if g1 % S:  # inside the epoch: nothing to decide yet
             carry = p.get((carry_dev.step, carry_dev.train.bad_step, carry_dev.loss))
-            return carry_dev, Report(int(carry[0]), int(carry[1]), False, False, float(carry[2]), [],
+            return carry_dev, Report(int(carry[0]), int(carry[1]), False, False, float(carry[2]), None,
                                      time.perf_counter() - t0, wait)  # fmt: skip
         carry = p.get(carry_dev)
         loss, grad, gnorm, chunks_wait = self._evaluate(carry_dev)
@@ -150,15 +151,15 @@ class Streamed:
         bad = bool(_stopping.diverged(value, carry.loss0, np, nonfinite=self.nonfinite_diverges)) and not halted
         if bad:  # back to the epoch's start
             carry = self.snapshot._replace(converged=np.bool_(False), diverged=np.bool_(True))
-            boundaries = []
+            ends = None
         else:
             conv = self.tol is not None and bool(_stopping.converged(carry.loss, value, self.tol, np))
             carry = carry._replace(loss=value, grad=grad if self.grad_norm else carry.grad,
                                    converged=np.bool_(conv), diverged=np.bool_(False))  # fmt: skip
-            boundaries = [(g1 // S, loss, gnorm, int(carry.train.skipped))]
+            ends = Boundaries.one(g1 // S, loss, gnorm, int(carry.train.skipped))
         self.snapshot = carry
         report = Report(int(carry.step), int(carry.train.bad_step), bool(carry.converged) or bad, bad,
-                        float(carry.loss), boundaries, time.perf_counter() - t0, wait)  # fmt: skip
+                        float(carry.loss), ends, time.perf_counter() - t0, wait)  # fmt: skip
         return p.put_carry(carry), report
 
     def host(self, carry_dev: Any) -> Any:
