@@ -35,7 +35,7 @@ package root, beside the input pipeline (``accel.data``) that reads them too.
 # - _streamed: the feed of streamed data (blocks of steps, the evaluation at epoch ends);
 # - _history: the run's history on the host, and where calls end.
 
-from accel.train._driver import Report, Resident, Run, drive
+from accel.train._driver import Feed, Report, Resident, Run, drive
 from accel.train._history import Boundaries, RunHistory, chunk_ends
 from accel.train._loop import (
     HIST_CAP,
@@ -120,6 +120,7 @@ __all__ = [
     "ConvergenceWarning",
     "DivergenceWarning",
     "EarlyStopping",
+    "Feed",
     "History",
     "LoopSpec",
     "LossScale",

@@ -17,7 +17,7 @@ cuts the run into program calls only where the host must act, and acts there:
         checkpoint at multiples of checkpoint_every, on stopping, at the end
         stop at the stopping rules (tol, divergence) or early stopping
 
-A *feed* is how the steps reach the devices:
+A *feed* (:class:`Feed`) is how the steps reach the devices:
 
 * :class:`Resident`: the data are on the devices; one call of the program runs many
   epochs, the full-data evaluation and the stopping rules inside it;
@@ -52,14 +52,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from accel.train._history import Boundaries, RunHistory, chunk_ends
 from accel.train._loop import HIST_CAP
 
-__all__ = ["Report", "Resident", "Run", "drive"]
+__all__ = ["Feed", "Report", "Resident", "Run", "drive"]
 
 
 class Report(NamedTuple):
@@ -87,6 +87,25 @@ class Run(NamedTuple):
     bar: Any = None  # a tqdm bar over epochs, or None
     validate: Any = None  # accel.train.Tracker, or None
     halt: Callable[[Any, int], Any] | None = None  # raises: a non-finite loss at step ``bad``
+
+
+class Feed(Protocol):
+    """How the steps reach the devices (:class:`Resident`, ``accel.train.Streamed``). The
+    carry is always in the program's form (on the devices)."""
+
+    evaluates_on_host: bool  # the host evaluates at epoch ends: every epoch end ends a call
+
+    def start(self, carry: Any) -> tuple[Any, Report | None]:
+        """Before the first call: the initial evaluation, when the feed makes it itself."""
+
+    def advance(self, carry: Any, g: int, g1: int, S: int) -> tuple[Any, Report]:
+        """Run steps ``[g, g1)`` (and the epoch ends among them)."""
+
+    def host(self, carry: Any) -> Any:
+        """The carry as NumPy arrays on the host (checkpoints, the final result)."""
+
+    def params(self, carry: Any) -> Any:
+        """The parameters, as the validation takes them."""
 
 
 class Resident:
@@ -117,12 +136,13 @@ class Resident:
         )  # fmt: skip
         step = int(step)
         # entry i of the call's history: the end of epoch g // S + i (partial epochs: the run
-        # may have started inside that epoch); the first call also evaluated the initial state
+        # may have started inside that epoch)
         k = step // S - g // S
-        ends = Boundaries(g // S + 1, h.loss[:k], h.grad_norm[:k], h.counter[:k])
-        if g == 0 and np.isfinite(h.loss_init):
-            ends = Boundaries(0, *(np.concatenate([[a], b]) for a, b in
-                                   zip((h.loss_init, h.grad_norm_init, 0), ends[1:], strict=True)))  # fmt: skip
+        first, loss_e, norm_e, skipped = g // S + 1, h.loss[:k], h.grad_norm[:k], h.counter[:k]
+        if g == 0 and np.isfinite(h.loss_init):  # the first call evaluated the initial state
+            first, loss_e, norm_e = 0, np.r_[h.loss_init, loss_e], np.r_[h.grad_norm_init, norm_e]
+            skipped = np.r_[0, skipped]
+        ends = Boundaries(first, loss_e, norm_e, skipped)
         done = bool(converged) or bool(diverged)
         return carry, Report(step, int(bad), done, bool(diverged), float(loss), ends,
                              time.perf_counter() - t0, 0.0)  # fmt: skip
@@ -141,7 +161,7 @@ def _due(run: Run, g: int, stopped: bool) -> bool:
     return g == run.total or stopped or bool(run.checkpoint_every and g % run.checkpoint_every == 0)
 
 
-def drive(feed: Any, carry: Any, run: Run, g: int = 0) -> Any:
+def drive(feed: Feed, carry: Any, run: Run, g: int = 0) -> Any:
     """Run ``feed`` from ``carry`` (as the program takes it: on the devices) at global step
     ``g`` to step ``run.total`` or a stopping rule (module doc); returns the last carry, as
     the program gave it (``feed.host(carry)``: its host copy)."""

@@ -69,12 +69,13 @@ class RunHistory(NamedTuple):
             self.losses[ends.first : stop] = ends.loss[:k]
             self.grad_norms[ends.first : stop] = ends.grad_norm[:k]
             self.counter[ends.first : stop] = ends.skipped[:k]
-        if g1 <= g0:
+        e0, e1 = g0 // S, min(math.ceil(g1 / S), len(self.epoch_time))
+        if g1 <= g0 or e1 <= e0:
             return
-        for e in range(g0 // S, min(math.ceil(g1 / S), len(self.epoch_time))):
-            share = (min(g1, (e + 1) * S) - max(g0, e * S)) / (g1 - g0)
-            self.epoch_time[e] += wall * share
-            self.wait_time[e] += wait * share
+        e = np.arange(e0, e1)
+        share = (np.minimum(g1, (e + 1) * S) - np.maximum(g0, e * S)) / (g1 - g0)
+        self.epoch_time[e0:e1] += wall * share
+        self.wait_time[e0:e1] += wait * share
 
     def as_dict(self, epochs_done: int, n_rows: int, S: int, loss_scale: float,
                 validation: bool = False) -> dict[str, Any]:  # fmt: skip
