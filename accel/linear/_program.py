@@ -45,6 +45,7 @@ import numpy as np
 
 from accel import _cache, _orders, _plan
 from accel import train as engine
+from accel._fingerprint import fingerprint
 from accel.linear import _inplace
 from accel.linear._flat_step import ParamLayout, single_device_parts
 from accel.train import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
@@ -52,9 +53,11 @@ from accel.train import HIST_CAP, LoopSpec, TrainState, build_loop, init_carry
 __all__ = ["Program", "Spec", "get_program"]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Spec:
-    """Everything static about one compiled program (its cache key)."""
+    """Everything static about one compiled program (its cache key: the optimizer and the
+    schedule count by what they compute, ``accel._fingerprint``, so an equal optax
+    expression written again reuses the program)."""
 
     optimizer: Any  # a name, or a user's optax.GradientTransformation
     schedule: Any  # a callable learning rate, or 0.0 (then the rate is a traced scalar)
@@ -69,6 +72,16 @@ class Spec:
     device: Any  # the jax.Device the program runs on (None: JAX's default)
     row_blocks: int = 1  # of the full-data gradient, see _model.rmatvec
     in_place: bool = False  # X arrives as _inplace.InPlaceRows (full batch, NumPy X, CPU)
+
+    def _key(self) -> tuple:
+        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        return (fingerprint(values[0]), fingerprint(values[1]), *values[2:])
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
 
     @property
     def layout(self) -> ParamLayout:

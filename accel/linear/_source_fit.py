@@ -31,6 +31,7 @@ import numpy as np
 
 from accel import _cache, _keys, _plan
 from accel import train as engine
+from accel._fingerprint import fingerprint
 from accel._progress import progress_bar
 from accel.data import StepLoader, as_source
 from accel.linear import _model
@@ -54,7 +55,9 @@ __all__ = ["fit", "prepare"]
 def _programs(*args: Any) -> tuple[Any, Any, Any]:
     """The layout, step parts and jitted ``(steps, evaluate)`` of a streamed fit, from the
     library's one program cache (``accel._cache``)."""
-    return _cache.cached(("JAXOptimizer.stream", *args), lambda: _build(*args))[0]
+    optimizer, schedule, *rest = args  # by what they compute (accel._fingerprint)
+    key = ("JAXOptimizer.stream", fingerprint(optimizer), fingerprint(schedule), *rest)
+    return _cache.cached(key, lambda: _build(*args))[0]
 
 
 def _build(optimizer: Any, schedule: Any, loss: str, fit_intercept: bool, n: int, d: int,

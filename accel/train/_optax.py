@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import optax
 
 from accel._checks import check_positive_real
+from accel._fingerprint import fingerprint
 
 __all__ = [
     "ALL_HYPERPARAMETERS",
@@ -220,7 +221,8 @@ def transformation_factory(
     optimizer's hyperparameters come in as (traced) ``values``, so one program serves every
     value. A ready-made transformation is returned as it is. ``flat_size``: see
     :func:`build_transformation`. The returned function has a hashable ``key`` attribute:
-    programs built from equal keys are interchangeable."""
+    programs built from equal keys are interchangeable (a transformation and a schedule
+    count by what they compute, ``accel._fingerprint``)."""
     schedule = learning_rate if callable(learning_rate) else None
 
     def make_tx(values: Mapping[str, Any]) -> optax.GradientTransformation:
@@ -230,7 +232,9 @@ def transformation_factory(
         own = {k: values[k] for k in _OWN[optimizer]}
         return build_transformation(optimizer, rate, fit_intercept, own, flat_size)
 
-    make_tx.key = (optimizer, schedule, fit_intercept, flat_size)  # type: ignore[attr-defined]
+    # what the transformation and schedule compute, not the objects: an equal optax
+    # expression written again reuses the program
+    make_tx.key = (fingerprint(optimizer), fingerprint(schedule), fit_intercept, flat_size)  # type: ignore[attr-defined]
     return make_tx
 
 
