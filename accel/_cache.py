@@ -2,7 +2,7 @@
 
 Every estimator keeps its compiled programs here: ``JAXOptimizer`` (resident and streamed
 data) and ``ParallelTrainer`` (every strategy). A key holds what changes the program (the
-estimator, the static settings, the optimizer's identity, shapes and dtypes), never the
+estimator, the static settings, what the optimizer computes, shapes and dtypes), never the
 values a program takes as arguments (data, learning rate, hyperparameters, seed, epochs),
 so a second fit that changes only values reuses the program and reports
 ``compile_time_ == 0.0``.

@@ -1,8 +1,9 @@
 """The process-wide cache of compiled training programs.
 
 A program depends on the strategy, backend, devices, the static :class:`ProgramSpec`, the
-model (``loss_fn``), the optimizer's *identity* (its name and schedule, or the user's
-transformation: never the learning rate or hyperparameter values, which are arguments) and
+model (``loss_fn``, by identity), the optimizer (its name and schedule, or the user's
+transformation, by what they compute: an equal optax expression built again is the same
+key; never the learning rate or hyperparameter values, which are arguments) and
 the structure, shapes and dtypes of the parameters and data. A second fit that changes only
 values (data, learning rate, hyperparameters, seed, epochs) reuses the executable.
 
