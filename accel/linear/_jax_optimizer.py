@@ -325,12 +325,13 @@ class JAXOptimizer(LinearEstimator):
         S = prog.loop.steps_per_epoch
         every = (max(1, math.ceil(epochs / _PROGRESS_UPDATES)) * S,) if bar is not None else ()
         hist = engine.RunHistory.empty(epochs)
-        feed = engine.Resident(prog.call, *args, put_stop=np.int32, get=jax.device_get,
+        feed = engine.Resident(prog.call, *args, put_stop=np.int32, get=jax.device_get, host_extra=True,
                                params=lambda carry, extra: {"w": extra[0][0], "b": extra[0][1]})  # fmt: skip
         carry = engine.drive(feed, prog.fresh_carry(), engine.Run(hist, epochs * S, S, every, bar=bar,
                                                                   validate=validate))  # fmt: skip
-        if feed.extra:
-            (w, b), step, converged, diverged = jax.device_get((feed.extra[0], carry.step, carry.converged, carry.diverged))
+        if feed.last is not None:
+            w, b = feed.extra_host[0]
+            step, converged, diverged = feed.last.step, feed.last.stopped and not feed.last.diverged, feed.last.diverged
             params = {"w": feed.extra[0][0], "b": feed.extra[0][1]}
         else:  # no call: the initial parameters
             tree = prog.layout.tree(carry.train.params)

@@ -29,7 +29,7 @@ Example:
     >>> data = {"X": np.array([[1.0], [2.0], [3.0], [4.0]], np.float32), "y": np.ones(4, np.float32)}
     >>> carry, history, (w, b) = prog.call(
     ...     prog.fresh_carry(), data, None, prog.hyper({"learning_rate": 0.1, "tol": 0.0}), np.int32(2))
-    >>> [round(float(v), 4) for v in [history.loss_init, *history.loss[:2]]], int(carry.step)
+    >>> [round(float(v), 4) for v in history.curve[0, :3]], int(carry.step)
     ([0.5, 0.0769, 0.0635], 2)
 """
 
@@ -73,15 +73,15 @@ class Spec:
     row_blocks: int = 1  # of the full-data gradient, see _model.rmatvec
     in_place: bool = False  # X arrives as _inplace.InPlaceRows (full batch, NumPy X, CPU)
 
-    def _key(self) -> tuple:
-        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
-        return (fingerprint(values[0]), fingerprint(values[1]), *values[2:])
+    def __post_init__(self) -> None:  # the key, once (a fit looks it up several times)
+        optimizer, schedule, *rest = (getattr(self, f.name) for f in dataclasses.fields(self))
+        object.__setattr__(self, "_key", (fingerprint(optimizer), fingerprint(schedule), *rest))
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._key)  # type: ignore[attr-defined]
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self._key == other._key  # type: ignore[attr-defined]
 
     @property
     def layout(self) -> ParamLayout:

@@ -69,7 +69,7 @@ class Report(NamedTuple):
     bad_step: int  # -1, or the first step with a non-finite loss (nan_policy='raise')
     stopped: bool  # the tol or divergence rule stopped the run
     diverged: bool
-    loss: float  # the loss at the last epoch boundary (for the progress bar)
+    loss: float  # the loss at the last epoch boundary reached (progress bar), or NaN
     ends: Boundaries | None  # the epoch ends reached (with the initial evaluation: epoch 0)
     wall_s: float
     wait_s: float  # of wall_s: the host waiting for the input pipeline
@@ -113,16 +113,21 @@ class Resident:
     ``(carry, history, *extra)`` and runs steps up to ``stop`` with the evaluation at every
     epoch end in the program (``accel.train.build_loop``; its first call also evaluates the
     initial parameters). ``put_stop`` places the step bound, ``get`` brings program outputs
-    to the host (NumPy), ``params(carry, extra)`` gives the parameters the validation takes."""
+    to the host (NumPy), ``params(carry, extra)`` gives the parameters the validation takes.
+    After each call ``extra`` holds the call's further outputs and ``last`` its report; with
+    ``host_extra`` they come to the host with the report, in the same transfer
+    (``extra_host``)."""
 
     evaluates_on_host = False
 
     def __init__(self, call: Callable[..., Any], data: Any, key: Any, hyper: Any, *,
                  put_stop: Callable[[Any], Any], get: Callable[[Any], Any],
-                 params: Callable[[Any, tuple], Any]) -> None:  # fmt: skip
+                 params: Callable[[Any, tuple], Any], host_extra: bool = False) -> None:  # fmt: skip
         self.call, self.data, self.key, self.hyper = call, data, key, hyper
-        self.put_stop, self.get, self._params = put_stop, get, params
+        self.put_stop, self.get, self._params, self.host_extra = put_stop, get, params, host_extra
         self.extra: tuple = ()  # the last call's outputs beyond (carry, history)
+        self.extra_host: tuple = ()  # the same on the host (with host_extra)
+        self.last: Report | None = None  # the last call's report
 
     def start(self, carry: Any) -> tuple[Any, Report | None]:
         return carry, None  # the first call evaluates the initial parameters
@@ -131,21 +136,18 @@ class Resident:
         t0 = time.perf_counter()
         carry, hist, *extra = self.call(carry, self.data, self.key, self.hyper, self.put_stop(np.int32(g1)))
         self.extra = tuple(extra)
-        h, step, bad, converged, diverged, loss = self.get(
-            (hist, carry.step, carry.train.bad_step, carry.converged, carry.diverged, carry.loss)
-        )  # fmt: skip
-        step = int(step)
-        # entry i of the call's history: the end of epoch g // S + i (partial epochs: the run
-        # may have started inside that epoch)
+        (curve, counts), self.extra_host = self.get((hist, self.extra if self.host_extra else ()))
+        step, bad, converged, diverged = (int(v) for v in counts[:4])
+        # column 1 + i of the curve: the end of epoch g // S + i (partial epochs: the run may
+        # have started inside that epoch); column 0: the initial evaluation, when made
         k = step // S - g // S
-        first, loss_e, norm_e, skipped = g // S + 1, h.loss[:k], h.grad_norm[:k], h.counter[:k]
-        if g == 0 and np.isfinite(h.loss_init):  # the first call evaluated the initial state
-            first, loss_e, norm_e = 0, np.r_[h.loss_init, loss_e], np.r_[h.grad_norm_init, norm_e]
-            skipped = np.r_[0, skipped]
-        ends = Boundaries(first, loss_e, norm_e, skipped)
-        done = bool(converged) or bool(diverged)
-        return carry, Report(step, int(bad), done, bool(diverged), float(loss), ends,
-                             time.perf_counter() - t0, 0.0)  # fmt: skip
+        first = 0 if g == 0 and np.isfinite(curve[0, 0]) else 1
+        skipped = counts[4 : 4 + k] if first else np.concatenate([[0], counts[4 : 4 + k]])
+        ends = Boundaries(g // S + first, curve[0, first : 1 + k], curve[1, first : 1 + k], skipped)
+        loss = float(curve[0, k]) if k else float("nan")
+        self.last = Report(step, bad, bool(converged or diverged), bool(diverged), loss, ends,
+                           time.perf_counter() - t0, 0.0)  # fmt: skip
+        return carry, self.last
 
     def host(self, carry: Any) -> Any:
         return self.get(carry)
@@ -185,7 +187,8 @@ def drive(feed: Feed, carry: Any, run: Run, g: int = 0) -> Any:
         run.hist.record(report.ends, g, report.step, S, wall=report.wall_s, wait=report.wait_s)
         if run.bar is not None:
             run.bar.update(report.step // S - g // S)
-            run.bar.set_postfix(loss=f"{report.loss:.4g}", refresh=False)
+            if np.isfinite(report.loss):
+                run.bar.set_postfix(loss=f"{report.loss:.4g}", refresh=False)
         epoch_ended = report.step % S == 0 and report.step > g and not report.diverged
         g, stopped = report.step, report.stopped
         if report.bad_step >= 0 and run.halt is not None:

@@ -44,8 +44,10 @@ Example:
     >>> w = jnp.float32(0.0)
     >>> carry = init_carry(spec, TrainState.fresh(w, optax.sgd(0.5).init(w)), jnp.float32(0), jnp.float32)
     >>> carry, hist = run(carry, None, None, {"learning_rate": jnp.float32(0.5)}, jnp.int32(3))
-    >>> float(hist.loss_init), np.asarray(hist.loss[:3]).tolist(), float(carry.train.params)
-    (4.5, [1.125, 0.28125, 0.0703125], 2.625)
+    >>> np.asarray(hist.curve[0, :4]).tolist(), np.asarray(hist.counts[:4]).tolist()  # loss; step, flags
+    ([4.5, 1.125, 0.28125, 0.0703125], [3, -1, 0, 0])
+    >>> float(carry.train.params)
+    2.625
 """
 
 from __future__ import annotations
@@ -138,16 +140,18 @@ class Carry(NamedTuple):
 
 
 class History(NamedTuple):
-    """What one call records at the epoch boundaries it reaches: index ``i`` is the end of
-    epoch ``e0 + i`` where ``e0 = step // S`` at the call's start (NaN / 0 where not reached).
-    ``loss_init``/``grad_norm_init``: the evaluation at the initial parameters when this call
-    made it (the first call), else NaN."""
+    """What one call reports, in two arrays (two transfers to the host).
 
-    loss: jax.Array  # (hist_cap,)
-    grad_norm: jax.Array  # (hist_cap,)
-    counter: jax.Array  # (hist_cap,) int32: TrainState.skipped at the boundary
-    loss_init: jax.Array
-    grad_norm_init: jax.Array
+    ``curve`` (2, 1 + hist_cap), the loss's dtype: row 0 the full-data loss, row 1 the
+    gradient norm; column 0 the evaluation at the initial parameters when this call made it
+    (the first call; else NaN), column ``1 + i`` the end of epoch ``e0 + i`` where
+    ``e0 = step // S`` at the call's start (NaN where not reached).
+    ``counts`` (4 + hist_cap,) int32: the carry's ``step``, ``bad_step``, ``converged`` and
+    ``diverged`` at the call's end, then ``TrainState.skipped`` at each epoch end reached
+    (0 where not reached, and with ``LoopSpec.record_skipped=False``)."""
+
+    curve: jax.Array
+    counts: jax.Array
 
 
 class Parts(NamedTuple):
@@ -231,13 +235,8 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
         first_epoch = carry.step // S
         first_step = carry.step
         cap = spec.hist_cap
-        hist = History(
-            loss=jnp.full(cap, jnp.nan, carry.loss.dtype),
-            grad_norm=jnp.full(cap, jnp.nan, carry.loss.dtype),
-            counter=jnp.zeros(cap, jnp.int32),
-            loss_init=loss_init,
-            grad_norm_init=gnorm_init,
-        )
+        curve = jnp.full((2, 1 + cap), jnp.nan, carry.loss.dtype)
+        hist = History(curve.at[:, 0].set(jnp.stack([loss_init, gnorm_init])), jnp.zeros(4 + cap, jnp.int32))
 
         def going(state):
             c, _ = state
@@ -282,10 +281,9 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 if spec.has_tol:
                     conv = _stopping.converged(c.loss, loss, hyper["tol"], jnp) & ~bad
                 i = e - first_epoch
-                h2 = h._replace(
-                    loss=h.loss.at[i].set(loss),
-                    grad_norm=h.grad_norm.at[i].set(gnorm),
-                    counter=h.counter.at[i].set(train.skipped) if spec.record_skipped else h.counter,
+                h2 = History(
+                    h.curve.at[:, 1 + i].set(jnp.stack([loss, jnp.asarray(gnorm, loss.dtype)])),
+                    h.counts.at[4 + i].set(train.skipped) if spec.record_skipped else h.counts,
                 )
                 if not spec.keep_last_good:  # the caller undoes a diverged epoch (LoopSpec)
                     return moved._replace(loss=loss, grad=grad, converged=conv, diverged=bad), h2
@@ -305,7 +303,9 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 return jax.lax.cond(s1 == S, boundary, lambda _: (moved, h), None)
             return boundary(None)
 
-        return jax.lax.while_loop(going, epoch, (carry, hist))
+        carry, hist = jax.lax.while_loop(going, epoch, (carry, hist))
+        flags = [carry.step, carry.train.bad_step, carry.converged, carry.diverged]
+        return carry, hist._replace(counts=hist.counts.at[:4].set(jnp.stack([jnp.int32(f) for f in flags])))
 
     return run
 
