@@ -39,13 +39,30 @@ def test_equal_optax_expressions_have_equal_keys():
         (lambda: optax.adam(1e-3), lambda: optax.adam(1e-3, b1=0.8)),
         (lambda: optax.sgd(0.0), lambda: optax.sgd(-0.0)),
         (lambda: optax.sgd(1), lambda: optax.sgd(1.0)),
-        (lambda: optax.chain(optax.clip(1.0), optax.sgd(0.1)), lambda: optax.chain(optax.clip(2.0), optax.sgd(0.1))),
-        (lambda: optax.exponential_decay(0.1, 10, 0.9), lambda: optax.exponential_decay(0.1, 10, 0.8)),
-        (lambda: optax.masked(optax.sgd(0.1), {"w": True, "b": False}),
-         lambda: optax.masked(optax.sgd(0.1), {"w": False, "b": False})),
+        (
+            lambda: optax.chain(optax.clip(1.0), optax.sgd(0.1)),
+            lambda: optax.chain(optax.clip(2.0), optax.sgd(0.1)),
+        ),
+        (
+            lambda: optax.exponential_decay(0.1, 10, 0.9),
+            lambda: optax.exponential_decay(0.1, 10, 0.8),
+        ),
+        (
+            lambda: optax.masked(optax.sgd(0.1), {"w": True, "b": False}),
+            lambda: optax.masked(optax.sgd(0.1), {"w": False, "b": False}),
+        ),
     ],
-    ids=["rate", "kind", "hyperparameter", "signed-zero", "int-vs-float", "chain", "schedule", "mask"],
-)  # fmt: skip
+    ids=[
+        "rate",
+        "kind",
+        "hyperparameter",
+        "signed-zero",
+        "int-vs-float",
+        "chain",
+        "schedule",
+        "mask",
+    ],
+)
 def test_any_difference_gives_another_key(a, b):
     assert fingerprint(a()) != fingerprint(b())
 
@@ -69,8 +86,12 @@ def test_a_closure_counts_by_its_code_constants_cells_and_the_globals_it_reads()
     assert fingerprint(_closure_reading(2.0)) == fingerprint(_closure_reading(2.0))
     assert fingerprint(_closure_reading(2.0)) != fingerprint(_closure_reading(3.0))
     part = functools.partial(optax.polynomial_schedule, 1.0, 0.0, 1)
-    assert fingerprint(part) == fingerprint(functools.partial(optax.polynomial_schedule, 1.0, 0.0, 1))
-    assert fingerprint(part) != fingerprint(functools.partial(optax.polynomial_schedule, 1.0, 0.0, 2))
+    assert fingerprint(part) == fingerprint(
+        functools.partial(optax.polynomial_schedule, 1.0, 0.0, 1)
+    )
+    assert fingerprint(part) != fingerprint(
+        functools.partial(optax.polynomial_schedule, 1.0, 0.0, 2)
+    )
 
 
 def test_arrays_count_by_value_up_to_a_size_then_by_identity():

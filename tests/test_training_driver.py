@@ -50,16 +50,26 @@ def _fit_parallel(streamed):
 
 def _train_parallel(streamed):
     rng = np.random.default_rng(0)
-    data = {"x": rng.normal(size=(64, 3)).astype(np.float32), "y": rng.normal(size=64).astype(np.float32)}
-    params = {"w1": np.zeros((3, 4), np.float32), "b1": np.zeros(4, np.float32),
-              "w2": np.full(4, 0.1, np.float32), "b2": np.zeros((), np.float32)}  # fmt: skip
+    data = {
+        "x": rng.normal(size=(64, 3)).astype(np.float32),
+        "y": rng.normal(size=64).astype(np.float32),
+    }
+    params = {
+        "w1": np.zeros((3, 4), np.float32),
+        "b1": np.zeros(4, np.float32),
+        "w2": np.full(4, 0.1, np.float32),
+        "b2": np.zeros((), np.float32),
+    }
     source = ArraySource(data) if streamed else data
     return ParallelTrainer(n_devices=2, epochs=3, batch_size=16).train(mlp_mse, params, source)
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["resident", "streamed"])
-@pytest.mark.parametrize("entry", [_fit_jax, _fit_parallel, _train_parallel],
-                         ids=["JAXOptimizer.fit", "ParallelTrainer.fit", "ParallelTrainer.train"])  # fmt: skip
+@pytest.mark.parametrize(
+    "entry",
+    [_fit_jax, _fit_parallel, _train_parallel],
+    ids=["JAXOptimizer.fit", "ParallelTrainer.fit", "ParallelTrainer.train"],
+)
 def test_every_fit_runs_through_the_one_driver(driven, entry, streamed):
     entry(streamed)
     assert len(driven) == 1
@@ -107,7 +117,9 @@ class _Feed:
         self.segments.append((g, g1))
         bad = self.bad_at if self.bad_at is not None and g < self.bad_at <= g1 else -1
         epochs = np.arange(g // S + 1, g1 // S + 1)
-        ends = Boundaries(g // S + 1, 1.0 / epochs, np.zeros(len(epochs)), np.zeros(len(epochs), int))
+        ends = Boundaries(
+            g // S + 1, 1.0 / epochs, np.zeros(len(epochs)), np.zeros(len(epochs), int)
+        )
         stopped = self.stop_at is not None and g1 >= self.stop_at
         return _Carry(g1), Report(g1, bad, stopped, False, 0.5, ends, wall_s=1.0, wait_s=0.25)
 
@@ -147,7 +159,11 @@ def test_checkpoints_at_their_period_and_at_the_end():
 
 def test_a_stopping_rule_ends_the_run_with_a_checkpoint():
     saved, feed = [], _Feed(stop_at=6)
-    drive(feed, _Carry(0), _run(every=(3,), checkpoint_every=100, save=lambda c, h: saved.append(c.step)))
+    drive(
+        feed,
+        _Carry(0),
+        _run(every=(3,), checkpoint_every=100, save=lambda c, h: saved.append(c.step)),
+    )
     assert feed.segments == [(0, 3), (3, 6)] and saved == [6]
 
 
@@ -192,7 +208,9 @@ def test_a_resumed_run_that_early_stopping_had_ended_does_not_run():
 def test_a_feed_that_diverges_at_its_initial_evaluation_runs_nothing():
     class Diverged(_Feed):
         def start(self, carry):
-            return carry, Report(0, -1, True, True, float("nan"), Boundaries.one(0, np.nan, 0.0, 0), 0.0, 0.0)
+            return carry, Report(
+                0, -1, True, True, float("nan"), Boundaries.one(0, np.nan, 0.0, 0), 0.0, 0.0
+            )
 
     feed, saved = Diverged(on_host=True), []
     run = _run(checkpoint_every=3, save=lambda c, h: saved.append(c.step))
