@@ -15,7 +15,7 @@ builds a new object. :func:`fingerprint` keys it on what it computes instead:
   function itself; any other Python function (a closure, a lambda): its module, qualified
   name and code (bytecode, constants, names), the defaults, the values in its closure, and
   the values of the global names its code reads (modules by name), each recursively;
-* anything else (classes, instances, builtins, large arrays): the object itself, by
+* anything else (classes, instances, builtins, large arrays, PRNG key arrays): the object itself, by
   identity; so is what a cycle or more than ``MAX_DEPTH`` levels reach. Such a key is
   never equal to another object's: the conservative answer, a compile, never a program
   traced from a different computation.
@@ -37,6 +37,7 @@ import types
 from collections.abc import Hashable
 from typing import Any
 
+import jax
 import numpy as np
 
 __all__ = ["MAX_ARRAY_ELEMENTS", "MAX_DEPTH", "fingerprint"]
@@ -94,8 +95,11 @@ def _key(obj: Any, sub: Any) -> Hashable:
         return ("dtype", obj.str)
     if isinstance(obj, type) and issubclass(obj, np.generic):
         return ("dtype", np.dtype(obj).str)
-    if isinstance(obj, np.generic) or _is_array(obj):
-        a = np.asarray(obj)
+    if isinstance(obj, np.ndarray | np.generic | jax.Array):
+        try:
+            a = np.asarray(obj)
+        except TypeError:  # no host value (a typed PRNG key array): by identity
+            return _Identity(obj)
         if a.size > MAX_ARRAY_ELEMENTS or a.dtype.hasobject:
             return _Identity(obj)
         return ("array", type(obj).__name__, a.dtype.str, a.shape, a.tobytes())
@@ -108,10 +112,6 @@ def _key(obj: Any, sub: Any) -> Hashable:
     if isinstance(obj, types.FunctionType):
         return _function(obj, sub)
     return _Identity(obj)
-
-
-def _is_array(obj: Any) -> bool:
-    return isinstance(obj, np.ndarray) or type(obj).__module__.startswith(("jax", "jaxlib"))
 
 
 def _code(code: types.CodeType, sub: Any) -> Hashable:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -111,6 +112,8 @@ def test_what_cannot_be_read_counts_by_identity():
     one = Rate()
     assert fingerprint(one) == fingerprint(one)
     assert fingerprint(one) != fingerprint(Rate())
+    key = jax.random.key(0)  # a typed key array has no host value: by identity, no error
+    assert fingerprint(key) == fingerprint(key) and fingerprint(key) != fingerprint(jax.random.key(0))
     cycle: list = []
     cycle.append(cycle)
     assert fingerprint(cycle) == fingerprint(cycle)  # a cycle ends in an identity, not a loop

@@ -79,11 +79,21 @@ def test_every_fit_runs_through_the_one_driver(driven, entry, streamed):
 def test_a_diverged_jax_fit_reruns_the_same_program_through_the_driver(driven):
     X, y = linear32(64, 3)
     with pytest.warns(accel.train.DivergenceWarning):
-        model = JAXOptimizer("sgd", learning_rate=1e3, epochs=20).fit(X * 100, y)
+        model = JAXOptimizer("sgd", learning_rate=3.0, epochs=20).fit(X, y)  # grows ~4x an epoch
     # the program stops AT the diverged epoch; the driver runs it again to the epoch before
-    assert model.diverged_ and len(driven) == 2
+    assert model.diverged_ and len(driven) == 2 and model.n_epochs_ > 0
     assert len(model.history_["loss"]) == model.n_epochs_ + 1
     assert np.all(np.isfinite(model.coef_))
+
+
+def test_a_jax_fit_diverged_in_its_first_epoch_keeps_the_initial_state(driven):
+    X, y = linear32(64, 3)
+    with pytest.warns(accel.train.DivergenceWarning):
+        model = JAXOptimizer("sgd", learning_rate=1e3, epochs=20).fit(X * 100, y)
+    # nothing to run again: the initial state and its evaluation are the result
+    assert model.diverged_ and len(driven) == 1 and model.n_epochs_ == 0
+    assert len(model.history_["loss"]) == 1 and np.isfinite(model.history_["loss"][0])
+    assert np.all(model.coef_ == 0) and model.intercept_ == 0
 
 
 def test_a_streamed_jax_fit_shows_progress(capsys):
@@ -209,7 +219,7 @@ def test_a_feed_that_diverges_at_its_initial_evaluation_runs_nothing():
     class Diverged(_Feed):
         def start(self, carry):
             return carry, Report(
-                0, -1, True, True, float("nan"), Boundaries.one(0, np.nan, 0.0, 0), 0.0, 0.0
+                0, -1, False, True, float("nan"), Boundaries.one(0, np.nan, 0.0, 0), 0.0, 0.0
             )
 
     feed, saved = Diverged(on_host=True), []

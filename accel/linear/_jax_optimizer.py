@@ -295,14 +295,14 @@ class JAXOptimizer(LinearEstimator):
         if not np.isfinite(run["loss"][0]):
             _data.check_X(X)  # NaN or infinity in X: the clear error (else a genuine divergence)
         diverged = run["diverged"]
-        while run["diverged"] and run["epochs"] > 0:
+        if run["diverged"] and run["epochs"] == 1:  # in the first epoch: the initial state
+            zeros = prog.layout.tree(prog.carry0.train.params)
+            run.update(epochs=0, w=zeros["w"], b=zeros["b"], loss=run["loss"][:1],
+                       grad_norm=run["grad_norm"][:1], params=jax.device_put(zeros, device))  # fmt: skip
+        elif run["diverged"] and run["epochs"] > 1:  # (0: the initial evaluation diverged)
             # the program stops AT a diverged epoch (no per-epoch copy of the state to undo
             # it); the same program run again up to the epoch before gives that state
-            history = run["loss"], run["grad_norm"]
             run = self._run(prog, args, run["epochs"] - 1, None)
-            if run["params"] is None:  # diverged in the first epoch: the initial state
-                run.update(loss=history[0][:1], grad_norm=history[1][:1],
-                           params=jax.device_put({"w": run["w"], "b": run["b"]}, device))  # fmt: skip
         history = {"loss": run["loss"], "grad_norm": run["grad_norm"]}
         if validate is not None:
             history["val_loss"] = np.asarray(validate.losses[: run["epochs"] + 1], history["loss"].dtype)
@@ -320,28 +320,18 @@ class JAXOptimizer(LinearEstimator):
         """Run ``epochs`` epochs from the start through the training driver
         (``accel.train.drive``: one call of the program for up to ``HIST_CAP`` epochs; calls
         end at progress updates and, with validation data, at every epoch, where
-        ``validate`` may stop the run) and read the results back. ``epochs=0``: the
-        initial state (the history of one evaluation is the caller's)."""
+        ``validate`` may stop the run) and read the results back (``epochs >= 1``)."""
         S = prog.loop.steps_per_epoch
         every = (max(1, math.ceil(epochs / _PROGRESS_UPDATES)) * S,) if bar is not None else ()
         hist = engine.RunHistory.empty(epochs)
         feed = engine.Resident(prog.call, *args, put_stop=np.int32, get=jax.device_get, host_extra=True,
                                params=lambda carry, extra: {"w": extra[0][0], "b": extra[0][1]})  # fmt: skip
-        carry = engine.drive(feed, prog.fresh_carry(), engine.Run(hist, epochs * S, S, every, bar=bar,
-                                                                  validate=validate))  # fmt: skip
-        if feed.last is not None:
-            w, b = feed.extra_host[0]
-            step, converged, diverged = feed.last.step, feed.last.stopped and not feed.last.diverged, feed.last.diverged
-            params = {"w": feed.extra[0][0], "b": feed.extra[0][1]}
-        else:  # no call: the initial parameters
-            tree = prog.layout.tree(carry.train.params)
-            w, b = np.asarray(tree["w"]), np.asarray(tree["b"])
-            step, converged, diverged = 0, False, False
-            params = None
-        k = int(step) // S  # epochs whose state the carry holds
+        engine.drive(feed, prog.fresh_carry(), engine.Run(hist, epochs * S, S, every, bar=bar, validate=validate))
+        (w, b), last = feed.extra_host[0], feed.last
+        k = last.step // S  # epochs whose state the carry holds
         return {
-            "epochs": k, "converged": bool(converged), "diverged": bool(diverged),
-            "w": w, "b": b, "params": params,
+            "epochs": k, "converged": last.converged, "diverged": last.diverged,
+            "w": w, "b": b, "params": {"w": feed.extra[0][0], "b": feed.extra[0][1]},
             "loss": hist.losses[: k + 1].astype(prog.param_dtype),
             "grad_norm": hist.grad_norms[: k + 1].astype(prog.param_dtype),
         }  # fmt: skip

@@ -67,12 +67,17 @@ class Report(NamedTuple):
 
     step: int  # the global step the carry is at
     bad_step: int  # -1, or the first step with a non-finite loss (nan_policy='raise')
-    stopped: bool  # the tol or divergence rule stopped the run
-    diverged: bool
+    converged: bool  # the tol rule stopped the run
+    diverged: bool  # the divergence rule stopped the run
     loss: float  # the loss at the last epoch boundary reached (progress bar), or NaN
     ends: Boundaries | None  # the epoch ends reached (with the initial evaluation: epoch 0)
     wall_s: float
     wait_s: float  # of wall_s: the host waiting for the input pipeline
+
+    @property
+    def stopped(self) -> bool:
+        """A stopping rule ended the run."""
+        return self.converged or self.diverged
 
 
 class Run(NamedTuple):
@@ -145,7 +150,7 @@ class Resident:
         skipped = counts[4 : 4 + k] if first else np.concatenate([[0], counts[4 : 4 + k]])
         ends = Boundaries(g // S + first, curve[0, first : 1 + k], curve[1, first : 1 + k], skipped)
         loss = float(curve[0, k]) if k else float("nan")
-        self.last = Report(step, bad, bool(converged or diverged), bool(diverged), loss, ends,
+        self.last = Report(step, bad, bool(converged), bool(diverged), loss, ends,
                            time.perf_counter() - t0, 0.0)  # fmt: skip
         return carry, self.last
 

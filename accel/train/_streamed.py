@@ -126,7 +126,7 @@ class Streamed:
             started=np.bool_(True), diverged=np.bool_(bad),
         )  # fmt: skip
         self.snapshot = carry
-        report = Report(0, -1, bad, bad, loss, Boundaries.one(0, loss, gnorm, 0), time.perf_counter() - t0, wait)
+        report = Report(0, -1, False, bad, loss, Boundaries.one(0, loss, gnorm, 0), time.perf_counter() - t0, wait)
         return self.programs.put_carry(carry), report
 
     def advance(self, carry_dev: Any, g: int, g1: int, S: int) -> tuple[Any, Report]:
@@ -158,7 +158,7 @@ class Streamed:
                                    converged=np.bool_(conv), diverged=np.bool_(False))  # fmt: skip
             ends = Boundaries.one(g1 // S, loss, gnorm, int(carry.train.skipped))
         self.snapshot = carry
-        report = Report(int(carry.step), int(carry.train.bad_step), bool(carry.converged) or bad, bad,
+        report = Report(int(carry.step), int(carry.train.bad_step), bool(carry.converged), bad,
                         float(carry.loss), ends, time.perf_counter() - t0, wait)  # fmt: skip
         return p.put_carry(carry), report
 
