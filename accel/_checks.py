@@ -77,12 +77,11 @@ def check_int(
     ``allow_none``). NumPy integers are accepted; ``bool`` and floats are not."""
     if value is None and allow_none:
         return None
-    accepted = _accepted_int(minimum, maximum, allow_none)
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__}")
+        raise TypeError(f"{name} must be {_accepted_int(minimum, maximum, allow_none)}, got {type(value).__name__}")
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be {accepted}, got {value}")
+        raise ValueError(f"{name} must be {_accepted_int(minimum, maximum, allow_none)}, got {value}")
     return value
 
 

@@ -35,9 +35,10 @@ import statistics
 import sys
 import time
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from accel.augment import AugmentationConfig
+if TYPE_CHECKING:  # imported where used: load_dpa must not import JAX (fresh-process timings)
+    from accel.augment import AugmentationConfig
 
 ENV_DPA_SRC = "ACCEL_BENCH_DPA_SRC"
 
@@ -75,6 +76,8 @@ def dpa_reference_params(sample_id: int, config: AugmentationConfig | None = Non
     if sample_id < 0:
         raise ValueError("sample_id must be non-negative")
     if config is None:
+        from accel.augment import AugmentationConfig
+
         config = AugmentationConfig()
     digest = dpa_hash(sample_id, config.augmentation_depth)
     random.seed(int(digest, 16) % 2**32)
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> dict:
     dpa = load_dpa(args.dpa_src)
     if dpa is None:
         raise SystemExit(f"set {ENV_DPA_SRC} (or --dpa-src) to a DPA checkout to compare against")
+    from accel.augment import AugmentationConfig
+
     ids = range(10**6, 10**6 + args.n)
     config = AugmentationConfig()
     ours = lambda i: dpa_reference_params(i, config)  # noqa: E731

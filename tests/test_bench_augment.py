@@ -57,6 +57,23 @@ def test_reference_accepts_the_default_config():
     assert ref.dpa_reference_params(3) == ref.dpa_reference_params(3, AugmentationConfig())
 
 
+def test_bench_dpa_sample_checks_values_and_reports_every_order():
+    from benchmarks import bench_dpa_sample
+
+    out = bench_dpa_sample.main(["--quick", "--fresh", "0"])
+    assert set(out["per_sample"]) == {"shuffled", "sequential", "random"}
+    assert all(r["accel_per_s"] > 0 and r["peer_per_s"] > 0 for r in out["per_sample"].values())
+    assert out["fresh_process"] == {}
+
+
+@pytest.mark.slow
+def test_bench_dpa_sample_times_a_fresh_process():
+    from benchmarks import bench_dpa_sample
+
+    t_import, t_first = bench_dpa_sample.fresh_process(bench_dpa_sample._FRESH_ACCEL)
+    assert t_import > 0 and t_first > 0
+
+
 @pytest.mark.slow
 def test_bench_augment_sample_quick_run():
     from benchmarks import bench_augment_sample

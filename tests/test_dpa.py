@@ -16,9 +16,10 @@ import threading
 import numpy as np
 import pytest
 from _dpa_oracle import oracle, oracle_hash, oracle_params
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accel import augment, dpa
-from accel.dpa import _params
 from accel.dpa.batch import (
     BatchConfig,
     BatchProcessor,
@@ -212,19 +213,72 @@ def test_distributed_stream_covers_the_ranks_share_with_rank_keys():
     assert DistributedRangeSplitter(2, 4).get_all_ranges() == [(0, 1), (1, 2), (0, 0), (0, 0)]
 
 
-@pytest.mark.parametrize("order", ["sequential", "reversed", "strided", "repeated"])
-def test_block_cache_never_changes_values(order):
-    ids = {"sequential": range(150), "reversed": range(149, -1, -1),
-           "strided": range(0, 3000, 37), "repeated": [5, 5, 70, 5, 69, 71]}[order]
-    _params.clear_cache()
-    for sample_id in ids:
-        assert dpa.gen_augmentation_params(sample_id)["hash"] == oracle_hash(sample_id, 10)
-    # another depth or prefix is another cache key
+def test_single_ids_never_reach_the_device_kernel(monkeypatch):
+    # DPA's per-sample API runs on the host (hashlib, random.Random): no dispatch, no compile
+    from accel.augment._dpa_kernels import _draws
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a single id reached the device kernel")
+
+    monkeypatch.setattr(_draws, "_kernel", no_kernel)
+    for sample_id in (3, 2**64 - 1, 70, 3):  # any order, repeats included
+        assert dpa.gen_augmentation_params(sample_id) == oracle_params(sample_id, MODERATE)
     assert dpa.gen_augmentation_seed(5, 3) == oracle_hash(5, 3)
     assert gen_distributed_augmentation_params(5, 1, world_size=2)["hash"] == oracle_hash(5, 10, "0:1:")
+    assert RankAwareSeedGenerator(4, 2).generate_seed(9, 1, 2) == oracle_hash(9, 2, "4:1:")
+    with pytest.raises(AssertionError, match="reached the device kernel"):
+        augment.dpa_draws([3])  # many ids do use it
 
 
-def test_block_cache_is_per_thread():
+def test_a_config_changed_after_use_is_checked_and_used_again():
+    # DPA's config is mutable; the last config's checked ranges are reused only while it
+    # holds the same immutable values
+    config = dpa.AugmentationConfig()
+    assert dpa.gen_augmentation_params(1, config) == oracle_params(1, MODERATE)
+    config.rotation_range = (0, 1)
+    assert dpa.gen_augmentation_params(1, config) == oracle_params(1, [(0, 1), *MODERATE[1:]])
+    config.augmentation_depth = 3
+    assert dpa.gen_augmentation_params(1, config) == oracle_params(1, [(0, 1), *MODERATE[1:]], 3)
+    config.rotation_range = (1, 0)
+    with pytest.raises(ValueError, match="rotation_range: lower bound must be < upper bound"):
+        dpa.gen_augmentation_params(1, config)
+    config.rotation_range = [0, 2]  # a list can change in place: never reused unchecked
+    assert dpa.gen_augmentation_params(1, config)["rotation"] == oracle_params(1, [(0, 2), *MODERATE[1:]], 3)["rotation"]
+    config.rotation_range[0] = float("nan")
+    with pytest.raises(ValueError, match="rotation_range must be finite"):
+        dpa.gen_augmentation_params(1, config)
+    config.rotation_range = (0, 2)
+    config.augmentation_depth = 0
+    with pytest.raises(ValueError, match="augmentation_depth must be >= 1"):
+        dpa.gen_augmentation_params(1, config)
+
+
+@given(st.integers(0, 2**64 - 1), st.integers(1, 40), st.sampled_from(["", "0:1:", "123:45:"]))
+@settings(max_examples=60, deadline=None)
+def test_dpa_draw_equals_the_oracle(sample_id, depth, prefix):
+    assert augment.dpa_draw(sample_id, depth=depth, prefix=prefix) == (
+        oracle_hash(sample_id, depth, prefix), oracle(sample_id, depth, prefix)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"sample_id": -1}, ValueError, r"sample_id must be an integer in \[0, 2\*\*64\)"),
+        ({"sample_id": 2**64}, ValueError, r"sample_id must be an integer in \[0, 2\*\*64\)"),
+        ({"sample_id": 1.0}, TypeError, "sample_id must be an integer"),
+        ({"sample_id": True}, TypeError, "sample_id must be an integer"),
+        ({"sample_id": 1, "depth": 0}, ValueError, "depth must be an integer >= 1"),
+        ({"sample_id": 1, "depth": 1001}, ValueError, "depth must be an integer >= 1 and <= 1000"),
+        ({"sample_id": 1, "prefix": b"0:1:"}, TypeError, "prefix must be a str"),
+    ],
+)
+def test_dpa_draw_rejects_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        augment.dpa_draw(**kwargs)
+
+
+def test_single_ids_are_thread_safe():
     results: dict[int, list[str]] = {}
 
     def work(offset: int) -> None:

@@ -13,7 +13,7 @@ Example:
 from ._batch import AugmentationBatch
 from ._batching import BatchConfig, BatchProcessor, BatchStrategy, process_memory_budget
 from ._config import PARAM_NAMES, PRESETS, AugmentationConfig, get_preset
-from ._dpa_kernels import dpa_draws
+from ._dpa_kernels import dpa_draw, dpa_draws
 from ._generate import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
@@ -75,6 +75,7 @@ __all__ = [
     "apply_augmentations",
     "augmentation_params",
     "compute_statistics",
+    "dpa_draw",
     "dpa_draws",
     "gen_augmentation_batch",
     "gen_augmentation_params",

@@ -24,19 +24,25 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from accel import augment
 
 from ._args import at_least, non_negative
 
-__all__ = ["PARAM_NAMES", "PRESETS", "AugmentationConfig", "fib", "get_preset", "ranges_of"]
+__all__ = ["PARAM_NAMES", "PRESETS", "AugmentationConfig", "Ranges", "fib", "get_preset", "ranges_of"]
 
 PARAM_NAMES = ("rotation", "brightness", "noise", "scale", "contrast")
+_PLAIN = (int, float)
 
 
 def _check_range(name: str, value: Any) -> None:
+    if type(value) is tuple and len(value) == 2:  # the common case, fast: plain numbers in order
+        low, high = value
+        if type(low) in _PLAIN and type(high) in _PLAIN and -math.inf < low < high < math.inf:
+            return
     try:
         low, high = value
     except (TypeError, ValueError):
@@ -71,22 +77,59 @@ class AugmentationConfig:
         at_least(self.augmentation_depth, "augmentation_depth", 1)
 
 
-def ranges_of(config: Any) -> tuple[list[tuple[Any, Any]], int]:
-    """The five ``(low, high)`` pairs and the depth of a DPA or ``accel.augment`` config.
+class Ranges(NamedTuple):
+    """A config's checked ranges: the five ``(low, high)`` pairs as given, the depth, and
+    ``(low, high - low)`` per parameter as Python floats (DPA's ``random.uniform`` is
+    ``low + (high - low) * u``; the float64 arithmetic of :func:`accel.dpa._params._values`)."""
 
-    Checked again here because DPA's config is mutable: a range changed after construction
-    is validated when parameters are generated from it.
+    pairs: tuple[tuple[Any, Any], ...]
+    depth: int
+    affine: tuple[tuple[float, float], ...]
+
+
+_FIELDS = operator.attrgetter(*(f"{name}_range" for name in PARAM_NAMES), "augmentation_depth")
+# The last config checked, its field objects and its Ranges. Reused only while the config holds
+# the same immutable field objects (tuples of ints and floats, an int depth), so a range
+# changed in place or replaced is checked again: DPA's per-sample calls pass one config
+# millions of times, and checking it costs a fifth of a call.
+_last: tuple[Any, tuple, Ranges | None] = (None, (), None)
+
+
+def _immutable(fields: tuple) -> bool:
+    return type(fields[-1]) is int and all(
+        type(pair) is tuple and all(type(x) in _PLAIN for x in pair) for pair in fields[:-1]
+    )
+
+
+def ranges_of(config: Any) -> Ranges:
+    """The checked :class:`Ranges` of a DPA or ``accel.augment`` config.
+
+    Checked again on every call because DPA's config is mutable: a range changed after
+    construction is validated when parameters are generated from it.
     """
+    global _last
     try:
-        ranges = [tuple(getattr(config, f"{name}_range")) for name in PARAM_NAMES]
-        depth = config.augmentation_depth
-    except (AttributeError, TypeError):
+        fields = _FIELDS(config)
+    except AttributeError:
         raise TypeError(
             f"config must be an AugmentationConfig (accel.dpa or accel.augment) or None, got {type(config).__name__}"
         ) from None
-    for name, pair in zip(PARAM_NAMES, ranges, strict=True):
+    last_config, last_fields, last = _last
+    if last_config is config and all(a is b for a, b in zip(fields, last_fields, strict=True)):
+        return last
+    try:
+        pairs = tuple(tuple(pair) for pair in fields[:-1])
+    except TypeError:
+        raise TypeError(
+            f"config must be an AugmentationConfig (accel.dpa or accel.augment) or None, got {type(config).__name__}"
+        ) from None
+    for name, pair in zip(PARAM_NAMES, pairs, strict=True):
         _check_range(name, pair)
-    return ranges, at_least(depth, "augmentation_depth", 1)
+    depth = at_least(fields[-1], "augmentation_depth", 1)
+    ranges = Ranges(pairs, depth, tuple((float(low), float(high - low)) for low, high in pairs))
+    if _immutable(fields):
+        _last = (config, fields, ranges)
+    return ranges
 
 
 def _as_dpa(config: Any) -> AugmentationConfig:

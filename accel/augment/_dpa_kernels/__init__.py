@@ -10,8 +10,8 @@ bit lives here, and nowhere else:
 * ``_draws``: the vectorised device kernel (id -> hash string and five uniforms), with
   :func:`dpa_draws` (public as ``accel.augment.dpa_draws``), :func:`dpa_uniforms` and
   :func:`dpa_values` (DPA's ``random.uniform``);
-* ``_host``: the same draws for one id with ``hashlib`` and ``random.Random``
-  (:func:`dpa_params_one`, the per-sample path).
+* ``_host``: the same chain for one id with ``hashlib`` and ``random.Random``
+  (:func:`dpa_chain_one`, :func:`dpa_params_one`: the per-sample paths).
 
 Users: ``accel.augment``'s ``algorithm='dpa'`` (``_generate``: batches and streams;
 ``_sample``: one id) and, through the public ``accel.augment.dpa_draws``, DPA's API in
@@ -38,16 +38,17 @@ from ._draws import (
     dpa_values,
     fibonacci_suffixes,
 )
-from ._host import dpa_params_one, dpa_uniforms_one
+from ._host import dpa_chain_one, dpa_draw, dpa_params_one
 
 __all__ = [
     "DRAWS",
     "MAX_DEPTH",
+    "dpa_chain_one",
+    "dpa_draw",
     "dpa_draws",
     "dpa_params_one",
     "dpa_shifted_words",
     "dpa_uniforms",
-    "dpa_uniforms_one",
     "dpa_values",
     "fibonacci_suffixes",
 ]

@@ -70,6 +70,7 @@ from . import _mt19937, _sha256
 __all__ = [
     "DRAWS",
     "MAX_DEPTH",
+    "check_depth",
     "dpa_draws",
     "dpa_shifted_words",
     "dpa_uniforms",
@@ -102,7 +103,10 @@ def fibonacci_suffixes(depth: int) -> list[str]:
     return out
 
 
-def _check_depth(depth: object) -> int:
+def check_depth(depth: object) -> int:
+    """``depth`` as an int in ``[1, MAX_DEPTH]``."""
+    if type(depth) is int and 1 <= depth <= MAX_DEPTH:  # the common case, fast
+        return depth
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
         raise TypeError(f"depth must be an integer >= 1, got {type(depth).__name__}")
     if not 1 <= depth <= MAX_DEPTH:
@@ -269,7 +273,7 @@ def dpa_shifted_words(sample_ids: object, *, depth: int, prefix: str = "") -> np
 
 def _words_and_digests(sample_ids: object, depth: int, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """Shifted words uint32 (n, 5, 2) and final digests uint32 (n, 8) of the kernel."""
-    depth = _check_depth(depth)
+    depth = check_depth(depth)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
     hi, lo = split_ids(sample_ids)

@@ -1,8 +1,10 @@
-"""DPA v0.2's parameters of one id on the host: ``hashlib`` and ``random.Random``.
+"""DPA v0.2's chain for one id on the host: ``hashlib`` and ``random.Random``.
 
-The per-sample path of ``accel.augment.gen_augmentation_params(i, algorithm='dpa')``: one id
-costs a few SHA-256 calls, so the device kernel (``_draws``, about 1 ms per dispatch) is not
-worth calling for it. The same arithmetic as DPA, bit for bit:
+The per-sample paths (``accel.augment.gen_augmentation_params(i, algorithm='dpa')`` and
+``accel.dpa``'s ``gen_augmentation_params(i)``) and small batches of :func:`dpa_draws`: one
+id costs eleven SHA-256 calls (about 15 us), so the device kernel (``_draws``: about 1 ms
+per dispatch, seconds to compile) is not worth calling for it. The same arithmetic as DPA,
+bit for bit:
 
 .. code-block:: text
 
@@ -11,29 +13,33 @@ worth calling for it. The same arithmetic as DPA, bit for bit:
     r = random.Random(int(h[-8:], 16))            # = int(h, 16) % 2**32
     value = lo + (hi - lo) * r.random()            # DPA's random.uniform(lo, hi)
 
-The Fibonacci suffixes and the ``(lo, hi - lo)`` pairs are computed once per config, and
-each thread reseeds its own generator (the global ``random`` module is never touched).
+The Fibonacci suffixes are computed once per depth (DPA computes ``fib(i)`` from scratch at
+every step), the ``(lo, hi - lo)`` pairs once per config, and each thread reseeds its own
+generator (the global ``random`` module is never touched).
 
 Example:
     >>> import hashlib, random
-    >>> from accel.augment._dpa_kernels import dpa_uniforms_one, fibonacci_suffixes
+    >>> from accel.augment import dpa_draw
     >>> h = hashlib.sha256(b"7").hexdigest()
     >>> h = hashlib.sha256((h + "0").encode()).hexdigest()
     >>> r = random.Random(int(h, 16) % 2**32)
-    >>> dpa_uniforms_one(7, tuple(fibonacci_suffixes(1))) == [r.random() for _ in range(5)]
+    >>> dpa_draw(7, depth=1) == (h, [r.random() for _ in range(5)])
     True
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import threading
 from typing import Any
 
-from ._draws import DRAWS, fibonacci_suffixes
+from accel._checks import MAX_U64, check_seed
 
-__all__ = ["dpa_params_one", "dpa_uniforms_one"]
+from ._draws import DRAWS, check_depth, fibonacci_suffixes
+
+__all__ = ["dpa_chain_one", "dpa_draw", "dpa_params_one", "suffixes"]
 
 _LOCAL = threading.local()
 _CONSTANTS: dict[int, tuple] = {}
@@ -48,7 +54,7 @@ def _constants(config: Any) -> tuple:
     if entry is None or entry[0] is not config:
         # (lo, hi - lo): DPA's uniform(lo, hi) is lo + (hi - lo) * random(), the same doubles
         ranges = tuple(zip(DRAWS, [(lo, hi - lo) for lo, hi in config.ranges], strict=True))
-        entry = (config, tuple(fibonacci_suffixes(config.augmentation_depth)), ranges)
+        entry = (config, suffixes(config.augmentation_depth), ranges)
         with _CONSTANTS_LOCK:
             if len(_CONSTANTS) >= 16:
                 _CONSTANTS.clear()
@@ -66,8 +72,8 @@ def _thread_seeder():
     return seed
 
 
-def dpa_uniforms_one(sample_id: int, suffixes: tuple[str, ...], prefix: str = "") -> list[float]:
-    """DPA's five ``random()`` draws for ``prefix + str(sample_id)`` (hashlib, random.Random).
+def dpa_chain_one(sample_id: int, suffixes: tuple[str, ...], prefix: str = "") -> tuple[str, list[float]]:
+    """DPA's hash string and five ``random()`` draws for ``prefix + str(sample_id)``.
 
     ``suffixes`` are ``fibonacci_suffixes(depth)``; ``int(h, 16) % 2**32`` is the value of
     the digest's last eight hex digits.
@@ -78,12 +84,40 @@ def dpa_uniforms_one(sample_id: int, suffixes: tuple[str, ...], prefix: str = ""
         h = sha256((h + suffix).encode()).hexdigest()
     _thread_seeder()(int(h[-8:], 16))
     r = _LOCAL.random
-    return [r(), r(), r(), r(), r()]
+    return h, [r(), r(), r(), r(), r()]
+
+
+@functools.lru_cache(maxsize=64)
+def suffixes(depth: int) -> tuple[str, ...]:
+    """``fibonacci_suffixes(depth)`` as a tuple, computed once per depth."""
+    return tuple(fibonacci_suffixes(depth))
+
+
+def dpa_draw(sample_id: int, *, depth: int = 10, prefix: str = "") -> tuple[str, list[float]]:
+    """DPA's ``hash`` string and five uniforms of one id, on the host (no device, no compile).
+
+    The one-id twin of :func:`accel.augment.dpa_draws`, with the same values: ``sample_id``
+    an integer in ``[0, 2**64)``, ``depth`` the Fibonacci re-hashing steps (``[1, MAX_DEPTH]``),
+    ``prefix`` the text hashed before the id's decimal digits. The uniforms are in
+    :data:`DRAWS` order (rotation, brightness, noise, scale, contrast).
+
+    Example:
+        >>> from accel.augment import dpa_draw, dpa_draws
+        >>> h, u = dpa_draw(42)
+        >>> batch_u, batch_h = dpa_draws([42])
+        >>> h == batch_h[0] and u == batch_u[0].tolist()
+        True
+    """
+    if type(sample_id) is not int or not 0 <= sample_id <= MAX_U64:  # the common case, fast
+        sample_id = check_seed(sample_id, "sample_id")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+    return dpa_chain_one(sample_id, suffixes(check_depth(depth)), prefix)
 
 
 def dpa_params_one(sample_id: int, config: Any) -> dict[str, float]:
     """DPA's five parameters of one (validated) id for a config with ``ranges`` and
     ``augmentation_depth`` (``accel.augment.AugmentationConfig``), as Python floats."""
-    suffixes, ranges = _constants(config)
-    u = dpa_uniforms_one(sample_id, suffixes)
+    steps, ranges = _constants(config)
+    u = dpa_chain_one(sample_id, steps)[1]
     return {name: lo + width * v for (name, (lo, width)), v in zip(ranges, u, strict=True)}
