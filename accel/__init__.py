@@ -21,18 +21,39 @@ packages (``optimizers``, ``benchmarks``, ``examples``); users import from ``acc
 subpackages.
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 try:
     __version__ = version("accel")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-from accel._cache import clear_caches
-from accel.bench import SpeedBenchmark, benchmark_optimizer, compare_backends
-from accel.linear import JAXOptimizer
-from accel.parallel import ParallelTrainer
-from accel.profile import GPUMonitor, MemoryTracker, OptimizerProfiler, PerformanceProfiler
+# Each public name is imported from its module on first use (PEP 562), so ``import accel``
+# and the command line (``accel compare --help``) start without importing JAX, optax or
+# scikit-learn; ``from accel import JAXOptimizer`` imports what that class needs.
+_LAZY = {
+    "GPUMonitor": "accel.profile",
+    "JAXOptimizer": "accel.linear",
+    "MemoryTracker": "accel.profile",
+    "OptimizerProfiler": "accel.profile",
+    "ParallelTrainer": "accel.parallel",
+    "PerformanceProfiler": "accel.profile",
+    "SpeedBenchmark": "accel.bench",
+    "benchmark_optimizer": "accel.bench",
+    "clear_caches": "accel._cache",
+    "compare_backends": "accel.bench",
+}
+
+if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
+    from accel._cache import clear_caches
+    from accel.bench import SpeedBenchmark, benchmark_optimizer, compare_backends
+    from accel.linear import JAXOptimizer
+    from accel.parallel import ParallelTrainer
+    from accel.profile import GPUMonitor, MemoryTracker, OptimizerProfiler, PerformanceProfiler
 
 __all__ = [
     "GPUMonitor",
@@ -49,9 +70,24 @@ __all__ = [
 ]
 
 
+# Subpackages, also imported on first use: ``import accel; accel.augment.gen_augmentation_batch``
+_SUBPACKAGES = ("augment", "bench", "data", "distributed", "dpa", "linear", "parallel", "profile")
+
+
 def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"accel.{name}")
     # frameworm's names (DistributedTrainer, OptimizedDataLoader) raise an ImportError that
     # names the equivalent here; anything else is the usual AttributeError.
     from accel._migration import missing_name
 
     raise missing_name(__name__, name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})  # subpackages appear once imported

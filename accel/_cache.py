@@ -33,7 +33,11 @@ from typing import Any, TypeVar
 
 import jax
 
+from accel import _compilation_cache
+
 __all__ = ["MAX_PROGRAMS", "cached", "clear_caches", "entries", "size"]
+
+_compilation_cache.install()  # compiled programs persist across processes (that module's doc)
 
 MAX_PROGRAMS = 64
 _PROGRAMS: OrderedDict[Hashable, Any] = OrderedDict()

@@ -978,6 +978,13 @@ def entries() -> list[Entry]:
     )
     out.append(
         Entry(
+            "dpa_draw",
+            lambda **kw: A.dpa_draw(kw.pop("sample_id", 1), **kw),
+            {"sample_id": ints(0, MAX_U64), "depth": ints(1, 1000), "prefix": fixed(3, None, b"x")},
+        )
+    )
+    out.append(
+        Entry(
             "gen_augmentation_params",
             lambda **kw: A.gen_augmentation_params(kw.pop("sample_id", 1), **kw),
             {"sample_id": ints(0, MAX_U64), **sample_kw},

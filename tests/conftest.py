@@ -3,6 +3,10 @@
 * Four XLA host CPU devices, so multi-device code runs on any machine. This must happen
   before JAX initialises its backends, hence at import time of this conftest. The variable
   is also exported so subprocesses launched by tests see the same configuration.
+* accel's persistent compilation cache is off (``ACCEL_COMPILATION_CACHE=0``, exported to
+  subprocesses too): tests count compilations, and a cache shared across runs would make
+  them depend on what ran before (the AVX2 pass of ``.ci/run`` included). The cache's own
+  tests turn it on in subprocesses with a temporary folder.
 * Strict dtype promotion is NOT enabled globally: optax's own bias correction
   (``decay ** count`` with an int32 count, optax 0.2.8) fails under
   ``jax_numpy_dtype_promotion='strict'``. Tests assert output dtypes explicitly instead.
@@ -19,6 +23,7 @@ import os
 
 N_CPU_DEVICES = 4
 os.environ["JAX_NUM_CPU_DEVICES"] = str(N_CPU_DEVICES)
+os.environ["ACCEL_COMPILATION_CACHE"] = "0"
 
 import jax  # noqa: E402  (must follow the environment set-up above)
 import pytest  # noqa: E402

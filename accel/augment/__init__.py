@@ -10,6 +10,8 @@ Example:
     True
 """
 
+from accel import _compilation_cache
+
 from ._batch import AugmentationBatch
 from ._batching import BatchConfig, BatchProcessor, BatchStrategy, process_memory_budget
 from ._config import PARAM_NAMES, PRESETS, AugmentationConfig, get_preset
@@ -51,6 +53,8 @@ from ._ranks import (
 from ._sample import gen_augmentation_params
 from ._stats import RunningStats, compute_statistics
 from ._stream import stream_augmentation_chain, stream_augmentation_range
+
+_compilation_cache.install()  # the kernels' programs persist across processes
 
 __all__ = [
     "ALGORITHMS",

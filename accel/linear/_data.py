@@ -20,7 +20,7 @@ import array_api_compat
 import numpy as np
 
 from accel import _sklearn
-from accel._checks import array_is_finite, check_choice
+from accel._checks import array_is_finite, check_choice, namespace
 from accel.linear._model import LOSSES
 from accel.train import check_source_rows
 
@@ -72,7 +72,7 @@ def _numeric(a: Any, name: str) -> Any:
             return a.astype(np.float64)
         except (TypeError, ValueError) as err:
             raise TypeError(f"{name} must hold numbers: {err}") from None
-    xp = array_api_compat.array_namespace(a)
+    xp = namespace(a)
     if xp.isdtype(a.dtype, "complex floating"):
         raise ValueError(f"Complex data not supported: {name} has dtype {a.dtype}")
     ok = False
@@ -114,7 +114,7 @@ def check_X(
     numbers become NumPy).
     """
     X = _numeric(_as_array(X, name), name)
-    xp = array_api_compat.array_namespace(X)
+    xp = namespace(X)
     if X.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D of shape (n_samples, n_features), got shape {tuple(X.shape)}. "
@@ -158,7 +158,7 @@ def check_X_y(
     y = _as_array(y, "y")
     if loss == "mse" or not (isinstance(y, np.ndarray) and y.dtype.kind in "OUS"):
         y = _numeric(y, "y")
-    xp = array_api_compat.array_namespace(y)
+    xp = namespace(y)
     if y.ndim == 2 and y.shape[1] == 1:
         if warn_column:
             warnings.warn(

@@ -10,11 +10,13 @@
   A hyperparameter set to ``None`` is unset (its default applies), and changing
   ``optimizer_type`` drops the hyperparameters the new optimizer does not have (unless they
   are set in the same call), so a search over optimizers works from any starting point;
-* scikit-learn integration: with scikit-learn installed the class derives from its
-  ``BaseEstimator`` (``clone``, ``GridSearchCV``, ``cross_val_score``, pipelines,
-  ``check_estimator``, HTML repr), with ``__sklearn_tags__``, ``__sklearn_is_fitted__`` and
-  its exception and warning categories (``_sklearn``); without it the same methods work,
-  minus those tools: scikit-learn stays optional.
+* scikit-learn integration without importing scikit-learn (``import accel`` and a fit never
+  do: it costs seconds): the class follows scikit-learn's estimator protocol by duck typing
+  (``get_params``/``set_params``, ``__sklearn_tags__``, ``__sklearn_is_fitted__``), which is
+  all ``clone``, ``GridSearchCV``, ``cross_val_score``, pipelines and ``check_estimator``
+  need; its errors and warnings derive from scikit-learn's categories when scikit-learn is
+  installed (``_sklearn``); a notebook shows scikit-learn's HTML diagram once scikit-learn is
+  imported. scikit-learn stays optional.
   ``loss='mse'`` makes a regressor (``score`` is R²), ``loss='logistic'`` a binary
   classifier (any two labels, ``classes_``; ``score`` is accuracy);
 * fitting: :meth:`_fit_inputs` validates ``X``/``y`` and encodes labels; results are stored
@@ -46,22 +48,19 @@ Example:
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Any
 
 import numpy as np
 
 from accel import _sklearn
 from accel import train as engine
-from accel._checks import check_bool
+from accel._checks import check_bool, namespace
 from accel._sklearn import keeps_state_on_error
 from accel.linear import _data, _model
 
 __all__ = ["LinearEstimator", "NotFittedError", "keeps_state_on_error"]
 
-try:  # scikit-learn is optional: its base class where it is installed
-    from sklearn.base import BaseEstimator as _Base
-except ImportError:  # pragma: no cover - exercised in a subprocess test without scikit-learn
-    _Base = object
 
 class NotFittedError(ValueError, AttributeError):
     """Raised by ``predict``/``score``/... before ``fit``: a ``ValueError`` and
@@ -104,7 +103,7 @@ def _same(a: Any, b: Any) -> bool:
 _PARAM_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-class LinearEstimator(_Base):
+class LinearEstimator:
     """Base of every estimator of the project (module doc)."""
 
     loss: str
@@ -187,6 +186,18 @@ class LinearEstimator(_Base):
                 continue
             shown.append(f"{key}={value!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        """Notebook display: the text repr, and scikit-learn's HTML diagram when scikit-learn
+        is already imported (its ``display='diagram'`` setting); never imports it."""
+        bundle = {"text/plain": repr(self)}
+        if sys.modules.get("sklearn") is not None:  # imported (not blocked)
+            import sklearn
+            from sklearn.utils import estimator_html_repr
+
+            if sklearn.get_config()["display"] == "diagram":
+                bundle["text/html"] = estimator_html_repr(self)
+        return bundle
 
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's tags: a regressor (``loss='mse'``) or a binary classifier."""
@@ -354,20 +365,16 @@ class LinearEstimator(_Base):
     @_logistic_only
     def predict_proba(self, X: Any) -> Any:
         """``[P(classes_[0]), P(classes_[1])]`` per row, shape ``(n, 2)``; ``loss='logistic'`` only."""
-        import array_api_compat
-
         z = self._decision_values(X)
-        xp = array_api_compat.array_namespace(z)
+        xp = namespace(z)
         p = _model.sigmoid(z, xp)
         return xp.stack([1.0 - p, p], axis=1)
 
     @_logistic_only
     def predict_log_proba(self, X: Any) -> Any:
         """``log(predict_proba(X))``, computed stably from the logit."""
-        import array_api_compat
-
         z = self._decision_values(X)
-        xp = array_api_compat.array_namespace(z)
+        xp = namespace(z)
         zero = xp.zeros_like(z)
         return xp.stack([-xp.logaddexp(zero, z), -xp.logaddexp(zero, -z)], axis=1)
 

@@ -109,7 +109,8 @@ class JAXOptimizer(LinearEstimator):
     Attributes (after ``fit``, NumPy on the host): ``coef_`` (d,), ``intercept_``,
     ``history_`` (``'loss'``, ``'grad_norm'``: at init and after each epoch), ``n_epochs_``,
     ``converged_``, ``diverged_``, ``n_features_in_``, ``classes_`` (logistic),
-    ``compile_time_`` (seconds this fit spent compiling; 0.0 when the program was cached);
+    ``compile_time_`` (seconds this fit spent compiling, or reading the program from the
+    persistent compilation cache; 0.0 when the program was in memory);
     ``params_`` holds the parameters ``{'w', 'b'}`` as JAX arrays on the device. With
     validation data also ``history_['val_loss']``, ``best_params_``, ``best_epoch_``,
     ``best_val_loss_`` and ``stopped_early_``.

@@ -32,7 +32,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import array_api_compat
+from accel._checks import namespace
 
 __all__ = [
     "LOSSES",
@@ -58,7 +58,7 @@ LOSSES = ("mse", "logistic")
 
 
 def _ns(xp: Any, *arrays: Any) -> Any:
-    return xp if xp is not None else array_api_compat.array_namespace(*arrays)
+    return xp if xp is not None else namespace(*arrays)
 
 
 def sigmoid(z: Any, xp: Any = None) -> Any:
