@@ -6,6 +6,7 @@ tests/test_parallel_multiprocess.py."""
 from __future__ import annotations
 
 import math
+import re
 
 import _programs
 import jax
@@ -250,11 +251,15 @@ def test_one_psum_per_step_none_in_the_micro_batch_loop(backend, k):
     prims = list(_programs.jaxpr_primitives(jax.make_jaxpr(prog.run)(*args).jaxpr))
     # shard_map's typed collectives name it psum_invariant; pmap's is psum
     psums = [inside for name, inside in prims if name in ("psum", "psum_invariant")]
-    # one for the optimizer step (the gradient bucket) and one per evaluation site of the
-    # program (the initial parameters, and every epoch boundary): [loss, grad_w, grad_b]
-    assert len(psums) == 3, prims
+    # the optimizer step reduces (grad_b, grad_w, loss), one psum per leaf; each evaluation
+    # site of the program (the initial parameters, every epoch boundary) one [loss, grad]
+    assert len(psums) == 3 + 2, prims
     assert not any(psums), "a psum inside the micro-batch scan reduces every micro-batch"
-    assert any(name == "scan" for name, _ in prims)
+    # XLA combines the step's psums: the compiled program has ONE all-reduce per site
+    compiled = prog.run.lower(*args).compile().as_text()
+    all_reduces = [line for line in compiled.splitlines() if re.search(r" = .* all-reduce(-start)?\(", line)]
+    assert len(all_reduces) == 3, all_reduces
+    assert any(name == "scan" for name, _ in prims) == (k > 1)  # k = 1: no loop to run
     # the step's rows reach their devices by one reduce-scatter per data leaf (X, y), once
     # per optimizer step, not per micro-batch
     scatters = [inside for name, inside in prims if name == "reduce_scatter"]
@@ -262,9 +267,9 @@ def test_one_psum_per_step_none_in_the_micro_batch_loop(backend, k):
 
 
 def test_jit_backend_one_all_reduce_per_step():
-    """GSPMD: with k=4 micro-batches per step the compiled program holds three all-reduces
-    of d + 1 + 1 floats (the step's gradient bucket [grad_b, grad_w, loss], and one per
-    evaluation site: initial parameters, epoch boundary) and one of the step's batch (X and
+    """GSPMD: with k=4 micro-batches per step the compiled program holds one all-reduce of
+    the step's (grad_b, grad_w, loss) (XLA combines the three), two of d + 1 + 1 floats (one
+    per evaluation site: initial parameters, epoch boundary) and one of the step's batch (X and
     y of the (D, k, m) slots, each filled by the device that owns the row: XLA:CPU expresses
     that reduce-scatter as an all-reduce); no other collective."""
     for k in (4,):
@@ -272,7 +277,8 @@ def test_jit_backend_one_all_reduce_per_step():
         hlo = prog.run.lower(*args).compile().as_text()
         lines = [ln for ln in hlo.splitlines() if " all-reduce(" in ln]
         assert len(lines) == 4, lines
-        assert sum("= f32[7]" in ln for ln in lines) == 3, lines
+        assert sum("= f32[7]" in ln for ln in lines) == 2, lines
+        assert sum("(f32[], f32[5]{0}, f32[]) all-reduce" in ln for ln in lines) == 1, lines
         assert sum("(f32[4,4,2,5]{3,2,1,0}, f32[4,4,2]{2,1,0}) all-reduce" in ln for ln in lines) == 1
         for other in ("all-gather(", "all-to-all(", "collective-permute("):
             assert other not in hlo, f"unexpected collective: {other}"

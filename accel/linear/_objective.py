@@ -23,7 +23,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
 from accel.linear import _model
 from accel.train import accumulate
@@ -76,14 +75,14 @@ class LinearObjective(NamedTuple):
 
     def local_vector(
         self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same
-    ) -> jax.Array:
-        """The device's flat ``[scaled gradient..., loss]`` contribution ``v`` (module doc)."""
+    ) -> tuple[Any, jax.Array]:
+        """The device's ``(scaled gradient, loss)`` contribution ``v`` (module doc)."""
 
         def micro(b, m):
             weight = m.astype(params["w"].dtype)
             value, grads = self.sums(params, b["X"], b["y"], weight, compute_dtype, scale)
-            g, _ = ravel_pytree(grads)
-            return jnp.concatenate([g, value[None]]) / count.astype(g.dtype)
+            n = count.astype(value.dtype)
+            return jax.tree.map(lambda g: g / n, grads), value / n
 
         return accumulate(micro, params, batch, mask, vary)
 

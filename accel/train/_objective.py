@@ -10,8 +10,10 @@ cross-device communication, is the flat vector
     v = sum_j [ scale * sum_i mask_ij * ∇ℓ(p, x_ij) / N,   sum_i mask_ij * ℓ(p, x_ij) / N ]
 
 where ``N`` is the number of real rows in the whole optimizer step (all devices, all
-micro-batches). Summing ``v`` over devices gives the scaled gradient of the mean loss of the
-step's global batch and that mean loss: exactly the k-times-larger batch. Two objectives
+micro-batches), kept as the pair ``(gradient pytree, loss)`` (a flat vector would cost a
+concatenation of every gradient leaf per step: 10% of an MLP's step on the CPU, BENCHMARKS.md).
+Summing ``v`` over devices gives the scaled gradient of the mean loss of the step's global
+batch and that mean loss: exactly the k-times-larger batch. Two objectives
 compute the per-row terms:
 
 * ``accel.linear.LinearObjective``: the linear model, with its analytic sums (two
@@ -40,7 +42,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
 from accel.train._precision import cast_floating
 
@@ -62,15 +63,19 @@ def per_example_losses(loss_fn: Callable, params: Any, batch: Any) -> jax.Array:
     return jax.vmap(lambda ex: loss_fn(params, jax.tree.map(lambda a: a[None], ex)))(batch)
 
 
-def accumulate(micro: Callable, params: Any, batch: Any, mask: jax.Array, vary: Callable = _same) -> jax.Array:
-    """Sum ``micro(batch_j, mask_j)`` (flat vectors of the parameters' size + 1) over the ``k``
-    micro-batches, one ``lax.scan``: the device's contribution ``v`` (module doc)."""
-    flat, _ = ravel_pytree(params)
+def accumulate(micro: Callable, params: Any, batch: Any, mask: jax.Array, vary: Callable = _same) -> Any:
+    """Sum ``micro(batch_j, mask_j) -> (gradient pytree, loss)`` over the ``k`` micro-batches:
+    the device's contribution ``v`` (module doc). One micro-batch is a plain call; more are
+    one ``lax.scan``."""
+    if mask.shape[0] == 1:
+        return micro(jax.tree.map(lambda a: a[0], batch), mask[0])
 
     def body(acc, xs):
-        return acc + micro(*xs), None
+        return jax.tree.map(jnp.add, acc, micro(*xs)), None
 
-    acc, _ = jax.lax.scan(body, vary(jnp.zeros(flat.size + 1, flat.dtype)), (batch, mask))
+    shapes = jax.eval_shape(micro, jax.tree.map(lambda a: a[0], batch), mask[0])
+    zeros = jax.tree.map(lambda s: vary(jnp.zeros(s.shape, s.dtype)), shapes)
+    acc, _ = jax.lax.scan(body, zeros, (batch, mask))
     return acc
 
 
@@ -102,8 +107,8 @@ class PerExampleObjective(NamedTuple):
 
     def local_vector(
         self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same
-    ) -> jax.Array:
-        """The device's flat ``[scaled gradient..., loss]`` contribution ``v`` (module doc)."""
+    ) -> tuple[Any, jax.Array]:
+        """The device's ``(scaled gradient, loss)`` contribution ``v`` (module doc), float32."""
 
         def micro(b, m):
             def objective(p):
@@ -111,8 +116,7 @@ class PerExampleObjective(NamedTuple):
                 return part * scale, part
 
             (_, part), grads = jax.value_and_grad(objective, has_aux=True)(params)
-            g, _ = ravel_pytree(grads)
-            return jnp.concatenate([g.astype(jnp.float32), part[None]])
+            return jax.tree.map(lambda g: g.astype(jnp.float32), grads), part
 
         return accumulate(micro, params, batch, mask, vary)
 

@@ -15,9 +15,9 @@ data set). Per optimizer step every device
    ``scale * sum_i mask_i * loss_i / N`` (``N`` = real rows of the whole step) and that loss
    (the objective: analytic for the linear model, ``accel.linear.LinearObjective``, or
    per-example autodiff for any ``loss_fn``, ``_objective.PerExampleObjective``),
-3. takes part in ONE cross-device reduction of the flat vector ``[gradient..., loss]``
-   (``device_sum``), so the gradient equals the gradient of the mean loss over the step's
-   global batch,
+3. takes part in ONE cross-device reduction of ``(gradient, loss)`` (``device_sum``; XLA
+   combines the leaves' all-reduces), so the gradient equals the gradient of the mean loss
+   over the step's global batch,
 4. applies the optimizer update (``_loop.apply_gradients``) to its copy of the
    parameters.
 
@@ -156,7 +156,7 @@ def data_parallel_parts(
                         compute_dtype, vary,
                     )  # fmt: skip
 
-                vec = device_sum(local, data)
+                grads, loss = device_sum(local, data)
             else:
                 batch, ids = batches(data, order, index.step)
 
@@ -165,9 +165,9 @@ def data_parallel_parts(
                         vary(train.params), batch_d, ids[d] >= 0, count, scale, compute_dtype, vary
                     )
 
-                vec = device_sum(local, batch)  # the one reduction per optimizer step
-            loss = vec[-1]
-            grads = unravel(vec[:-1] / scale if scaled else vec[:-1])
+                grads, loss = device_sum(local, batch)  # the one reduction per optimizer step
+            if scaled:
+                grads = jax.tree.map(lambda g: g / scale, grads)
         return apply_gradients(
             train, grads, loss, index, tx, nan_policy=nan_policy, loss_scale=loss_scale
         )
