@@ -22,11 +22,13 @@ def test_bench_train_mlp_runs_every_case(tmp_path):
     assert out["errors"] == {}
     expected = {
         "1 dev: accel backend=default",
+        "1 dev: accel backend=default, eval_every=0",
         "1 dev: hand-written jit+scan",
         "4 dev: accel backend=default",
         "4 dev: accel backend=pmap",
         "4 dev: accel backend=shard_map",
         "4 dev: accel backend=jit",
+        "4 dev: accel backend=default, eval_every=0",
         "4 dev: hand-written shard_map",
         "4 dev: hand-written jit+NamedSharding",
     }

@@ -111,6 +111,7 @@ def build_program(
         "nan_policy": spec.nan_policy,
         "params_template": params_template,
         "fed": spec.fed,
+        "evaluates_every_epoch": spec.loop.eval_every == 1,
     }
 
     def eval_of(parts):

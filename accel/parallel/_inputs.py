@@ -73,6 +73,12 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
     engine.check_loss_scale(params["loss_scale"], compute)
     _checks.check_choice(params["nan_policy"], "nan_policy", NAN_POLICIES)
     _checks.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
+    _checks.check_int(params["eval_every"], "eval_every", minimum=0)
+    if params["eval_every"] == 0 and params["tol"] is not None:
+        raise ValueError(
+            f"tol={params['tol']!r} compares full-data losses, which eval_every=0 never "
+            f"computes: set eval_every >= 1 or tol=None"
+        )
     _checks.check_bool(params["progress"], "progress")
     _checks.check_path(params["checkpoint_dir"], "checkpoint_dir", allow_none=True)
     _checks.check_int(params["checkpoint_every"], "checkpoint_every", minimum=1, allow_none=True)

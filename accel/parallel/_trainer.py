@@ -115,6 +115,15 @@ class ParallelTrainer(LinearEstimator):
             ``train(eval_data=...)``): stop after ``patience`` epochs without a lower
             validation loss; end with the best epoch's parameters (the first epoch with the
             lowest validation loss).
+        eval_every: the full-data loss of ``history_['loss']``: ``1`` (default) at the
+            initial parameters and after every epoch; ``k > 1`` at the initial parameters,
+            every ``k``-th epoch and the last; ``0`` never. Each evaluation is a forward pass
+            over every row (for an MLP about a third of an epoch's training work; on a
+            streamed source, another read of it): ``eval_every=0`` trains faster and the same
+            parameters. The history holds NaN at unevaluated epochs; ``tol`` and the
+            divergence rule act at evaluated ones (``tol`` compares consecutive evaluations,
+            so it needs ``eval_every >= 1``); a non-finite batch loss is caught at its step
+            by ``nan_policy`` whatever the schedule.
 
     Stopping: besides ``tol``, the divergence rule shared by every estimator (a non-finite
     loss, or one above ``1e8`` times the initial loss, at an epoch boundary:
@@ -158,6 +167,7 @@ class ParallelTrainer(LinearEstimator):
         n_microbatches: int | None = None,
         patience: int | None = None,
         restore_best: bool = False,
+        eval_every: int = 1,
         **hyperparameters: Any,
     ) -> None:
         self.n_devices = n_devices
@@ -182,6 +192,7 @@ class ParallelTrainer(LinearEstimator):
         self.n_microbatches = n_microbatches
         self.patience = patience
         self.restore_best = restore_best
+        self.eval_every = eval_every
         self._optimizer_hyperparameters = dict(hyperparameters)
 
     # -- parameters ----------------------------------------------------------------------
@@ -341,7 +352,7 @@ class ParallelTrainer(LinearEstimator):
                 n_rows=lay.n_global, steps_per_epoch=S,
                 order_block=0 if source is not None else _orders.order_block(lay.n_global),
                 hist_cap=engine.HIST_CAP, has_tol=self.tol is not None, partial_epochs=True,
-                evaluate=source is None,
+                evaluate=source is None, eval_every=self.eval_every,
             ),
             compute_dtype=compute,
             loss_scale=engine.check_loss_scale(self.loss_scale, compute),
@@ -351,6 +362,8 @@ class ParallelTrainer(LinearEstimator):
         )  # fmt: skip
         _, values = engine.program_settings(self.optimizer_type, self.learning_rate, self.tol, hyper)
         values = {k: np.float32(v) for k, v in values.items()}
+        if self.eval_every != 1:  # the schedule's last epoch (a traced value: no recompile)
+            values["eval_until"] = np.int32(epochs)
         tx = make_tx(values)
         train = engine.TrainState(
             params=params, opt_state=jax.tree.map(np.asarray, tx.init(params)),
@@ -441,7 +454,8 @@ class ParallelTrainer(LinearEstimator):
                 else:
                     feed = _source.feed(program, compiled, placed["args"], loader, fit=fit, total=total,
                                         n_global=lay.n_global, template=params, tol=self.tol,
-                                        nonfinite_diverges=self.nan_policy != "skip")  # fmt: skip
+                                        nonfinite_diverges=self.nan_policy != "skip",
+                                        eval_every=self.eval_every)  # fmt: skip
                 carry = feed.host(engine.drive(feed, placed["args"][0], run, g))
             finally:
                 if run.bar is not None:

@@ -98,6 +98,10 @@ class LoopSpec(NamedTuple):
     # caller recovers the epoch before by running the same program again up to it
     keep_last_good: bool = True
     record_skipped: bool = True  # History.counter (False: left at 0, one write less per epoch)
+    # the full-data evaluation's schedule (_stopping.evaluation_due): 1 every epoch; k > 1 the
+    # initial parameters, every k-th epoch and the run's last (hyper['eval_until'], traced);
+    # 0 never (the history's loss is NaN; stopping rules then act on nothing)
+    eval_every: int = 1
 
 
 class StepIndex(NamedTuple):
@@ -222,13 +226,19 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
         )  # fmt: skip
         return c, loss, jnp.asarray(gnorm, loss.dtype)
 
+    def skip_start(c: Carry):
+        nan = jnp.full((), jnp.nan, c.loss.dtype)
+        return c._replace(started=jnp.bool_(True)), nan, nan
+
     def run(carry: Carry, data: Any, key_data: Any, hyper: dict, stop: jax.Array):
         tx = parts.make_tx(hyper)
         key = None if key_data is None else jax.random.wrap_key_data(key_data, impl=_keys.DEFAULT_IMPL)
         nan = jnp.full((), jnp.nan, carry.loss.dtype)
+        until = hyper.get("eval_until", jnp.int32(0))  # the run's epochs (eval_every != 1)
         if spec.evaluate:
+            first = skip_start if spec.eval_every == 0 else (lambda c: start(c, data))
             carry, loss_init, gnorm_init = jax.lax.cond(
-                carry.started, lambda c: (c, nan, nan), lambda c: start(c, data), carry
+                carry.started, lambda c: (c, nan, nan), first, carry
             )
         else:
             loss_init = gnorm_init = nan
@@ -297,10 +307,21 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 )
                 return kept, h2
 
+            def unevaluated(_):  # an epoch end off the evaluation schedule: NaN in the history
+                i = e - first_epoch
+                return moved, h._replace(counts=h.counts.at[4 + i].set(train.skipped)) if spec.record_skipped else h
+
             if not spec.evaluate:  # fed data: the host evaluates at the boundary
                 return moved, h
+            ended = s1 == S
+            if spec.eval_every != 1:
+                due = _stopping.evaluation_due(e + 1, spec.eval_every, until)
+                if not spec.partial_epochs:
+                    return jax.lax.cond(due, boundary, unevaluated, None)
+                return jax.lax.cond(ended & due, boundary,
+                                    lambda x: jax.lax.cond(ended, unevaluated, lambda _: (moved, h), x), None)  # fmt: skip
             if spec.partial_epochs:
-                return jax.lax.cond(s1 == S, boundary, lambda _: (moved, h), None)
+                return jax.lax.cond(ended, boundary, lambda _: (moved, h), None)
             return boundary(None)
 
         carry, hist = jax.lax.while_loop(going, epoch, (carry, hist))

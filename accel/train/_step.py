@@ -105,6 +105,7 @@ def data_parallel_parts(
     vary: Callable[[Any], Any] = _same,
     row_blocks: int = 1,
     fed: bool = False,
+    evaluates_every_epoch: bool = True,
 ) -> Parts:
     """The :class:`Parts` of data-parallel training (module doc). ``data`` holds each
     device's block of rows; ``vary`` marks values device-varying inside ``shard_map``;
@@ -115,11 +116,14 @@ def data_parallel_parts(
     then, per device, ``{'block': {column: (T, k, m, ...)}, 'valid': (T, k, m)}``, the
     call's ``T`` steps already gathered, and ``Parts.evaluate`` sums over a fed chunk
     ``{'block': {column: (C, ...)}, 'valid': (C,)}`` (``[loss, gradient...]`` sums over all
-    devices, not divided by ``N``: the host adds the chunks of the epoch)."""
+    devices, not divided by ``N``: the host adds the chunks of the epoch).
+    ``evaluates_every_epoch``: ``False`` when the loop skips evaluations (``LoopSpec.eval_every``),
+    so a full-batch step computes its gradient rather than reusing the boundary's."""
     _, unravel = ravel_pytree(params_template)
     scaled = loss_scale != 1.0
     linear = objective.full_gradient  # its evaluation gives the gradient too (the linear model)
-    reuse = linear and not scaled and lay.steps_per_epoch == 1 and lay.accum == 1 and not fed
+    reuse = (linear and not scaled and lay.steps_per_epoch == 1 and lay.accum == 1 and not fed
+             and evaluates_every_epoch)  # the boundary's gradient is this step's
     n_global = lay.n_global
     padded = lay.rows_per_device * lay.group_devices != lay.n_rows
     chunk = lay.accum * lay.micro

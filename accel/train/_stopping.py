@@ -98,6 +98,7 @@ __all__ = [
     "WorseThanBestWarning",
     "converged",
     "diverged",
+    "evaluation_due",
     "regressed",
     "warn_diverged",
     "warn_not_converged",
@@ -141,6 +142,17 @@ def diverged(loss: Any, initial_loss: Any, xp: Any, *, nonfinite: bool = True) -
     full-data loss may be NaN because of the rows that are skipped."""
     exploded = (initial_loss > 0) & (loss > DIVERGENCE_FACTOR * initial_loss)
     return (~xp.isfinite(loss) | exploded) if nonfinite else exploded
+
+
+def evaluation_due(epochs_done: Any, every: int, until: Any) -> Any:
+    """Whether the full-data evaluation runs after epoch ``epochs_done`` (counted from 1) of a
+    run of ``until`` epochs: ``every`` 1 always, ``k > 1`` every ``k``-th epoch and the last,
+    0 never (``ParallelTrainer(eval_every=...)``). Host ints or traced arrays."""
+    if every == 1:
+        return True
+    if every == 0:
+        return False
+    return (epochs_done % every == 0) | (epochs_done == until)
 
 
 def converged(previous: Any, loss: Any, tol: Any, xp: Any) -> Any:

@@ -76,16 +76,19 @@ class Streamed:
     ``programs``, for a run of ``total`` steps over ``n_global`` rows. ``template``: the
     parameters (the gradient's structure); ``grad_norm(grad)``: the norm of the evaluation's
     gradient on the host, or ``None`` when the evaluation gives the loss only (any
-    ``loss_fn``); ``tol`` and ``nonfinite_diverges``: the stopping rules' settings."""
+    ``loss_fn``); ``tol`` and ``nonfinite_diverges``: the stopping rules' settings;
+    ``eval_every``: the evaluation's schedule (``LoopSpec.eval_every``; the run's last epoch is
+    ``total // S``): an epoch end off it reads no chunk and records NaN."""
 
     evaluates_on_host = True
 
     def __init__(self, programs: Programs, loader: Any, key: Any, hyper: Any, *, total: int,
                  n_global: int, template: Any, grad_norm: Callable[[Any], float] | None,
-                 tol: float | None, nonfinite_diverges: bool) -> None:  # fmt: skip
+                 tol: float | None, nonfinite_diverges: bool, eval_every: int = 1) -> None:  # fmt: skip
         self.programs, self.loader, self.key, self.hyper = programs, loader, key, hyper
         self.total, self.n_global, self.template = total, n_global, template
         self.grad_norm, self.tol, self.nonfinite_diverges = grad_norm, tol, nonfinite_diverges
+        self.eval_every = eval_every
         self.snapshot: Any = None  # host carry at the current epoch's start (divergence goes back)
 
     def _evaluate(self, carry_dev: Any) -> tuple[float, Any, float, float]:
@@ -117,6 +120,9 @@ class Streamed:
         self.snapshot = carry
         if bool(carry.started):
             return carry_dev, None
+        if self.eval_every == 0:  # nothing evaluated, ever
+            carry = self.snapshot = carry._replace(started=np.bool_(True))
+            return self.programs.put_carry(carry), None
         t0 = time.perf_counter()
         loss, grad, gnorm, wait = self._evaluate(carry_dev)
         value = np.asarray(carry.loss).dtype.type(loss)
@@ -143,6 +149,12 @@ class Streamed:
             return carry_dev, Report(int(carry[0]), int(carry[1]), False, False, float(carry[2]), None,
                                      time.perf_counter() - t0, wait)  # fmt: skip
         carry = p.get(carry_dev)
+        if not _stopping.evaluation_due(g1 // S, self.eval_every, self.total // S):
+            self.snapshot = carry
+            ends = Boundaries.one(g1 // S, float("nan"), float("nan"), int(carry.train.skipped))
+            report = Report(int(carry.step), int(carry.train.bad_step), False, False, float("nan"),
+                            ends, time.perf_counter() - t0, wait)  # fmt: skip
+            return carry_dev, report
         loss, grad, gnorm, chunks_wait = self._evaluate(carry_dev)
         wait += chunks_wait
         halted = int(carry.train.bad_step) >= 0
