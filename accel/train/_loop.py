@@ -11,7 +11,7 @@ devices); the loop owns everything else:
         e = step // S                          (S optimizer steps per epoch)
         order = orders of epoch e              (drawn in the program, a block of epochs at a time)
         run the steps of epoch e up to stop    (Parts.step)
-        at the end of the epoch:
+        at the end of the epoch (on the schedule of LoopSpec.eval_every; else NaN in the history):
             L_e, g_e = Parts.evaluate(params)  (full-data loss and gradient)
             history[e] = L_e, |g_e|
             diverged  = the rule of _stopping  (then keep the state of the epoch before,
