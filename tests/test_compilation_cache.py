@@ -43,7 +43,9 @@ def _run(env_changes: dict[str, str | None]) -> dict[str, str]:
             env.pop(key, None)
         else:
             env[key] = value
-    done = subprocess.run([sys.executable, "-c", _FIT], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _FIT], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(line.split(" ", 1) for line in done.stdout.splitlines())
 
@@ -53,18 +55,27 @@ def _files(folder: Path) -> list[Path]:
 
 
 def test_folder_policy():
-    assert all(cc.cache_folder({cc.ENV: value}) is None for value in ("0", "off", "False", " no ", ""))
+    assert all(
+        cc.cache_folder({cc.ENV: value}) is None for value in ("0", "off", "False", " no ", "")
+    )
     given = cc.cache_folder({cc.ENV: "~/somewhere"})
     assert given == Path("~/somewhere").expanduser() / cc.cpu_fingerprint()
     default = cc.cache_folder({})
-    assert default == Path(platformdirs.user_cache_dir("accel", appauthor=False)) / "xla" / cc.cpu_fingerprint()
+    assert (
+        default
+        == Path(platformdirs.user_cache_dir("accel", appauthor=False))
+        / "xla"
+        / cc.cpu_fingerprint()
+    )
 
 
 def test_cpu_fingerprint_is_stable_and_names_the_machine():
     import platform
 
     fingerprint = cc.cpu_fingerprint()
-    assert fingerprint.startswith(platform.machine() + "-") and len(fingerprint.split("-")[-1]) == 16
+    assert (
+        fingerprint.startswith(platform.machine() + "-") and len(fingerprint.split("-")[-1]) == 16
+    )
     cc.cpu_fingerprint.cache_clear()
     assert cc.cpu_fingerprint() == fingerprint
 
@@ -113,7 +124,9 @@ def test_a_folder_that_cannot_be_created_leaves_it_off_with_one_warning(tmp_path
 def test_the_augmentation_kernels_use_it_too(tmp_path):
     code = "import accel.augment, jax; print(jax.config.jax_compilation_cache_dir)"
     env = {**os.environ, cc.ENV: str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == str(tmp_path / cc.cpu_fingerprint())
 

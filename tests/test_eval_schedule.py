@@ -43,8 +43,10 @@ def _expected_nan(every: int) -> np.ndarray:
 
 
 def _fit(every, X, y, **kw):
-    return ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=32, learning_rate=0.05,
-                           eval_every=every, **kw).fit(X, y)  # fmt: skip
+    trainer = ParallelTrainer(
+        n_devices=2, epochs=EPOCHS, batch_size=32, learning_rate=0.05, eval_every=every, **kw
+    )
+    return trainer.fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +90,16 @@ def test_train_of_any_model_follows_it():
 
     runs = {}
     for every in (1, 3):
-        pt = ParallelTrainer(n_devices=2, epochs=EPOCHS, batch_size=32, learning_rate=0.05, eval_every=every)
+        pt = ParallelTrainer(
+            n_devices=2, epochs=EPOCHS, batch_size=32, learning_rate=0.05, eval_every=every
+        )
         runs[every] = pt.train(loss_fn, {"w": np.zeros(5, np.float32)}, {"x": X, "y": y})
     assert_close(runs[3][0]["w"], runs[1][0]["w"], rtol=1e-6)
     nan = _expected_nan(3)
     assert np.array_equal(np.isnan(runs[3][1]["loss"]), nan)
-    assert_close(np.asarray(runs[3][1]["loss"])[~nan], np.asarray(runs[1][1]["loss"])[~nan], rtol=1e-6)
+    assert_close(
+        np.asarray(runs[3][1]["loss"])[~nan], np.asarray(runs[1][1]["loss"])[~nan], rtol=1e-6
+    )
 
 
 def test_tol_needs_evaluations():
@@ -104,3 +110,36 @@ def test_tol_needs_evaluations():
         ParallelTrainer(eval_every=-1).fit(X, y)
     with pytest.raises(TypeError, match="eval_every must be an integer >= 0"):
         ParallelTrainer(eval_every=1.5).fit(X, y)
+
+
+@pytest.mark.parametrize("strategy", ["model_parallel", "pipeline_parallel"])
+def test_the_sharded_strategies_follow_it(strategy):
+    from accel.parallel import mlp_loss
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 8)).astype(np.float32), rng.normal(size=(64, 2)).astype(np.float32)
+    params = [
+        {"w": (0.3 * rng.normal(size=(8, 8))).astype(np.float32), "b": np.zeros(8, np.float32)},
+        {"w": (0.3 * rng.normal(size=(8, 2))).astype(np.float32), "b": np.zeros(2, np.float32)},
+    ]
+
+    def head(out, batch):
+        return jnp.mean((out - batch["y"]) ** 2)
+
+    runs = {}
+    for every in (1, 2):
+        pt = ParallelTrainer(
+            n_devices=2,
+            strategy=strategy,
+            optimizer_type="sgd",
+            learning_rate=0.05,
+            epochs=5,
+            batch_size=16,
+            eval_every=every,
+        )
+        runs[every] = pt.train(mlp_loss(head, "tanh"), params, {"x": X, "y": y})
+    for got, want in zip(runs[2][0], runs[1][0], strict=True):
+        assert_close(got["w"], want["w"], rtol=1e-6)
+    loss = np.asarray(runs[2][1]["loss"])
+    assert np.isnan(loss).tolist() == [False, True, False, True, False, False]
+    assert_close(loss[~np.isnan(loss)], np.asarray(runs[1][1]["loss"])[[0, 2, 4, 5]], rtol=1e-6)
