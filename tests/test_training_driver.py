@@ -227,3 +227,33 @@ def test_a_feed_that_diverges_at_its_initial_evaluation_runs_nothing():
     drive(feed, _Carry(0), run)
     assert feed.segments == [] and np.isnan(run.hist.losses[0])
     assert saved == [0]  # the stopped run's checkpoint, as after any stopping rule
+
+
+def test_resident_step_times_count_the_device_work_not_the_dispatch(monkeypatch):
+    """``history_['step_time']`` measures the device's work (issue 27 item 3): a resident
+    call's time runs until its outputs are on the host. On a fake clock, dispatching a call
+    takes 1 ms and the host's wait for its outputs (the device computing) 5 s."""
+    from types import SimpleNamespace
+
+    from accel.train import _driver
+
+    clock = [0.0]
+    monkeypatch.setattr(_driver, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    S, epochs = 4, 3
+
+    def call(carry, data, key, hyper, stop):  # asynchronous dispatch: returns at once
+        clock[0] += 0.001
+        curve = np.zeros((2, 1 + epochs))
+        counts = np.array([stop, -1, 0, 0, *[0] * epochs])
+        return _Carry(int(stop)), (curve, counts)
+
+    def get(outputs):  # waits for the device
+        clock[0] += 5.0
+        return outputs
+
+    feed = Resident(call, None, None, None, put_stop=int, get=get, params=lambda c, e: None)
+    run = _run(S=S, epochs=epochs)
+    drive(feed, _Carry(0), run)
+    history = run.hist.as_dict(epochs, n_rows=40, S=S, loss_scale=1.0)
+    assert np.isclose(history["step_time"].sum() * S, 5.001)  # one call of the 3 epochs
+    assert np.allclose(history["samples_per_s"], 40 / (5.001 / epochs))
