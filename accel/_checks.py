@@ -76,6 +76,8 @@ def check_int(
 ) -> Any:
     """``value`` as a Python ``int`` within ``[minimum, maximum]`` (``None`` passes when
     ``allow_none``). NumPy integers are accepted; ``bool`` and floats are not."""
+    if type(value) is int and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return value  # the common case, fast (per-sample paths call this per id)
     if value is None and allow_none:
         return None
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
@@ -145,6 +147,8 @@ def check_choice(value: object, name: str, choices: Sequence[Any]) -> Any:
 
 def check_seed(seed: object, name: str = "seed") -> int:
     """``seed`` as a Python int in ``[0, 2**64)`` (all 64 bits are used by ``_keys``)."""
+    if type(seed) is int and 0 <= seed <= MAX_U64:  # the common case, fast
+        return seed
     if isinstance(seed, bool | np.bool_) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{name} must be an integer in [0, 2**64), got {type(seed).__name__}")
     seed = int(seed)

@@ -25,7 +25,6 @@ The cache is trusted code: as JAX warns, whoever can write to the folder can run
 processes that read it. The default folder is the user's own.
 
 Example:
-    >>> import os
     >>> from accel._compilation_cache import OFF_VALUES, cache_folder
     >>> cache_folder({"ACCEL_COMPILATION_CACHE": "off"}) is None
     True

@@ -184,11 +184,18 @@ def peer_one_device(tx, batches_host, params_host, device) -> Peer:
     return Peer(jax.jit(tx.init), epoch, batches, params, t)
 
 
-def peer_shard_map(tx, batches_host, params_host, devices) -> Peer:
+def _on_mesh(batches_host, params_host, devices):
+    """A 1-D mesh of ``devices``; the batches placed split over it (each batch's rows), the
+    parameters replicated; and the seconds the batches took."""
     mesh = Mesh(np.array(devices), (AXIS,))
     rows, rep = NamedSharding(mesh, P(None, AXIS)), NamedSharding(mesh, P())
     batches, t = _place(batches_host, rows)
     params, _ = _place(params_host, rep)
+    return mesh, rows, rep, batches, params, t
+
+
+def peer_shard_map(tx, batches_host, params_host, devices) -> Peer:
+    mesh, _, rep, batches, params, t = _on_mesh(batches_host, params_host, devices)
     body = jax.shard_map(
         scan_epoch(tx, shard_map_grad),
         mesh=mesh,
@@ -199,10 +206,7 @@ def peer_shard_map(tx, batches_host, params_host, devices) -> Peer:
 
 
 def peer_named_sharding(tx, batches_host, params_host, devices) -> Peer:
-    mesh = Mesh(np.array(devices), (AXIS,))
-    rows, rep = NamedSharding(mesh, P(None, AXIS)), NamedSharding(mesh, P())
-    batches, t = _place(batches_host, rows)
-    params, _ = _place(params_host, rep)
+    _, rows, rep, batches, params, t = _on_mesh(batches_host, params_host, devices)
     epoch = jax.jit(
         scan_epoch(tx, jax.value_and_grad(loss_fn)),
         in_shardings=(rep, rep, rows),

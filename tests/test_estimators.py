@@ -326,6 +326,11 @@ def test_scikit_learn_is_never_imported_by_accel_and_still_works_without_it():
     import subprocess
     import sys
 
+    def output_of(code: str) -> str:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
     code = (
         "import sys\n"
         "import numpy as np\n"
@@ -337,9 +342,8 @@ def test_scikit_learn_is_never_imported_by_accel_and_still_works_without_it():
         "assert 'text/html' not in est._repr_mimebundle_()\n"
         "print('sklearn imported:', 'sklearn' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "sklearn imported: False" in done.stdout, done.stdout
+    out = output_of(code)
+    assert "sklearn imported: False" in out, out
     code = (
         "import sys; sys.modules['sklearn'] = None\n"  # import sklearn -> ImportError
         "import numpy as np\n"
@@ -350,9 +354,8 @@ def test_scikit_learn_is_never_imported_by_accel_and_still_works_without_it():
         "try:\n    est.predict(X)\nexcept NotFittedError as e:\n    print('not fitted:', e)\n"
         "print(est.fit(X, X @ np.ones(3)).score(X, X @ np.ones(3)) > 0)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "not fitted:" in done.stdout and "True" in done.stdout, done.stdout
+    out = output_of(code)
+    assert "not fitted:" in out and "True" in out, out
 
 
 def test_notebook_display_shows_scikit_learns_diagram_once_it_is_imported():

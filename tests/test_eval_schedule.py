@@ -49,6 +49,14 @@ def _fit(every, X, y, **kw):
     return trainer.fit(X, y)
 
 
+def _assert_scheduled(losses, every_epoch_losses, every: int, rtol: float) -> None:
+    """NaN exactly off the schedule; elsewhere the losses of evaluating every epoch."""
+    loss, nan = np.asarray(losses), _expected_nan(every)
+    assert np.array_equal(np.isnan(loss), nan), loss
+    if not nan.all():
+        assert_close(loss[~nan], np.asarray(every_epoch_losses)[~nan], rtol=rtol)
+
+
 @pytest.fixture(scope="module")
 def every_epoch():
     X, y = _data()
@@ -60,11 +68,7 @@ def test_fit_trains_the_same_and_records_the_scheduled_losses(every, every_epoch
     X, y = _data()
     pt = _fit(every, X, y)
     assert_close(pt.coef_, every_epoch.coef_, rtol=1e-6)
-    loss = np.asarray(pt.history_["loss"])
-    nan = _expected_nan(every)
-    assert np.array_equal(np.isnan(loss), nan), loss
-    if not nan.all():
-        assert_close(loss[~nan], np.asarray(every_epoch.history_["loss"])[~nan], rtol=1e-6)
+    _assert_scheduled(pt.history_["loss"], every_epoch.history_["loss"], every, rtol=1e-6)
 
 
 @pytest.mark.parametrize("every", [3, 0])
@@ -75,11 +79,7 @@ def test_streamed_fit_follows_the_same_schedule(every, every_epoch, tmp_path):
     Xm, ym = np.load(tmp_path / "X.npy", mmap_mode="r"), np.load(tmp_path / "y.npy", mmap_mode="r")
     pt = _fit(every, Xm, ym)
     assert_close(pt.coef_, every_epoch.coef_, rtol=1e-5)
-    loss = np.asarray(pt.history_["loss"])
-    nan = _expected_nan(every)
-    assert np.array_equal(np.isnan(loss), nan), loss
-    if not nan.all():
-        assert_close(loss[~nan], np.asarray(every_epoch.history_["loss"])[~nan], rtol=1e-5)
+    _assert_scheduled(pt.history_["loss"], every_epoch.history_["loss"], every, rtol=1e-5)
 
 
 def test_train_of_any_model_follows_it():
@@ -95,11 +95,7 @@ def test_train_of_any_model_follows_it():
         )
         runs[every] = pt.train(loss_fn, {"w": np.zeros(5, np.float32)}, {"x": X, "y": y})
     assert_close(runs[3][0]["w"], runs[1][0]["w"], rtol=1e-6)
-    nan = _expected_nan(3)
-    assert np.array_equal(np.isnan(runs[3][1]["loss"]), nan)
-    assert_close(
-        np.asarray(runs[3][1]["loss"])[~nan], np.asarray(runs[1][1]["loss"])[~nan], rtol=1e-6
-    )
+    _assert_scheduled(runs[3][1]["loss"], runs[1][1]["loss"], 3, rtol=1e-6)
 
 
 def test_tol_needs_evaluations():

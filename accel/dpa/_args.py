@@ -25,8 +25,6 @@ __all__ = ["at_least", "non_negative", "positive", "rank_and_world"]
 
 
 def _reworded(value: Any, name: str, minimum: int, phrase: str) -> int:
-    if type(value) is int and value >= minimum:  # the common case, fast
-        return value
     try:
         return check_int(value, name, minimum=minimum)
     except ValueError:

@@ -78,11 +78,10 @@ class AugmentationConfig:
 
 
 class Ranges(NamedTuple):
-    """A config's checked ranges: the five ``(low, high)`` pairs as given, the depth, and
-    ``(low, high - low)`` per parameter as Python floats (DPA's ``random.uniform`` is
-    ``low + (high - low) * u``; the float64 arithmetic of :func:`accel.dpa._params._values`)."""
+    """A config's checked ranges: the depth, and ``(low, high - low)`` per parameter as Python
+    floats (DPA's ``random.uniform`` is ``low + (high - low) * u``, in float64: every value
+    of ``accel.dpa`` is computed from ``affine``)."""
 
-    pairs: tuple[tuple[Any, Any], ...]
     depth: int
     affine: tuple[tuple[float, float], ...]
 
@@ -126,7 +125,7 @@ def ranges_of(config: Any) -> Ranges:
     for name, pair in zip(PARAM_NAMES, pairs, strict=True):
         _check_range(name, pair)
     depth = at_least(fields[-1], "augmentation_depth", 1)
-    ranges = Ranges(pairs, depth, tuple((float(low), float(high - low)) for low, high in pairs))
+    ranges = Ranges(depth, tuple((float(low), float(high - low)) for low, high in pairs))
     if _immutable(fields):
         _last = (config, fields, ranges)
     return ranges

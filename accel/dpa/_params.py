@@ -8,7 +8,7 @@ bit for bit.
 
 The kernel is the only DPA-specific computation in ``accel`` (``accel.augment._dpa_kernels``:
 SHA-256, MT19937, the draws); this module adds DPA's record layout (the ``hash`` string,
-``rank``) and a cache. ``accel.augment.gen_augmentation_params(i, algorithm='dpa')`` computes
+``rank``). ``accel.augment.gen_augmentation_params(i, algorithm='dpa')`` computes
 the same values on the host without the hash string DPA returns.
 
 Single ids (``gen_augmentation_params(i)``, DPA's per-sample API, and the rank-aware seeds)
@@ -54,9 +54,10 @@ def _check_id(value: Any, name: str) -> int:
     return value
 
 
-def _values(ranges: Sequence[tuple[Any, Any]], uniforms: np.ndarray) -> list[list[float]]:
-    """``low + (high - low) * u`` per parameter, in float64 as Python's ``random.uniform``."""
-    return [(np.float64(low) + np.float64(high - low) * uniforms[..., j]).tolist() for j, (low, high) in enumerate(ranges)]
+def _values(affine: Sequence[tuple[float, float]], uniforms: np.ndarray) -> list[list[float]]:
+    """``low + (high - low) * u`` per parameter (``Ranges.affine``), in float64 as Python's
+    ``random.uniform``."""
+    return [(low + width * uniforms[..., j]).tolist() for j, (low, width) in enumerate(affine)]
 
 
 def records(
@@ -65,7 +66,7 @@ def records(
     """DPA's parameter dicts of many ids (``uint64`` array) in one kernel call."""
     ranges = ranges_of(config)
     uniforms, hashes = dpa_draws(ids, depth=ranges.depth, prefix=prefix)
-    columns = _values(ranges.pairs, uniforms)
+    columns = _values(ranges.affine, uniforms)
     out = []
     for i, h in enumerate(hashes):
         rec: dict[str, Any] = {name: col[i] for name, col in zip(PARAM_NAMES, columns, strict=True)}

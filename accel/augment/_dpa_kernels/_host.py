@@ -1,8 +1,7 @@
 """DPA v0.2's chain for one id on the host: ``hashlib`` and ``random.Random``.
 
 The per-sample paths (``accel.augment.gen_augmentation_params(i, algorithm='dpa')`` and
-``accel.dpa``'s ``gen_augmentation_params(i)``) and small batches of :func:`dpa_draws`: one
-id costs eleven SHA-256 calls (about 15 us), so the device kernel (``_draws``: about 1 ms
+``accel.dpa``'s ``gen_augmentation_params(i)``, through :func:`dpa_draw`): one id costs eleven SHA-256 calls (about 15 us), so the device kernel (``_draws``: about 1 ms
 per dispatch, seconds to compile) is not worth calling for it. The same arithmetic as DPA,
 bit for bit:
 
@@ -35,7 +34,7 @@ import random
 import threading
 from typing import Any
 
-from accel._checks import MAX_U64, check_seed
+from accel._checks import check_seed
 
 from ._draws import DRAWS, check_depth, fibonacci_suffixes
 
@@ -108,8 +107,7 @@ def dpa_draw(sample_id: int, *, depth: int = 10, prefix: str = "") -> tuple[str,
         >>> h == batch_h[0] and u == batch_u[0].tolist()
         True
     """
-    if type(sample_id) is not int or not 0 <= sample_id <= MAX_U64:  # the common case, fast
-        sample_id = check_seed(sample_id, "sample_id")
+    sample_id = check_seed(sample_id, "sample_id")
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
     return dpa_chain_one(sample_id, suffixes(check_depth(depth)), prefix)
