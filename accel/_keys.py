@@ -289,6 +289,20 @@ def _mulhilo_u32(x: jax.Array, m: int, mask) -> tuple[jax.Array, jax.Array]:
     return jax.lax.mulhi(x, m), x * m
 
 
+def _mulhilo_u32_halves(x: jax.Array, m: int, mask) -> tuple[jax.Array, jax.Array]:
+    """:func:`_mulhilo_u32` in uint32 arithmetic on 16-bit halves: ``lax.mulhi`` does not
+    lower inside ``shard_map``/``pmap`` on XLA:CPU ("failed to legalize"), where a training
+    step draws augmentation keys (``philox_fold_in_data(..., portable=True)``). Slower
+    than ``lax.mulhi`` elsewhere (the philox kernel 1.4x), so only used there."""
+    m = int(m)
+    mh, ml = np.uint32(m >> 16), np.uint32(m & 0xFFFF)
+    xh, xl = x >> np.uint32(16), x & np.uint32(0xFFFF)
+    t = xl * ml
+    u = xh * ml + (t >> np.uint32(16))
+    v = xl * mh + (u & np.uint32(0xFFFF))
+    return xh * mh + (u >> np.uint32(16)) + (v >> np.uint32(16)), x * np.uint32(m)
+
+
 def philox4x32_rounds(k0, k1, x0, x1, x2, x3, mask=_U32, lane=1, mulhilo=_mulhilo_int):
     """The Philox-4x32-10 block function of ``jax.random``'s ``philox4x32``.
 
@@ -318,17 +332,19 @@ def philox4x32_rounds(k0, k1, x0, x1, x2, x3, mask=_U32, lane=1, mulhilo=_mulhil
 
 
 def philox_fold_in_data(
-    k0: jax.Array, k1: jax.Array, data: jax.Array | int
+    k0: jax.Array, k1: jax.Array, data: jax.Array | int, *, portable: bool = False
 ) -> tuple[jax.Array, jax.Array]:
     """Key data of ``jax.random.fold_in(key, data)`` for philox4x32 keys given as uint32 halves.
 
     ``fold_in(K, d)`` = the first two words of ``philox4x32(K, (0, 0, 0, d))``; traceable and
     broadcasting like :func:`threefry_fold_in_data`, and fused into the caller's kernel
-    (``jax.random`` calls its philox primitive per ``fold_in``).
+    (``jax.random`` calls its philox primitive per ``fold_in``). ``portable``: without
+    ``lax.mulhi``, for code inside ``shard_map``/``pmap`` (:func:`_mulhilo_u32_halves`).
     """
     data = jnp.asarray(data, dtype=jnp.uint32)
     zero = jnp.zeros_like(data)
-    out = philox4x32_rounds(k0, k1, zero, zero, zero, data, mask=np.uint32(_U32), lane=np.uint32(1), mulhilo=_mulhilo_u32)
+    mulhilo = _mulhilo_u32_halves if portable else _mulhilo_u32
+    out = philox4x32_rounds(k0, k1, zero, zero, zero, data, mask=np.uint32(_U32), lane=np.uint32(1), mulhilo=mulhilo)
     return out[0], out[1]
 
 

@@ -13,6 +13,13 @@ collectives). It runs (a) 3 epochs with checkpoints, (b) a resume of that run to
 results of (b) and (c) plus the number of checkpoint barriers it passed; with ``--data-dir``
 also (d) 6 epochs streamed from the files there, counting the rows this process read.
 
+``python tests/_parallel_worker.py augment OUT.npz --epochs E [--process-id P --num-processes N
+--port PORT] [--checkpoint-dir DIR --checkpoint-every K --resume] [--data-dir DIR]``: trains
+:func:`image_loss` on :func:`make_images` with augmentation inside the step (``train(...,
+augment=AUGMENT)``), in one process or as one of N (``jax.distributed``), from arrays and
+also streamed from ``DIR/image.npy`` and ``DIR/label.npy``; writes the parameters and the
+loss of each.
+
 ``python tests/_parallel_worker.py peer-loss OUT --process-id P --num-processes N --port PORT
 --checkpoint-dir DIR --victim V [--kill-after K] [--stuck-exit-s S]``: a long training
 inside ``accel.distributed.guard(stuck_exit_s=S)``; process V kills itself with SIGKILL once
@@ -29,6 +36,55 @@ import numpy as np
 
 N_ROWS, N_FEATURES = 96, 6
 CONFIG = {"batch_size": 16, "optimizer_type": "adam", "learning_rate": 0.05, "random_state": 5}
+
+
+N_IMAGES, SIDE = 40, 8
+AUGMENT = "aggressive"
+IMAGE_CONFIG = {"batch_size": 8, "optimizer_type": "adam", "learning_rate": 0.05, "random_state": 11}
+
+
+def make_images() -> dict:
+    """Images ``(40, 8, 8, 1)`` in [0, 1] with a binary label (the brighter left half)."""
+    rng = np.random.default_rng(3)
+    image = rng.random((N_IMAGES, SIDE, SIDE, 1), dtype=np.float32)
+    label = (image[:, :, : SIDE // 2].mean(axis=(1, 2, 3)) > image.mean(axis=(1, 2, 3))).astype(np.float32)
+    return {"image": image, "label": label}
+
+
+def image_params() -> dict:
+    return {"w": np.zeros((SIDE * SIDE,), np.float32), "b": np.zeros((), np.float32)}
+
+
+def image_loss(params, batch):
+    """Logistic regression on the flattened pixels (mean of per-row terms)."""
+    import jax
+    import jax.numpy as jnp
+
+    z = batch["image"].reshape(batch["image"].shape[0], -1) @ params["w"] + params["b"]
+    return jnp.mean(jax.nn.softplus(z) - batch["label"] * z)
+
+
+def _augment(args) -> None:
+    if args.num_processes > 1:
+        import accel.distributed
+
+        accel.distributed.initialize(
+            f"127.0.0.1:{args.port}", args.num_processes, args.process_id, initialization_timeout=60
+        )
+    from accel import ParallelTrainer
+
+    pt = ParallelTrainer(
+        n_devices=args.n_devices, epochs=args.epochs, checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every, **IMAGE_CONFIG,
+    )
+    params, history = pt.train(image_loss, image_params(), make_images(), augment=AUGMENT, resume=args.resume)
+    streamed = {}
+    if args.data_dir:  # the same run streamed from the files
+        files = {k: np.load(os.path.join(args.data_dir, f"{k}.npy"), mmap_mode="r") for k in ("image", "label")}
+        p, h = ParallelTrainer(n_devices=args.n_devices, epochs=args.epochs, **IMAGE_CONFIG).train(
+            image_loss, image_params(), files, augment=AUGMENT)
+        streamed = {"file_w": p["w"], "file_b": p["b"], "file_loss": h["loss"]}
+    np.savez(args.out, w=params["w"], b=params["b"], loss=history["loss"], **streamed)
 
 
 def make_data():
@@ -161,7 +217,7 @@ def _peer_loss(args) -> None:
 
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["fit", "multi", "peer-loss"])
+    p.add_argument("mode", choices=["fit", "multi", "peer-loss", "augment"])
     p.add_argument("out")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--n-devices", type=int, default=None)
@@ -180,6 +236,8 @@ def main(argv: list[str]) -> None:
         _fit(args)
     elif args.mode == "multi":
         _multi(args)
+    elif args.mode == "augment":
+        _augment(args)
     else:
         _peer_loss(args)
     sys.stdout.flush()

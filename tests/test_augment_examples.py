@@ -39,3 +39,15 @@ def test_torch_dataset_example():
         assert float(single[k]) == pytest.approx(v, abs=0) and float(batched[k]) == float(single[k])
     seen = mod.main(num_images=32, epochs=1)
     assert len(seen) == 2 and isinstance(seen[0]["rotation"], torch.Tensor)
+
+
+def test_augmented_cnn_example_resumes_bit_for_bit_and_plots(tmp_path):
+    """examples/augmented_cnn.py on the offline stand-in (scikit-learn's digits), 2 devices:
+    the run interrupted after half its epochs and resumed equals the uninterrupted run, the
+    model learns, and the plot of what the step saw is written."""
+    plot = tmp_path / "samples.png"
+    out = _load("augmented_cnn").main(rows=512, epochs=4, devices=2, batch_size=64, plot=str(plot), source="digits")
+    assert out["identical"] is True
+    assert out["source"].startswith("scikit-learn digits")
+    assert out["accuracy"] > 0.3  # 10 classes: chance is 0.1
+    assert plot.stat().st_size > 10_000

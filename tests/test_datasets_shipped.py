@@ -136,10 +136,12 @@ def test_public_api():
         [
             "CONDITION_TYPES",
             "DataUnavailableError",
+            "IMAGE_SOURCES",
             "generate_extreme_condition_data",
             "generate_highdim_regression",
             "load_california_housing",
             "load_diabetes",
+            "load_digit_images",
             "load_digits_binary",
             "load_mnist",
         ]
@@ -159,6 +161,7 @@ def test_public_api():
         "_checks",
         "_conditioning",
         "_idx",
+        "_images",
         "_preprocess",
         "_shipped",
         "_synthetic",
@@ -170,3 +173,31 @@ def test_docstring_examples_run(module):
     )
     result = doctest.testmod(mod, raise_on_error=False, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_digit_images_offline_are_the_8x8_digits_scaled_up(monkeypatch, tmp_path):
+    """Without MNIST's files ('auto' falls back; 'mnist' says what is missing): scikit-learn's
+    digits resized to 28x28, in [0, 1], repeated in a seeded order up to n_samples rows."""
+    from sklearn.datasets import load_digits
+
+    monkeypatch.setenv("ACCEL_DATA_DIR", str(tmp_path))  # no MNIST files there
+    with pytest.raises(ds.DataUnavailableError):
+        ds.load_digit_images("mnist", 10)
+    images, labels, meta = ds.load_digit_images("auto", 2000, seed=3)
+    assert images.shape == (2000, 28, 28, 1) and images.dtype == np.float32 and labels.dtype == np.int32
+    assert images.min() >= 0.0 and images.max() <= 1.0 and meta["source"].startswith("scikit-learn digits")
+    small = load_digits()
+    # every row is one of the 1797 digits (its label), each used once or twice
+    again, again_labels, _ = ds.load_digit_images("digits", 2000, seed=3)
+    np.testing.assert_array_equal(again, images)
+    np.testing.assert_array_equal(again_labels, labels)
+    counts = np.bincount(labels, minlength=10)
+    expected = np.bincount(np.resize(small.target, 2000), minlength=10)
+    np.testing.assert_array_equal(counts, expected)
+    # an image's 4x4 block means follow its 8x8 digit: the closest digit has its label
+    coarse = images[:50, 2:26, 2:26, 0].reshape(50, 8, 3, 8, 3).mean(axis=(2, 4))
+    digits = small.images[:, :, :].reshape(-1, 64) / 16.0
+    nearest = np.argmin(((coarse.reshape(50, 1, 64) - digits[None]) ** 2).sum(axis=2), axis=1)
+    assert (small.target[nearest] == labels[:50]).mean() > 0.9
+    with pytest.raises(ValueError, match="source must be one of"):
+        ds.load_digit_images("cifar")

@@ -101,6 +101,9 @@ def test_dry_run_runs_every_real_section_and_writes_valid_files(tmp_path):
     assert sections["parallel_trainer"]["train"][0]["samples_per_s"] > 0
     assert [r["algorithm"] for r in sections["augment_params"]["results"]] == ["threefry2x32"]
     assert [r["op"] for r in sections["image_ops"]["results"]] == ["adjust_brightness"]
+    trained = sections["augment_training"]
+    assert [r["case"] for r in trained["results"]] == ["plain", "augmented", "host"]
+    assert trained["ratios"]["augmented_over_plain"] > 0 and trained["rows"] == plan.augment_train_rows
     compared = sections["compare_backends"]["results"]
     assert [(r["op"], r["precision"]) for r in compared] == [
         ("matmul", "default"), ("matmul", "highest"), ("logreg_grad", "default"), ("logreg_grad", "highest")]

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _parallel_worker import CONFIG, make_data, write_data
+from _parallel_worker import (
+    AUGMENT,
+    CONFIG,
+    IMAGE_CONFIG,
+    image_loss,
+    image_params,
+    make_data,
+    make_images,
+    write_data,
+)
 
 from accel import ParallelTrainer
 from accel.parallel import _checkpoint
@@ -81,14 +90,17 @@ def test_checkpoint_directory_is_atomic_and_pruned(tmp_path):
         _checkpoint.restore(tmp_path / "empty", state)
 
 
-@pytest.mark.parametrize("source", ["arrays", "files"])
+@pytest.mark.parametrize("source", ["arrays", "files", "augmented"])
 def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path, source):
     """A child process trains with a checkpoint every 5 steps (mid-epoch: 6 steps per
-    epoch) and is SIGKILLed after its third checkpoint; resuming from what is on disk
-    (a kill during a write leaves only a .tmp directory) ends bitwise where an
-    uninterrupted run ends. With ``files`` the data are streamed from memory-mapped
-    ``.npy`` files (the checkpoint keeps the data position: the global step)."""
-    epochs = 150 if source == "arrays" else 40
+    epoch; with ``augmented`` every 7 steps, 5 per epoch) and is SIGKILLed after its third checkpoint; resuming from
+    what is on disk (a kill during a write leaves only a .tmp directory) ends bitwise where
+    an uninterrupted run ends. With ``files`` the data are streamed from memory-mapped
+    ``.npy`` files (the checkpoint keeps the data position: the global step); with
+    ``augmented`` a model on images is trained with augmentation inside the step
+    (``train(..., augment=...)``): the images depend on (seed, epoch, sample) only."""
+    epochs = {"arrays": 150, "files": 40, "augmented": 60}[source]
+    steps_per_epoch = 5 if source == "augmented" else 6
     ckpt = tmp_path / "ckpt"
     log = tmp_path / "child.log"
     data = ()
@@ -98,7 +110,7 @@ def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path, source
     cmd = [
         sys.executable,
         str(WORKER),
-        "fit",
+        "augment" if source == "augmented" else "fit",
         str(tmp_path / "killed.npz"),
         "--epochs",
         str(epochs),
@@ -107,7 +119,7 @@ def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path, source
         "--checkpoint-dir",
         str(ckpt),
         "--checkpoint-every",
-        "5",
+        "5" if source != "augmented" else "7",  # augmented: multiples of 35 end an epoch
         *data,
     ]
     t0 = time.monotonic()
@@ -127,7 +139,16 @@ def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path, source
             child.wait()
     print(f"killed after {time.monotonic() - t0:.1f} s")
     at_kill = _checkpoint.latest_step(ckpt)
-    assert 0 < at_kill < epochs * 6, "the child finished before it was killed"
+    assert 0 < at_kill < epochs * steps_per_epoch, "the child finished before it was killed"
+    if source == "augmented":
+        assert at_kill % steps_per_epoch, "killed at an epoch boundary, not mid-epoch"
+        common = dict(IMAGE_CONFIG, n_devices=2, epochs=epochs)
+        args = (image_loss, image_params(), make_images())
+        resumed, _ = ParallelTrainer(checkpoint_dir=str(ckpt), **common).train(*args, augment=AUGMENT, resume=True)
+        straight, _ = ParallelTrainer(**common).train(*args, augment=AUGMENT)
+        for name in ("w", "b"):
+            np.testing.assert_array_equal(resumed[name], straight[name])
+        return
     X, y = make_data()
     if source == "files":
         X, y = str(tmp_path / "X.npy"), str(tmp_path / "y.npy")

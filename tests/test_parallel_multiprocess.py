@@ -12,7 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _parallel_worker import CONFIG, N_ROWS, make_data, write_data
+from _parallel_worker import (
+    AUGMENT,
+    CONFIG,
+    IMAGE_CONFIG,
+    N_ROWS,
+    image_loss,
+    image_params,
+    make_data,
+    make_images,
+    write_data,
+)
 
 import accel.distributed
 from accel import ParallelTrainer
@@ -116,6 +126,32 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
         np.testing.assert_allclose(p["file_coef"], one.coef_, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(p["file_loss"], one.history_["loss"], rtol=1e-5)
         assert int(p["rows_read"]) == own_rows + checks
+
+
+@pytest.mark.multiprocess
+def test_augmented_training_in_two_processes_matches_one_process(tmp_path):
+    """Augmentation inside the step (``train(..., augment=...)``) keys on the global sample
+    ids: two processes of 2 devices each, from arrays and streamed from files, train what
+    one process with 1 or 4 devices trains."""
+    images = make_images()
+    for name, column in images.items():
+        np.save(tmp_path / f"{name}.npy", column)
+    extra = ("augment", ("--data-dir", str(tmp_path), "--epochs", "3"))
+    codes, logs = _launch(tmp_path, 0, *extra)
+    if any(codes) and any(f in "".join(logs) for f in KNOWN_FLAKE):
+        codes, logs = _launch(tmp_path, 1, *extra)
+    assert codes == [0, 0], "\n---\n".join(log[-3000:] for log in logs)
+    plain, _ = ParallelTrainer(n_devices=1, epochs=3, **IMAGE_CONFIG).train(image_loss, image_params(), images)
+    assert np.abs(np.load(tmp_path / "p0.npz")["w"] - plain["w"]).max() > 1e-3  # the images were augmented
+    for n_devices in (1, 4):
+        one, hist = ParallelTrainer(n_devices=n_devices, epochs=3, **IMAGE_CONFIG).train(
+            image_loss, image_params(), images, augment=AUGMENT)
+        for pid in range(2):
+            p = np.load(tmp_path / f"p{pid}.npz")
+            for prefix in ("", "file_"):
+                np.testing.assert_allclose(p[prefix + "w"], one["w"], rtol=1e-5, atol=1e-6)
+                np.testing.assert_allclose(p[prefix + "b"], one["b"], rtol=1e-5, atol=1e-6)
+                np.testing.assert_allclose(p[prefix + "loss"], hist["loss"], rtol=1e-5)
 
 
 def test_initialize_reads_environment(monkeypatch):

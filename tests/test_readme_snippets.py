@@ -17,10 +17,10 @@ import pytest
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def _blocks(heading: str) -> list[str]:
+def _blocks(heading: str, until: str = "\n## ") -> list[str]:
     text = README.read_text()
     start = text.index(heading)
-    end = text.find("\n## ", start + len(heading))
+    end = text.find(until, start + len(heading))
     return re.findall(r"```python\n(.*?)```", text[start : end if end != -1 else None], flags=re.S)
 
 
@@ -111,3 +111,14 @@ def test_readme_multi_host_script_runs_as_two_processes(tmp_path):
     losses = json.loads(outs[0].split("loss per epoch", 1)[1].strip().splitlines()[0])
     assert len(losses) == 6 and losses[-1] < 0.1 * losses[0]
     assert (tmp_path / "ckpt").is_dir()
+
+
+def test_readme_augmentation_in_training_example_runs():
+    """The example under "Augmentation inside training" trains, and what it says sample 5
+    looked like is an augmented image (the contract itself: tests/test_augment_training.py)."""
+    (block,) = _blocks("### Augmentation inside training", until="\n### ")
+    namespace: dict = {}
+    exec(compile(block, "<README augmentation in training>", "exec"), namespace)
+    assert np.isfinite(namespace["history"]["loss"]).all()
+    seen, original = np.asarray(namespace["seen"]), namespace["data"]["image"][[5]]
+    assert seen.shape == original.shape and np.abs(seen - original).max() > 0.05

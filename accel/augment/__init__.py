@@ -53,6 +53,7 @@ from ._ranks import (
 from ._sample import gen_augmentation_params
 from ._stats import RunningStats, compute_statistics
 from ._stream import stream_augmentation_chain, stream_augmentation_range
+from ._training import TrainingAugmentation
 
 _compilation_cache.install()  # the kernels' programs persist across processes
 
@@ -73,6 +74,7 @@ __all__ = [
     "PerformanceMetrics",
     "RankRange",
     "RunningStats",
+    "TrainingAugmentation",
     "add_noise",
     "adjust_brightness",
     "adjust_contrast",

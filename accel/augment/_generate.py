@@ -132,33 +132,38 @@ def _unit_float(words):
 
 
 _FOLDS = {"threefry2x32": _keys.threefry_fold_in_data, "philox4x32": _keys.philox_fold_in_data}
+# the same folds for code inside shard_map/pmap (philox without lax.mulhi: _keys)
+PORTABLE_FOLDS = {**_FOLDS, "philox4x32": functools.partial(_keys.philox_fold_in_data, portable=True)}
 
 
 def _param_words(
-    key_data: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, algorithm: str
+    key_data: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, algorithm: str,
+    folds: dict = _FOLDS,
 ) -> list[jax.Array]:
-    """The five uint32 words of each sample (see the module docstring)."""
-    return _words(algorithm, *_sample_key(algorithm, key_data, hi, lo, rank, high_ids=True))
+    """The five uint32 words of each sample (see the module docstring); ``folds``:
+    :data:`PORTABLE_FOLDS` inside ``shard_map``/``pmap``."""
+    return _words(algorithm, *_sample_key(algorithm, key_data, hi, lo, rank, high_ids=True, folds=folds), folds=folds)
 
 
 def _sample_key(
-    algorithm: str, base: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, *, high_ids: bool
+    algorithm: str, base: jax.Array, hi: jax.Array, lo: jax.Array, rank: jax.Array | None, *, high_ids: bool,
+    folds: dict = _FOLDS,
 ) -> tuple[jax.Array, jax.Array]:
     """Key data of ``K(seed, epoch, id)`` (= ``_keys.sample_keys``), rank-folded if given.
 
     ``base`` is ``K(seed, epoch)``; with ``high_ids=False`` (every id < 2**32) it must be
     ``fold_in(K(seed, epoch), 0)`` instead, the same first step precomputed once.
     """
-    fold = _FOLDS[algorithm]
+    fold = folds[algorithm]
     k0, k1 = fold(*fold(base[0], base[1], hi), lo) if high_ids else fold(base[0], base[1], lo)
     if rank is not None:
         k0, k1 = fold(*fold(k0, k1, jnp.full_like(lo, _keys.RANK_STREAM)), jnp.broadcast_to(rank, lo.shape))
     return k0, k1
 
 
-def _words(algorithm: str, k0: jax.Array, k1: jax.Array) -> list[jax.Array]:
+def _words(algorithm: str, k0: jax.Array, k1: jax.Array, folds: dict = _FOLDS) -> list[jax.Array]:
     """Words 0..4 of ``key_data(fold_in(K, j))`` for j = 0, 1, 2."""
-    fold = _FOLDS[algorithm]
+    fold = folds[algorithm]
     zero = jnp.zeros_like(k0)
     w0, w1 = fold(k0, k1, zero)
     w2, w3 = fold(k0, k1, zero + np.uint32(1))

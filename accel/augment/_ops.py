@@ -49,6 +49,7 @@ __all__ = [
     "adjust_brightness",
     "adjust_contrast",
     "apply_augmentations",
+    "augment_images",
     "noise_keys",
     "rotate_and_scale",
 ]
@@ -311,6 +312,11 @@ def apply_augmentations(images: Any, batch: Mapping, *, seed: int | None = None)
     _check_sign(p["scale"], "scale", positive=True)
     _check_sign(p["brightness"], "brightness", positive=False)
     _check_sign(p["noise"], "noise", positive=False)
-    keys = noise_keys(ids, _keys.check_seed(seed), batch.epoch)
-    params = ((p["rotation"], p["scale"]), p["brightness"], p["contrast"], p["noise"])
+    return augment_images(images, p, noise_keys(ids, _keys.check_seed(seed), batch.epoch))
+
+
+def augment_images(images: jax.Array, values: Mapping[str, jax.Array], keys: jax.Array) -> jax.Array:
+    """``apply_augmentations``' pipeline on checked (or traced) arguments: ``values`` per-image
+    float32 parameters by name, ``keys`` the images' noise keys (:func:`noise_keys`)."""
+    params = ((values["rotation"], values["scale"]), values["brightness"], values["contrast"], values["noise"])
     return _pipeline(images, params, keys, ops=("warp", "brightness", "contrast", "noise"))

@@ -55,6 +55,8 @@ class ProgramSpec(NamedTuple):
     nan_policy: str
     n_microbatches: int | None = None  # pipeline_parallel: pieces per micro-batch
     fed: bool = False  # data streamed through the input pipeline (accel.data), a block per call
+    # data_parallel: the rows' images augmented in the step (accel.augment.TrainingAugmentation)
+    augment: Any = None
 
 
 class Program(NamedTuple):
@@ -71,7 +73,7 @@ class Program(NamedTuple):
     # fed programs (ProgramSpec.fed) only: the evaluation of a fed chunk, and how a block of
     # steps or a chunk (accel.data: this process's devices' rows) reaches the devices
     evaluate: Callable[..., Any] | None = None  # (carry params, chunk) -> device sums
-    put_fed: Callable[[Any, Any], Any] | None = None  # (columns, valid) -> program input
+    put_fed: Callable[..., Any] | None = None  # (columns, valid, device axis[, ids]) -> program input
     params: Callable[[Any], Any] | None = None  # device carry -> the params evaluate takes
     # host data -> what put_data makes of it, as jax.ShapeDtypeStruct (with its sharding):
     # the program compiles from these before the data are placed (_programs.compiled; one
@@ -112,6 +114,7 @@ def build_program(
         "params_template": params_template,
         "fed": spec.fed,
         "evaluates_every_epoch": spec.loop.eval_every == 1,
+        "augment": spec.augment,
     }
 
     def eval_of(parts):
@@ -181,8 +184,8 @@ def build_program(
             return jax.tree.map(lambda a: jnp.sum(constrain(a), axis=0), parts)
 
         def device_scatter(f, data):  # (src, dst, ...) summed over src, sharded over dst
-            parts = jax.vmap(f)(constrain(ranks), data)
-            return jax.tree.map(lambda a: constrain(jnp.sum(constrain(a), axis=0)), parts)
+            parts = jax.vmap(f)(constrain(ranks), data)  # (the sum keeps uint8 images uint8)
+            return jax.tree.map(lambda a: constrain(jnp.sum(constrain(a), axis=0, dtype=a.dtype)), parts)
 
         parts = engine.data_parallel_parts(lay, objective, device_sum=device_sum,
                                            device_scatter=device_scatter, **common)  # fmt: skip
@@ -272,9 +275,10 @@ def sharded_spec(mesh: Mesh, devices: list[jax.Device], lay: _plan.Layout):
 
 
 def fed_put(mesh: Mesh, devices: list[jax.Device]):
-    """``(columns, valid)`` read by this process for its devices (leading axis: the steps
-    or nothing, then this process's devices ``L``) -> ``{'block': ..., 'valid': ...}`` as
-    global arrays ``(D, ...)`` sharded over the devices, each device its own slice."""
+    """``(columns, valid[, ids])`` read by this process for its devices (leading axis: the
+    steps or nothing, then this process's devices ``L``) -> ``{'block': ..., 'valid': ...[,
+    'ids': ...]}`` as global arrays ``(D, ...)`` sharded over the devices, each device its
+    own slice (``ids``: a block's global row ids, what per-sample augmentation keys on)."""
     sharding = NamedSharding(mesh, P(AXIS))
     local = [d for d in devices if d.process_index == jax.process_index()]
 
@@ -283,9 +287,11 @@ def fed_put(mesh: Mesh, devices: list[jax.Device]):
         parts = [jax.device_put(a[i][None], d) for i, d in enumerate(local)]
         return jax.make_array_from_single_device_arrays((len(devices), *a.shape[1:]), sharding, parts)
 
-    def put(columns, valid, device_axis):
-        block = {k: one(v, device_axis) for k, v in columns.items()}
-        return {"block": block, "valid": one(valid, device_axis)}
+    def put(columns, valid, device_axis, ids=None):
+        fed = {"block": {k: one(v, device_axis) for k, v in columns.items()}, "valid": one(valid, device_axis)}
+        if ids is not None:
+            fed["ids"] = one(ids, device_axis)
+        return fed
 
     return put
 

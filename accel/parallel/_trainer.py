@@ -275,6 +275,7 @@ class ParallelTrainer(LinearEstimator):
         resume: bool = False,
         data_is_local: bool = False,
         allow_new_hyperparameters: bool = False,
+        augment: Any = None,
     ) -> tuple[Any, dict[str, Any]]:
         """Train any model given as ``loss_fn(params, batch) -> scalar mean loss of the batch``.
 
@@ -291,8 +292,31 @@ class ParallelTrainer(LinearEstimator):
         ``eval_data`` (arrays like ``data``, or a source) is evaluated with ``loss_fn``
         after every epoch (``history['val_loss']``, ``patience``, ``best_params_``).
         ``resume``, ``data_is_local`` and ``allow_new_hyperparameters`` as in :meth:`fit`.
+
+        ``augment`` (``strategy='data_parallel'``, any backend, resident or streamed data,
+        any number of processes): a preset name, an ``accel.augment.AugmentationConfig`` or
+        an ``accel.augment.TrainingAugmentation`` (which also names the image leaf, default
+        ``'image'``, and the algorithm). ``data`` is then a mapping whose image leaf holds
+        ``(rows, H, W, C)`` images, float32 in ``[0, 1]`` or integers in ``[0, 255]``
+        (uint8). Every step augments its rows on the device, inside the compiled step: the
+        images of sample ``i`` (its row, counted over all processes) in epoch ``e`` (from
+        0) are exactly
+        ``apply_augmentations(images[[i]], gen_augmentation_batch([i], config, seed=s,
+        epoch=e), seed=s)`` with ``s = random_state`` (to float rounding), whatever the
+        devices, processes, input pipeline or resumption; ``algorithm='dpa'`` uses DPA's
+        values, the same in every epoch (``accel.augment.TrainingAugmentation``). Evaluations
+        (``history['loss']``, ``eval_data``) see the images as they are.
         """
         hyper = self._check_params(self.get_params())
+        if augment is not None:  # accel.augment is imported only by augmented runs
+            from accel.augment import TrainingAugmentation
+
+            augment = TrainingAugmentation.of(augment)
+        if augment is not None and self.strategy != "data_parallel":
+            raise ValueError(
+                f"augment needs strategy='data_parallel' (the data-parallel step augments its "
+                f"rows), got strategy={self.strategy!r}"
+            )
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
         if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
@@ -313,7 +337,7 @@ class ParallelTrainer(LinearEstimator):
         return self._run(
             loss_fn, params, data, self._make_tx(False, optimizer), hyper, epochs, batch_size,
             resume, data_is_local, allow_new_hyperparameters, fit=False, source=source,
-            validation=eval_data,
+            validation=eval_data, augment=augment,
         )  # fmt: skip
 
     def _decision(self, X: Any) -> np.ndarray:
@@ -328,7 +352,8 @@ class ParallelTrainer(LinearEstimator):
 
     # -- the training run ----------------------------------------------------------------
     def _run(self, loss_fn, params, data, make_tx, hyper, epochs, batch_size, resume,
-             data_is_local, allow_new_hyperparameters, *, fit: bool, source=None, validation=None):  # fmt: skip
+             data_is_local, allow_new_hyperparameters, *, fit: bool, source=None, validation=None,
+             augment=None):  # fmt: skip
         _checkpoint.check_directory(self.checkpoint_dir)  # a file or unwritable: fail now
         _checks.check_bool(resume, "resume")
         _checks.check_bool(data_is_local, "data_is_local")
@@ -343,8 +368,16 @@ class ParallelTrainer(LinearEstimator):
             data, n_rows = _source.template(source, fit), len(source)
         else:
             data, n_rows = _inputs.check_data(data, finite=self.nan_policy != "skip")
+        if augment is not None:
+            data = augment.check_data(data, values=source is None)
         _inputs.check_loss_fn(loss_fn, params, data)
         lay = _inputs.layout(n_rows, len(devices), batch_size, self.grad_accum_steps, data_is_local)
+        if augment is not None:  # what the augmented step reads (range checks, DPA's values)
+            if source is not None:
+                source = augment.wrap_source(source)
+                data = _source.template(source, fit)
+            else:  # the rows' global ids start there
+                data = augment.with_hidden_columns(data, jax.process_index() * n_rows if data_is_local else 0)
         S = lay.steps_per_epoch
         compute = engine.check_compute_dtype(self.compute_dtype)
         pspec = ProgramSpec(
@@ -360,6 +393,7 @@ class ParallelTrainer(LinearEstimator):
             nan_policy=self.nan_policy,
             n_microbatches=self.n_microbatches,
             fed=source is not None,
+            augment=augment,
         )  # fmt: skip
         _, values = engine.program_settings(self.optimizer_type, self.learning_rate, self.tol, hyper)
         values = {k: np.float32(v) for k, v in values.items()}
@@ -377,6 +411,8 @@ class ParallelTrainer(LinearEstimator):
             "grad_accum_steps": self.grad_accum_steps, "steps_per_epoch": S,
             "random_state": int(self.random_state), "n_shards": lay.n_shards,
         }  # fmt: skip
+        if augment is not None:  # a run with other augmentation is another run
+            fingerprint["augment"] = repr(augment)
         if self.checkpoint_dir is not None:  # one pass over every row: only when it is used
             fingerprint["data"] = _resume.any_digest(data if source is None else source)
             fingerprint["validation"] = None if validation is None else _resume.any_digest(validation[0])
@@ -402,7 +438,8 @@ class ParallelTrainer(LinearEstimator):
                 placed.update(step=int(carry.step), carry=carry)
             carry = placed["carry"]
             if loader is not None:
-                inputs = program.put_fed(*_source.zero_block(loader, fit), 1)
+                columns, valid, ids = _source.zero_block(loader, fit)
+                inputs = program.put_fed(columns, valid, 1, ids)
             else:
                 inputs = program.data_spec(data) if shapes_only else program.put_data(data)
             args = (program.put_carry(carry), inputs, program.put_args(key_data),

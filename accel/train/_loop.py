@@ -105,13 +105,16 @@ class LoopSpec(NamedTuple):
 
 
 class StepIndex(NamedTuple):
-    """Where a step is: epoch ``e``, step ``s`` of the epoch, global step ``e * S + s``, and
-    the global step at which this call started (a fed block's first step)."""
+    """Where a step is: epoch ``e``, step ``s`` of the epoch, global step ``e * S + s``, the
+    global step at which this call started (a fed block's first step), and the run's seed
+    as the raw key data of ``K(seed)`` (uint32 ``(2,)``, or ``None``: per-sample
+    augmentation derives its keys from it)."""
 
     epoch: jax.Array
     step: jax.Array
     global_step: jax.Array
     first: jax.Array
+    seed: Any = None
 
 
 class TrainState(NamedTuple):
@@ -270,7 +273,7 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
             ctx = parts.epoch_context(data, order)
 
             def one(s, train):
-                index = StepIndex(e, s, e * S + s, first_step)
+                index = StepIndex(e, s, e * S + s, first_step, key_data)
                 return parts.step(tx, data, train, ctx, index, (c.loss, c.grad))
 
             if spec.partial_epochs:

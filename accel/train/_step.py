@@ -91,6 +91,19 @@ def _where_owned(owned: jax.Array, rows: jax.Array):
     return take
 
 
+def _augmentation(augment: Any) -> tuple[Callable, Callable]:
+    """``seen(batch, ids, index)``: the rows a step's objective sees (``augment.apply(batch,
+    ids, epoch, seed)`` when ``augment`` is set: an ``accel.augment.TrainingAugmentation``);
+    ``strip(rows)``: the rows an evaluation sees (``augment.strip``: without hidden columns)."""
+    if augment is None:
+        return (lambda batch, ids, index: batch), _same
+
+    def seen(batch, ids, index: StepIndex):
+        return augment.apply(batch, ids, index.epoch, index.seed)
+
+    return seen, augment.strip
+
+
 def data_parallel_parts(
     lay: _plan.Layout,
     objective: Any,
@@ -106,6 +119,7 @@ def data_parallel_parts(
     row_blocks: int = 1,
     fed: bool = False,
     evaluates_every_epoch: bool = True,
+    augment: Any = None,
 ) -> Parts:
     """The :class:`Parts` of data-parallel training (module doc). ``data`` holds each
     device's block of rows; ``vary`` marks values device-varying inside ``shard_map``;
@@ -118,12 +132,17 @@ def data_parallel_parts(
     ``{'block': {column: (C, ...)}, 'valid': (C,)}`` (``[loss, gradient...]`` sums over all
     devices, not divided by ``N``: the host adds the chunks of the epoch).
     ``evaluates_every_epoch``: ``False`` when the loop skips evaluations (``LoopSpec.eval_every``),
-    so a full-batch step computes its gradient rather than reusing the boundary's."""
+    so a full-batch step computes its gradient rather than reusing the boundary's.
+    ``augment``: an ``accel.augment.TrainingAugmentation`` (or any object with its ``apply``
+    and ``strip``): every step's rows are augmented
+    by their global ids and the epoch before the objective sees them (a fed block carries
+    the ids as ``'ids'``, ``(T, k, m)``); evaluations see the data as they are."""
+    seen, strip = _augmentation(augment)
     _, unravel = ravel_pytree(params_template)
     scaled = loss_scale != 1.0
     linear = objective.full_gradient  # its evaluation gives the gradient too (the linear model)
     reuse = (linear and not scaled and lay.steps_per_epoch == 1 and lay.accum == 1 and not fed
-             and evaluates_every_epoch)  # the boundary's gradient is this step's
+             and evaluates_every_epoch and augment is None)  # the boundary's gradient is this step's
     n_global = lay.n_global
     padded = lay.rows_per_device * lay.group_devices != lay.n_rows
     chunk = lay.accum * lay.micro
@@ -154,7 +173,8 @@ def data_parallel_parts(
                 i = index.global_step - index.first
 
                 def local(d, data_d):
-                    batch_d = jax.tree.map(lambda a: a[i], data_d["block"])
+                    batch_d = seen(jax.tree.map(lambda a: a[i], data_d["block"]),
+                                   data_d["ids"][i] if augment is not None else None, index)  # fmt: skip
                     return objective.local_vector(
                         vary(train.params), batch_d, data_d["valid"][i], count, scale,
                         compute_dtype, vary,
@@ -166,8 +186,9 @@ def data_parallel_parts(
 
                 def local(d, batch_d):
                     return objective.local_vector(
-                        vary(train.params), batch_d, ids[d] >= 0, count, scale, compute_dtype, vary
-                    )
+                        vary(train.params), seen(batch_d, ids[d], index), ids[d] >= 0, count, scale,
+                        compute_dtype, vary,
+                    )  # fmt: skip
 
                 grads, loss = device_sum(local, batch)  # the one reduction per optimizer step
             if scaled:
@@ -179,7 +200,7 @@ def data_parallel_parts(
     def local_sums(params, rows, valid, weighted):
         """The loss (and gradient) sums of the rows a device holds or was fed."""
         if not linear:
-            return objective.loss_sum(vary(params), rows, valid, chunk, compute_dtype, vary)
+            return objective.loss_sum(vary(params), strip(rows), valid, chunk, compute_dtype, vary)
         weight = valid.astype(params["w"].dtype) if weighted else None
         value, grads = objective.evaluation_sums(vary(params), rows, weight, compute_dtype, row_blocks=row_blocks)
         g, _ = ravel_pytree(grads)

@@ -11,6 +11,8 @@ training Hessian ``X_train.T @ X_train / n_train``, measured; ``inf`` when singu
   :class:`DataUnavailableError` offline).
 - Shipped with scikit-learn (offline; ``pip install 'accel[datasets]'``):
   :func:`load_digits_binary`, :func:`load_diabetes`.
+- Images for image models: :func:`load_digit_images` (MNIST's digits, or the 8x8 digits
+  scaled to 28x28 offline; float32 images and int32 labels, not float64).
 
 Example:
     >>> from benchmarks.datasets import generate_highdim_regression
@@ -21,6 +23,7 @@ Example:
 
 from ._cache import DataUnavailableError
 from ._california import load_california_housing
+from ._images import IMAGE_SOURCES, load_digit_images
 from ._mnist import load_mnist
 from ._shipped import load_diabetes, load_digits_binary
 from ._synthetic import (
@@ -31,11 +34,13 @@ from ._synthetic import (
 
 __all__ = [
     "CONDITION_TYPES",
+    "IMAGE_SOURCES",
     "DataUnavailableError",
     "generate_extreme_condition_data",
     "generate_highdim_regression",
     "load_california_housing",
     "load_diabetes",
+    "load_digit_images",
     "load_digits_binary",
     "load_mnist",
 ]

@@ -21,7 +21,10 @@
 6. ``augment_params``: samples/s of ``gen_augmentation_batch`` for each algorithm of
    ``accel.augment.ALGORITHMS``, GPU and CPU in the same process;
 7. ``image_ops``: images/s of each image op and of ``apply_augmentations``;
-8. ``compare_backends``: NumPy vs JAX vs CuPy for ``matmul`` and ``logreg_grad`` (``accel
+8. ``augment_training``: a small CNN trained by ``ParallelTrainer.train`` without and with
+   ``augment='moderate'`` (inside the step) and with the same augmentation applied per
+   batch by a host loop (``benchmarks/bench_augment_train.py``'s cases, 1 device);
+9. ``compare_backends``: NumPy vs JAX vs CuPy for ``matmul`` and ``logreg_grad`` (``accel
    compare``), results agreeing within ``max_rel_diff <= 1e-2`` at XLA's default precision
    (TF32) and ``<= 1e-4`` for JAX at ``'highest'``.
 

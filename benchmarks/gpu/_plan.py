@@ -74,6 +74,9 @@ class Plan:
     image_batch: int = 256
     image_size: int = 224
     image_ops: tuple[str, ...] = IMAGE_OPS
+    augment_train_rows: int = 16384
+    augment_train_batch: int = 256
+    augment_train_epochs: int = 2
     compare_ops: tuple[str, ...] = ("matmul", "logreg_grad")
     compare_size: int = 4096
     compare_runs: int = 10
@@ -85,6 +88,7 @@ TINY = Plan(
     repeats=2, copy_floats=1 << 16, linear_rows=512, linear_features=16, linear_epochs=(5, 20),
     minibatch_size=64, minibatch_epochs=2, trainer_epochs=2, mlp_widths=(16, 32, 4),
     mlp_epochs=1, augment_ids=4096, dpa_ids=64, image_batch=4, image_size=16,
+    augment_train_rows=128, augment_train_batch=32, augment_train_epochs=1,
     compare_size=64, compare_runs=2, compare_warmup=1,
 )  # fmt: skip
 

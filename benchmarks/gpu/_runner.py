@@ -75,9 +75,10 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("device", _sections.device, budget_s=15, min_s=5),
     SectionSpec("jax_optimizer", _sections.jax_optimizer, budget_s=60, min_s=15),
     SectionSpec("parallel_trainer", _sections.parallel_trainer, budget_s=55, min_s=15),
-    SectionSpec("augment_params", _sections_ops.augment_params, budget_s=75, min_s=15),
-    SectionSpec("image_ops", _sections_ops.image_ops, budget_s=40, min_s=10),
-    SectionSpec("compare_backends", _sections_ops.compare_backends, budget_s=50, min_s=10),
+    SectionSpec("augment_params", _sections_ops.augment_params, budget_s=55, min_s=15),
+    SectionSpec("image_ops", _sections_ops.image_ops, budget_s=30, min_s=10),
+    SectionSpec("augment_training", _sections_ops.augment_training, budget_s=40, min_s=15),
+    SectionSpec("compare_backends", _sections_ops.compare_backends, budget_s=40, min_s=10),
 )
 
 

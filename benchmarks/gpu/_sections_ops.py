@@ -1,9 +1,9 @@
-"""The sections that measure operations: augmentation parameters, image ops, and NumPy vs
-JAX vs CuPy (the contract of a section: :mod:`benchmarks.gpu._plan`).
+"""The sections that measure operations: augmentation parameters, image ops, augmentation
+in training, and NumPy vs JAX vs CuPy (the contract of a section: :mod:`benchmarks.gpu._plan`).
 
 Example:
     >>> sorted(__all__)
-    ['augment_params', 'compare_backends', 'image_ops']
+    ['augment_params', 'augment_training', 'compare_backends', 'image_ops']
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from benchmarks.gpu._plan import (
 )
 from benchmarks.gpu._timing import time_calls
 
-__all__ = ["augment_params", "compare_backends", "image_ops"]
+__all__ = ["augment_params", "augment_training", "compare_backends", "image_ops"]
 
 
 # ------------------------------------------------------------------ augmentation
@@ -101,6 +101,41 @@ def image_ops(ctx: Any) -> dict[str, Any]:
         rows.append([name, rounded(t.first_s), rounded(t.median_s * 1e3), rounded(n / t.median_s)])
     return {"shape": [n, s, s, 3], "results": out, "skipped_steps": skipped, "device_memory": device_memory(),
             "tables": [table(f"image ops, batch {n} x {s} x {s} x 3", ["op", "compile+first s", "median ms", "images/s"], rows)]}  # fmt: skip
+
+
+def augment_training(ctx: Any) -> dict[str, Any]:
+    """A small CNN on 28x28x1 digits, 1 device: ``ParallelTrainer.train`` without and with
+    ``augment='moderate'`` (on the device, inside the step) and the same augmentation applied
+    per batch by a host loop (``benchmarks/bench_augment_train.py``'s three cases)."""
+    import argparse
+
+    from benchmarks import bench_augment_train as bench
+    from benchmarks.datasets import load_digit_images
+
+    ctx.require_jax_gpu()
+    p = ctx.plan
+    args = argparse.Namespace(epochs=p.augment_train_epochs, batch=p.augment_train_batch)
+    images, labels, meta = load_digit_images("auto", p.augment_train_rows, seed=0)
+    data, params = {"image": images, "label": labels}, bench.init_params()
+    out, rows, skipped = [], [], []
+    for case in bench.CASES:
+        if ctx.left() <= 0:
+            skipped.append(f"{case}: section budget spent")
+            continue
+        t = time_calls(bench.build(case, 1, args, data, params), repeats=p.repeats, budget_s=ctx.left())
+        trained = len(labels) if case != "host" else (len(labels) // args.batch) * args.batch
+        rate = trained * args.epochs / t.median_s
+        out.append({"case": case, **t.to_dict(), "samples_per_s": rate})
+        rows.append([case, rounded(t.first_s), rounded(t.median_s * 1e3), rounded(rate)])
+    rates = {r["case"]: r["samples_per_s"] for r in out}
+    ratios = {}
+    if len(rates) == 3:
+        ratios = {"augmented_over_plain": rates["augmented"] / rates["plain"],
+                  "augmented_over_host": rates["augmented"] / rates["host"]}  # fmt: skip
+    return {"data": meta["source"], "rows": len(labels), "results": out, "ratios": ratios, "skipped_steps": skipped,
+            "device_memory": device_memory(),
+            "tables": [table(f"augmentation in training, CNN, batch {args.batch}, {args.epochs} epochs",
+                             ["case", "compile+first s", "median ms", "samples/s"], rows)]}  # fmt: skip
 
 
 # ------------------------------------------------------------------ backends
