@@ -406,6 +406,7 @@ def entries() -> list[Entry]:
             kw.get("params", good_params),
             kw.get("data", good_data),
             resume=kw.get("resume", False),
+            augment=kw.get("augment"),
         )
 
     out.append(
@@ -419,6 +420,7 @@ def entries() -> list[Entry]:
                     None, "abc", {}, {"x": X, "y": Y[:5]}, {"x": _with(X, (0, 0), NAN), "y": Y}
                 ),
                 "resume": bools(),
+                "augment": fixed(3, "wild", 1.5, ["mild"]),
             },
             owner="parallel",
         )
@@ -1021,6 +1023,14 @@ def entries() -> list[Entry]:
     )
     out.append(
         Entry(
+            "TrainingAugmentation",
+            lambda **kw: A.TrainingAugmentation(**kw),
+            {"config": fixed(1.0, "wild", None, ["mild"]), "leaf": fixed("", 3, None),
+             "algorithm": choice(A.ALGORITHMS)},
+        )
+    )
+    out.append(
+        Entry(
             "get_preset",
             lambda **kw: A.get_preset(kw["name"]),
             {"name": choice(("mild",))},
@@ -1230,6 +1240,14 @@ def entries() -> list[Entry]:
     )
     out.append(Entry("load_diabetes", lambda **kw: D.load_diabetes(**kw), dict(split)))
     out.append(Entry("load_digits_binary", lambda **kw: D.load_digits_binary(**kw), dict(split)))
+    out.append(
+        Entry(
+            "load_digit_images",
+            lambda **kw: D.load_digit_images(**{"source": "digits", "n_samples": 8, **kw}),
+            {"source": choice(D.IMAGE_SOURCES), "n_samples": ints(1, none_ok=True), "seed": seeds(),
+             "download": bools()},
+        )
+    )
     out.append(
         Entry(
             "load_mnist",

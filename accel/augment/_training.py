@@ -105,12 +105,12 @@ class TrainingAugmentation:
 
     def __post_init__(self) -> None:
         config = self.config
-        if isinstance(config, str):
+        if isinstance(config, str) and config in PRESETS:
             config = get_preset(config)
         elif not isinstance(config, AugmentationConfig):
-            raise TypeError(
+            raise (ValueError if isinstance(config, str) else TypeError)(
                 f"config must be an AugmentationConfig or a preset name {sorted(PRESETS)}, got "
-                f"{type(config).__name__}"
+                f"{config!r}"
             )
         object.__setattr__(self, "config", config)
         if not isinstance(self.leaf, str) or not self.leaf:
@@ -158,11 +158,11 @@ def as_training_augmentation(augment: Any) -> TrainingAugmentation | None:
     :class:`TrainingAugmentation`."""
     if augment is None or isinstance(augment, TrainingAugmentation):
         return augment
-    if isinstance(augment, str | AugmentationConfig):
+    if isinstance(augment, AugmentationConfig) or (isinstance(augment, str) and augment in PRESETS):
         return TrainingAugmentation(augment)
-    raise TypeError(
+    raise (ValueError if isinstance(augment, str) else TypeError)(
         f"augment must be None, a preset name {sorted(PRESETS)}, an AugmentationConfig or a "
-        f"TrainingAugmentation, got {type(augment).__name__}"
+        f"TrainingAugmentation, got {augment!r}"
     )
 
 

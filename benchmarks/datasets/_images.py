@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._cache import DataUnavailableError
-from ._checks import check_seed
+from ._checks import check_bool, check_int, check_seed
 from ._mnist import load_mnist
 from ._shipped import _sklearn_datasets
 
@@ -60,9 +60,12 @@ def load_digit_images(
         >>> images.shape, int(labels.max()) <= 9
         ((10, 28, 28, 1), True)
     """
-    if source not in IMAGE_SOURCES:
+    if not isinstance(source, str) or source not in IMAGE_SOURCES:
         raise ValueError(f"source must be one of {IMAGE_SOURCES}, got {source!r}")
+    if n_samples is not None:
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
     seed = check_seed(seed)
+    download = check_bool(download, "download")
     if source in ("auto", "mnist"):
         try:
             X, y, _, _, _ = load_mnist(n_samples, binary_classification=False, normalize=False,
