@@ -293,7 +293,7 @@ def _mulhilo_u32_halves(x: jax.Array, m: int, mask) -> tuple[jax.Array, jax.Arra
     """:func:`_mulhilo_u32` in uint32 arithmetic on 16-bit halves: ``lax.mulhi`` does not
     lower inside ``shard_map``/``pmap`` on XLA:CPU ("failed to legalize"), where a training
     step draws augmentation keys (``philox_fold_in_data(..., portable=True)``). Slower
-    than ``lax.mulhi`` elsewhere (the philox kernel 1.4x), so only used there."""
+    than ``lax.mulhi`` elsewhere, so only used there."""
     m = int(m)
     mh, ml = np.uint32(m >> 16), np.uint32(m & 0xFFFF)
     xh, xl = x >> np.uint32(16), x & np.uint32(0xFFFF)

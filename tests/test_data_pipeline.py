@@ -200,6 +200,7 @@ def test_loader_reads_the_rows_the_plan_puts_on_each_device(n, batch, n_devices,
         for block in loader.blocks(epoch * S, (epoch + 1) * S):
             for t in range(block.count):
                 ids = _plan.step_ids(order, block.first - epoch * S + t, lay, xp=np)[mine]
+                np.testing.assert_array_equal(block.ids[t], ids)  # what augmentation keys on
                 np.testing.assert_array_equal(block.valid[t], ids >= 0)
                 np.testing.assert_array_equal(block.columns["i"][t][ids >= 0], ids[ids >= 0])
                 np.testing.assert_array_equal(block.columns["X"][t][ids < 0], 0.0)

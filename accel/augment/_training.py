@@ -21,19 +21,19 @@ per sample on the host (DPA's float64 hash chain) and travel with the rows as a 
 column.
 
 :class:`TrainingAugmentation` says which leaf holds the images and how they are augmented;
-:func:`as_training_augmentation` reads what ``augment=`` accepts; :func:`check_images` is the
-host check of the image leaf; :func:`augment_batch` is the traceable step.
+its ``of`` reads what ``augment=`` accepts, ``check_data`` and ``wrap_source`` are the host
+checks of the images, ``apply`` is the traceable step.
 
 Example:
     >>> import jax.numpy as jnp, numpy as np
     >>> from accel import _keys
     >>> from accel.augment import apply_augmentations, gen_augmentation_batch, get_preset
-    >>> from accel.augment._training import TrainingAugmentation, augment_batch
+    >>> from accel.augment import TrainingAugmentation
     >>> aug = TrainingAugmentation(get_preset("mild"))
     >>> images = np.random.default_rng(0).random((3, 8, 8, 1), dtype=np.float32)
     >>> ids = jnp.array([2, 0, 1], jnp.int32)
-    >>> out = augment_batch(aug, {"image": jnp.asarray(images[[2, 0, 1]])}, ids, jnp.int32(4),
-    ...                     jnp.asarray(_keys.seed_key_data(7)))
+    >>> out = aug.apply({"image": jnp.asarray(images[[2, 0, 1]])}, ids, jnp.int32(4),
+    ...                 jnp.asarray(_keys.seed_key_data(7)))
     >>> ref = apply_augmentations(images[[0]], gen_augmentation_batch([0], aug.config, seed=7, epoch=4), seed=7)
     >>> bool(np.allclose(out["image"][1], ref[0], atol=1e-6))
     True
@@ -60,15 +60,7 @@ from ._generate import (
 )
 from ._ops import augment_images
 
-__all__ = [
-    "DPA_COLUMN",
-    "TrainingAugmentation",
-    "as_training_augmentation",
-    "augment_batch",
-    "augmented_source",
-    "check_images",
-    "dpa_columns",
-]
+__all__ = ["DPA_COLUMN", "TrainingAugmentation", "dpa_columns"]
 
 # the hidden column of per-sample DPA values (algorithm='dpa'): (rows, 5) float32, in the
 # order of PARAM_NAMES; removed from the batch before the loss function sees it
@@ -121,19 +113,93 @@ class TrainingAugmentation:
     # -- what a trainer calls (ParallelTrainer.train; the engine's step calls apply/strip) --
     @classmethod
     def of(cls, augment: Any) -> TrainingAugmentation | None:
-        """What ``augment=`` accepts: ``None``, a preset name, an ``AugmentationConfig`` (the
-        images in the leaf ``'image'``) or a ``TrainingAugmentation``."""
-        return as_training_augmentation(augment)
+        """What ``augment=`` accepts: ``None`` (no augmentation), a preset name, an
+        ``AugmentationConfig`` (the images in the leaf ``'image'``) or a
+        :class:`TrainingAugmentation`."""
+        if augment is None or isinstance(augment, cls):
+            return augment
+        if isinstance(augment, AugmentationConfig) or (isinstance(augment, str) and augment in PRESETS):
+            return cls(augment)
+        raise (ValueError if isinstance(augment, str) else TypeError)(
+            f"augment must be None, a preset name {sorted(PRESETS)}, an AugmentationConfig or a "
+            f"TrainingAugmentation, got {augment!r}"
+        )
 
     def check_data(self, data: Any, *, values: bool = True) -> Any:
-        """``data`` with its image leaf checked, as the step will read it (the host check,
-        before anything compiles; ``values=False``: dtype and shape only, for one row of a
-        source, whose reads :meth:`wrap_source` checks)."""
-        return check_images(self, data, values=values)
+        """The data with its image leaf checked (host, before anything compiles): ``data`` a
+        mapping with the key ``self.leaf``; the images 4-D ``(rows, H, W, C)`` with H, W, C >= 1;
+        float32 (float64 is read as float32) with values in ``[0, 1]``, or integers in
+        ``[0, 255]`` (kept as uint8). ``values=False``: the dtype and shape only (one row of a
+        source: its reads are checked as they come, :meth:`wrap_source`)."""
+        if not isinstance(data, Mapping):
+            raise TypeError(
+                f"augment needs data as a mapping with the images under {self.leaf!r} "
+                f"(e.g. {{'{self.leaf}': images, 'label': labels}}), got {type(data).__name__}"
+            )
+        if self.leaf not in data:
+            raise ValueError(
+                f"augment: data has no leaf {self.leaf!r} (its keys: {sorted(map(str, data))}); name "
+                f"the image leaf with TrainingAugmentation(config, leaf=...)"
+            )
+        images = data[self.leaf]
+        shape, dtype = np.shape(images), np.dtype(getattr(images, "dtype", np.asarray(images).dtype))
+        if len(shape) != 4 or min(shape[1:]) < 1:
+            raise ValueError(
+                f"augment: data[{self.leaf!r}] must be images (rows, height, width, channels) (NHWC, "
+                f"4-D), got shape {tuple(shape)}"
+            )
+        if dtype == np.bool_ or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise TypeError(
+                f"augment: data[{self.leaf!r}] must be float32 in [0, 1] or uint8 images, got dtype {dtype}"
+            )
+        if not values:
+            if np.issubdtype(dtype, np.integer) and dtype != np.uint8:
+                raise TypeError(
+                    f"augment: the source's column {self.leaf!r} is {dtype}: store integer images as "
+                    "uint8 (0..255), or as float32 in [0, 1]"
+                )
+            return data
+        images = np.asarray(images)
+        if dtype.kind == "f":
+            images = images.astype(np.float32, copy=False)
+            _check_range(images, f"data[{self.leaf!r}]")
+        elif images.size and (images.min() < 0 or images.max() > 255):
+            raise ValueError(
+                f"augment: data[{self.leaf!r}] holds integers in [{images.min()}, {images.max()}]; "
+                "integer images must lie in [0, 255] (they are read as uint8)"
+            )
+        else:
+            images = images.astype(np.uint8, copy=False)
+        return {**data, self.leaf: images}
 
     def wrap_source(self, source: Any) -> Any:
-        """``source`` as an augmented run reads it (range checks, DPA's hidden column)."""
-        return augmented_source(self, source)
+        """``source`` as an augmented run reads it: every read's images range-checked (the
+        reads of a streamed run are checked as they come) and, with ``algorithm='dpa'``, the
+        hidden column :data:`DPA_COLUMN` of the rows read."""
+        from accel.data import WrappedSource  # the input pipeline: only for streamed runs
+
+        aug, dpa = self, self.algorithm == "dpa"
+
+        class Augmented(WrappedSource):
+            def __init__(self, inner: Any) -> None:
+                super().__init__(inner)
+                if dpa:
+                    self.columns = (*inner.columns, DPA_COLUMN)
+
+            def spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+                spec = dict(self.source.spec())
+                if dpa:
+                    spec[DPA_COLUMN] = ((len(PARAM_NAMES),), np.dtype(np.float32))
+                return spec
+
+            def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+                got = dict(self.source.read(rows))
+                _check_range(np.asarray(got[aug.leaf]), f"column {aug.leaf!r} of rows {int(np.min(rows))}..{int(np.max(rows))}")
+                if dpa:
+                    got[DPA_COLUMN] = dpa_columns(aug.config, rows)
+                return got
+
+        return Augmented(source)
 
     def with_hidden_columns(self, data: Mapping, first_id: int = 0) -> Mapping:
         """``data`` (rows with the global ids ``first_id, first_id + 1, ...``) plus what
@@ -141,90 +207,61 @@ class TrainingAugmentation:
         if self.algorithm != "dpa":
             return data
         n = len(np.asarray(data[self.leaf]))
-        return {**data, DPA_COLUMN: dpa_columns(self, np.arange(first_id, first_id + n))}
-
-    def apply(self, batch: Any, ids: jax.Array, epoch: jax.Array, seed_key_data: jax.Array) -> Any:
-        """The step's rows augmented (traceable): see :func:`augment_batch`."""
-        return augment_batch(self, batch, ids, epoch, seed_key_data)
+        return {**data, DPA_COLUMN: dpa_columns(self.config, np.arange(first_id, first_id + n))}
 
     def strip(self, rows: Mapping) -> dict:
         """``rows`` without the hidden columns (what an evaluation's loss function sees)."""
         return {k: v for k, v in rows.items() if k != DPA_COLUMN}
 
+    def apply(self, batch: Any, ids: jax.Array, epoch: jax.Array, seed_key_data: jax.Array) -> Any:
+        """The batch with its images augmented (traceable; the module's formula).
 
-def as_training_augmentation(augment: Any) -> TrainingAugmentation | None:
-    """What ``augment=`` accepts: ``None`` (no augmentation), a preset name, an
-    ``AugmentationConfig`` (the images in the leaf ``'image'``) or a
-    :class:`TrainingAugmentation`."""
-    if augment is None or isinstance(augment, TrainingAugmentation):
-        return augment
-    if isinstance(augment, AugmentationConfig) or (isinstance(augment, str) and augment in PRESETS):
-        return TrainingAugmentation(augment)
-    raise (ValueError if isinstance(augment, str) else TypeError)(
-        f"augment must be None, a preset name {sorted(PRESETS)}, an AugmentationConfig or a "
-        f"TrainingAugmentation, got {augment!r}"
-    )
-
-
-def check_images(aug: TrainingAugmentation, data: Any, *, values: bool = True) -> Any:
-    """The data with its image leaf checked (host, before anything compiles): ``data`` a
-    mapping with the key ``aug.leaf``; the images 4-D ``(rows, H, W, C)`` with H, W, C >= 1;
-    float32 (float64 is read as float32) with values in ``[0, 1]``, or integers in
-    ``[0, 255]`` (kept as uint8). ``values=False``: the dtype and shape only (one row of a
-    source: its reads are checked as they come, :func:`augmented_source`)."""
-    if not isinstance(data, Mapping):
-        raise TypeError(
-            f"augment needs data as a mapping with the images under {aug.leaf!r} "
-            f"(e.g. {{'{aug.leaf}': images, 'label': labels}}), got {type(data).__name__}"
-        )
-    if aug.leaf not in data:
-        raise ValueError(
-            f"augment: data has no leaf {aug.leaf!r} (its keys: {sorted(map(str, data))}); name "
-            f"the image leaf with TrainingAugmentation(config, leaf=...)"
-        )
-    images = data[aug.leaf]
-    shape, dtype = np.shape(images), np.dtype(getattr(images, "dtype", np.asarray(images).dtype))
-    if len(shape) != 4 or min(shape[1:]) < 1:
-        raise ValueError(
-            f"augment: data[{aug.leaf!r}] must be images (rows, height, width, channels) (NHWC, "
-            f"4-D), got shape {tuple(shape)}"
-        )
-    if dtype == np.bool_ or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
-        raise TypeError(
-            f"augment: data[{aug.leaf!r}] must be float32 in [0, 1] or uint8 images, got dtype {dtype}"
-        )
-    if not values:
-        if np.issubdtype(dtype, np.integer) and dtype != np.uint8:
-            raise TypeError(
-                f"augment: the source's column {aug.leaf!r} is {dtype}: store integer images as "
-                "uint8 (0..255), or as float32 in [0, 1]"
-            )
-        return data
-    images = np.asarray(images)
-    if dtype.kind == "f":
-        images = images.astype(np.float32, copy=False)
-        _check_range(aug, images, f"data[{aug.leaf!r}]")
-    elif images.size and (images.min() < 0 or images.max() > 255):
-        raise ValueError(
-            f"augment: data[{aug.leaf!r}] holds integers in [{images.min()}, {images.max()}]; "
-            "integer images must lie in [0, 255] (they are read as uint8)"
-        )
-    else:
-        images = images.astype(np.uint8, copy=False)
-    return {**data, aug.leaf: images}
+        ``batch``: the step's rows, every leaf ``ids.shape + row shape``; ``ids`` int32 global
+        sample ids (``-1``: padding, augmented as sample 0 and masked by the caller); ``epoch``
+        an int32 scalar; ``seed_key_data`` the uint32 ``[s >> 32, s & 0xFFFFFFFF]`` of the seed.
+        With ``algorithm='dpa'`` the batch carries the hidden column :data:`DPA_COLUMN`, which is
+        used and removed.
+        """
+        batch = dict(batch)
+        images = batch[self.leaf]
+        lead = ids.shape
+        flat = images.reshape(-1, *images.shape[len(lead):])
+        lo = jnp.maximum(ids.reshape(-1), 0).astype(jnp.uint32)
+        hi = jnp.zeros_like(lo)
+        if self.algorithm == "dpa":
+            table = batch.pop(DPA_COLUMN).reshape(-1, len(PARAM_NAMES))
+            # padding slots hold zeros (a scale of 0 would make NaN that poisons the masked
+            # gradient): the identity instead
+            table = jnp.where((ids.reshape(-1) >= 0)[:, None], table, jnp.asarray(_IDENTITY))
+            values = {name: table[:, j] for j, name in enumerate(PARAM_NAMES)}
+            noise_epoch = jnp.int32(0)  # as apply_augmentations of a 'dpa' batch (epoch 0)
+        else:
+            fold = PORTABLE_FOLDS[self.algorithm]  # = jax.random.fold_in, bit for bit
+            base = jnp.stack(fold(seed_key_data[0], seed_key_data[1], epoch.astype(jnp.uint32)))
+            words = _param_words(base, hi, lo, None, self.algorithm, folds=PORTABLE_FOLDS)
+            values = dict(zip(PARAM_NAMES, _params_from_words(words, jnp.asarray(bounds_array(self.config))), strict=True))
+            noise_epoch = epoch
+        noise_base = _keys.epoch_key(jax.random.wrap_key_data(seed_key_data, impl=_keys.DEFAULT_IMPL), noise_epoch)
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, _keys.IMAGE_NOISE_STREAM))(_keys.sample_keys(noise_base, hi, lo))
+        # the per-image values and keys computed once: fused into the per-pixel ops, XLA:CPU
+        # would redo their hash chains for every pixel (twice the augmentation's cost, measured)
+        values, key_data = jax.lax.optimization_barrier((values, jax.random.key_data(keys)))
+        keys = jax.random.wrap_key_data(key_data, impl=_keys.DEFAULT_IMPL)
+        batch[self.leaf] = augment_images(flat, values, keys).reshape(images.shape)
+        return batch
 
 
-def dpa_columns(aug: TrainingAugmentation, rows: np.ndarray) -> np.ndarray:
+def dpa_columns(config: AugmentationConfig, rows: np.ndarray) -> np.ndarray:
     """DPA's values of the samples ``rows`` as float32 ``(len(rows), 5)`` (the hidden column
     of ``algorithm='dpa'``: the values ``apply_augmentations`` takes, rounded as it rounds
     them)."""
     from ._generate import gen_augmentation_batch
 
-    batch = gen_augmentation_batch(np.asarray(rows, np.int64), aug.config, algorithm="dpa")
+    batch = gen_augmentation_batch(np.asarray(rows, np.int64), config, algorithm="dpa")
     return np.stack([np.asarray(batch[name], np.float32) for name in PARAM_NAMES], axis=1)
 
 
-def _check_range(aug: TrainingAugmentation, images: np.ndarray, where: str) -> None:
+def _check_range(images: np.ndarray, where: str) -> None:
     if images.dtype.kind != "f" or not images.size:
         return  # uint8 cannot leave [0, 255]
     lo, hi = images.min(), images.max()
@@ -233,72 +270,3 @@ def _check_range(aug: TrainingAugmentation, images: np.ndarray, where: str) -> N
             f"augment: {where} holds values in [{lo}, {hi}]; the ops take float images in "
             "[0, 1] (scale them first, e.g. images / 255)"
         )
-
-
-def augmented_source(aug: TrainingAugmentation, source: Any) -> Any:
-    """``source`` as an augmented run reads it: every read's images range-checked (the
-    reads of a streamed run are checked as they come) and, with ``algorithm='dpa'``, the
-    hidden column :data:`DPA_COLUMN` of the rows read."""
-    from accel.data import WrappedSource  # the input pipeline: only for streamed runs
-
-    dpa = aug.algorithm == "dpa"
-
-    class Augmented(WrappedSource):
-        def __init__(self, inner: Any) -> None:
-            super().__init__(inner)
-            if dpa:
-                self.columns = (*inner.columns, DPA_COLUMN)
-
-        def spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-            spec = dict(self.source.spec())
-            if dpa:
-                spec[DPA_COLUMN] = ((len(PARAM_NAMES),), np.dtype(np.float32))
-            return spec
-
-        def read(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-            got = dict(self.source.read(rows))
-            _check_range(aug, np.asarray(got[aug.leaf]), f"column {aug.leaf!r} of rows {int(np.min(rows))}..{int(np.max(rows))}")
-            if dpa:
-                got[DPA_COLUMN] = dpa_columns(aug, rows)
-            return got
-
-    return Augmented(source)
-
-
-def augment_batch(aug: TrainingAugmentation, batch: Any, ids: jax.Array, epoch: jax.Array,
-                  seed_key_data: jax.Array) -> Any:  # fmt: skip
-    """The batch with its images augmented (traceable; the module's formula).
-
-    ``batch``: the step's rows, every leaf ``ids.shape + row shape``; ``ids`` int32 global
-    sample ids (``-1``: padding, augmented as sample 0 and masked by the caller); ``epoch``
-    an int32 scalar; ``seed_key_data`` the uint32 ``[s >> 32, s & 0xFFFFFFFF]`` of the seed.
-    With ``algorithm='dpa'`` the batch carries the hidden column :data:`DPA_COLUMN`, which is
-    used and removed.
-    """
-    batch = dict(batch)
-    images = batch[aug.leaf]
-    lead = ids.shape
-    flat = images.reshape(-1, *images.shape[len(lead):])
-    lo = jnp.maximum(ids.reshape(-1), 0).astype(jnp.uint32)
-    hi = jnp.zeros_like(lo)
-    if aug.algorithm == "dpa":
-        table = batch.pop(DPA_COLUMN).reshape(-1, len(PARAM_NAMES))
-        # padding slots hold zeros (a scale of 0 would make NaN that poisons the masked
-        # gradient): the identity instead
-        table = jnp.where((ids.reshape(-1) >= 0)[:, None], table, jnp.asarray(_IDENTITY))
-        values = {name: table[:, j] for j, name in enumerate(PARAM_NAMES)}
-        noise_epoch = jnp.int32(0)  # as apply_augmentations of a 'dpa' batch (epoch 0)
-    else:
-        fold = PORTABLE_FOLDS[aug.algorithm]  # = jax.random.fold_in, bit for bit
-        base = jnp.stack(fold(seed_key_data[0], seed_key_data[1], epoch.astype(jnp.uint32)))
-        words = _param_words(base, hi, lo, None, aug.algorithm, folds=PORTABLE_FOLDS)
-        values = dict(zip(PARAM_NAMES, _params_from_words(words, jnp.asarray(bounds_array(aug.config))), strict=True))
-        noise_epoch = epoch
-    noise_base = _keys.epoch_key(jax.random.wrap_key_data(seed_key_data, impl=_keys.DEFAULT_IMPL), noise_epoch)
-    keys = jax.vmap(lambda k: jax.random.fold_in(k, _keys.IMAGE_NOISE_STREAM))(_keys.sample_keys(noise_base, hi, lo))
-    # the per-image values and keys computed once: fused into the per-pixel ops, XLA:CPU
-    # would redo their hash chains for every pixel (twice the augmentation's cost, measured)
-    values, key_data = jax.lax.optimization_barrier((values, jax.random.key_data(keys)))
-    keys = jax.random.wrap_key_data(key_data, impl=_keys.DEFAULT_IMPL)
-    batch[aug.leaf] = augment_images(flat, values, keys).reshape(images.shape)
-    return batch

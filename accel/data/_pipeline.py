@@ -64,16 +64,20 @@ def _grain() -> Any:
 
 class Block(NamedTuple):
     """``count`` steps from global step ``first`` (padded to the block size): per column an
-    array ``(block, L, k, m, ...)`` of this process's ``L`` devices, ``valid``
-    ``(block, L, k, m)``, the slots' global row ids ``ids`` (int32, ``-1`` at the padding:
-    what per-sample augmentation keys on); ``wait_s`` the seconds the consumer waited for it."""
+    array ``(block, L, k, m, ...)`` of this process's ``L`` devices, the slots' global row
+    ids ``ids`` ``(block, L, k, m)`` (int32, ``-1`` at the padding: what per-sample
+    augmentation keys on) and their validity ``valid`` (``ids >= 0``); ``wait_s`` the
+    seconds the consumer waited for it."""
 
     first: int
     count: int
     columns: dict[str, np.ndarray]
-    valid: np.ndarray
-    wait_s: float
     ids: np.ndarray
+    wait_s: float
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self.ids >= 0
 
 
 class Chunk(NamedTuple):
@@ -149,17 +153,17 @@ class StepLoader:
             out[name] = a
         return out, valid
 
-    def read_step(self, g: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """Global step ``g``: this process's devices' ``(L, k, m, ...)`` rows, their validity
-        and their global row ids (``-1``: padding)."""
+    def read_step(self, g: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Global step ``g``: this process's devices' ``(L, k, m, ...)`` rows and their
+        global row ids (int32, ``-1``: padding)."""
         S = self.lay.steps_per_epoch
         e, s = divmod(int(g), S)
         ids = _plan.step_ids(self._epoch_order(e), s, self.lay, xp=np)[self.devices]
         if self.delay_s:
             time.sleep(self.delay_s)
-        return (*self._read(ids), ids.astype(np.int32, copy=False))
+        return self._read(ids)[0], ids.astype(np.int32, copy=False)
 
-    def _steps(self, g0: int, until: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+    def _steps(self, g0: int, until: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
         """Steps ``[g0, until)`` read ahead by grain (one stream across epochs: the next
         epoch's first steps are read during this epoch's last ones and its evaluation)."""
         grain = _grain()
@@ -189,9 +193,8 @@ class StepLoader:
                 name: np.stack([p[0][name] for p in parts] + [np.zeros_like(parts[0][0][name])] * pad)
                 for name in self._spec
             }
-            valid = np.stack([p[1] for p in parts] + [np.zeros_like(parts[0][1])] * pad)
-            ids = np.stack([p[2] for p in parts] + [np.full_like(parts[0][2], -1)] * pad)
-            yield Block(first, count, columns, valid, wait, ids)
+            ids = np.stack([p[1] for p in parts] + [np.full_like(parts[0][1], -1)] * pad)
+            yield Block(first, count, columns, ids, wait)
 
     def chunks(self, rows: int | None = None) -> Iterator[Chunk]:
         """Each of this process's devices' own block of rows, ``rows`` (default

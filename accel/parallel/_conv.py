@@ -13,9 +13,10 @@
 
 Why: inside a loop of a compiled program (``lax.fori_loop``/``while_loop``, which is how
 ``ParallelTrainer`` runs all its steps in one program), XLA:CPU leaves the gradients of
-``lax.conv_general_dilated`` in a form it runs 3-8x slower than the same gradients outside a
-loop (jax-ml/jax#12868; measured for a small CNN in BENCHMARKS.md, "Augmentation inside
-training"). Slices, a concatenation and a matmul, and their gradients (pads, adds and
+``lax.conv_general_dilated`` in a form it runs several times slower than the same gradients
+outside a loop (jax-ml/jax#12868; a small CNN trained about 7x faster with ``conv2d``:
+``benchmarks/bench_augment_train.py`` with and without ``--conv lax``, BENCHMARKS.md,
+"Augmentation inside training"). Slices, a concatenation and a matmul, and their gradients (pads, adds and
 matmuls), run at full speed there. The forward pass costs the patches' memory
 (``k_h * k_w`` times the input's): meant for small images and kernels.
 

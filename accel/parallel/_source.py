@@ -88,14 +88,14 @@ def loader(source: Any, lay: _plan.Layout, seed: int, devices: list[jax.Device],
     return StepLoader(source, lay, seed, mine, **kw)
 
 
-def zero_block(loader: StepLoader, fit: bool) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """A block of the program's input shape (to compile it before any data are read):
-    columns, validity and row ids (``put_fed``'s arguments)."""
-    cols, valid, ids = loader.read_step(0)
+def zero_block(loader: StepLoader, fit: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A block of the program's input shape (to compile it before any data are read): its
+    columns and row ids, all padding."""
+    cols, ids = loader.read_step(0)
     cols = cast(cols, fit)
     T = loader.block
     return ({k: np.zeros((T, *v.shape), v.dtype) for k, v in cols.items()},
-            np.zeros((T, *valid.shape), bool), np.full((T, *ids.shape), -1, np.int32))  # fmt: skip
+            np.full((T, *ids.shape), -1, np.int32))  # fmt: skip
 
 
 def feed(program: Any, compiled: Any, args: tuple, loader: StepLoader, *, fit: bool, total: int,

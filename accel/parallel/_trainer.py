@@ -438,8 +438,8 @@ class ParallelTrainer(LinearEstimator):
                 placed.update(step=int(carry.step), carry=carry)
             carry = placed["carry"]
             if loader is not None:
-                columns, valid, ids = _source.zero_block(loader, fit)
-                inputs = program.put_fed(columns, valid, 1, ids)
+                columns, ids = _source.zero_block(loader, fit)
+                inputs = program.put_fed(columns, ids >= 0, 1, ids)
             else:
                 inputs = program.data_spec(data) if shapes_only else program.put_data(data)
             args = (program.put_carry(carry), inputs, program.put_args(key_data),
