@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,7 +142,10 @@ def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path, source
     at_kill = _checkpoint.latest_step(ckpt)
     assert 0 < at_kill < epochs * steps_per_epoch, "the child finished before it was killed"
     if source == "augmented":
-        assert at_kill % steps_per_epoch, "killed at an epoch boundary, not mid-epoch"
+        if at_kill % steps_per_epoch == 0:  # a slow poll let it reach step 35: resume from 28
+            shutil.rmtree(ckpt / f"step_{at_kill:010d}")
+            at_kill = _checkpoint.latest_step(ckpt)
+        assert at_kill % steps_per_epoch, "the resumed checkpoint is not mid-epoch"
         common = dict(IMAGE_CONFIG, n_devices=2, epochs=epochs)
         args = (image_loss, image_params(), make_images())
         resumed, _ = ParallelTrainer(checkpoint_dir=str(ckpt), **common).train(*args, augment=AUGMENT, resume=True)
