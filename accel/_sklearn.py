@@ -51,13 +51,14 @@ def _derived(category: type) -> type:
 
 
 def tags(classifier: bool) -> Any:
-    """scikit-learn's ``Tags`` of a single-output regressor, or of a binary classifier."""
+    """scikit-learn's ``Tags`` of a regressor (one output or several), or of a classifier
+    (two classes or more)."""
     from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
 
     return Tags(
         estimator_type="classifier" if classifier else "regressor",
-        target_tags=TargetTags(required=True),
-        classifier_tags=ClassifierTags(multi_class=False) if classifier else None,
+        target_tags=TargetTags(required=True, multi_output=not classifier, single_output=True),
+        classifier_tags=ClassifierTags(multi_class=True) if classifier else None,
         regressor_tags=None if classifier else RegressorTags(),
     )
 

@@ -17,7 +17,8 @@ What the packages take from here, and why:
   optimizers share with the JAX estimators (``accel.linear``'s ``_model`` and ``_data``,
   ``accel.train``'s ``_optax`` and ``_stopping``; the contract decorator of
   ``accel._sklearn``): ``loss_and_grad``, ``loss_value``, ``grad_norm``,
-  ``decision_function``, ``sigmoid``, ``check_X_y``, ``check_loss``,
+  ``decision_function``, ``sigmoid``, ``log_softmax``, ``normalized_sample_weight``,
+  ``encode_labels`` (class labels as the estimators encode them), ``check_X_y``, ``check_loss``,
   ``check_learning_rate``, ``check_hyperparameters``, ``diverged``, ``converged``,
   ``keeps_state_on_error`` (a failed fit leaves the previous one intact),
   ``cached_programs`` (the library's one program cache, for ``bench_linear_profile``); the
@@ -80,9 +81,17 @@ from accel.data._files import FileRows
 from accel.linear import _jax_optimizer as linear_jax_optimizer
 from accel.linear import _placement as linear_placement
 from accel.linear import _program as linear_program
-from accel.linear._data import check_loss, check_X_y
+from accel.linear._data import check_loss, check_X_y, encode_labels
 from accel.linear._flat_step import ParamLayout
-from accel.linear._model import decision_function, grad_norm, loss_and_grad, loss_value, sigmoid
+from accel.linear._model import (
+    decision_function,
+    grad_norm,
+    log_softmax,
+    loss_and_grad,
+    loss_value,
+    normalized_sample_weight,
+    sigmoid,
+)
 from accel.linear._placement import aligned_empty
 from accel.parallel._resume import data_digest, source_digest
 from accel.train._optax import check_hyperparameters, check_learning_rate
@@ -117,6 +126,7 @@ __all__ = [
     "decision_function",
     "diverged",
     "dump_json",
+    "encode_labels",
     "epoch_key",
     "epoch_permutation",
     "format_table",
@@ -126,8 +136,10 @@ __all__ = [
     "linear_jax_optimizer",
     "linear_placement",
     "linear_program",
+    "log_softmax",
     "loss_and_grad",
     "loss_value",
+    "normalized_sample_weight",
     "nvidia_gpu_status",
     "package_versions",
     "parse_dtype",

@@ -6,6 +6,10 @@ problem                   loss       data
 MNIST (10k)               logistic   digits 0-4 -> 0, 5-9 -> 1; falls back to the shipped
                                      scikit-learn digits set when the MNIST files are absent,
                                      then named "Digits (MNIST stand-in)"
+MNIST 10-class (10k)      logistic   the ten digits (multinomial), L2 penalty alpha = 1e-4
+                                     (``LogisticRegression(C=1)`` on 10,000 rows); falls back
+                                     to the shipped digits' ten classes, then named
+                                     "Digits 10-class (MNIST stand-in)"
 California housing        mse        falls back to the shipped diabetes set, then named
                                      "Diabetes (California stand-in)"
 Synthetic d=100 / 1000    mse        ``generate_highdim_regression`` (kappa 50 on all its
@@ -40,7 +44,9 @@ __all__ = ["FALLBACK_NAMES", "Problem", "iter_problems", "problem_names"]
 FALLBACK_NAMES = {
     "MNIST (10k)": "Digits (MNIST stand-in)",
     "California housing": "Diabetes (California stand-in)",
+    "MNIST 10-class (10k)": "Digits 10-class (MNIST stand-in)",
 }
+MNIST10_ALPHA = 1e-4  # the 10-class problem's penalty: LogisticRegression(C=1) on 10,000 rows
 
 
 @dataclasses.dataclass
@@ -55,6 +61,7 @@ class Problem:
     y_test: np.ndarray
     metadata: dict[str, Any]
     fallback: str | None = None
+    alpha: float = 0.0  # the L2 penalty of the objective (a unique optimum for 10 classes)
 
     def __post_init__(self) -> None:
         # the sizes are those of the arrays held, whatever the loader or generator counted
@@ -90,20 +97,31 @@ def _split(
     return X[train], y[train], X[test], y[test], metadata
 
 
-def _mnist(seed: int, download: bool) -> Problem:
-    from benchmarks import datasets
+def _mnist_problem(classes: int) -> Callable[[int, bool], Problem]:
+    """MNIST's 10,000 rows as the binary problem (0-4 vs 5-9) or the 10-class one (with its
+    penalty); the shipped digits offline."""
+    name = "MNIST (10k)" if classes == 2 else "MNIST 10-class (10k)"
+    alpha = 0.0 if classes == 2 else MNIST10_ALPHA
 
-    try:
-        X, y, Xt, yt, meta = datasets.load_mnist(
-            n_samples=10000, binary_classification=True, download=download
-        )
-        fallback = None
-    except datasets.DataUnavailableError as exc:
-        X, y, Xt, yt, meta = datasets.load_digits_binary(seed=seed)
-        reason = str(exc).splitlines()[0].rstrip(":")
-        fallback = f"MNIST files absent ({reason}); used the shipped scikit-learn digits set"
-    name = "MNIST (10k)" if fallback is None else FALLBACK_NAMES["MNIST (10k)"]
-    return Problem(name, "logistic", X, y, Xt, yt, dict(meta), fallback)
+    def make(seed: int, download: bool) -> Problem:
+        from benchmarks import datasets
+
+        try:
+            X, y, Xt, yt, meta = datasets.load_mnist(
+                n_samples=10000, binary_classification=classes == 2, download=download
+            )
+            fallback = None
+        except datasets.DataUnavailableError as exc:
+            load = datasets.load_digits_binary if classes == 2 else datasets.load_digits
+            X, y, Xt, yt, meta = load(seed=seed)
+            reason = str(exc).splitlines()[0].rstrip(":")
+            kind = "" if classes == 2 else f" ({classes} classes)"
+            fallback = f"MNIST files absent ({reason}); used the shipped scikit-learn digits set{kind}"
+        shown = name if fallback is None else FALLBACK_NAMES[name]
+        meta = dict(meta, alpha=alpha) if alpha else dict(meta)
+        return Problem(shown, "logistic", X, y, Xt, yt, meta, fallback, alpha)
+
+    return make
 
 
 def _california(seed: int, download: bool) -> Problem:
@@ -147,7 +165,8 @@ def _extreme(kappa: float) -> Callable[[int, bool], Problem]:
 
 
 _QUICK: dict[str, Callable[[int, bool], Problem]] = {
-    "mnist": _mnist,
+    "mnist": _mnist_problem(2),
+    "mnist10": _mnist_problem(10),
     "california": _california,
     "highdim100": _highdim(100),
     "highdim1000": _highdim(1000),

@@ -2,7 +2,7 @@
 
 Run it (the README's main job)::
 
-    python -m benchmarks                 # --quick: 6 problems, 5 optimizers, < 3 min on 2 cores
+    python -m benchmarks                 # --quick: 7 problems, 5 optimizers, < 3 min on 2 cores
     python -m benchmarks --full          # larger problems, all 7 optimizers and L-BFGS (JAX only)
     python benchmarks/large_scale_benchmark.py --output DIR --backends numpy,jax --optimizers sgd,adam
 
@@ -210,9 +210,11 @@ class LargeScaleBenchmark:
         return tuple(usable)
 
     def _estimator(
-        self, backend: str, optimizer: str, lr: float, loss: str, epochs: int, hyper: dict[str, float] | None = None
-    ) -> Any:
-        common = {"learning_rate": lr, "epochs": epochs, "loss": loss, "random_state": self.seed, **(hyper or {})}
+        self, backend: str, optimizer: str, lr: float, loss: str, epochs: int, hyper: dict[str, float] | None = None,
+        alpha: float = 0.0,
+    ) -> Any:  # fmt: skip
+        common = {"learning_rate": lr, "epochs": epochs, "loss": loss, "random_state": self.seed,
+                  "alpha": alpha, **(hyper or {})}  # fmt: skip
         if backend == "numpy":
             import optimizers
 
@@ -229,11 +231,13 @@ class LargeScaleBenchmark:
 
     def choose_learning_rates(
         self, X: np.ndarray, y: np.ndarray, loss: str, optimizers: Sequence[str], max_epochs: int,
-        hyper: dict[str, dict[str, float]] | None = None,
+        hyper: dict[str, dict[str, float]] | None = None, alpha: float = 0.0,
     ) -> tuple[dict[str, float], dict[str, str], float]:
         """Learning rate per optimizer by the stated rule (``hyper``: hyperparameters per
-        optimizer, used in the grid search); returns (rates, sources, L)."""
-        L = _optimum.lipschitz_constant(X, loss)
+        optimizer, used in the grid search; ``alpha``: the problem's penalty); returns
+        (rates, sources, L)."""
+        n_classes = int(np.unique(np.asarray(y)).size) if loss == "logistic" else 0
+        L = _optimum.lipschitz_constant(X, loss, n_classes, alpha)
         rates: dict[str, float] = {}
         sources: dict[str, str] = {}
         order = np.random.default_rng(self.seed).permutation(X.shape[0])
@@ -250,9 +254,11 @@ class LargeScaleBenchmark:
             best, best_loss = None, math.inf
             for lr in ADAPTIVE_GRID:
                 est = self._fit_quietly(
-                    self._estimator("numpy", opt, lr, loss, tune, (hyper or {}).get(opt)), X[fit], y[fit]
+                    self._estimator("numpy", opt, lr, loss, tune, (hyper or {}).get(opt), alpha), X[fit], y[fit]
                 )
-                val_loss = _optimum.training_loss(X[val], y[val], est.coef_, est.intercept_, loss)
+                if est.coef_.shape != _coef_shape(X, y, loss):  # a class absent from the fit rows
+                    continue
+                val_loss = _optimum.training_loss(X[val], y[val], est.coef_, est.intercept_, loss, alpha)
                 if math.isfinite(val_loss) and val_loss < best_loss:
                     best, best_loss = lr, val_loss
             if best is None:
@@ -309,6 +315,7 @@ class LargeScaleBenchmark:
         *,
         loss: str | None = None,
         fallback: str | None = None,
+        alpha: float = 0.0,
     ) -> list[dict[str, Any]]:
         """Benchmark ``configs`` on one problem with every backend; returns (and keeps) one
         result per run.
@@ -318,8 +325,9 @@ class LargeScaleBenchmark:
         its settings, e.g. ``{'Adam': {'learning_rate': 1e-3}, 'AdamW': {'weight_decay': 0.01}}``.
         Names are the table's (``'adam'``) or the NumPy class names (``'Adam'``,
         ``'MomentumSGD'``); other keys are optax hyperparameters (``accel.linear.HYPERPARAMETERS``).
-        ``loss`` defaults to ``metadata.get("loss", "mse")``. Missing learning rates are chosen
-        by :meth:`choose_learning_rates`.
+        ``loss`` defaults to ``metadata.get("loss", "mse")``; ``alpha`` is the objective's L2
+        penalty (every estimator fits it; the optimum includes it). Missing learning rates are
+        chosen by :meth:`choose_learning_rates`.
         """
         from accel.internals import check_loss
 
@@ -327,10 +335,11 @@ class LargeScaleBenchmark:
         if not isinstance(max_epochs, int) or max_epochs < 1:
             raise ValueError(f"max_epochs must be an integer >= 1, got {max_epochs!r}")
         specs = _specs(configs)
-        optimum = _optimum.solve_optimum(X_train, y_train, loss)
+        alpha = float(alpha)
+        optimum = _optimum.solve_optimum(X_train, y_train, loss, alpha)
         need = [s["optimizer"] for s in specs if "learning_rate" not in s]
         rates, sources, lipschitz = self.choose_learning_rates(
-            X_train, y_train, loss, need, max_epochs, {s["optimizer"]: _hyper(s) for s in specs}
+            X_train, y_train, loss, need, max_epochs, {s["optimizer"]: _hyper(s) for s in specs}, alpha
         )
         for s in specs:
             if "learning_rate" in s:
@@ -339,6 +348,7 @@ class LargeScaleBenchmark:
             {
                 "name": name,
                 "loss": loss,
+                "alpha": alpha,
                 "metadata": jsonable(metadata),
                 "n_train": int(np.shape(X_train)[0]),
                 "n_test": int(np.shape(X_test)[0]),
@@ -360,21 +370,21 @@ class LargeScaleBenchmark:
                         self._bar.update(1)
                     continue
                 rows.append(self._run_one(name, loss, opt, rates[opt], backend, max_epochs, optimum,
-                                          X_train, y_train, X_test, y_test, _hyper(spec)))
+                                          X_train, y_train, X_test, y_test, _hyper(spec), alpha))
                 if self._bar is not None:
                     self._bar.update(1)
         self.results.extend(rows)
         return rows
 
-    def _run_one(self, problem, loss, opt, lr, backend, epochs, optimum, X, y, Xt, yt, hyper=None):
+    def _run_one(self, problem, loss, opt, lr, backend, epochs, optimum, X, y, Xt, yt, hyper=None, alpha=0.0):
         from accel.internals import decision_function
 
         est, median, times, compile_time, compile_count = self._time_fits(
-            backend, lambda: self._estimator(backend, opt, lr, loss, epochs, hyper), X, y
+            backend, lambda: self._estimator(backend, opt, lr, loss, epochs, hyper, alpha), X, y
         )
         coef = np.asarray(est.coef_, np.float64)
-        intercept = float(est.intercept_)
-        final = _optimum.training_loss(X, y, coef, intercept, loss)
+        intercept = np.asarray(est.intercept_, np.float64)
+        final = _optimum.training_loss(X, y, coef, intercept, loss, alpha)
         rounding = 1e-9 * max(1.0, abs(optimum.loss))
         if final < optimum.loss - rounding:
             raise RuntimeError(
@@ -383,7 +393,9 @@ class LargeScaleBenchmark:
                 "the optimum is wrong"
             )
         z = decision_function(np.asarray(Xt, np.float64), coef, intercept, np)
-        if loss == "logistic":
+        if loss == "logistic" and z.ndim == 2:  # K classes, labelled 0..K-1
+            metric_name, metric = "accuracy", float(np.mean(np.argmax(z, axis=1) == np.asarray(yt)))
+        elif loss == "logistic":
             metric_name, metric = "accuracy", float(np.mean((z > 0) == (np.asarray(yt) > 0.5)))
         else:
             metric_name, metric = "test_mse", float(np.mean((z - np.asarray(yt, np.float64)) ** 2))
@@ -454,6 +466,12 @@ class LargeScaleBenchmark:
 
 
 _BY_CLASS_NAME = {cls: name for name, cls in _NUMPY_CLASSES.items()}
+
+
+def _coef_shape(X: np.ndarray, y: np.ndarray, loss: str) -> tuple[int, ...]:
+    """The shape of ``coef_`` on the whole of ``(X, y)``."""
+    classes = int(np.unique(np.asarray(y)).size) if loss == "logistic" else 0
+    return (classes, X.shape[1]) if classes > 2 else (X.shape[1],)
 
 
 def _specs(configs: Any) -> list[dict[str, Any]]:
@@ -554,6 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.benchmark_dataset(
                 problem.name, problem.X_train, problem.y_train, problem.X_test, problem.y_test,
                 problem.metadata, optimizers, epochs, loss=problem.loss, fallback=problem.fallback,
+                alpha=problem.alpha,
             )
         bench._bar = None
     json_path = bench.save_results()

@@ -2,7 +2,10 @@
 
 The contract (shared DESIGN.md) in the order this loop follows it:
 
-* parameters start at zero: ``θ = [w, b]`` with ``w`` of shape ``(d,)``;
+* parameters start at zero: ``θ = [w, b]`` with ``w`` of shape ``(d,)`` (or ``(k, d)`` and
+  ``b`` of shape ``(k,)`` for ``k`` outputs or ``K > 2`` classes, flattened into ``θ``);
+* the objective is ``accel.linear``'s: the (sample-weighted) mean loss plus the L2 penalty
+  ``alpha/2 ||w||²``;
 * ``history_['loss'][0]`` and ``history_['grad_norm'][0]`` are the full-data loss and
   gradient norm at the zero start, then one entry after every completed epoch;
 * an epoch is one step on the full data (``batch_size=None`` or ``>= n``) or one pass over the rows in
@@ -62,21 +65,25 @@ class BaseOptimizer(LinearEstimator):
             called as optax does, with the 0-based step count as a JAX int32 scalar).
         epochs: maximum number of epochs (passes over the data), ``>= 1``.
         batch_size: rows per step; ``None`` means full batch.
-        loss: ``'mse'`` (``1/(2n) Σ (z - y)²``) or ``'logistic'`` (labels in {0, 1}).
+        loss: ``'mse'`` (``1/(2n) Σ (z - y)²``; ``y`` of shape ``(n, k)`` fits ``k`` outputs)
+            or ``'logistic'`` (any labels: binary for two classes, multinomial for more).
         fit_intercept: learn ``b``; with ``False`` it stays 0.
         tol: stop when the relative loss decrease of an epoch is ``<= tol`` (``None``: never).
         random_state: seed of the mini-batch order (an integer in ``[0, 2**64)``).
         verbose: print the loss about ten times during training.
         dtype: ``'float64'`` (default) or ``'float32'``; data and parameters use it. NumPy's
             other spellings of these dtypes (``'f4'``, ``'f'``, ``np.float32``) name them too.
+        alpha: the L2 penalty ``>= 0`` (``mean loss + alpha/2 ||coef||²``, intercept not
+            penalized), as in ``accel.JAXOptimizer``.
 
     Attributes (after ``fit``):
-        ``coef_`` (d,), ``intercept_``, ``history_`` (``'loss'``, ``'grad_norm'``;
+        ``coef_`` (d,) or (k, d), ``intercept_`` (a scalar or (k,)), ``history_`` (``'loss'``, ``'grad_norm'``;
         ``n_epochs_ + 1`` entries each), ``n_epochs_``, ``converged_``, ``diverged_``,
         ``n_features_in_``, ``classes_`` (logistic).
     """
 
     _name: ClassVar[str]  # key in accel.linear.HYPERPARAMETERS
+    _intercepts: int = 1  # the last entries of θ that are intercepts (set by fit)
 
     def __init__(
         self,
@@ -89,6 +96,7 @@ class BaseOptimizer(LinearEstimator):
         random_state: int = 0,
         verbose: bool = False,
         dtype: str = "float64",
+        alpha: float = 0.0,
     ) -> None:
         self.learning_rate = learning_rate
         self.epochs = epochs
@@ -99,6 +107,7 @@ class BaseOptimizer(LinearEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.dtype = dtype
+        self.alpha = alpha
 
     # ----- the update rule (subclasses) ----------------------------------------------------
 
@@ -125,6 +134,7 @@ class BaseOptimizer(LinearEstimator):
         internals.check_int(params["batch_size"], "batch_size", minimum=1, allow_none=True)
         internals.check_loss(params["loss"])
         internals.check_bool(params["fit_intercept"], "fit_intercept")
+        internals.check_real(params["alpha"], "alpha", minimum=0.0)
         internals.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
         internals.check_seed(params["random_state"], "random_state")
         internals.check_bool(params["verbose"], "verbose")
@@ -142,28 +152,45 @@ class BaseOptimizer(LinearEstimator):
         return float(self.learning_rate)
 
     @internals.keeps_state_on_error
-    def fit(self, X: Any, y: Any) -> BaseOptimizer:
-        """Train from zero parameters; returns ``self``."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseOptimizer:
+        """Train from zero parameters; returns ``self``. ``sample_weight``: per-row weights
+        (the weighted mean loss, as ``accel.JAXOptimizer.fit``)."""
         hyper = self._check_params(self.get_params())
         dtype = check_numpy_dtype(self.dtype)
-        X, y = self._fit_inputs(X, y)
+        X, y, sw = self._fit_inputs(X, y, sample_weight=sample_weight)
         X = np.asarray(X, dtype=dtype)
         y = np.asarray(y, dtype=dtype)
+        sw = None if sw is None else sw.astype(dtype)
         n, d = X.shape
         # hyperparameters as the dtype's scalars (float32 stays float32), read by _direction
         self._h = {k: dtype.type(v) for k, v in hyper.items()}
-        loss, fit_intercept = self.loss, self.fit_intercept
+        loss, fit_intercept, alpha = self.loss, self.fit_intercept, float(self.alpha)
+        w_shape, b_shape = self._param_shapes(y, d)
+        self._intercepts = int(np.prod(b_shape))  # the last entries of θ (read by _direction)
+        m = int(np.prod(w_shape))
+
+        def split(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return theta[:m].reshape(w_shape), theta[m:].reshape(b_shape)
+
+        def gradient(rows: Any, theta: np.ndarray) -> tuple[Any, np.ndarray]:
+            Xr, yr = (X, y) if rows is None else (X[rows], y[rows])
+            swr = sw if sw is None or rows is None else sw[rows]
+            value, gw, gb = internals.loss_and_grad(
+                Xr, yr, *split(theta), loss=loss, fit_intercept=fit_intercept, alpha=alpha,
+                sample_weight=swr, xp=np,
+            )  # fmt: skip
+            return value, np.concatenate([gw.reshape(-1), np.reshape(gb, -1)])
 
         def evaluate(theta: np.ndarray) -> tuple[Any, np.ndarray]:
-            value, gw, gb = internals.loss_and_grad(
-                X, y, theta[:d], theta[d], loss=loss, fit_intercept=fit_intercept, xp=np
-            )
-            return value, np.append(gw, gb)
+            return gradient(None, theta)
 
-        theta = np.zeros(d + 1, dtype=dtype)
+        def norm(g: np.ndarray) -> Any:
+            return internals.grad_norm(*split(g), np)
+
+        theta = np.zeros(m + int(np.prod(b_shape)), dtype=dtype)
         state = self._init_state(theta)
         value, g = evaluate(theta)
-        losses, norms = [value], [internals.grad_norm(g[:d], g[d], np)]
+        losses, norms = [value], [norm(g)]
         initial = value
         converged, diverged = False, bool(internals.diverged(value, initial, np))
         full_batch = self.batch_size is None or self.batch_size >= n
@@ -180,12 +207,8 @@ class BaseOptimizer(LinearEstimator):
                 else:
                     order = orders.get(epoch)
                     for start in range(0, n, self.batch_size):
-                        rows = order[start : start + self.batch_size]
-                        _, gw, gb = internals.loss_and_grad(
-                            X[rows], y[rows], new[:d], new[d],
-                            loss=loss, fit_intercept=fit_intercept, xp=np,
-                        )  # fmt: skip
-                        u, state = self._direction(np.append(gw, gb), state, new)
+                        _, g_batch = gradient(order[start : start + self.batch_size], new)
+                        u, state = self._direction(g_batch, state, new)
                         new = new - dtype.type(self._lr(step)) * u
                         step += 1
                 new_value, new_g = evaluate(new)
@@ -194,7 +217,7 @@ class BaseOptimizer(LinearEstimator):
                     break
                 previous, theta, g, value = value, new, new_g, new_value
                 losses.append(value)
-                norms.append(internals.grad_norm(g[:d], g[d], np))
+                norms.append(norm(g))
                 if self.verbose and ((epoch + 1) % report_every == 0 or epoch + 1 == self.epochs):
                     print(f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}: loss={value:.6g}")
                 if self.tol is not None and internals.converged(previous, value, self.tol, np):
@@ -202,9 +225,7 @@ class BaseOptimizer(LinearEstimator):
                     break
         history = {"loss": np.array(losses, dtype=dtype), "grad_norm": np.array(norms, dtype=dtype)}
         self.compile_time_ = 0.0  # NumPy compiles nothing (profilers read this)
-        self._store_result(
-            theta[:d], theta[d], history, converged=converged, diverged=diverged, tol=self.tol
-        )
+        self._store_result(*split(theta), history, converged=converged, diverged=diverged, tol=self.tol)
         return self
 
     def step(self, X_batch: Any, y_batch: Any) -> float:
@@ -229,6 +250,8 @@ class BaseOptimizer(LinearEstimator):
         hyper = self._check_params(self.get_params())
         dtype = check_numpy_dtype(self.dtype)
         X, y = internals.check_X_y(X_batch, y_batch, self.loss)
+        if np.ndim(y) != 1:
+            raise ValueError(f"y_batch must have shape (n_samples,): step() trains one output, got shape {np.shape(y)}")
         if self.loss == "logistic" and not np.all(np.isin(np.asarray(y), (0, 1))):
             raise ValueError(
                 "y_batch must hold labels 0 and 1 for loss='logistic' in step() (one batch "
@@ -237,6 +260,7 @@ class BaseOptimizer(LinearEstimator):
         X, y = np.asarray(X, dtype=dtype), np.asarray(y, dtype=dtype)
         d = X.shape[1]
         self._h = {k: dtype.type(v) for k, v in hyper.items()}
+        self._intercepts = 1
         run = getattr(self, "_step_run", None)
         if run is None:
             theta = np.zeros(d + 1, dtype=dtype)
@@ -248,8 +272,9 @@ class BaseOptimizer(LinearEstimator):
             )
         theta = run["theta"]
         value, gw, gb = internals.loss_and_grad(
-            X, y, theta[:d], theta[d], loss=self.loss, fit_intercept=self.fit_intercept, xp=np
-        )
+            X, y, theta[:d], theta[d], loss=self.loss, fit_intercept=self.fit_intercept,
+            alpha=float(self.alpha), xp=np,
+        )  # fmt: skip
         u, run["state"] = self._direction(np.append(gw, gb), run["state"], theta)
         run["theta"] = theta - dtype.type(self._lr(run["t"])) * u
         run["t"] += 1

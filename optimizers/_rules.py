@@ -51,11 +51,13 @@ class MomentumSGD(BaseOptimizer):
         random_state: int = 0,
         verbose: bool = False,
         dtype: str = "float64",
+        alpha: float = 0.0,
         *,
         momentum: float = _H["momentum"]["momentum"],
     ) -> None:
         super().__init__(
-            learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype
+            learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype,
+            alpha,
         )
         self.momentum = momentum
 
@@ -101,12 +103,14 @@ class AdaGrad(BaseOptimizer):
         random_state: int = 0,
         verbose: bool = False,
         dtype: str = "float64",
+        alpha: float = 0.0,
         *,
         initial_accumulator_value: float = _H["adagrad"]["initial_accumulator_value"],
         eps: float = _H["adagrad"]["eps"],
     ) -> None:
         super().__init__(
-            learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype
+            learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype,
+            alpha,
         )
         self.initial_accumulator_value = initial_accumulator_value
         self.eps = eps
@@ -141,12 +145,14 @@ class RMSProp(BaseOptimizer):
         random_state: int = 0,
         verbose: bool = False,
         dtype: str = "float64",
+        alpha: float = 0.0,
         *,
         decay: float = _H["rmsprop"]["decay"],
         eps: float = _H["rmsprop"]["eps"],
     ) -> None:
         super().__init__(
-            learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype
+            learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype,
+            alpha,
         )
         self.decay = decay
         self.eps = eps
@@ -181,13 +187,15 @@ class Adam(BaseOptimizer):
         random_state: int = 0,
         verbose: bool = False,
         dtype: str = "float64",
+        alpha: float = 0.0,
         *,
         b1: float = _H["adam"]["b1"],
         b2: float = _H["adam"]["b2"],
         eps: float = _H["adam"]["eps"],
     ) -> None:
         super().__init__(
-            learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype
+            learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype,
+            alpha,
         )
         self.b1 = b1
         self.b2 = b2
@@ -227,6 +235,7 @@ class AdamW(Adam):
         random_state: int = 0,
         verbose: bool = False,
         dtype: str = "float64",
+        alpha: float = 0.0,
         *,
         b1: float = _H["adamw"]["b1"],
         b2: float = _H["adamw"]["b2"],
@@ -235,12 +244,13 @@ class AdamW(Adam):
     ) -> None:
         super().__init__(
             learning_rate, epochs, batch_size, loss, fit_intercept, tol, random_state, verbose, dtype,
-            b1=b1, b2=b2, eps=eps,
+            alpha, b1=b1, b2=b2, eps=eps,
         )  # fmt: skip
         self.weight_decay = weight_decay
 
     def _direction(self, g: np.ndarray, state: _State, theta: np.ndarray) -> tuple[np.ndarray, _State]:
         u, state = super()._direction(g, state, theta)
         u = u.copy()
-        u[:-1] += self._h["weight_decay"] * theta[:-1]  # the last entry is the intercept
+        k = self._intercepts  # the last k entries are the intercepts
+        u[:-k] += self._h["weight_decay"] * theta[:-k]
         return u, state

@@ -179,7 +179,7 @@ BAD_Y = fixed(
     "abc",
     np.ones(11, np.float32),
     _with(Y, 0, NAN),
-    np.ones((12, 2), np.float32),
+    np.ones((12, 2, 1), np.float32),  # (n, k) is k outputs for mse
     np.full(12, "a"),
 )
 IMAGES = RNG.random((2, 6, 6, 3), dtype=np.float32)
@@ -300,6 +300,7 @@ def entries() -> list[Entry]:
         "fit_intercept": bools(),
         "tol": reals(0.0, none_ok=True),
         "random_state": seeds(),
+        "alpha": reals(0.0),
     }
     out.append(
         Entry(
@@ -328,6 +329,22 @@ def entries() -> list[Entry]:
             owner="linear",
         )
     )
+    bad_weights = fixed(
+        np.ones(len(Y) - 1), -np.ones(len(Y)), np.zeros(len(Y)), "nope", np.full(len(Y), np.nan)
+    )
+    for est_name, make in (
+        ("JAXOptimizer", lambda: accel.JAXOptimizer(epochs=2)),
+        ("ParallelTrainer", lambda: accel.ParallelTrainer(n_devices=1, epochs=2)),
+        ("SGD", lambda: optimizers.SGD(epochs=2)),
+    ):
+        out.append(
+            Entry(
+                f"{est_name}.fit(sample_weight)",
+                lambda make=make, **kw: make().fit(X, Y, sample_weight=kw["sample_weight"]),
+                {"sample_weight": bad_weights},
+                owner="linear",
+            )
+        )
     out.append(
         Entry(
             "JAXOptimizer.predict",
@@ -1240,6 +1257,7 @@ def entries() -> list[Entry]:
     )
     out.append(Entry("load_diabetes", lambda **kw: D.load_diabetes(**kw), dict(split)))
     out.append(Entry("load_digits_binary", lambda **kw: D.load_digits_binary(**kw), dict(split)))
+    out.append(Entry("load_digits", lambda **kw: D.load_digits(**kw), dict(split)))
     out.append(
         Entry(
             "load_digit_images",

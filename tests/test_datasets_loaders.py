@@ -363,7 +363,7 @@ def _all_sources(tmp_path):
     yield "load_mnist", X_tr, X_te, meta
     X_tr, _, X_te, _, meta = ds.load_california_housing(tmp_path / "cal")
     yield "load_california_housing", X_tr, X_te, meta
-    for loader in (ds.load_digits_binary, ds.load_diabetes):
+    for loader in (ds.load_digits_binary, ds.load_digits, ds.load_diabetes):
         X_tr, _, X_te, _, meta = loader()
         yield loader.__name__, X_tr, X_te, meta
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import benchmarks.datasets as ds
-from benchmarks.datasets import load_diabetes, load_digits_binary
+from benchmarks.datasets import load_diabetes, load_digits, load_digits_binary
 from benchmarks.datasets._preprocess import standardize, train_test_split
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
@@ -51,7 +51,7 @@ def test_diabetes_is_sklearn_diabetes_unscaled():
     assert meta["feature_names"][0] == "age"
 
 
-@pytest.mark.parametrize("loader", [load_digits_binary, load_diabetes])
+@pytest.mark.parametrize("loader", [load_digits_binary, load_digits, load_diabetes])
 def test_split_is_deterministic_in_the_seed(loader):
     a, b, c = loader(seed=5), loader(seed=5), loader(seed=6)
     for left, right in zip(a[:4], b[:4], strict=True):
@@ -61,6 +61,16 @@ def test_split_is_deterministic_in_the_seed(loader):
     assert (
         small[4]["n_test"] == small[4]["n_train"] or small[4]["n_test"] == small[4]["n_train"] + 1
     )
+
+
+def test_ten_class_digits_are_the_binary_digits_labels():
+    X_tr, y_tr, _, y_te, meta = load_digits()
+    Xb_tr, yb_tr, _, yb_te, _ = load_digits_binary()
+    np.testing.assert_array_equal(X_tr, Xb_tr)  # the same split and scaling
+    assert y_tr.dtype == np.int64 and set(y_tr.tolist()) == set(range(10))
+    np.testing.assert_array_equal(y_tr >= 5, yb_tr == 1.0)
+    np.testing.assert_array_equal(y_te >= 5, yb_te == 1.0)
+    assert meta["name"] == "digits" and meta["n_classes"] == 10
 
 
 def test_digits_normalisation_keeps_constant_pixels_at_zero():
@@ -74,7 +84,7 @@ def test_digits_normalisation_keeps_constant_pixels_at_zero():
     np.testing.assert_allclose(X_tr[:, ~constant].std(axis=0), 1.0, rtol=1e-12)
 
 
-@pytest.mark.parametrize("loader", [load_digits_binary, load_diabetes])
+@pytest.mark.parametrize("loader", [load_digits_binary, load_digits, load_diabetes])
 def test_missing_sklearn_gives_install_hint(loader, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match=r"pip install 'accel\[datasets\]'") as info:
@@ -91,7 +101,7 @@ def test_missing_sklearn_gives_install_hint(loader, monkeypatch):
         ({"normalize": None}, TypeError, "normalize must be True or False"),
     ],
 )
-@pytest.mark.parametrize("loader", [load_digits_binary, load_diabetes])
+@pytest.mark.parametrize("loader", [load_digits_binary, load_digits, load_diabetes])
 def test_shipped_bad_arguments(loader, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         loader(**kwargs)
@@ -142,6 +152,7 @@ def test_public_api():
             "load_california_housing",
             "load_diabetes",
             "load_digit_images",
+            "load_digits",
             "load_digits_binary",
             "load_mnist",
         ]

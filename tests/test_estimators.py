@@ -51,7 +51,7 @@ def _check(estimator):
 
 @pytest.mark.parametrize("loss", ["mse", "logistic"])
 def test_check_estimator_jax_optimizer(loss):
-    _check(JAXOptimizer(loss=loss, epochs=200, learning_rate=0.05))
+    _check(JAXOptimizer(loss=loss, epochs=200, learning_rate=0.05, dtype="float64"))
 
 
 @pytest.mark.slow
@@ -264,8 +264,6 @@ def test_logistic_takes_any_two_labels():
         assert est.classes_.tolist() == [-1, 1]
         assert set(np.unique(est.predict(X))) <= {-1, 1} and est.score(X, y) > 0.9
         np.testing.assert_allclose(est.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
-    with pytest.raises(ValueError, match="Only binary classification is supported"):
-        JAXOptimizer(loss="logistic").fit(X, np.arange(len(X)) % 3)
     with pytest.raises(ValueError, match="y contains one class only"):
         JAXOptimizer(loss="logistic").fit(X, np.zeros(len(X)))
     assert not hasattr(JAXOptimizer(loss="mse"), "predict_proba")  # a regressor

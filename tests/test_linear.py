@@ -12,7 +12,7 @@ import pytest
 
 from accel import _checks
 from accel.linear import _model
-from accel.linear._data import check_X, check_X_y, encode_binary_labels
+from accel.linear._data import check_X, check_X_y, encode_labels
 from accel.train import _optax
 from accel.train._optax import check_learning_rate
 
@@ -110,7 +110,8 @@ _Y = np.ones(4)
         (np.array([["a", "b"]] * 4), _Y, "mse", TypeError, "X must have a real numeric dtype"),
         (_X.astype(complex), _Y, "mse", ValueError, "Complex data not supported: X has dtype"),
         (_X, np.array(["a"] * 4), "mse", TypeError, "y must have a real numeric dtype"),
-        (_X, np.ones((4, 2)), "mse", ValueError, "y must have shape"),
+        (_X, np.ones((4, 2, 1)), "mse", ValueError, r"y must have shape \(n_samples,\) or \(n_samples, n_outputs\)"),
+        (_X, np.ones((4, 2)), "logistic", ValueError, r"y must have shape \(n_samples,\) or \(n_samples, 1\)"),
         (_X, _Y, "hinge", ValueError, "loss must be one of"),
         (_X, _Y, 3, TypeError, "loss must be one of"),
         ([[1, 2], [3]], _Y, "mse", TypeError, "X must be array-like"),
@@ -159,22 +160,27 @@ def test_finiteness_test_is_exact(X, bad, dtype):
 @pytest.mark.parametrize(
     ("y", "match"),
     [
-        (np.array([0.0, 1.0, 2.0, 1.0]), "Only binary classification is supported: y has 3 classes.*labels 0 and 1"),
-        (np.array([0.5, 1.0, 0.0, 1.0]), "Unknown label type: continuous.*labels 0 and 1"),
+        (np.array([0.5, 1.0, 0.0, 1.0]), "Unknown label type: continuous.*at least two classes"),
         (np.ones(4), "y contains one class only"),
         (np.array([1, "a"], dtype=object), "Unknown label type: y mixes"),
     ],
 )
-def test_binary_labels_errors(y, match):
+def test_labels_errors(y, match):
     with pytest.raises(ValueError, match=match):
-        encode_binary_labels(y)
+        encode_labels(y)
 
 
-def test_binary_labels_any_two_values():
-    y01, classes = encode_binary_labels(np.array(["b", "a", "b"]))
+def test_labels_any_two_values():
+    y01, classes = encode_labels(np.array(["b", "a", "b"]))
     assert classes.tolist() == ["a", "b"] and y01.tolist() == [1.0, 0.0, 1.0]
-    y01, classes = encode_binary_labels(jnp.array([-1.0, 1.0]))
+    y01, classes = encode_labels(jnp.array([-1.0, 1.0]))
     assert classes.tolist() == [-1.0, 1.0] and y01.tolist() == [0.0, 1.0]
+
+
+def test_labels_more_classes_are_one_hot():
+    Y, classes = encode_labels(np.array([2, 0, 7, 0]))
+    assert classes.tolist() == [0, 2, 7]
+    assert Y.tolist() == [[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 0, 0]]
 
 
 def test_check_X_y_accepts_lists_jax_and_column_y():

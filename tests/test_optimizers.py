@@ -278,7 +278,7 @@ _X, _Y = regression(8, 4, **NOISY)
         ({}, _X, _Y[:5], ValueError, "different lengths"),
         ({}, np.ones((0, 4)), np.ones(0), ValueError, "X is empty"),
         ({}, _X.astype(str), _Y, TypeError, "X must have a real numeric dtype"),
-        ({"loss": "logistic"}, _X, _Y, ValueError, "labels 0 and 1"),
+        ({"loss": "logistic"}, _X, _Y, ValueError, r"continuous values in y.*at least two classes"),
         ({"loss": "huber"}, _X, _Y, ValueError, "loss must be one of"),
         ({"learning_rate": 0}, _X, _Y, ValueError, "learning_rate must be > 0"),
         ({"learning_rate": -0.1}, _X, _Y, ValueError, "learning_rate must be > 0"),

@@ -54,6 +54,15 @@ def _section(heading: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", "".join(lines[start:end]), flags=re.S)
 
 
+def test_readme_linear_models_run():
+    (block,) = _section("### Classifiers, multi-output regression, penalty and sample weights")
+    namespace: dict = {}
+    exec(compile(block, "<README linear models>", "exec"), namespace)
+    assert namespace["agree"] >= 0.99 and namespace["clf"].coef_.shape == (10, 64)
+    assert namespace["reg"].coef_.shape == (2, 64) and namespace["reg"].score(namespace["X"], namespace["Y"]) > 0.999
+    assert namespace["weighted"].converged_
+
+
 def test_readme_data_larger_than_memory_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocks = _section("### Training on data larger than memory")

@@ -1,7 +1,9 @@
 """The linear model: its math, its objective for the training engine, ``JAXOptimizer``.
 
-``z = X @ w + b`` with ``loss='mse'`` (``1/(2n) Σ (z - y)²``) or ``loss='logistic'``
-(``1/n Σ log(1 + exp(z)) - y z``), trained by an optax optimizer named in the table of
+``z = X @ wᵀ + b`` with ``loss='mse'`` (``1/(2n) Σ (z - y)²``, one output or several) or
+``loss='logistic'`` (``1/n Σ log(1 + exp(z)) - y z`` for two classes; softmax cross-entropy
+for more), plus the L2 penalty ``alpha/2 ||w||²`` and optional sample weights, trained by an
+optax optimizer named in the table of
 ``HYPERPARAMETERS`` (optax's names, hyperparameters, defaults; the names: ``OPTIMIZER_NAMES``)
 or any ``optax.GradientTransformation`` (``JAXOptimizer`` also L-BFGS).
 
@@ -22,12 +24,14 @@ JAX arrays), :func:`linear_loss` (the model as a ``loss_fn(params, batch)``) and
 # - _placement, _inplace: X on the device: an aligned copy, or read where it lies (CPU);
 # - _program: JAXOptimizer's compiled program, cached per static specification;
 # - _source_fit: JAXOptimizer.fit on a data source (the engine's streamed feed);
-# - _jax_optimizer: JAXOptimizer, the single-device estimator on those programs.
+# - _jax_optimizer: JAXOptimizer, the single-device estimator on those programs;
+# - _separation: the note on separable classes (a logistic loss without a minimum).
 
 from accel.linear._estimator import LinearEstimator, NotFittedError
 from accel.linear._jax_optimizer import JAXOptimizer
 from accel.linear._model import LOSSES, decision_function, linear_loss, loss_value
 from accel.linear._objective import LinearObjective
+from accel.linear._separation import SeparationWarning
 from accel.train import (
     DIVERGENCE_FACTOR,
     HYPERPARAMETERS,
@@ -49,6 +53,7 @@ __all__ = [
     "LinearEstimator",
     "LinearObjective",
     "NotFittedError",
+    "SeparationWarning",
     "WorseThanBestWarning",
     "decision_function",
     "linear_loss",

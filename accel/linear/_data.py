@@ -38,7 +38,7 @@ __all__ = [
     "check_loss",
     "check_sample_weight",
     "check_validation_data",
-    "encode_binary_labels",
+    "encode_labels",
 ]
 
 
@@ -143,13 +143,13 @@ def check_X_y(
     X: object, y: object, loss: str, *, who: str = "this estimator", warn_column: bool = False,
     finite_X: bool = True,
 ) -> tuple[Any, Any]:  # fmt: skip
-    """Validate ``X`` (n, d) and ``y`` (n,) or (n, 1); returns ``(X, y)`` with ``y`` 1-D.
+    """Validate ``X`` (n, d) and ``y``; returns ``(X, y)``.
 
-    ``loss='mse'``: ``y`` real numeric and finite. ``loss='logistic'``: ``y`` holds class
-    labels of any type (:func:`encode_binary_labels` checks there are two). With
-    ``warn_column`` a column ``y`` of shape ``(n, 1)`` is read with a
-    ``DataConversionWarning`` (scikit-learn's rule for single-output estimators).
-    ``finite_X=False``: see :func:`check_X`.
+    ``loss='mse'``: ``y`` real numeric and finite, ``(n,)`` or ``(n, k)`` (``k`` outputs).
+    ``loss='logistic'``: ``y`` of shape ``(n,)`` holds class labels of any type
+    (:func:`encode_labels` checks there are at least two). A column ``y`` of shape
+    ``(n, 1)`` is read as ``(n,)``, with ``warn_column`` with a ``DataConversionWarning``
+    (scikit-learn's rule). ``finite_X=False``: see :func:`check_X`.
     """
     loss = check_loss(loss)
     X = check_X(X, finite=finite_X)
@@ -168,8 +168,9 @@ def check_X_y(
                 stacklevel=4,
             )
         y = xp.reshape(y, (-1,))
-    if y.ndim != 1:
-        raise ValueError(f"y must have shape (n_samples,) or (n_samples, 1), got shape {tuple(y.shape)}")
+    if y.ndim != 1 and not (loss == "mse" and y.ndim == 2):
+        shapes = "(n_samples,) or (n_samples, n_outputs)" if loss == "mse" else "(n_samples,) or (n_samples, 1)"
+        raise ValueError(f"y must have shape {shapes} for loss={loss!r}, got shape {tuple(y.shape)}")
     if y.shape[0] != X.shape[0]:
         raise ValueError(
             f"X and y have different lengths: X has {X.shape[0]} rows, y has {y.shape[0]}"
@@ -179,29 +180,33 @@ def check_X_y(
     return X, y
 
 
-_TWO_CLASSES = "loss='logistic' needs y with two classes (labels 0 and 1, or any two values)"
+_CLASSES = "loss='logistic' needs y with at least two classes (integer or string labels)"
 
 
-def encode_binary_labels(y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(y01, classes)``: ``classes`` the two sorted labels of ``y``, ``y01`` (float64)
-    1 where ``y == classes[1]``, else 0. Raises ``ValueError`` (naming ``y``) for continuous
-    values, one class, or more than two.
+def encode_labels(y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(Y, classes)``: ``classes`` the sorted labels of ``y``; for two classes ``Y``
+    (float64, ``(n,)``) is 1 where ``y == classes[1]``, else 0; for ``K > 2`` classes ``Y``
+    is one-hot, ``(n, K)``. Raises ``ValueError`` (naming ``y``) for continuous values or one
+    class.
+
+    Example:
+        >>> Y, classes = encode_labels(np.array(["b", "a", "c", "a"]))
+        >>> classes.tolist(), Y.tolist()[0]
+        (['a', 'b', 'c'], [0.0, 1.0, 0.0])
     """
     y = np.asarray(y)
     if y.dtype.kind == "f" and y.size and not np.all(np.isfinite(y) & (y == np.round(y))):
-        raise ValueError(f"Unknown label type: continuous values in y; {_TWO_CLASSES}")
+        raise ValueError(f"Unknown label type: continuous values in y; {_CLASSES}")
     try:
-        classes = np.unique(y)
+        classes, index = np.unique(y, return_inverse=True)
     except TypeError as err:  # mixed types in an object array
-        raise ValueError(f"Unknown label type: y mixes {err}; {_TWO_CLASSES}") from None
+        raise ValueError(f"Unknown label type: y mixes {err}; {_CLASSES}") from None
     if len(classes) == 1:
-        raise ValueError(f"y contains one class only ({classes[0]!r}); {_TWO_CLASSES}")
-    if len(classes) > 2:
-        raise ValueError(
-            f"Only binary classification is supported: y has {len(classes)} classes "
-            f"{classes[:5].tolist()}{'...' if len(classes) > 5 else ''}; {_TWO_CLASSES}"
-        )
-    return (y == classes[1]).astype(np.float64), classes
+        raise ValueError(f"y contains one class only ({classes[0]!r}); {_CLASSES}")
+    index = index.reshape(-1)
+    if len(classes) == 2:
+        return index.astype(np.float64), classes
+    return np.eye(len(classes))[index], classes
 
 
 def check_sample_weight(sample_weight: object, n: int) -> np.ndarray:
@@ -241,9 +246,10 @@ def check_linear_source(source: Any, loss: str) -> tuple[int, int]:
 
 
 def check_validation_data(validation_data: Any, n_features: int, loss: str,
-                          classes: Any) -> tuple[Any, int]:  # fmt: skip
+                          classes: Any, n_outputs: int = 0) -> tuple[Any, int]:  # fmt: skip
     """``fit``'s ``validation_data``: ``(X_val, y_val)`` arrays (checked like ``X``/``y``;
-    for the logistic loss the labels must be among the fit's ``classes``, encoded 0/1), or
+    for the logistic loss the labels must be among the fit's ``classes``, encoded as ``fit``
+    encodes them; for mse ``y_val`` has the fit's ``n_outputs`` columns, 0 for a 1-D ``y``), or
     a data source / paths as ``fit`` takes them. Returns ``(data, n_rows)``: a mapping of
     float32 arrays ``{'X', 'y'}`` or a source."""
     from accel.data import as_source, is_source_like
@@ -282,5 +288,11 @@ def check_validation_data(validation_data: Any, n_features: int, loss: str,
                 f"{name}: y_val has labels {np.unique(y[~known])[:5].tolist()} not among the "
                 f"classes seen in fit {np.asarray(classes).tolist()}"
             )
-        y = (y == classes[1]).astype(np.float32)
+        index = np.searchsorted(classes, y)
+        y = index.astype(np.float32) if len(classes) == 2 else np.eye(len(classes), dtype=np.float32)[index]
+    elif (y.shape[1] if y.ndim == 2 else 0) != n_outputs:
+        raise ValueError(
+            f"{name}: y_val has shape {y.shape}, but the model was fitted with "
+            f"{n_outputs or 1} output(s)" + ("" if n_outputs else " (y of shape (n_samples,))")
+        )
     return {"X": np.asarray(X, np.float32), "y": np.asarray(y, np.float32)}, int(X.shape[0])

@@ -17,8 +17,9 @@
   need; its errors and warnings derive from scikit-learn's categories when scikit-learn is
   installed (``_sklearn``); a notebook shows scikit-learn's HTML diagram once scikit-learn is
   imported. scikit-learn stays optional.
-  ``loss='mse'`` makes a regressor (``score`` is R²), ``loss='logistic'`` a binary
-  classifier (any two labels, ``classes_``; ``score`` is accuracy);
+  ``loss='mse'`` makes a regressor (one output or several, ``score`` is R²),
+  ``loss='logistic'`` a classifier (any labels, ``classes_``: two classes binary, more
+  multinomial; ``score`` is accuracy);
 * fitting: :meth:`_fit_inputs` validates ``X``/``y`` and encodes labels; results are stored
   through :meth:`_store_result`, which also emits the stopping rules' warnings; a fit
   method decorated with :func:`keeps_state_on_error` that raises leaves the estimator as it
@@ -55,7 +56,7 @@ import numpy as np
 
 from accel import _sklearn
 from accel import train as engine
-from accel._checks import check_bool, namespace
+from accel._checks import check_bool, check_real, namespace
 from accel._sklearn import keeps_state_on_error
 from accel.linear import _data, _model
 
@@ -200,31 +201,44 @@ class LinearEstimator:
         return bundle
 
     def __sklearn_tags__(self) -> Any:
-        """scikit-learn's tags: a regressor (``loss='mse'``) or a binary classifier."""
+        """scikit-learn's tags: a regressor (``loss='mse'``, one output or several) or a
+        classifier (two classes or more)."""
         return _sklearn.tags(classifier=getattr(self, "loss", "mse") == "logistic")
 
     # ----- fitting ------------------------------------------------------------------------
 
-    def _fit_inputs(self, X: Any, y: Any, finite_X: bool = True) -> tuple[Any, Any]:
-        """Validate ``(X, y)`` for ``fit``: returns ``X`` and ``y`` as numbers (for
-        ``loss='logistic'``: 0/1 for ``classes_[0]``/``classes_[1]``); sets
-        ``n_features_in_`` and, for classifiers, ``classes_``. A column ``y`` of shape
-        ``(n, 1)`` is accepted with a ``DataConversionWarning`` (scikit-learn's rule).
-        ``finite_X=False``: the caller tests ``X`` for NaN and infinity itself."""
+    def _fit_inputs(self, X: Any, y: Any, finite_X: bool = True,
+                    sample_weight: Any = None) -> tuple[Any, Any, np.ndarray | None]:  # fmt: skip
+        """Validate ``(X, y, sample_weight)`` for ``fit``: returns ``X``, ``y`` as numbers
+        (for ``loss='logistic'``: 0/1 for ``classes_[0]``/``classes_[1]``, one-hot ``(n, K)``
+        for ``K > 2`` classes) and the normalized sample weights (``_model``: mean 1,
+        float64) or ``None``; sets ``n_features_in_`` and, for classifiers, ``classes_``. A
+        column ``y`` of shape ``(n, 1)`` is accepted with a ``DataConversionWarning``
+        (scikit-learn's rule). ``finite_X=False``: the caller tests ``X`` for NaN and
+        infinity itself. Nothing is set when a check fails."""
         X, y = _data.check_X_y(
             X, y, self.loss, who=type(self).__name__, warn_column=True, finite_X=finite_X
         )
+        sw = None
+        if sample_weight is not None:
+            sw = _model.normalized_sample_weight(_data.check_sample_weight(sample_weight, int(X.shape[0])))
         if self.loss == "logistic":
-            y, self.classes_ = _data.encode_binary_labels(y)
+            y, self.classes_ = _data.encode_labels(y)
         elif hasattr(self, "classes_"):
             del self.classes_
         self.n_features_in_ = int(X.shape[1])
-        return X, y
+        return X, y, sw
+
+    @staticmethod
+    def _param_shapes(y: Any, d: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The shapes of ``w`` and ``b`` for the encoded targets ``y`` (``_fit_inputs``)."""
+        return ((d,), ()) if np.ndim(y) == 1 else ((int(y.shape[1]), d), (int(y.shape[1]),))
 
     def _check_model_params(self, params: dict[str, Any]) -> None:
-        """The linear model's own settings: ``loss`` and ``fit_intercept``."""
+        """The linear model's own settings: ``loss``, ``fit_intercept`` and ``alpha``."""
         _data.check_loss(params["loss"])
         check_bool(params["fit_intercept"], "fit_intercept")
+        check_real(params.get("alpha", 0.0), "alpha", minimum=0.0)
 
     def _source_fit_inputs(self, source: Any) -> tuple[int, int]:
         """``fit`` on a data source (``accel.data``): the source's ``(n, d)`` for the linear
@@ -234,12 +248,14 @@ class LinearEstimator:
         self._source_inputs(d)
         return n, d
 
-    def _validation_data(self, validation_data: Any, n_features: int) -> tuple[Any, int] | None:
-        """``fit``'s ``validation_data`` checked against the fitted inputs (``None`` stays)."""
+    def _validation_data(self, validation_data: Any, n_features: int,
+                         n_outputs: int = 0) -> tuple[Any, int] | None:  # fmt: skip
+        """``fit``'s ``validation_data`` checked against the fitted inputs (``None`` stays;
+        ``n_outputs``: the columns of a 2-D ``y`` of mse, else 0)."""
         if validation_data is None:
             return None
         return _data.check_validation_data(validation_data, n_features, self.loss,
-                                           getattr(self, "classes_", None))  # fmt: skip
+                                           getattr(self, "classes_", None), n_outputs)  # fmt: skip
 
     def _source_inputs(self, n_features: int) -> None:
         if self.loss == "logistic":
@@ -282,11 +298,13 @@ class LinearEstimator:
         report: bool = True,
     ) -> None:
         """Set the fitted attributes (``coef_``, ``intercept_`` as a scalar of ``coef_``'s
-        dtype, ``history_`` as NumPy arrays, ``n_epochs_``, ``converged_``, ``diverged_``)
+        dtype, or an array for several outputs, ``history_`` as NumPy arrays, ``n_epochs_``,
+        ``converged_``, ``diverged_``)
         and apply the end-of-fit rules (:meth:`_settle_stopping`; ``report=False``: the
         caller raises instead, no rule and no warning)."""
         self.coef_ = np.asarray(coef)
-        self.intercept_ = self.coef_.dtype.type(intercept)
+        self.intercept_ = (self.coef_.dtype.type(intercept) if self.coef_.ndim == 1
+                           else np.asarray(intercept, self.coef_.dtype))  # fmt: skip
         self.history_ = {
             k: (np.asarray(v) if not np.isscalar(v) else v) for k, v in history.items()
         }
@@ -348,43 +366,51 @@ class LinearEstimator:
 
     @_logistic_only
     def decision_function(self, X: Any) -> Any:
-        """The logit of ``classes_[1]``, ``z = X @ coef_ + intercept_`` (``loss='logistic'``)."""
+        """``z = X @ coef_ᵀ + intercept_`` (``loss='logistic'``): for two classes the logit of
+        ``classes_[1]``, shape ``(n,)``; for ``K > 2`` the ``K`` class scores, ``(n, K)``."""
         return self._decision_values(X)
 
     def predict(self, X: Any) -> Any:
-        """Values ``z = X @ coef_ + intercept_`` for ``loss='mse'``; for ``loss='logistic'``
-        the class: ``classes_[1]`` where ``z > 0``, else ``classes_[0]``."""
+        """Values ``z = X @ coef_ᵀ + intercept_`` for ``loss='mse'`` (``(n,)``, or ``(n, k)``
+        for ``k`` outputs); for ``loss='logistic'`` the class: for two classes
+        ``classes_[1]`` where ``z > 0``, else ``classes_[0]``; for more, the class of the
+        largest score."""
         z = self._decision_values(X)
         if self.loss != "logistic":
             return z
         labels = _model.predict_from_decision(z, self.loss)
-        if np.array_equal(self.classes_, [0, 1]) and self.classes_.dtype.kind in "iuf":
+        if z.ndim == 1 and np.array_equal(self.classes_, [0, 1]) and self.classes_.dtype.kind in "iuf":
             return labels  # 0/1 in the array type of X (JAX stays JAX)
         return self.classes_[np.asarray(labels).astype(np.intp)]
 
     @_logistic_only
     def predict_proba(self, X: Any) -> Any:
-        """``[P(classes_[0]), P(classes_[1])]`` per row, shape ``(n, 2)``; ``loss='logistic'`` only."""
+        """The probability of each class of ``classes_`` per row, shape ``(n, K)``: for two
+        classes ``[1 - σ(z), σ(z)]``, for more ``softmax(z)``; ``loss='logistic'`` only."""
         z = self._decision_values(X)
         xp = namespace(z)
+        if z.ndim == 2:
+            return xp.exp(_model.log_softmax(z, xp))
         p = _model.sigmoid(z, xp)
         return xp.stack([1.0 - p, p], axis=1)
 
     @_logistic_only
     def predict_log_proba(self, X: Any) -> Any:
-        """``log(predict_proba(X))``, computed stably from the logit."""
+        """``log(predict_proba(X))``, computed stably from the scores."""
         z = self._decision_values(X)
         xp = namespace(z)
+        if z.ndim == 2:
+            return _model.log_softmax(z, xp)
         zero = xp.zeros_like(z)
         return xp.stack([-xp.logaddexp(zero, z), -xp.logaddexp(zero, -z)], axis=1)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """R² for ``loss='mse'``, accuracy for ``loss='logistic'`` (``sample_weight``: per-row
-        weights, as scikit-learn's ``score``)."""
+        """R² for ``loss='mse'`` (the mean over outputs for several), accuracy for
+        ``loss='logistic'`` (``sample_weight``: per-row weights, as scikit-learn's ``score``)."""
         self._check_fitted()
         X, y = _data.check_X_y(X, y, self.loss)
         y_pred = np.asarray(self.predict(X))
-        y = np.asarray(y).reshape(-1)
+        y = np.asarray(y)
         w = None if sample_weight is None else _data.check_sample_weight(sample_weight, len(y))
         if self.loss == "logistic":
             hit = (y_pred == y).astype(np.float64)

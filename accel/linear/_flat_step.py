@@ -37,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -53,24 +54,39 @@ __all__ = ["ParamLayout", "single_device_parts"]
 
 
 class ParamLayout(NamedTuple):
-    """How the optimizer holds the parameters of ``z = X @ w + b`` (``d`` features)."""
+    """How the optimizer holds the parameters of ``z = X @ wᵀ + b`` (``d`` features;
+    ``k = 0``: one output, ``w (d,)``, ``b ()``; else ``k`` outputs, ``w (k, d)``, ``b (k,)``)."""
 
     d: int
-    flat: bool  # one vector [w..., b]; else the pytree {'w', 'b'}
+    flat: bool  # one vector [w..., b...]; else the pytree {'w', 'b'}
+    k: int = 0
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The shapes of ``w`` and ``b``."""
+        return ((self.d,), ()) if self.k == 0 else ((self.k, self.d), (self.k,))
 
     def tree(self, params: Any) -> dict[str, Any]:
-        """``{'w': (d,), 'b': ()}`` (views of the vector in the flat layout)."""
-        return {"w": params[: self.d], "b": params[self.d]} if self.flat else params
+        """``{'w', 'b'}`` (views of the vector in the flat layout)."""
+        if not self.flat:
+            return params
+        if self.k == 0:
+            return {"w": params[: self.d], "b": params[self.d]}
+        m = self.k * self.d
+        return {"w": params[:m].reshape(self.k, self.d), "b": params[m:]}
 
     def pack(self, tree: dict[str, Any]) -> Any:
         """The optimizer's form of a ``{'w', 'b'}`` pytree (parameters or gradient)."""
-        return jnp.concatenate([tree["w"], tree["b"][None]]) if self.flat else tree
+        if not self.flat:
+            return tree
+        return jnp.concatenate([tree["w"].reshape(-1), tree["b"].reshape(-1)])
 
     def zeros(self, dtype: Any, xp: Any = jnp) -> Any:
         """Zero parameters (the contract's initial point) in namespace ``xp``."""
+        w, b = self.shapes
         if self.flat:
-            return xp.zeros(self.d + 1, dtype)
-        return {"w": xp.zeros(self.d, dtype), "b": xp.zeros((), dtype)}
+            return xp.zeros(math.prod(w) + math.prod(b), dtype)
+        return {"w": xp.zeros(w, dtype), "b": xp.zeros(b, dtype)}
 
 
 def single_device_parts(
@@ -84,12 +100,14 @@ def single_device_parts(
     make_tx: Callable[[dict], Any],
     line_search: bool = False,
     row_blocks: int = 1,
+    alpha: float = 0.0,
 ) -> Parts:
     """The :class:`Parts` of ``JAXOptimizer`` (module doc): ``n`` rows, ``dtype`` the
     parameters' (the data are cast to it), ``batch_size=None`` full batch; ``line_search``:
     the transformation is optax's L-BFGS (full batch only); ``row_blocks``: see
-    ``_model.rmatvec``."""
-    objective = LinearObjective(loss, fit_intercept)
+    ``_model.rmatvec``; ``alpha``: the L2 penalty. The data may hold the normalized sample
+    weights as ``'sw'``."""
+    objective = LinearObjective(loss, fit_intercept, alpha)
     full = batch_size is None
     if line_search and not full:
         raise ValueError("a line-search optimizer trains on the full batch only")
@@ -104,14 +122,17 @@ def single_device_parts(
 
     def full_data(data, params):
         value, grads = objective.sums(layout.tree(params), data["X"], data["y"], None, dtype,
-                                      row_blocks=row_blocks)  # fmt: skip
+                                      row_blocks=row_blocks, sample_weight=data.get("sw"))  # fmt: skip
         return mean(value, grads, n)
 
     def value_fn(data):
         def f(params):  # the full-data mean loss, for the line search (b = 0 when not fitted)
             p = layout.tree(params)
             b = p["b"] if fit_intercept else jnp.zeros_like(p["b"])
-            return _model.loss_value(data["X"].astype(dtype), data["y"], p["w"], b, loss=loss, xp=jnp)
+            sw = data.get("sw")
+            return _model.loss_value(data["X"].astype(dtype), data["y"].astype(dtype), p["w"], b, loss=loss,
+                                     alpha=alpha, sample_weight=None if sw is None else sw.astype(dtype),
+                                     xp=jnp)  # fmt: skip
 
         return f
 
@@ -138,7 +159,7 @@ def single_device_parts(
             weight = (rows >= 0).astype(dtype)
             count = _plan.step_count(index.step, lay).astype(dtype)
             value, grads = mean(*objective.sums(layout.tree(train.params), batch["X"], batch["y"],
-                                                weight, dtype), count)  # fmt: skip
+                                                weight, dtype, sample_weight=batch.get("sw")), count)  # fmt: skip
         if line_search:
             updates, opt = tx.update(grads, train.opt_state, train.params, value=value,
                                      grad=grads, value_fn=value_fn(data))  # fmt: skip

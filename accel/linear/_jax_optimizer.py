@@ -42,6 +42,7 @@ from accel.linear import _data, _inplace, _model, _source_fit
 from accel.linear._estimator import LinearEstimator
 from accel.linear._placement import on_device, resolve_device
 from accel.linear._program import Spec, get_program
+from accel.linear._separation import note_separation
 
 __all__ = ["JAXOptimizer"]
 
@@ -82,8 +83,10 @@ class JAXOptimizer(LinearEstimator):
         batch_size: rows per step, ``None`` (or ``>= n``) for full batch. The last partial
             batch is kept: it is padded to ``batch_size`` with rows of weight 0. ``'lbfgs'``
             needs ``None``.
-        loss: ``'mse'`` (``1/(2n) Σ (z - y)²``, a regressor) or ``'logistic'`` (a binary
-            classifier: any two labels, ``classes_[1]`` is the positive class).
+        loss: ``'mse'`` (``1/(2n) Σ (z - y)²``, a regressor; ``y`` of shape ``(n, k)`` fits
+            ``k`` outputs) or ``'logistic'`` (a classifier of any labels: two classes
+            binary, ``classes_[1]`` the positive class; more classes multinomial, softmax
+            over the ``K`` class scores as scikit-learn's ``LogisticRegression``).
         fit_intercept: learn the intercept ``b`` (else it stays 0).
         tol: stop after an epoch whose relative loss decrease is ``<= tol`` (``converged_``);
             a ``ConvergenceWarning`` when ``epochs`` run out first.
@@ -103,10 +106,20 @@ class JAXOptimizer(LinearEstimator):
         patience, restore_best: with ``fit(..., validation_data=...)``: stop after
             ``patience`` epochs without a lower validation loss; end with the best epoch's
             parameters (the first epoch with the lowest validation loss).
+        alpha: the L2 penalty ``>= 0``: the objective is ``mean loss + alpha/2 ||coef||²``
+            (the intercept is not penalized; the mean is weighted with ``sample_weight``).
+            scikit-learn's ``LogisticRegression(C=C)`` is ``alpha = 1 / (C n)`` and
+            ``Ridge(alpha=a)`` is ``alpha = a / n`` (``n``: the rows, or the sum of the
+            sample weights). A new value compiles a new program (it is part of the model).
         **hyperparameters: the optimizer's own (``momentum``, ``b1``, ``b2``, ``eps``,
-            ``initial_accumulator_value``, ``decay``, ``weight_decay``).
+            ``initial_accumulator_value``, ``decay``, ``weight_decay``; for ``'lbfgs'`` its
+            stopping rules ``gtol`` and ``ftol``, scipy's: it stops when
+            ``max|gradient| <= gtol`` (default ``1e-5``) or when
+            ``(L_prev - L) / max(|L_prev|, |L|, 1) <= ftol`` (default ``2.2e-9``), and an
+            iteration that would raise the loss is undone, so it ends at its lowest loss).
 
-    Attributes (after ``fit``, NumPy on the host): ``coef_`` (d,), ``intercept_``,
+    Attributes (after ``fit``, NumPy on the host): ``coef_`` (d,), or ``(k, d)`` for ``k``
+    outputs or ``K > 2`` classes (scikit-learn's layout), ``intercept_`` (a scalar, or ``(k,)``),
     ``history_`` (``'loss'``, ``'grad_norm'``: at init and after each epoch), ``n_epochs_``,
     ``converged_``, ``diverged_``, ``n_features_in_``, ``classes_`` (logistic),
     ``compile_time_`` (seconds this fit spent compiling, or reading the program from the
@@ -152,6 +165,7 @@ class JAXOptimizer(LinearEstimator):
         device: Any = None,
         patience: int | None = None,
         restore_best: bool = False,
+        alpha: float = 0.0,
         **hyperparameters: float,
     ) -> None:
         self.optimizer_type = optimizer_type
@@ -168,6 +182,7 @@ class JAXOptimizer(LinearEstimator):
         self.device = device
         self.patience = patience
         self.restore_best = restore_best
+        self.alpha = alpha
         self._optimizer_hyperparameters = dict(hyperparameters)
 
     # ----- parameters -------------------------------------------------------------------------
@@ -216,11 +231,14 @@ class JAXOptimizer(LinearEstimator):
     # ----- training ---------------------------------------------------------------------------
 
     @keeps_state_on_error
-    def fit(self, X: Any, y: Any = None, *, validation_data: Any = None) -> JAXOptimizer:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None, *,
+            validation_data: Any = None) -> JAXOptimizer:  # fmt: skip
         """Train from zero parameters; returns ``self``. Accepts NumPy or JAX arrays, or a
         data source (``accel.data``; paths of ``.npy`` files, memory maps): the data are
         then streamed through the input pipeline (``accel.data.StepLoader``), never loaded
-        whole. ``validation_data=(X_val, y_val)`` (or a source): ``history_['val_loss']`` per
+        whole. ``sample_weight`` (``(n,)``, finite, ``>= 0``, not all 0): the loss is the
+        weighted mean ``Σ s_i ℓ_i / Σ s_i`` (integer weights fit as repeated rows; arrays
+        only). ``validation_data=(X_val, y_val)`` (or a source): ``history_['val_loss']`` per
         epoch, the best epoch's parameters and the ``patience`` rule (see ``patience``,
         ``restore_best``)."""
         hyper = self._check_params(self.get_params())
@@ -230,6 +248,11 @@ class JAXOptimizer(LinearEstimator):
         device = device if device is not None else jax.devices()[0]
         with jax.enable_x64(pdt == jnp.float64):
             if streams(X, self.batch_size):
+                if sample_weight is not None:
+                    raise ValueError(
+                        "sample_weight is supported for arrays only; a streamed fit (a data "
+                        "source) weighs every row the same"
+                    )
                 if self.optimizer_type in engine.LINESEARCH_OPTIMIZERS:
                     raise ValueError(
                         f"optimizer_type={self.optimizer_type!r} cannot train on a data source: "
@@ -238,15 +261,16 @@ class JAXOptimizer(LinearEstimator):
                 source, n, d = _source_fit.prepare(self, X, y)
                 val = self._validation_data(validation_data, d)
                 return _source_fit.fit(self, source, n, d, hyper, data_dtype, pdt, device, val)
-            return self._fit(X, y, hyper, data_dtype, pdt, device, validation_data)
+            return self._fit(X, y, sample_weight, hyper, data_dtype, pdt, device, validation_data)
 
-    def _fit(self, X: Any, y: Any, hyper: dict[str, float], data_dtype: Any, pdt: Any,
-             device: Any, validation_data: Any) -> JAXOptimizer:  # fmt: skip
+    def _fit(self, X: Any, y: Any, sample_weight: Any, hyper: dict[str, float], data_dtype: Any,
+             pdt: Any, device: Any, validation_data: Any) -> JAXOptimizer:  # fmt: skip
         # X's NaN/infinity test is the program's initial evaluation at w = 0: X @ 0 is NaN in
         # exactly the rows holding a NaN or an infinity (0 * inf = NaN), so the initial loss
         # is finite when X is (and y, tested here); otherwise the exact test below decides
-        X, y = self._fit_inputs(X, y, finite_X=False)
-        val = self._validation_data(validation_data, X.shape[1])
+        X, y, sw = self._fit_inputs(X, y, finite_X=False, sample_weight=sample_weight)
+        outputs = 0 if y.ndim == 1 else int(y.shape[1])
+        val = self._validation_data(validation_data, X.shape[1], outputs)
         n, d = X.shape
         batch_size = self.batch_size if self.batch_size is not None and self.batch_size < n else None
         schedule, values = engine.program_settings(
@@ -264,8 +288,11 @@ class JAXOptimizer(LinearEstimator):
             data_dtype=data_dtype,
             param_dtype=pdt,
             device=device,
-            row_blocks=_model.row_blocks_for(n, d) if device.platform == "cpu" else 1,
-            in_place=_inplace.use_in_place(X, data_dtype, pdt, device, batch_size is None),
+            row_blocks=_model.row_blocks_for(n, d) if device.platform == "cpu" and not outputs else 1,
+            in_place=not outputs and _inplace.use_in_place(X, data_dtype, pdt, device, batch_size is None),
+            outputs=outputs,
+            alpha=float(self.alpha),
+            weighted=sw is not None,
         )
         prog, self.compile_time_ = get_program(spec, self.use_jit)
         if spec.in_place:  # X read where it lies, not copied (_inplace)
@@ -273,6 +300,8 @@ class JAXOptimizer(LinearEstimator):
         else:
             placed = on_device(X, data_dtype, device)
         data = {"X": placed, "y": on_device(y, data_dtype, device)}
+        if sw is not None:
+            data["sw"] = on_device(sw, pdt, device)
         args = (data, None if batch_size is None else _keys.seed_key_data(self.random_state),
                 prog.hyper(values))  # fmt: skip
         if not self.use_jit:
@@ -284,10 +313,11 @@ class JAXOptimizer(LinearEstimator):
         if val is not None:
             early = engine.EarlyStopping(self.patience)
             validate = engine.Tracker(
-                engine.Validation(_model.linear_loss(self.loss, self.fit_intercept), *val, device),
+                engine.Validation(_model.linear_loss(self.loss, self.fit_intercept, float(self.alpha)),
+                                  *val, device),
                 early, np.full(self.epochs + 1, np.nan),
             )  # fmt: skip
-            validate(0, {"w": np.zeros(d, pdt), "b": np.zeros((), pdt)})
+            validate(0, prog.layout.tree(prog.carry0.train.params))
         try:
             run = self._run(prog, args, self.epochs, bar, validate)
         finally:
@@ -296,11 +326,12 @@ class JAXOptimizer(LinearEstimator):
         if not np.isfinite(run["loss"][0]):
             _data.check_X(X)  # NaN or infinity in X: the clear error (else a genuine divergence)
         diverged = run["diverged"]
-        if run["diverged"] and run["epochs"] == 1:  # in the first epoch: the initial state
+        undone = prog.loop.keep_last_good  # the program undid a diverged epoch itself
+        if run["diverged"] and run["epochs"] == 1 and not undone:  # in the first epoch: the initial state
             zeros = prog.layout.tree(prog.carry0.train.params)
             run.update(epochs=0, w=zeros["w"], b=zeros["b"], loss=run["loss"][:1],
                        grad_norm=run["grad_norm"][:1], params=jax.device_put(zeros, device))  # fmt: skip
-        elif run["diverged"] and run["epochs"] > 1:  # (0: the initial evaluation diverged)
+        elif run["diverged"] and run["epochs"] > 1 and not undone:  # (0: the initial evaluation diverged)
             # the program stops AT a diverged epoch (no per-epoch copy of the state to undo
             # it); the same program run again up to the epoch before gives that state
             run = self._run(prog, args, run["epochs"] - 1, None)
@@ -315,6 +346,8 @@ class JAXOptimizer(LinearEstimator):
             converged=run["converged"], diverged=diverged,
             tol=None if self.stopped_early_ else self.tol,
         )  # fmt: skip
+        if self.loss == "logistic" and not self.alpha and spec.line_search:
+            note_separation(self, X, y)
         return self
 
     def _run(self, prog: Any, args: tuple, epochs: int, bar: Any, validate: Any = None) -> dict[str, Any]:
@@ -340,6 +373,27 @@ class JAXOptimizer(LinearEstimator):
     def _label(self) -> str:
         name = self.optimizer_type if isinstance(self.optimizer_type, str) else "optax"
         return f"JAXOptimizer({name})"
+
+    # ----- pickling ---------------------------------------------------------------------------
+
+    _DEVICE_ATTRIBUTES = ("params_", "best_params_")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The parameters on the device travel as NumPy arrays: a JAX array unpickled while
+        JAX's x64 mode is off would come back in float32 (``dtype='float64'`` models)."""
+        state = dict(self.__dict__)
+        for key in self._DEVICE_ATTRIBUTES:
+            if key in state:
+                state[key] = jax.tree.map(np.asarray, state[key])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        _, pdt = self._dtypes()
+        with jax.enable_x64(pdt == jnp.float64):
+            for key in self._DEVICE_ATTRIBUTES:
+                if key in state:
+                    self.__dict__[key] = jax.tree.map(jnp.asarray, state[key])
 
     # ----- prediction -------------------------------------------------------------------------
 

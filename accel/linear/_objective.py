@@ -35,7 +35,9 @@ def _same(x: Any) -> Any:
 
 
 class LinearObjective(NamedTuple):
-    """The linear model ``z = X @ w + b`` on data ``{'X': (n, d), 'y': (n,)}``, analytic gradient.
+    """The linear model ``z = X @ wᵀ + b`` on data ``{'X': (n, d), 'y': (n,) or (n, k)}`` and
+    optionally the normalized sample weights ``'sw': (n,)``, with the L2 penalty ``alpha``;
+    analytic gradient (the model's math, as :func:`loss_value` computes it).
 
     ``scaled``: whether a loss scale other than 1 can occur (float16): without it the scale
     multiplications are left out of the program.
@@ -43,12 +45,15 @@ class LinearObjective(NamedTuple):
 
     loss: str
     fit_intercept: bool
+    alpha: float = 0.0
     scaled: bool = False
     # the full-data evaluation gives the gradient too (evaluation_sums, grad_norm)
     full_gradient = True
 
-    def sums(self, params, X, y, weight, compute_dtype, scale=None, row_blocks: int = 1):
-        """``(Σ loss, {'w': Σ r x, 'b': Σ r})`` in the parameters' dtype ``p``.
+    def sums(self, params, X, y, weight, compute_dtype, scale=None, row_blocks: int = 1,
+             sample_weight=None):  # fmt: skip
+        """``(Σ loss, {'w': Σ r x, 'b': Σ r})`` in the parameters' dtype ``p``, each row with
+        its share of the penalty.
 
         With ``compute_dtype == p`` everything is computed in ``p``. A lower
         ``compute_dtype`` (bfloat16, float16) is mixed precision: the two products ``X @ w``
@@ -68,8 +73,9 @@ class LinearObjective(NamedTuple):
         rs = scale.astype(out) if self.scaled and scale is not None else None
         value, gw, gb = _model.loss_and_grad_sums(
             X, y.astype(out), params["w"], params["b"], loss=self.loss,
-            fit_intercept=self.fit_intercept, weight=weight, row_blocks=row_blocks,
-            residual_scale=rs, matmul=matmul, xp=jnp,
+            fit_intercept=self.fit_intercept, weight=weight, alpha=self.alpha,
+            sample_weight=None if sample_weight is None else sample_weight.astype(out),
+            row_blocks=row_blocks, residual_scale=rs, matmul=matmul, xp=jnp,
         )  # fmt: skip
         return value, {"b": gb, "w": gw}
 
@@ -80,7 +86,8 @@ class LinearObjective(NamedTuple):
 
         def micro(b, m):
             weight = m.astype(params["w"].dtype)
-            value, grads = self.sums(params, b["X"], b["y"], weight, compute_dtype, scale)
+            value, grads = self.sums(params, b["X"], b["y"], weight, compute_dtype, scale,
+                                     sample_weight=b.get("sw"))  # fmt: skip
             n = count.astype(value.dtype)
             return jax.tree.map(lambda g: g / n, grads), value / n
 
@@ -88,7 +95,8 @@ class LinearObjective(NamedTuple):
 
     def evaluation_sums(self, params, rows, weight, compute_dtype, row_blocks: int = 1):
         """:meth:`sums` of rows ``{'X', 'y'}`` (the engine's full-data evaluation)."""
-        return self.sums(params, rows["X"], rows["y"], weight, compute_dtype, row_blocks=row_blocks)
+        return self.sums(params, rows["X"], rows["y"], weight, compute_dtype, row_blocks=row_blocks,
+                         sample_weight=rows.get("sw"))  # fmt: skip
 
     @staticmethod
     def grad_norm(grad: Any, xp: Any = jnp) -> Any:

@@ -72,6 +72,9 @@ class Spec:
     device: Any  # the jax.Device the program runs on (None: JAX's default)
     row_blocks: int = 1  # of the full-data gradient, see _model.rmatvec
     in_place: bool = False  # X arrives as _inplace.InPlaceRows (full batch, NumPy X, CPU)
+    outputs: int = 0  # 0: one output (w (d,)); k: w (k, d), y (n, k)
+    alpha: float = 0.0  # the L2 penalty
+    weighted: bool = False  # the data hold sample weights 'sw'
 
     def __post_init__(self) -> None:  # the key, once (a fit looks it up several times)
         optimizer, schedule, *rest = (getattr(self, f.name) for f in dataclasses.fields(self))
@@ -86,7 +89,7 @@ class Spec:
     @property
     def layout(self) -> ParamLayout:
         # the table's rules are element-wise: one vector; a user's transformation: its pytree
-        return ParamLayout(self.d, flat=isinstance(self.optimizer, str))
+        return ParamLayout(self.d, flat=isinstance(self.optimizer, str), k=self.outputs)
 
     @property
     def line_search(self) -> bool:
@@ -121,17 +124,22 @@ def _parts(spec: Spec):
         hist_cap=HIST_CAP,
         has_tol=spec.has_tol,
         partial_epochs=False,
-        keep_last_good=False,  # a diverged fit runs again up to the epoch before (the estimator)
+        # a diverged fit runs again up to the epoch before (the estimator); L-BFGS undoes an
+        # epoch that raised its loss in the program (its stopping rules, LoopSpec.quasi_newton)
+        keep_last_good=spec.line_search,
+        quasi_newton=spec.line_search,
         record_skipped=False,  # no step is ever skipped here
     )
     layout = spec.layout
+    size = int(np.prod(layout.shapes[0])) + int(np.prod(layout.shapes[1]))
     make_tx = engine.transformation_factory(
-        spec.optimizer, spec.schedule, spec.fit_intercept, spec.d + 1 if layout.flat else None
-    )
+        spec.optimizer, spec.schedule, spec.fit_intercept, size if layout.flat else None,
+        max(1, spec.outputs),
+    )  # fmt: skip
     parts = single_device_parts(
         layout, spec.loss, spec.fit_intercept, spec.param_dtype, n=spec.n,
         batch_size=spec.batch_size, make_tx=make_tx, line_search=spec.line_search,
-        row_blocks=spec.row_blocks,
+        row_blocks=spec.row_blocks, alpha=spec.alpha,
     )  # fmt: skip
     return loop, parts
 
@@ -171,7 +179,10 @@ def _lower_args(spec: Spec, loop: LoopSpec, carry0: Any) -> tuple:
         X = _inplace.shapes(spec.n, spec.d, spec.data_dtype, spec.row_blocks, sharding)
     else:
         X = struct(np.empty((spec.n, spec.d), np.int8), spec.data_dtype)
-    data = {"X": X, "y": struct(np.empty(spec.n, np.int8), spec.data_dtype)}
+    y_shape = (spec.n,) if spec.outputs == 0 else (spec.n, spec.outputs)
+    data = {"X": X, "y": struct(np.empty(y_shape, np.int8), spec.data_dtype)}
+    if spec.weighted:
+        data["sw"] = struct(np.empty(spec.n, np.int8), spec.param_dtype)
     key = None if loop.order_block == 0 else struct(np.zeros(2, np.uint32))
     names = ("learning_rate", "tol", *_own_names(spec))
     hyper = {k: struct(np.float32(0), spec.param_dtype) for k in names}

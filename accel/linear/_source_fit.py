@@ -60,14 +60,14 @@ def _programs(*args: Any) -> tuple[Any, Any, Any]:
     return _cache.cached(key, lambda: _build(*args))[0]
 
 
-def _build(optimizer: Any, schedule: Any, loss: str, fit_intercept: bool, n: int, d: int,
-           batch_size: int, param_dtype: Any, device: Any) -> tuple[Any, Any, Any]:
+def _build(optimizer: Any, schedule: Any, loss: str, fit_intercept: bool, alpha: float, n: int,
+           d: int, batch_size: int, param_dtype: Any, device: Any) -> tuple[Any, Any, Any]:  # fmt: skip
     lay = _plan.Layout(n_rows=n, n_shards=1, group_devices=1, batch_size=batch_size, accum=1)
     loop = LoopSpec(n_rows=n, steps_per_epoch=lay.steps_per_epoch, order_block=0,
                     hist_cap=HIST_CAP, has_tol=False, partial_epochs=True, evaluate=False)  # fmt: skip
     params = {"w": jnp.zeros(d, param_dtype), "b": jnp.zeros((), param_dtype)}
     parts = data_parallel_parts(
-        lay, LinearObjective(loss, fit_intercept),
+        lay, LinearObjective(loss, fit_intercept, alpha),
         make_tx=engine.transformation_factory(optimizer, schedule, fit_intercept),
         compute_dtype=param_dtype, loss_scale=1.0, nan_policy=None, params_template=params,
         fed=True, **one_device(),
@@ -95,8 +95,9 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
     put = functools.partial(jax.device_put, device=device)
     batch = min(est.batch_size, n)
     schedule, values = engine.program_settings(est.optimizer_type, est.learning_rate, est.tol, hyper)
+    alpha = float(est.alpha)
     lay, parts, (steps, evaluate) = _programs(est.optimizer_type, schedule, est.loss, est.fit_intercept,
-                                              n, d, batch, pdt, device)  # fmt: skip
+                                              alpha, n, d, batch, pdt, device)  # fmt: skip
     hyper_arrays = {k: put(jnp.asarray(v, pdt)) for k, v in values.items()}
     params = {"w": jnp.zeros(d, pdt), "b": jnp.zeros((), pdt)}
     train = TrainState.fresh(params, parts.make_tx(hyper_arrays).init(params))
@@ -125,7 +126,7 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
     early = validate = None
     if validation is not None:
         early = EarlyStopping(est.patience)
-        validate = Tracker(Validation(_model.linear_loss(est.loss, est.fit_intercept), *validation, device),
+        validate = Tracker(Validation(_model.linear_loss(est.loss, est.fit_intercept, alpha), *validation, device),
                            early, hist.val_losses)  # fmt: skip
         validate(0, carry.train.params)
     feed = engine.Streamed(programs, loader, key, hyper_arrays, total=total, n_global=n, template=params,

@@ -75,31 +75,39 @@ def _check_backend(backend: str) -> None:
 
 
 # -- fit: feature-sharded linear model -----------------------------------------------------
-def _linear_layout(n: int, loss: str, fit_intercept: bool, params, opt_state) -> Layout:
-    d = int(np.shape(params["w"])[0])
+def _linear_layout(n: int, loss: str, fit_intercept: bool, alpha: float, params, opt_state) -> Layout:
+    w_shape = tuple(np.shape(params["w"]))  # (d,), or (k, d) for k outputs
+    d = w_shape[-1]
     d_pad = n * math.ceil(d / n)
-    placements = {"w": (P(AXIS), (d_pad,)), "b": (P(), ())}
+    w_spec = P(AXIS) if len(w_shape) == 1 else P(None, AXIS)
+    placements = {"w": (w_spec, (*w_shape[:-1], d_pad)), "b": (P(), tuple(np.shape(params["b"])))}
     order = [k for k, _ in sorted(params.items())]  # dict leaves flatten in sorted key order
     to_device, to_host, p_specs, o_specs = leafwise_layout(
         params, opt_state, [placements[k] for k in order], STRATEGY
     )
 
-    def prepare_data(data):
+    def prepare_data(data):  # sample weights always (1 when none: the one program layout)
         X = np.asarray(data["X"], np.float32)
-        return {"X": np.pad(X, [(0, 0), (0, d_pad - d)]), "y": np.asarray(data["y"])}
+        sw = data.get("sw", np.ones(X.shape[0], np.float32))
+        return {"X": np.pad(X, [(0, 0), (0, d_pad - d)]), "y": np.asarray(data["y"]), "sw": np.asarray(sw, np.float32)}
 
     def row_losses(p, batch):
-        z = jax.lax.psum((batch["X"] @ p["w"]).astype(jnp.float32), AXIS)
-        b = p["b"] if fit_intercept else jax.lax.stop_gradient(p["b"])
-        one = jnp.ones(1, jnp.float32)
-        # the loss of each row from its full prediction z_i: accel.linear._model on X = [[z_i]], w = [1]
-        return jax.vmap(
-            lambda zi, yi: loss_value(
-                zi[None, None], yi[None], one, b.astype(jnp.float32), loss=loss, xp=jnp
-            )
+        w = p["w"]
+        z = jax.lax.psum((batch["X"] @ (w.T if w.ndim == 2 else w)).astype(jnp.float32), AXIS)
+        b = (p["b"] if fit_intercept else jax.lax.stop_gradient(p["b"])).astype(jnp.float32)
+        # the loss of each row from its full prediction z_i: the model's loss on X = [z_i]
+        # and the identity as coefficients (one output: w = [1])
+        eye = jnp.ones(1, jnp.float32) if z.ndim == 1 else jnp.eye(z.shape[1], dtype=jnp.float32)
+        terms = jax.vmap(
+            lambda zi, yi: loss_value(zi.reshape(1, -1), yi[None], eye, b, loss=loss, xp=jnp)
         )(z, batch["y"].astype(jnp.float32))
+        terms = terms * batch["sw"].astype(jnp.float32)
+        if alpha:  # each row's share of alpha/2 ||w||² (the norm summed over the shards)
+            w32 = w.astype(jnp.float32)
+            terms = terms + 0.5 * alpha * jax.lax.psum(jnp.sum(w32 * w32), AXIS)
+        return terms
 
-    data_specs = {"X": P(None, AXIS), "y": P()}
+    data_specs = {"X": P(None, AXIS), "y": P(), "sw": P()}
     return Layout(to_device, to_host, p_specs, o_specs, data_specs, prepare_data, row_losses)
 
 

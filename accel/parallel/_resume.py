@@ -164,11 +164,15 @@ def hyperparameter_fingerprint(params: dict[str, Any], hyper: dict, loss_fn: Any
     rate = params["learning_rate"]
     rate = engine.learning_rate_in_effect(optimizer, rate)
     linear = getattr(loss_fn, "linear_model", None)
+    model = getattr(loss_fn, "__qualname__", type(loss_fn).__name__)
+    if linear:  # [loss, fit_intercept], and alpha when set (the checkpoints before alpha read)
+        loss, fit_intercept, alpha = linear
+        model = [loss, fit_intercept, alpha] if alpha else [loss, fit_intercept]
     return {
         "optimizer_type": optimizer if isinstance(optimizer, str) else "optax",
         "learning_rate": repr(rate) if callable(rate) else float(rate),
         **{k: float(v) for k, v in sorted(hyper.items())},
-        "model": list(linear) if linear else getattr(loss_fn, "__qualname__", type(loss_fn).__name__),
+        "model": model,
         **{k: params[k] for k in ("compute_dtype", "loss_scale", "nan_policy", "tol", "strategy")},
     }
 

@@ -100,8 +100,9 @@ class ParallelTrainer(LinearEstimator):
             history as ``history`` (the trainer keeps its state from before the call, as
             after any failed fit); ``'skip'``: skip such steps (counted in
             ``history_['skipped_steps']``).
-        loss, fit_intercept: the built-in linear model used by :meth:`fit` ('mse', a
-            regressor, or 'logistic', a binary classifier), as in ``JAXOptimizer``.
+        loss, fit_intercept, alpha: the built-in linear model used by :meth:`fit` ('mse', a
+            regressor of one output or several, or 'logistic', a classifier: binary, or
+            multinomial for more classes; ``alpha`` the L2 penalty), as in ``JAXOptimizer``.
         tol: stop after an epoch whose relative loss decrease is ``<= tol`` (``converged_``;
             a ``ConvergenceWarning`` when ``epochs`` run out first).
         checkpoint_dir, checkpoint_every, keep_checkpoints: write an atomic checkpoint every
@@ -169,6 +170,7 @@ class ParallelTrainer(LinearEstimator):
         patience: int | None = None,
         restore_best: bool = False,
         eval_every: int = 1,
+        alpha: float = 0.0,
         **hyperparameters: Any,
     ) -> None:
         self.n_devices = n_devices
@@ -194,6 +196,7 @@ class ParallelTrainer(LinearEstimator):
         self.patience = patience
         self.restore_best = restore_best
         self.eval_every = eval_every
+        self.alpha = alpha
         self._optimizer_hyperparameters = dict(hyperparameters)
 
     # -- parameters ----------------------------------------------------------------------
@@ -209,10 +212,12 @@ class ParallelTrainer(LinearEstimator):
     # -- public entry points -----------------------------------------------------------
     @keeps_state_on_error
     def fit(
-        self, X: Any, y: Any = None, *, validation_data: Any = None, resume: bool = False,
-        data_is_local: bool = False, allow_new_hyperparameters: bool = False,
+        self, X: Any, y: Any = None, sample_weight: Any = None, *, validation_data: Any = None,
+        resume: bool = False, data_is_local: bool = False, allow_new_hyperparameters: bool = False,
     ) -> ParallelTrainer:  # fmt: skip
-        """Train the built-in linear model (``loss``, ``fit_intercept``) on ``(X, y)``.
+        """Train the built-in linear model (``loss``, ``fit_intercept``, ``alpha``) on
+        ``(X, y)``, with optional per-row ``sample_weight`` (arrays only; as in
+        ``JAXOptimizer.fit``).
 
         Sets ``coef_``, ``intercept_``, ``params_``, ``history_``, ``n_epochs_``,
         ``converged_``, ``diverged_``, ``n_features_in_``, ``classes_`` (logistic), ``step_``
@@ -245,16 +250,27 @@ class ParallelTrainer(LinearEstimator):
         """
         hyper = self._check_params(self.get_params())
         source = _source.source_for_fit(X, y, self.batch_size)
+        shapes = None
         if source is None:
-            X, y = self._fit_inputs(X, y)
+            X, y, sw = self._fit_inputs(X, y, sample_weight=sample_weight)
             data = {"X": np.asarray(X, dtype=np.float32), "y": np.asarray(y, dtype=np.float32)}
+            if sw is not None:
+                data["sw"] = sw.astype(np.float32)
             d = data["X"].shape[1]
+            shapes = self._param_shapes(y, d)
         else:
+            if sample_weight is not None:
+                raise ValueError(
+                    "sample_weight is supported for arrays only; a streamed fit (a data "
+                    "source) weighs every row the same"
+                )
             data, (_, d) = None, self._source_fit_inputs(source)
-        validation_data = self._validation_data(validation_data, d)
-        params = {"w": np.zeros(d, np.float32), "b": np.zeros((), np.float32)}
+            shapes = ((d,), ())
+        outputs = shapes[0][0] if len(shapes[0]) == 2 else 0
+        validation_data = self._validation_data(validation_data, d, outputs)
+        params = {"w": np.zeros(shapes[0], np.float32), "b": np.zeros(shapes[1], np.float32)}
         self._run(
-            linear_loss(self.loss, self.fit_intercept), params, data,
+            linear_loss(self.loss, self.fit_intercept, float(self.alpha)), params, data,
             self._make_tx(self.fit_intercept, None), hyper, self.epochs, self.batch_size,
             resume, data_is_local, allow_new_hyperparameters, fit=True, source=source,
             validation=validation_data,

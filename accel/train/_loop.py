@@ -102,6 +102,10 @@ class LoopSpec(NamedTuple):
     # initial parameters, every k-th epoch and the run's last (hyper['eval_until'], traced);
     # 0 never (the history's loss is NaN; stopping rules then act on nothing)
     eval_every: int = 1
+    # L-BFGS's stopping rules (``hyper['gtol']``, ``hyper['ftol']``; scipy's L-BFGS-B):
+    # converged when max|g| <= gtol or (L_prev - L) / max(|L_prev|, |L|, 1) <= ftol; an epoch
+    # that raises the loss is undone and ends the run (converged). Needs keep_last_good.
+    quasi_newton: bool = False
 
 
 class StepIndex(NamedTuple):
@@ -293,6 +297,12 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 conv = c.converged  # False here (the loop runs while it is): kept, not rewritten
                 if spec.has_tol:
                     conv = _stopping.converged(c.loss, loss, hyper["tol"], jnp) & ~bad
+                undo = bad
+                if spec.quasi_newton:
+                    worse = loss > c.loss
+                    conv = (conv | worse | _stopping.quasi_newton_converged(
+                        c.loss, loss, grad, hyper["gtol"], hyper["ftol"], jnp)) & ~bad
+                    undo = bad | worse
                 i = e - first_epoch
                 h2 = History(
                     h.curve.at[:, 1 + i].set(jnp.stack([loss, jnp.asarray(gnorm, loss.dtype)])),
@@ -301,10 +311,10 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 if not spec.keep_last_good:  # the caller undoes a diverged epoch (LoopSpec)
                     return moved._replace(loss=loss, grad=grad, converged=conv, diverged=bad), h2
                 kept = moved._replace(
-                    train=_select(bad, c.train, train),
-                    step=jnp.where(bad, c.step, step),
-                    loss=jnp.where(bad, c.loss, loss),
-                    grad=_select(bad, c.grad, grad),
+                    train=_select(undo, c.train, train),
+                    step=jnp.where(undo, c.step, step),
+                    loss=jnp.where(undo, c.loss, loss),
+                    grad=_select(undo, c.grad, grad),
                     converged=conv,
                     diverged=bad,
                 )

@@ -13,7 +13,7 @@ name          optax transformation                                   hyperparame
 ``rmsprop``   ``optax.rmsprop(lr, decay, eps)`` (eps inside sqrt)    ``decay=0.9, eps=1e-8``
 ``adam``      ``optax.adam(lr, b1, b2, eps)``                        ``b1=0.9, b2=0.999, eps=1e-8``
 ``adamw``     ``optax.adamw(lr, b1, b2, eps, weight_decay, mask)``   ``b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01``
-``lbfgs``     ``optax.lbfgs(lr)`` (zoom line search, memory 10)      - (``JAXOptimizer`` only, full batch)
+``lbfgs``     ``optax.lbfgs(lr)`` (zoom line search, memory 10)      ``gtol=1e-5, ftol=2.220446049250313e-09`` (``JAXOptimizer`` only, full batch)
 ============  =====================================================  ============================================
 
 :data:`OPTIMIZER_NAMES` are the first-order optimizers every estimator runs (the NumPy
@@ -21,6 +21,10 @@ classes, ``ParallelTrainer``). ``lbfgs`` (:data:`LINESEARCH_OPTIMIZERS`) needs t
 itself for its line search, so only ``JAXOptimizer`` offers it, on the full batch; its
 ``lr`` multiplies the quasi-Newton direction before the line search (optax's
 ``learning_rate``: the first step the search tries), and the search then picks the step.
+Its hyperparameters are its stopping rules, scipy's ``L-BFGS-B`` ones with scipy's defaults
+(``accel.train._loop``): it stops when ``max_i |g_i| <= gtol`` or when
+``(L_{e-1} - L_e) / max(|L_{e-1}|, |L_e|, 1) <= ftol``, and an iteration that raises the
+loss is undone (the run ends at its lowest loss).
 
 Parameters of the linear model are the pytree ``{'w': array (d,), 'b': array ()}``
 (``b`` is the intercept; it is always present and stays 0 when ``fit_intercept=False``
@@ -55,6 +59,7 @@ __all__ = [
     "ALL_HYPERPARAMETERS",
     "DEFAULT_LEARNING_RATE",
     "HYPERPARAMETERS",
+    "LBFGS_STOPPING",
     "LINESEARCH_OPTIMIZERS",
     "OPTIMIZER_NAMES",
     "build_transformation",
@@ -83,16 +88,16 @@ HYPERPARAMETERS: Mapping[str, Mapping[str, float]] = MappingProxyType(
 OPTIMIZER_NAMES: tuple[str, ...] = tuple(HYPERPARAMETERS)
 # optimizers whose update calls the objective (a line search): JAXOptimizer, full batch only
 LINESEARCH_OPTIMIZERS: tuple[str, ...] = ("lbfgs",)
-_OWN: Mapping[str, Mapping[str, float]] = MappingProxyType(
-    {**HYPERPARAMETERS, **{name: MappingProxyType({}) for name in LINESEARCH_OPTIMIZERS}}
-)
+# L-BFGS's own stopping rules: scipy's L-BFGS-B defaults (pgtol 1e-5, factr 1e7 * eps)
+LBFGS_STOPPING: Mapping[str, float] = MappingProxyType({"gtol": 1e-5, "ftol": 1e7 * 2.220446049250313e-16})
+_OWN: Mapping[str, Mapping[str, float]] = MappingProxyType({**HYPERPARAMETERS, "lbfgs": LBFGS_STOPPING})
 # learning_rate=None: 0.01 for the first-order optimizers; for lbfgs 1.0, the line search's
 # first trial step (optax's default). The same for JAXOptimizer and ParallelTrainer.
 DEFAULT_LEARNING_RATE: Mapping[str, float] = MappingProxyType(
     {**{name: 0.01 for name in OPTIMIZER_NAMES}, "lbfgs": 1.0}
 )
 # every hyperparameter name of every optimizer
-ALL_HYPERPARAMETERS: frozenset[str] = frozenset(k for h in HYPERPARAMETERS.values() for k in h)
+ALL_HYPERPARAMETERS: frozenset[str] = frozenset(k for h in _OWN.values() for k in h)
 
 # Allowed range of each hyperparameter: (low, low inclusive, high, high inclusive).
 _RANGES: Mapping[str, tuple[float, bool, float, bool]] = MappingProxyType(
@@ -104,6 +109,8 @@ _RANGES: Mapping[str, tuple[float, bool, float, bool]] = MappingProxyType(
         "b1": (0.0, True, 1.0, False),
         "b2": (0.0, True, 1.0, False),
         "weight_decay": (0.0, True, math.inf, False),
+        "gtol": (0.0, True, math.inf, False),
+        "ftol": (0.0, True, math.inf, False),
     }
 )
 
@@ -172,13 +179,15 @@ def build_transformation(
     fit_intercept: bool,
     hyper: Mapping[str, Any],
     flat_size: int | None = None,
+    intercepts: int = 1,
 ) -> optax.GradientTransformation:
     """The optax transformation of ``name`` WITHOUT validation.
 
     ``learning_rate`` and the values in ``hyper`` may be traced arrays (so one compiled
     program serves every value); ``hyper`` must hold all of the optimizer's hyperparameters.
-    ``flat_size``: the parameters are one vector ``[w..., b]`` of this size (not the
-    ``{'w', 'b'}`` pytree). Call :func:`make_optimizer` for the validated public entry point.
+    ``flat_size``: the parameters are one vector ``[w..., b...]`` of this size, its last
+    ``intercepts`` entries the intercepts (not the ``{'w', 'b'}`` pytree). Call
+    :func:`make_optimizer` for the validated public entry point.
     """
     if name == "sgd":
         return optax.sgd(learning_rate)
@@ -198,8 +207,8 @@ def build_transformation(
         return optax.adam(learning_rate, b1=hyper["b1"], b2=hyper["b2"], eps=hyper["eps"])
     if name == "adamw":
         decay, mask = hyper["weight_decay"], decay_mask if fit_intercept else None
-        if flat_size is not None:  # one vector: the intercept's entry decays at rate 0
-            keep = jnp.arange(flat_size) < (flat_size - 1 if fit_intercept else flat_size)
+        if flat_size is not None:  # one vector: the intercepts' entries decay at rate 0
+            keep = jnp.arange(flat_size) < (flat_size - intercepts if fit_intercept else flat_size)
             decay, mask = decay * keep.astype(jnp.result_type(decay)), None
         return optax.adamw(
             learning_rate, b1=hyper["b1"], b2=hyper["b2"], eps=hyper["eps"],
@@ -215,12 +224,13 @@ def transformation_factory(
     learning_rate: Any,
     fit_intercept: bool,
     flat_size: int | None = None,
+    intercepts: int = 1,
 ) -> Any:
     """``make_tx(values) -> optax transformation`` for a compiled program: the learning rate
     (``values['learning_rate']``, unless ``learning_rate`` is a schedule) and the
     optimizer's hyperparameters come in as (traced) ``values``, so one program serves every
-    value. A ready-made transformation is returned as it is. ``flat_size``: see
-    :func:`build_transformation`. The returned function has a hashable ``key`` attribute:
+    value. A ready-made transformation is returned as it is. ``flat_size``, ``intercepts``:
+    see :func:`build_transformation`. The returned function has a hashable ``key`` attribute:
     programs built from equal keys are interchangeable (a transformation and a schedule
     count by what they compute, ``accel._fingerprint``)."""
     schedule = learning_rate if callable(learning_rate) else None
@@ -230,11 +240,11 @@ def transformation_factory(
             return optimizer
         rate = schedule if schedule is not None else values["learning_rate"]
         own = {k: values[k] for k in _OWN[optimizer]}
-        return build_transformation(optimizer, rate, fit_intercept, own, flat_size)
+        return build_transformation(optimizer, rate, fit_intercept, own, flat_size, intercepts)
 
     # what the transformation and schedule compute, not the objects: an equal optax
     # expression written again reuses the program
-    make_tx.key = (fingerprint(optimizer), fingerprint(schedule), fit_intercept, flat_size)  # type: ignore[attr-defined]
+    make_tx.key = (fingerprint(optimizer), fingerprint(schedule), fit_intercept, flat_size, intercepts)  # type: ignore[attr-defined]
     return make_tx
 
 

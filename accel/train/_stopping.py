@@ -50,7 +50,8 @@ rates 0.001-0.1, batches of 16-128, 5 problems, no signal included) at most 0.01
 failures of the issue fire by orders of magnitude: float32 features of scale ``1e6``
 (Adam, AdamW, RMSProp at the default rate end ``90`` to ``1.5e5`` times above their best),
 rates 1-10 (RMSProp, momentum, Nesterov: ``3.5`` to ``1e5`` times the best), L-BFGS on
-separable data (``1e-27`` reached, ``9e6`` at the end). Runs that jump around chaotically
+separable data (``1e-27`` reached, ``9e6`` at the end; since then L-BFGS stops by its own
+rules, :func:`quasi_newton_converged`, and undoes an iteration that raises its loss). Runs that jump around chaotically
 at large rates (SGD 1.4, Adam 3 on mini-batches) end anywhere from ``1.1`` to ``8`` times
 their best, by the batch order: the rule flags those that end much worse.
 
@@ -99,6 +100,7 @@ __all__ = [
     "converged",
     "diverged",
     "evaluation_due",
+    "quasi_newton_converged",
     "regressed",
     "warn_diverged",
     "warn_not_converged",
@@ -158,6 +160,28 @@ def evaluation_due(epochs_done: Any, every: int, until: Any) -> Any:
 def converged(previous: Any, loss: Any, tol: Any, xp: Any) -> Any:
     """The ``tol`` rule: relative decrease ``(L_prev - L) / |L_prev| <= tol`` (any sign)."""
     return previous - loss <= tol * xp.abs(previous)
+
+
+def quasi_newton_converged(previous: Any, loss: Any, grad: Any, gtol: Any, ftol: Any, xp: Any) -> Any:
+    """L-BFGS's rules (scipy's ``L-BFGS-B``): ``max_i |g_i| <= gtol`` over every leaf of the
+    gradient ``grad``, or ``(L_prev - L) / max(|L_prev|, |L|, 1) <= ftol``.
+
+    Example:
+        >>> import numpy as np
+        >>> bool(quasi_newton_converged(0.5, 0.5 - 1e-10, [np.array([0.1])], 1e-5, 2.2e-9, np))
+        True
+        >>> bool(quasi_newton_converged(0.5, 0.4, [np.array([1e-6, -2e-6])], 1e-5, 2.2e-9, np))
+        True
+        >>> bool(quasi_newton_converged(0.5, 0.4, [np.array([0.1])], 1e-5, 2.2e-9, np))
+        False
+    """
+    import functools
+
+    import jax
+
+    gmax = functools.reduce(xp.maximum, [xp.max(xp.abs(g)) for g in jax.tree.leaves(grad)])
+    scale = xp.maximum(xp.maximum(xp.abs(previous), xp.abs(loss)), 1.0)
+    return (gmax <= gtol) | (previous - loss <= ftol * scale)
 
 
 def regressed(losses: Any, final_epoch: int | None = None) -> Regression | None:

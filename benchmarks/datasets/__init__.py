@@ -10,7 +10,7 @@ training Hessian ``X_train.T @ X_train / n_train``, measured; ``inf`` when singu
   (``data_dir``, else ``$ACCEL_DATA_DIR/<name>``, else the user cache; SHA-256 verified;
   :class:`DataUnavailableError` offline).
 - Shipped with scikit-learn (offline; ``pip install 'accel[datasets]'``):
-  :func:`load_digits_binary`, :func:`load_diabetes`.
+  :func:`load_digits_binary`, :func:`load_digits` (10 classes), :func:`load_diabetes`.
 - Images for image models: :func:`load_digit_images` (MNIST's digits, or the 8x8 digits
   scaled to 28x28 offline; float32 images and int32 labels, not float64).
 
@@ -25,7 +25,7 @@ from ._cache import DataUnavailableError
 from ._california import load_california_housing
 from ._images import IMAGE_SOURCES, load_digit_images
 from ._mnist import load_mnist
-from ._shipped import load_diabetes, load_digits_binary
+from ._shipped import load_diabetes, load_digits, load_digits_binary
 from ._synthetic import (
     CONDITION_TYPES,
     generate_extreme_condition_data,
@@ -41,6 +41,7 @@ __all__ = [
     "load_california_housing",
     "load_diabetes",
     "load_digit_images",
+    "load_digits",
     "load_digits_binary",
     "load_mnist",
 ]

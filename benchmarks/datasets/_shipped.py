@@ -51,6 +51,20 @@ def _finish(
     return X_train, y_train, X_test, y_test, metadata
 
 
+def _digits(binary: bool, test_size: object, seed: object, normalize: object):
+    """scikit-learn's digits: 0-4 vs 5-9 (float64), or the ten digits (int64)."""
+    name = "digits_binary" if binary else "digits"
+    bunch = _sklearn_datasets(f"load_{name}").load_digits()
+    X = np.asarray(bunch.data, dtype=np.float64)
+    target = np.asarray(bunch.target)
+    y = (target >= 5).astype(np.float64) if binary else target.astype(np.int64)
+    task = {"task": "binary_classification"} if binary else {"task": "multiclass_classification", "n_classes": 10}
+    return _finish(
+        name, "scikit-learn bundled file datasets/data/digits.csv.gz (UCI optical digits)",
+        X, y, test_size, seed, normalize, **task,
+    )  # fmt: skip
+
+
 def load_digits_binary(
     test_size: float = 0.2, seed: int = 0, normalize: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -67,16 +81,22 @@ def load_digits_binary(
         >>> X_tr.shape, X_te.shape, meta["name"]
         ((1437, 64), (360, 64), 'digits_binary')
     """
-    datasets = _sklearn_datasets("load_digits_binary")
-    bunch = datasets.load_digits()
-    X = np.asarray(bunch.data, dtype=np.float64)
-    y = (np.asarray(bunch.target) >= 5).astype(np.float64)
-    return _finish(
-        "digits_binary",
-        "scikit-learn bundled file datasets/data/digits.csv.gz (UCI optical digits)",
-        X, y, test_size, seed, normalize,
-        task="binary_classification",
-    )  # fmt: skip
+    return _digits(True, test_size, seed, normalize)
+
+
+def load_digits(
+    test_size: float = 0.2, seed: int = 0, normalize: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """scikit-learn's 8x8 digits as the 10-class problem: ``y`` is the digit 0-9 (int64), as
+    ``load_mnist(binary_classification=False)``; split and ``normalize`` as in
+    :func:`load_digits_binary`.
+
+    Example:
+        >>> X_tr, y_tr, X_te, y_te, meta = load_digits()
+        >>> X_tr.shape, sorted(set(y_tr.tolist())) == list(range(10)), meta["name"]
+        ((1437, 64), True, 'digits')
+    """
+    return _digits(False, test_size, seed, normalize)
 
 
 def load_diabetes(
