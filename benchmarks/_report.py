@@ -181,7 +181,8 @@ def markdown(data: dict[str, Any], plots: dict[str, list[str]]) -> str:
                 fact += (f" (training rows; {_kappa(generated['condition_number'])} on all "
                          f"{generated.get('n_samples', '?')} generated rows)")
             facts.append(fact)
-        out.append(f"{p['loss']} loss; " + ", ".join(facts))
+        penalty = f" + L2 penalty alpha/2 ||w||², alpha = {p['alpha']:g}" if p.get("alpha") else ""
+        out.append(f"{p['loss']} loss{penalty}; " + ", ".join(facts))
         if p["fallback"]:
             out.append(f"\n**Fallback:** {p['fallback']}")
         o = p["optimum"]

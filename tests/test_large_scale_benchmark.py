@@ -320,7 +320,8 @@ def test_ten_class_problem_has_its_exact_optimum(tmp_path, monkeypatch):
     assert all(r["gap"] >= -1e-9 and r["test_metric_name"] == "accuracy" for r in rows.values())
     assert rows["lbfgs", "jax"]["converged"] and rows["lbfgs", "jax"]["test_metric"] > 0.9
     assert rows["sgd", "numpy"]["final_train_loss"] == pytest.approx(rows["sgd", "jax"]["final_train_loss"], rel=1e-4)
-    assert "## Digits 10-class (MNIST stand-in)" in (out / "BENCHMARK_REPORT.md").read_text()
+    report = (out / "BENCHMARK_REPORT.md").read_text()
+    assert "## Digits 10-class (MNIST stand-in)" in report and "alpha = 0.0001" in report
 
 
 def test_synthetic_problems_report_their_split_sizes_and_training_spectrum():
