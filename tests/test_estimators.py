@@ -32,18 +32,22 @@ def _classification(n=80, d=3, seed=0, labels=(0, 1)):
     return classification(n, d, seed=seed, coef=coef, draw=False, labels=labels, dtype=np.float32)
 
 
-def _check(estimator):
+def _check(estimator, expected_failed_checks=None):
     """check_estimator with no expected failure (issue 22: __init__ and set_params only
-    store, fit validates). The estimators follow scikit-learn's protocol without deriving
+    store, fit validates), except ``expected_failed_checks`` (name -> why) where the estimator
+    cannot meet a check by design. The estimators follow scikit-learn's protocol without deriving
     from its ``BaseEstimator`` (importing scikit-learn costs seconds: issue 27 item 5), which
     check_estimator notes with exactly one warning, then runs every check."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         with pytest.warns(UserWarning, match="does not inherit from `sklearn.base.BaseEstimator`") as caught:
-            results = check_estimator(estimator, on_fail="raise", on_skip=None)
+            results = check_estimator(estimator, on_fail="raise", on_skip=None,
+                                      expected_failed_checks=expected_failed_checks)
     assert len(caught) == 1, [str(w.message) for w in caught]
     statuses = {r["check_name"]: r["status"] for r in results}
     assert statuses["check_do_not_raise_errors_in_init_or_set_params"] == "passed"
+    for name in expected_failed_checks or {}:  # it does fail: the reason is still true
+        assert statuses.pop(name) == "xfail", name
     assert set(statuses.values()) <= {"passed", "skipped"}, statuses
     assert sum(v == "passed" for v in statuses.values()) >= 46
     return statuses
@@ -57,8 +61,14 @@ def test_check_estimator_jax_optimizer(loss):
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", ["mse", "logistic"])
 def test_check_estimator_parallel_trainer_fit(loss):
-    """Every fit of check_estimator compiles a new program (new shapes): slow."""
-    _check(ParallelTrainer(n_devices=2, loss=loss, epochs=200, learning_rate=0.05))
+    """Every fit of check_estimator compiles a new program (new shapes): slow. ParallelTrainer
+    trains in float32 only, and scikit-learn compares a fit with integer sample weights to the
+    fit of the repeated rows at ``rtol=1e-7``: they agree to float32 rounding only (the
+    equivalence itself is tested in float64 in ``tests/test_linear_models.py``)."""
+    _check(
+        ParallelTrainer(n_devices=2, loss=loss, epochs=200, learning_rate=0.05),
+        {"check_sample_weight_equivalence_on_dense_data": "float32 parameters (ParallelTrainer)"},
+    )
 
 
 def test_check_estimator_parallel_trainer_core_checks():

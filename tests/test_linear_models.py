@@ -215,6 +215,8 @@ def test_multi_output_contract():
     X, y, _ = _problem("mse")
     est = JAXOptimizer("lbfgs", epochs=200, dtype="float64").fit(X, y)
     assert est.coef_.shape == (3, 5) and est.intercept_.shape == (3,)
+    # scikit-learn's rule for several outputs: float64 predictions, whatever the model's dtype
+    assert JAXOptimizer(epochs=2).fit(X, y).predict(X).dtype == np.float64
     np.testing.assert_allclose(est.predict(X), X @ est.coef_.T + est.intercept_, rtol=1e-12)
     r2 = [1 - np.sum((y[:, j] - est.predict(X)[:, j]) ** 2) / np.sum((y[:, j] - y[:, j].mean()) ** 2)
           for j in range(3)]

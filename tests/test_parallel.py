@@ -141,7 +141,8 @@ def test_history_and_prediction(grid_fits):
     h = pt.history_
     assert len(h["loss"]) == EPOCHS + 1 and len(h["step_time"]) == EPOCHS
     assert all(t > 0 for t in h["step_time"]) and all(s > 0 for s in h["samples_per_s"])
-    np.testing.assert_allclose(pt.predict(X), X @ pt.coef_ + pt.intercept_, rtol=1e-6)
+    exact = X.astype(np.float64) @ pt.coef_.astype(np.float64) + np.float64(pt.intercept_)
+    np.testing.assert_allclose(pt.predict(X), exact, rtol=1e-6)  # float64 accumulation, float32 out
     assert pt.score(X, y) == pytest.approx(
         _model.score_from_predictions(y, pt.predict(X), "mse", xp=np)
     )

@@ -372,12 +372,13 @@ class LinearEstimator:
 
     def predict(self, X: Any) -> Any:
         """Values ``z = X @ coef_ᵀ + intercept_`` for ``loss='mse'`` (``(n,)``, or ``(n, k)``
-        for ``k`` outputs); for ``loss='logistic'`` the class: for two classes
+        for ``k`` outputs, float64 for NumPy input as scikit-learn requires of multi-output
+        regressors); for ``loss='logistic'`` the class: for two classes
         ``classes_[1]`` where ``z > 0``, else ``classes_[0]``; for more, the class of the
         largest score."""
         z = self._decision_values(X)
-        if self.loss != "logistic":
-            return z
+        if self.loss != "logistic":  # several outputs of NumPy input: float64 (scikit-learn's rule)
+            return z.astype(np.float64) if z.ndim == 2 and isinstance(z, np.ndarray) else z
         labels = _model.predict_from_decision(z, self.loss)
         if z.ndim == 1 and np.array_equal(self.classes_, [0, 1]) and self.classes_.dtype.kind in "iuf":
             return labels  # 0/1 in the array type of X (JAX stays JAX)

@@ -357,8 +357,12 @@ class ParallelTrainer(LinearEstimator):
         )  # fmt: skip
 
     def _decision(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
-        return decision_function(X, self.coef_, self.intercept_, xp=np)
+        """``X @ coef_ᵀ + intercept_``, accumulated in float64 (a float32 BLAS product rounds
+        a row differently by its position in ``X``: a prediction would depend on the other
+        rows), returned in the parameters' float32."""
+        z = decision_function(np.asarray(X, dtype=np.float64), self.coef_.astype(np.float64),
+                              np.asarray(self.intercept_, np.float64), xp=np)  # fmt: skip
+        return z.astype(np.float32)
 
     def _make_tx(self, fit_intercept: bool, optimizer: Any) -> Any:
         if optimizer is not None:
