@@ -52,7 +52,6 @@ os.environ.setdefault("ACCEL_COMPILATION_CACHE", "0")
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -70,6 +69,7 @@ from accel import ParallelTrainer
 from accel.augment import apply_augmentations, gen_augmentation_batch, get_preset
 from accel.internals import epoch_permutation
 from accel.parallel import conv2d
+from benchmarks._rss import reset_peak_rss, rss_mib
 from benchmarks.datasets import load_digit_images
 
 CASES = ("plain", "augmented", "host")
@@ -167,38 +167,15 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark of this process (Linux: ``clear_refs`` 5), so the
-    peak measured next excludes loading the data; ``False`` where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mib() -> float:
-    """The process's peak RSS since the last reset (``VmHWM``), else since it started."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def only(case: str, k: int, args, data, params) -> dict[str, float]:
     """One case in this (fresh) process: first call, second call, and the peak RSS of the
     training (from the data in memory on: loading them is not counted where the peak can be
     reset, ``peak_from_start`` False)."""
-    reset = _reset_peak_rss()
+    reset = reset_peak_rss()
     fn = build(case, k, args, data, params)
     first = _timed(fn)
     second = _timed(fn)
-    return {"first_s": first, "second_s": second, "peak_rss_mib": _peak_rss_mib(), "peak_from_start": not reset}
+    return {"first_s": first, "second_s": second, "peak_rss_mib": rss_mib("VmHWM"), "peak_from_start": not reset}
 
 
 def _memory(case: str, k: int, args) -> dict[str, float]:

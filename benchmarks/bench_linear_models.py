@@ -67,7 +67,6 @@ os.environ.setdefault("ACCEL_COMPILATION_CACHE", "0")
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -79,6 +78,7 @@ import numpy as np
 
 from accel import JAXOptimizer
 from accel.internals import encode_labels, loss_value
+from benchmarks._rss import reset_peak_rss, rss_mib
 from benchmarks.datasets import DataUnavailableError, load_digit_images, load_mnist
 
 SEED = 0
@@ -127,29 +127,6 @@ def load_data(source: str, n_train: int, n_test: int) -> dict[str, Any]:
 
 
 # -- measuring -------------------------------------------------------------------------------
-def _reset_peak_rss() -> bool:
-    """Reset this process's peak-RSS mark (Linux ``clear_refs`` 5); ``False`` if impossible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _rss_mib(field: str) -> float:
-    """``VmRSS`` (now) or ``VmHWM`` (the peak since the last reset) of this process; without
-    ``/proc``, the peak since the process started."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def _timed(fit) -> tuple[float, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning of capped fits
@@ -311,9 +288,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.rows, args.test_rows, args.repeats, args.epochs, args.no_memory = 600, 200, 1, 2, True
     if args.only:
         data = load_data(args.data, args.rows, args.test_rows)
-        before, reset, load = _rss_mib("VmRSS"), _reset_peak_rss(), list(os.getloadavg())
+        before, reset, load = rss_mib("VmRSS"), reset_peak_rss(), list(os.getloadavg())
         out = run_case(args.only, args, data, args.target)
-        out.update(rss_before_mib=before, peak_rss_mib=_rss_mib("VmHWM"), peak_from_start=not reset,
+        out.update(rss_before_mib=before, peak_rss_mib=rss_mib("VmHWM"), peak_from_start=not reset,
                    loadavg_before=load, loadavg_after=list(os.getloadavg()))  # fmt: skip
         print(json.dumps(out))
         return out
