@@ -12,46 +12,49 @@ biases zero); every case starts from the same ones.
 Cases, for each device count of ``--devices`` (default ``1,4``; on CPU the devices are XLA
 host devices emulated on the same cores, ``JAX_NUM_CPU_DEVICES=4``):
 
-* 1 device: ``ParallelTrainer(n_devices=1).train``, and a hand-written loop: one
-  ``jax.jit`` function runs a whole epoch as ``lax.scan`` over the batches (the data placed on
-  the device once, as ``(n_batches, 512, ...)``), the optax update inside, returning the
-  parameters, the optimizer state and the epoch's mean batch loss; a Python loop over epochs
-  calls it.
-* each accel case once more with ``eval_every=0`` (no full-data evaluation: the training
-  work alone), on the default backend;
-* k devices: ``ParallelTrainer(n_devices=k)`` with the default backend and with each
-  ``backend=`` of ``'pmap'``, ``'shard_map'`` and ``'jit'``; against (a) a hand-written
-  ``jax.shard_map`` loop over a 1-D mesh of the k devices (each device takes ``512 / k`` rows
-  of every batch, gradients averaged with ``lax.pmean``, the epoch a ``lax.scan``, all in one
-  jit) and (b) ``jax.jit`` with ``NamedSharding`` (data sharded over the batch axis,
-  parameters replicated, the epoch a ``lax.scan``).
+* ``ParallelTrainer(n_devices=k).train`` with its default settings (its history's loss is
+  the training pass's, ``eval_every=None``), the data on the first device as JAX arrays
+  (placed once before timing, as the hand-written loops' data); for k > 1 also with each
+  ``backend=`` of ``'pmap'``, ``'shard_map'`` and ``'jit'``;
+* the default once more with ``eval_every=1`` (a full-data evaluation at the start and after
+  every epoch: a forward pass over all rows each) and once more with NumPy data (every
+  call checks the values are finite and places them on the devices);
+* 1 device, hand-written: one ``jax.jit`` function runs a whole epoch as ``lax.scan`` over
+  the batches (the data placed once as ``(n_batches, 512, ...)``), the optax update inside,
+  returning the parameters, the optimizer state and the epoch's mean batch loss; a Python
+  loop over epochs calls it. ``shuffled``: the same loop drawing each epoch's permutation
+  (``jax.random.permutation``) and gathering each batch's rows inside the scan;
+* k devices, hand-written: (a) a ``jax.shard_map`` loop over a 1-D mesh of the k devices
+  (each device takes ``512 / k`` rows of every batch, gradients averaged with ``lax.pmean``,
+  the epoch a ``lax.scan``, all in one jit), (b) ``jax.jit`` with ``NamedSharding`` (data
+  sharded over the batch axis, parameters replicated, the epoch a ``lax.scan``), and (a)
+  ``shuffled``: every epoch's rows permuted on the host and placed split over the devices
+  before its scan (what an input pipeline does), inside the timed call.
 
 Rows: 60000 is not a multiple of 512 (117 full batches and 96 rows over). The hand-written
 loops drop the partial batch: they train on ``117 * 512`` rows per epoch, and their samples/s
 count those rows. ``ParallelTrainer`` trains the partial batch too (its padded rows masked):
 its samples/s count ``n * epochs``. Its batch order is its own shuffled order (from
-``random_state``; there is no option to switch shuffling off), the hand-written loops take
-the rows in order, so the losses of the two agree only statistically.
+``random_state``; there is no option to switch shuffling off); the unshuffled hand-written
+loops take the rows in order (less work: no permutation, no gather), so the losses agree
+only statistically.
 
 What a timed call is: one whole training run from the initial parameters, ``epochs`` epochs,
 waited for (``jax.block_until_ready`` on the returned parameters; ``train`` returns host
-arrays). A ``ParallelTrainer.train`` call also does what its API does on every call: it
-takes host (NumPy) data, checks it (finite values) and places it on the devices, and it
-evaluates the full-data loss at the start and after every epoch (its ``history['loss']``, a
-forward pass over all rows each time) unless ``eval_every=0``. The hand-written loops place their data once, before
-timing (that placement is reported apart), and evaluate nothing.
+arrays, so its time includes bringing them to the host).
 
 Timing: the first call of each case (tracing and compiling) is timed and reported apart;
 then ``--repeats`` timed calls, interleaved (every repeat runs every case once, the order
 reversed on odd repeats); medians. JAX's persistent compilation cache, which ``accel``
 turns on by default, is off here (``ACCEL_COMPILATION_CACHE=0`` unless set), so first calls
 are cold compiles on both sides. Two ``ParallelTrainer`` cases that build the same program
-(the default backend is ``'pmap'``) share it within the process: the later one's first call
+(the default backend and its named one) share it within the process: the later one's first call
 compiles nothing (its ``compile_time_`` is 0).
 
-Ratios (time per trained sample, accel / peer: above 1 means accel is slower): 1 device,
-accel against the hand-written scan; k devices, each accel backend against the faster of the
-two hand-written k-device loops. Correctness: one epoch from the same start on 1 device,
+Ratios (time per trained sample, accel / peer: above 1 means accel is slower): every accel
+case against the fastest unshuffled hand-written loop of its device count (1 device: the
+scan; k devices: the faster of (a) and (b)), and against the shuffled one (the same work).
+Correctness: one epoch from the same start on 1 device,
 accel's and the hand-written loop's full-data losses are printed side by side (no
 assertion: the batch orders differ), and the full-data loss after the last timed call of
 every case.
@@ -177,6 +180,71 @@ def _place(tree: Any, where: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
+@dataclass
+class ShuffledPeer:
+    """A hand-written loop that shuffles every epoch, as ``accel`` does: ``epoch(params,
+    opt_state, data, key)`` draws the permutation and gathers each batch inside the jitted
+    scan (one device); or, with ``host_shuffle(epoch) -> batches``, the rows of each epoch
+    are permuted on the host and placed before its scan (several devices)."""
+
+    init: Callable
+    epoch: Callable
+    data: Any
+    params: Any
+    place_s: float
+    host_shuffle: Callable | None = None
+
+    def run(self, epochs: int):
+        p = self.params
+        s = self.init(p)
+        for e in range(epochs):
+            if self.host_shuffle is None:
+                p, s, loss = self.epoch(p, s, self.data, jax.random.key(e))
+            else:
+                p, s, loss = self.epoch(p, s, self.host_shuffle(e))
+        return jax.block_until_ready((p, s, loss))
+
+
+def peer_one_device_shuffled(tx, data_host, batch, params_host, device) -> ShuffledPeer:
+    """The 1-device loop drawing each epoch's permutation (``jax.random.permutation``) and
+    gathering every batch's rows inside its jitted scan (the data on the device once)."""
+    data, t = _place(data_host, device)
+    params, _ = _place(params_host, device)
+    n = data_host["x"].shape[0]
+    nb = n // batch
+    grad_fn = jax.value_and_grad(loss_fn)
+
+    def epoch(params, opt_state, data, key):
+        def step(carry, rows):
+            p, s = carry
+            loss, g = grad_fn(p, jax.tree.map(lambda a: a[rows], data))
+            updates, s = tx.update(g, s, p)
+            return (optax.apply_updates(p, updates), s), loss
+
+        idx = jax.random.permutation(key, n)[: nb * batch].reshape(nb, batch)
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), idx)
+        return params, opt_state, jnp.mean(losses)
+
+    return ShuffledPeer(jax.jit(tx.init), jax.jit(epoch), data, params, t)
+
+
+def peer_shard_map_shuffled(tx, data_host, batch, params_host, devices, seed) -> ShuffledPeer:
+    """The shard_map loop fed a new permutation of the rows every epoch, permuted on the
+    host (NumPy) and placed split over the devices (what an input pipeline does)."""
+    first, _ = batched(data_host, batch)
+    mesh, rows, rep, _, params, t = _on_mesh(first, params_host, devices)
+    body = jax.shard_map(scan_epoch(tx, shard_map_grad), mesh=mesh,
+                         in_specs=(P(), P(), P(None, AXIS)), out_specs=(P(), P(), P()))  # fmt: skip
+    n = data_host["x"].shape[0]
+
+    def host_shuffle(e):
+        perm = np.random.default_rng([seed, e]).permutation(n)
+        shuffled, _ = batched({k: v[perm] for k, v in data_host.items()}, batch)
+        return jax.device_put(shuffled, rows)
+
+    return ShuffledPeer(jax.jit(tx.init, out_shardings=rep), jax.jit(body), None, params, t, host_shuffle)
+
+
 def peer_one_device(tx, batches_host, params_host, device) -> Peer:
     batches, t = _place(batches_host, device)
     params, _ = _place(params_host, device)
@@ -237,7 +305,10 @@ def _timed(case: Case) -> float:
     return time.perf_counter() - t0
 
 
-def accel_case(k, backend, args, params, data, rows, eval_every=1) -> Case:
+def accel_case(k, backend, args, params, data, rows, eval_every=None, host_data=False) -> Case:
+    """``ParallelTrainer.train``; ``data`` on the first device (as the hand-written loops'
+    data are placed before timing) or, with ``host_data``, as NumPy arrays (checked and
+    placed by every call)."""
     pt = ParallelTrainer(
         n_devices=k,
         backend=backend,
@@ -247,17 +318,21 @@ def accel_case(k, backend, args, params, data, rows, eval_every=1) -> Case:
         batch_size=args.batch_size,
         eval_every=eval_every,
     )
+    t0 = time.perf_counter()
+    placed = data if host_data else jax.block_until_ready(jax.device_put(data, jax.devices()[0]))
+    place_s = None if host_data else time.perf_counter() - t0
 
     def call():
-        out, _ = pt.train(loss_fn, params, data)
+        out, _ = pt.train(loss_fn, params, placed)
         return jax.block_until_ready(out)
 
     label = "default" if backend is None else backend
-    label += "" if eval_every == 1 else f", eval_every={eval_every}"
-    return Case(f"{k} dev: accel backend={label}", k, "accel", rows, call, trainer=pt)
+    label += "" if eval_every is None else f", eval_every={eval_every}"
+    label += ", NumPy data" if host_data else ""
+    return Case(f"{k} dev: accel backend={label}", k, "accel", rows, call, trainer=pt, place_s=place_s)
 
 
-def peer_case(name, k, peer: Peer, epochs, rows) -> Case:
+def peer_case(name, k, peer: Peer | ShuffledPeer, epochs, rows) -> Case:
     return Case(
         f"{k} dev: {name}", k, "peer", rows, lambda: peer.run(epochs)[0], place_s=peer.place_s
     )
@@ -324,20 +399,24 @@ def main(argv: list[str] | None = None) -> dict:
     peers: dict[str, Peer] = {}
     for k in counts:
         devs = all_devices[:k]
+        backends = (None,) if k == 1 else ACCEL_BACKENDS
+        cases += [accel_case(k, b, args, params, data, n * E) for b in backends]
+        cases.append(accel_case(k, None, args, params, data, n * E, eval_every=1))
+        cases.append(accel_case(k, None, args, params, data, n * E, host_data=True))
         if k == 1:
-            cases.append(accel_case(1, None, args, params, data, n * E))
-            cases.append(accel_case(1, None, args, params, data, n * E, eval_every=0))
             peers["1"] = peer_one_device(tx, batches_host, params, devs[0])
             cases.append(peer_case("hand-written jit+scan", 1, peers["1"], E, peer_rows * E))
+            shuffled = peer_one_device_shuffled(tx, data, B, params, devs[0])
+            cases.append(peer_case("hand-written jit+scan, shuffled", 1, shuffled, E, peer_rows * E))
             continue
-        cases += [accel_case(k, b, args, params, data, n * E) for b in ACCEL_BACKENDS]
-        cases.append(accel_case(k, None, args, params, data, n * E, eval_every=0))
         for name, make in (
             ("hand-written shard_map", peer_shard_map),
             ("hand-written jit+NamedSharding", peer_named_sharding),
         ):
             peer = make(tx, batches_host, params, devs)
             cases.append(peer_case(name, k, peer, E, peer_rows * E))
+        shuffled = peer_shard_map_shuffled(tx, data, B, params, devs, args.seed)
+        cases.append(peer_case("hand-written shard_map, shuffled", k, shuffled, E, peer_rows * E))
 
     errors: dict[str, str] = {}
     for case in cases:  # first calls: tracing and compiling
@@ -423,18 +502,26 @@ def main(argv: list[str] | None = None) -> dict:
     cs = result["cases"]
     for k in counts:
         peers_k = [name for name, e in cs.items() if e["devices"] == k and e["who"] == "peer"]
-        if not peers_k:
+        plain = [name for name in peers_k if "shuffled" not in name]
+        shuffled = [name for name in peers_k if "shuffled" in name]
+        if not plain:
             continue
-        best = max(peers_k, key=lambda name: cs[name]["samples_per_s"])
+        best = max(plain, key=lambda name: cs[name]["samples_per_s"])
         for name, e in cs.items():
             if e["devices"] == k and e["who"] == "accel":
                 ratio = cs[best]["samples_per_s"] / e["samples_per_s"]
-                result["ratios"][name] = {"peer": best, "time_per_sample_ratio": round(ratio, 3)}
-                print(f"  {name:40s} vs {best:36s} {ratio:6.2f}")
+                entry = {"peer": best, "time_per_sample_ratio": round(ratio, 3)}
+                line = f"  {name:44s} {ratio:5.2f} vs {best}"
+                if shuffled:  # the same work: a new order of the rows every epoch
+                    entry["shuffled_peer"] = shuffled[0]
+                    entry["shuffled_ratio"] = round(cs[shuffled[0]]["samples_per_s"] / e["samples_per_s"], 3)
+                    line += f"; {entry['shuffled_ratio']:5.2f} vs {shuffled[0]}"
+                result["ratios"][name] = entry
+                print(line)
 
-    if 1 in counts and "1 dev: accel backend=default" in cs:
+    if 1 in counts and "1 dev: accel backend=default, eval_every=1" in cs:
         # one epoch from the same start: accel's full-data loss vs the hand-written loop's
-        pt1 = next(c.trainer for c in live if c.name == "1 dev: accel backend=default")
+        pt1 = next(c.trainer for c in live if c.name == "1 dev: accel backend=default, eval_every=1")
         p_a, hist = pt1.train(loss_fn, params, data, epochs=1)
         peer = peers["1"]
         p_h, _, mean_h = peer.epoch(peer.params, peer.init(peer.params), peer.batches)

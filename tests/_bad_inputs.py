@@ -373,7 +373,7 @@ def entries() -> list[Entry]:
                 ),  # None: the strategy's default
                 "optimizer_type": choice(("sgd", "adam")),
                 "grad_accum_steps": ints(1),
-                "eval_every": ints(0),
+                "eval_every": ints(0, none_ok=True),
                 "compute_dtype": choice(("float32", "bfloat16", "float16")),
                 "loss_scale": fixed("nope", -1.0, 0.0, NAN, True),
                 "nan_policy": choice(("raise", "skip")),

@@ -114,11 +114,12 @@ def test_the_result_does_not_depend_on_the_input_pipeline(monkeypatch, threads, 
 
 def test_augmentation_changes_the_training_and_evaluations_see_the_clean_images():
     images = make_images()
-    params, history = _reference()
+    params, history = _train(images, eval_every=1)
+    np.testing.assert_array_equal(params["w"], _reference()[0]["w"])  # the same program's steps
     plain, _ = _train(images, augment=None)
     assert np.abs(params["w"] - plain["w"]).max() > 1e-3
-    # history['loss'] is the loss of the data as given (no augmentation), at init and after
-    # the last epoch
+    # the full-data evaluations (eval_every=1) see the data as given (no augmentation), at
+    # init and after the last epoch
     np.testing.assert_allclose(history["loss"][0], np.log(2.0), rtol=1e-6)
     clean = float(image_loss({k: jnp.asarray(v) for k, v in params.items()}, images))
     np.testing.assert_allclose(history["loss"][-1], clean, rtol=1e-5)

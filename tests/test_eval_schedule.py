@@ -102,9 +102,9 @@ def test_tol_needs_evaluations():
     X, y = _data()
     with pytest.raises(ValueError, match="eval_every=0 never computes"):
         ParallelTrainer(eval_every=0, tol=1e-3).fit(X, y)
-    with pytest.raises(ValueError, match=r"eval_every must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"eval_every must be an integer >= 0 or None, got -1"):
         ParallelTrainer(eval_every=-1).fit(X, y)
-    with pytest.raises(TypeError, match="eval_every must be an integer >= 0"):
+    with pytest.raises(TypeError, match="eval_every must be an integer >= 0 or None"):
         ParallelTrainer(eval_every=1.5).fit(X, y)
 
 

@@ -279,7 +279,9 @@ def test_jit_backend_one_all_reduce_per_step():
         lines = [ln for ln in hlo.splitlines() if " all-reduce(" in ln]
         assert len(lines) == 4, lines
         assert sum("= f32[7]" in ln for ln in lines) == 2, lines
-        assert sum("(f32[], f32[5]{0}, f32[]) all-reduce" in ln for ln in lines) == 1, lines
+        step = [ln for ln in lines if "f32[4,4,2" not in ln and "= f32[7]" not in ln]
+        assert len(step) == 1, lines  # its operands in any order (XLA's choice)
+        assert sorted(step[0].split(" = (")[1].split(") all-reduce")[0].split(", ")) == ["f32[5]{0}", "f32[]", "f32[]"]
         assert sum("(f32[4,4,2,5]{3,2,1,0}, f32[4,4,2]{2,1,0}) all-reduce" in ln for ln in lines) == 1
         for other in ("all-gather(", "all-to-all(", "collective-permute("):
             assert other not in hlo, f"unexpected collective: {other}"
@@ -474,7 +476,7 @@ def test_train_mlp_matches_single_device_loop():
             idx = perm[s : s + batch]
             ref, state = step(ref, state, {k: v[idx] for k, v in data.items()})
 
-    pt = ParallelTrainer(n_devices=4, backend="shard_map", random_state=3)
+    pt = ParallelTrainer(n_devices=4, backend="shard_map", random_state=3, eval_every=1)
     out, hist = pt.train(_mlp_loss, params, data, optimizer=tx, epochs=epochs, batch_size=batch)
     for key in params:
         assert_close(out[key], ref[key])

@@ -148,10 +148,14 @@ def test_sigkill_mid_training_then_resume_gives_the_same_result(tmp_path, source
         assert at_kill % steps_per_epoch, "the resumed checkpoint is not mid-epoch"
         common = dict(IMAGE_CONFIG, n_devices=2, epochs=epochs)
         args = (image_loss, image_params(), make_images())
-        resumed, _ = ParallelTrainer(checkpoint_dir=str(ckpt), **common).train(*args, augment=AUGMENT, resume=True)
-        straight, _ = ParallelTrainer(**common).train(*args, augment=AUGMENT)
+        resumed, r_hist = ParallelTrainer(checkpoint_dir=str(ckpt), **common).train(*args, augment=AUGMENT, resume=True)
+        straight, s_hist = ParallelTrainer(**common).train(*args, augment=AUGMENT)
         for name in ("w", "b"):
             np.testing.assert_array_equal(resumed[name], straight[name])
+        # the training pass's loss (train's default history): the epoch's sums so far travel
+        # in the mid-epoch checkpoint
+        assert np.isfinite(s_hist["loss"][1:]).all()
+        np.testing.assert_array_equal(r_hist["loss"], s_hist["loss"])
         return
     X, y = make_data()
     if source == "files":

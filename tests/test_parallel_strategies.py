@@ -228,7 +228,7 @@ def _mlp_data(n=96, d=6, c=3, seed=1):
 
 
 # 96 rows, batch 24: 4 steps per epoch, 13 epochs = 52 steps
-TRAIN = {"epochs": 13, "batch_size": 24, "learning_rate": 0.02}
+TRAIN = {"epochs": 13, "batch_size": 24, "learning_rate": 0.02, "eval_every": 1}  # full-data losses
 
 
 @functools.cache

@@ -80,9 +80,11 @@ class LinearObjective(NamedTuple):
         return value, {"b": gb, "w": gw}
 
     def local_vector(
-        self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same
+        self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same,
+        full: Any = None,
     ) -> tuple[Any, jax.Array]:
-        """The device's ``(scaled gradient, loss)`` contribution ``v`` (module doc)."""
+        """The device's ``(scaled gradient, loss)`` contribution ``v`` (module doc). (``full``,
+        a batch without padding, changes nothing here: the sums weigh the rows anyway.)"""
 
         def micro(b, m):
             weight = m.astype(params["w"].dtype)

@@ -140,6 +140,10 @@ def build_program(
                 f(jax.lax.axis_index(AXIS), data_d),
             )
 
+        if backend == "pmap" and len(devices) == 1:  # pmap keeps even a 1-device psum (6% of a step)
+            single = engine.one_device()
+            device_sum, device_scatter = single["device_sum"], single["device_scatter"]
+
         parts = engine.data_parallel_parts(lay, objective, device_sum=device_sum,
                                            device_scatter=device_scatter, vary=vary, **common)  # fmt: skip
         loop = engine.build_loop(spec.loop, parts)
@@ -238,7 +242,9 @@ def sharded_put(mesh: Mesh, devices: list[jax.Device], lay: _plan.Layout):
 
     def put(tree):
         def one(leaf):
-            leaf = np.asarray(leaf)
+            # a JAX array is sliced where it is (data already on a device: no trip through the host)
+            xp = jnp if isinstance(leaf, jax.Array) else np
+            leaf = xp.asarray(leaf)
             local_data = lay.n_shards > 1  # each process passed its own n rows
             parts = []
             for d, dev in enumerate(devices):
@@ -249,7 +255,7 @@ def sharded_put(mesh: Mesh, devices: list[jax.Device], lay: _plan.Layout):
                 stop = min(start + R, (0 if local_data else group * lay.n_rows) + lay.n_rows)
                 block = leaf[start:stop]
                 if block.shape[0] < R:  # the group's last block: zero rows, masked out
-                    block = np.concatenate([block, np.zeros((R - block.shape[0], *leaf.shape[1:]), leaf.dtype)])
+                    block = xp.concatenate([block, xp.zeros((R - block.shape[0], *leaf.shape[1:]), leaf.dtype)])
                 parts.append(jax.device_put(block[None], dev))
             return jax.make_array_from_single_device_arrays((len(devices), R, *leaf.shape[1:]), sharding, parts)
 
@@ -265,9 +271,9 @@ def sharded_spec(mesh: Mesh, devices: list[jax.Device], lay: _plan.Layout):
 
     def spec(tree):
         def one(leaf):
-            leaf = np.asarray(leaf)  # as sharded_put reads it (a NumPy array: no copy)
-            return jax.ShapeDtypeStruct((len(devices), lay.rows_per_device, *leaf.shape[1:]),
-                                        leaf.dtype, sharding=sharding)  # fmt: skip
+            shape, dtype = np.shape(leaf), getattr(leaf, "dtype", None) or np.asarray(leaf).dtype
+            return jax.ShapeDtypeStruct((len(devices), lay.rows_per_device, *shape[1:]),
+                                        dtype, sharding=sharding)  # fmt: skip
 
         return jax.tree.map(one, tree)
 

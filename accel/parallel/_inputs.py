@@ -73,7 +73,7 @@ def check_trainer_params(params: dict[str, Any], names: set[str]) -> dict[str, f
     engine.check_loss_scale(params["loss_scale"], compute)
     _checks.check_choice(params["nan_policy"], "nan_policy", NAN_POLICIES)
     _checks.check_real(params["tol"], "tol", minimum=0.0, allow_none=True)
-    _checks.check_int(params["eval_every"], "eval_every", minimum=0)
+    _checks.check_int(params["eval_every"], "eval_every", minimum=0, allow_none=True)
     if params["eval_every"] == 0 and params["tol"] is not None:
         raise ValueError(
             f"tol={params['tol']!r} compares full-data losses, which eval_every=0 never "
@@ -140,7 +140,8 @@ def check_data(data: Any, *, finite: bool = True) -> tuple[Any, int]:
     leaves = jax.tree.leaves(data)
     if not leaves:
         raise ValueError("data must be a non-empty pytree of arrays sharing the leading axis")
-    arrays = [np.asarray(a) for a in leaves]
+    # JAX arrays stay where they are (data already on the devices is not copied to the host)
+    arrays = [a if isinstance(a, jax.Array) else np.asarray(a) for a in leaves]
     if any(a.ndim == 0 for a in arrays):
         raise ValueError("every leaf of data needs a leading (row) axis; got a scalar")
     n = arrays[0].shape[0]

@@ -211,7 +211,7 @@ def build_sharded_program(
         grads_ok = jax.lax.psum(bad, AXIS) == 0  # one scalar all-reduce per step
         return engine.apply_gradients(
             train, grads, loss, index, tx, nan_policy=spec.nan_policy,
-            loss_scale=spec.loss_scale, grads_ok=grads_ok,
+            loss_scale=spec.loss_scale, grads_ok=grads_ok, rows=count,
         )  # fmt: skip
 
     parts = engine.Parts(
@@ -230,6 +230,7 @@ def build_sharded_program(
         loss_scale=engine.LossScale(P(), P()),
         bad_step=P(),
         skipped=P(),
+        pass_loss=P() if spec.loop.pass_loss else (),
     )
     carry_specs = engine.Carry(
         train=train_specs, step=P(), loss=P(), grad=(), loss0=P(), converged=P(),

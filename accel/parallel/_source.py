@@ -100,7 +100,7 @@ def zero_block(loader: StepLoader, fit: bool) -> tuple[dict[str, np.ndarray], np
 
 def feed(program: Any, compiled: Any, args: tuple, loader: StepLoader, *, fit: bool, total: int,
          n_global: int, template: Any, tol: float | None, nonfinite_diverges: bool,
-         eval_every: int = 1) -> engine.Streamed:  # fmt: skip
+         eval_every: int = 1, pass_loss: bool = False) -> engine.Streamed:  # fmt: skip
     """The driver's feed of a streamed run: ``program`` (a strategy's, ``ProgramSpec.fed``)
     and its ``compiled`` executable, fed by ``loader``; ``args`` the placed first call's
     arguments (key and hyperparameters are reused)."""
@@ -121,4 +121,5 @@ def feed(program: Any, compiled: Any, args: tuple, loader: StepLoader, *, fit: b
     grad_norm = functools.partial(LinearObjective.grad_norm, xp=np) if fit else None
     return engine.Streamed(programs, loader, key_dev, hyper_dev, total=total, n_global=n_global,
                            template=template, grad_norm=grad_norm, tol=tol,
-                           nonfinite_diverges=nonfinite_diverges, eval_every=eval_every)  # fmt: skip
+                           nonfinite_diverges=nonfinite_diverges, eval_every=eval_every,
+                           pass_loss=pass_loss)  # fmt: skip

@@ -117,15 +117,22 @@ class ParallelTrainer(LinearEstimator):
             ``train(eval_data=...)``): stop after ``patience`` epochs without a lower
             validation loss; end with the best epoch's parameters (the first epoch with the
             lowest validation loss).
-        eval_every: the full-data loss of ``history_['loss']``: ``1`` (default) at the
-            initial parameters and after every epoch; ``k > 1`` at the initial parameters,
-            every ``k``-th epoch and the last; ``0`` never. Each evaluation is a forward pass
-            over every row (for an MLP about a third of an epoch's training work; on a
-            streamed source, another read of it): ``eval_every=0`` trains faster and the same
-            parameters. The history holds NaN at unevaluated epochs; ``tol`` and the
-            divergence rule act at evaluated ones (``tol`` compares consecutive evaluations,
-            so it needs ``eval_every >= 1``); a non-finite batch loss is caught at its step
-            by ``nan_policy`` whatever the schedule.
+        eval_every: what ``history_['loss']`` holds, and what it costs. ``None`` (default):
+            ``fit`` evaluates the full-data loss at the initial parameters and after every
+            epoch; ``train`` records the loss of its training pass instead (Keras'
+            ``loss``): at each epoch's end, the mean over the epoch's rows of each row's loss
+            at the parameters of the step that trained it, added up by the steps themselves
+            (no pass over the data; ``history_['loss'][0]`` is NaN: nothing was trained
+            yet). ``1``: the full-data loss at the initial parameters and after every epoch;
+            ``k > 1``: at the initial parameters, every ``k``-th epoch and the last; ``0``:
+            never. A full-data evaluation is a forward pass over every row (for an MLP
+            about a third of an epoch's training work, 0.4x the time of the epochs in
+            BENCHMARKS.md; on a streamed source, another read of it); the parameters
+            trained are the same whatever the choice. The history holds NaN at unevaluated
+            epochs; ``tol`` and the divergence rule act at the recorded losses (``tol``
+            compares consecutive ones, so it needs ``eval_every != 0``; with the training
+            pass's loss the divergence rule's reference is the first epoch's); a non-finite
+            batch loss is caught at its step by ``nan_policy`` whatever the setting.
 
     Stopping: besides ``tol``, the divergence rule shared by every estimator (a non-finite
     loss, or one above ``1e8`` times the initial loss, at an epoch boundary:
@@ -169,7 +176,7 @@ class ParallelTrainer(LinearEstimator):
         n_microbatches: int | None = None,
         patience: int | None = None,
         restore_best: bool = False,
-        eval_every: int = 1,
+        eval_every: int | None = None,
         alpha: float = 0.0,
         **hyperparameters: Any,
     ) -> None:
@@ -301,9 +308,12 @@ class ParallelTrainer(LinearEstimator):
         ``batch_size`` default to the constructor's. Returns ``(params, history)`` (the
         history as in :meth:`fit`, without ``grad_norm``'s values: NaN).
 
-        ``loss_fn`` is evaluated per example (a vmap over batches of one row) so that the
-        padded rows of a partial last batch can be masked: it must be a mean of per-row terms
-        (no batch statistics). ``data`` may also be a data source (``accel.data``) or a
+        ``loss_fn`` is called on whole micro-batches, and per example (a vmap over batches
+        of one row) where the padded rows of a partial last batch must be masked: it must
+        be a mean of per-row terms (no batch statistics). ``history['loss']`` is by default
+        the training pass's loss of each epoch (free); ``eval_every`` asks for full-data
+        evaluations instead (see the class doc). ``data`` given as JAX arrays already on a
+        device is used where it is (NumPy data are checked and placed by every call). ``data`` may also be a data source (``accel.data``) or a
         mapping with memory-mapped columns: it is then streamed (see :meth:`fit`).
         ``eval_data`` (arrays like ``data``, or a source) is evaluated with ``loss_fn``
         after every epoch (``history['val_loss']``, ``patience``, ``best_params_``).
@@ -388,8 +398,8 @@ class ParallelTrainer(LinearEstimator):
             data, n_rows = _source.template(source, fit), len(source)
         else:
             data, n_rows = _inputs.check_data(data, finite=self.nan_policy != "skip")
-        if augment is not None:
-            data = augment.check_data(data, values=source is None)
+        if augment is not None:  # checked and extended on the host
+            data = augment.check_data(jax.tree.map(np.asarray, data), values=source is None)
         _inputs.check_loss_fn(loss_fn, params, data)
         lay = _inputs.layout(n_rows, len(devices), batch_size, self.grad_accum_steps, data_is_local)
         if augment is not None:  # what the augmented step reads (range checks, DPA's values)
@@ -400,13 +410,16 @@ class ParallelTrainer(LinearEstimator):
                 data = augment.with_hidden_columns(data, jax.process_index() * n_rows if data_is_local else 0)
         S = lay.steps_per_epoch
         compute = engine.check_compute_dtype(self.compute_dtype)
+        # eval_every=None: fit evaluates every epoch; train records its training pass's loss
+        eval_every = (1 if fit else 0) if self.eval_every is None else self.eval_every
+        pass_loss = self.eval_every is None and not fit
         pspec = ProgramSpec(
             layout=lay,
             loop=engine.LoopSpec(
                 n_rows=lay.n_global, steps_per_epoch=S,
                 order_block=0 if source is not None else _orders.order_block(lay.n_global),
                 hist_cap=engine.HIST_CAP, has_tol=self.tol is not None, partial_epochs=True,
-                evaluate=source is None, eval_every=self.eval_every,
+                evaluate=source is None, eval_every=eval_every, pass_loss=pass_loss and source is None,
             ),
             compute_dtype=compute,
             loss_scale=engine.check_loss_scale(self.loss_scale, compute),
@@ -417,13 +430,14 @@ class ParallelTrainer(LinearEstimator):
         )  # fmt: skip
         _, values = engine.program_settings(self.optimizer_type, self.learning_rate, self.tol, hyper)
         values = {k: np.float32(v) for k, v in values.items()}
-        if self.eval_every != 1:  # the schedule's last epoch (a traced value: no recompile)
+        if eval_every != 1:  # the schedule's last epoch (a traced value: no recompile)
             values["eval_until"] = np.int32(epochs)
         tx = make_tx(values)
         train = engine.TrainState(
             params=params, opt_state=jax.tree.map(np.asarray, tx.init(params)),
             loss_scale=jax.tree.map(np.asarray, engine.init_loss_scale(pspec.loss_scale)),
             bad_step=np.int32(-1), skipped=np.int32(0),
+            pass_loss=np.zeros(2, np.float32) if pass_loss else (),
         )  # fmt: skip
         total = epochs * S
         fingerprint = {
@@ -513,7 +527,7 @@ class ParallelTrainer(LinearEstimator):
                     feed = _source.feed(program, compiled, placed["args"], loader, fit=fit, total=total,
                                         n_global=lay.n_global, template=params, tol=self.tol,
                                         nonfinite_diverges=self.nan_policy != "skip",
-                                        eval_every=self.eval_every)  # fmt: skip
+                                        eval_every=eval_every, pass_loss=pass_loss)  # fmt: skip
                 carry = feed.host(engine.drive(feed, placed["args"][0], run, g))
             finally:
                 if run.bar is not None:

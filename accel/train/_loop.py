@@ -12,7 +12,7 @@ devices); the loop owns everything else:
         order = orders of epoch e              (drawn in the program, a block of epochs at a time)
         run the steps of epoch e up to stop    (Parts.step)
         at the end of the epoch (on the schedule of LoopSpec.eval_every; else NaN in the history):
-            L_e, g_e = Parts.evaluate(params)  (full-data loss and gradient)
+            L_e, g_e = Parts.evaluate(params)  (full-data loss, gradient; pass_loss: the pass's)
             history[e] = L_e, |g_e|
             diverged  = the rule of _stopping  (then keep the state of the epoch before,
                                                or leave that to the caller: keep_last_good)
@@ -102,6 +102,9 @@ class LoopSpec(NamedTuple):
     # initial parameters, every k-th epoch and the run's last (hyper['eval_until'], traced);
     # 0 never (the history's loss is NaN; stopping rules then act on nothing)
     eval_every: int = 1
+    # the history's loss is the training pass's (with eval_every 0): the epoch's mean row loss
+    # at the steps that trained them (TrainState.pass_loss); the rules' reference: epoch 1's
+    pass_loss: bool = False
     # L-BFGS's stopping rules (``hyper['gtol']``, ``hyper['ftol']``; scipy's L-BFGS-B):
     # converged when max|g| <= gtol or (L_prev - L) / max(|L_prev|, |L|, 1) <= ftol; an epoch
     # that raises the loss is undone and ends the run (converged). Needs keep_last_good.
@@ -122,13 +125,16 @@ class StepIndex(NamedTuple):
 
 
 class TrainState(NamedTuple):
-    """What the optimizer steps change (all of it is checkpointed)."""
+    """What the optimizer steps change (all of it checkpointed: pass_loss too, mid-epoch)."""
 
     params: Any
     opt_state: Any
     loss_scale: LossScale | tuple  # () without loss scaling
     bad_step: jax.Array  # int32: -1, or the first step with a non-finite loss (nan_policy='raise')
     skipped: jax.Array  # int32: steps skipped since the start (non-finite loss or gradients)
+    # float32 (2,): the current epoch's steps so far: sum of their rows' losses, their rows
+    # (LoopSpec.pass_loss; apply_gradients adds each step taken), or ()
+    pass_loss: Any = ()
 
     @classmethod
     def fresh(cls, params: Any, opt_state: Any, loss_scale: Any = ()) -> TrainState:
@@ -289,11 +295,12 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
             step = e * S + s1
             moved = c._replace(train=train, step=step, orders=orders, orders_first=first)
 
-            def boundary(_):
-                loss, grad, gnorm = parts.evaluate(data, train)
-                bad = _stopping.diverged(loss, c.loss0, jnp, nonfinite=parts.nonfinite_diverges)
+            def settle(loss, grad, gnorm, after, loss0):
+                """The epoch end's rules and history for the ``loss`` recorded there (its
+                reference ``loss0``); ``after``: the state the epoch's steps left."""
+                bad = _stopping.diverged(loss, loss0, jnp, nonfinite=parts.nonfinite_diverges)
                 if parts.halted is not None:  # a halted run stops as it is (the caller raises)
-                    bad = bad & ~parts.halted(train)
+                    bad = bad & ~parts.halted(after)
                 conv = c.converged  # False here (the loop runs while it is): kept, not rewritten
                 if spec.has_tol:
                     conv = _stopping.converged(c.loss, loss, hyper["tol"], jnp) & ~bad
@@ -306,12 +313,13 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 i = e - first_epoch
                 h2 = History(
                     h.curve.at[:, 1 + i].set(jnp.stack([loss, jnp.asarray(gnorm, loss.dtype)])),
-                    h.counts.at[4 + i].set(train.skipped) if spec.record_skipped else h.counts,
+                    h.counts.at[4 + i].set(after.skipped) if spec.record_skipped else h.counts,
                 )
+                ended = moved._replace(train=after, loss0=loss0)
                 if not spec.keep_last_good:  # the caller undoes a diverged epoch (LoopSpec)
-                    return moved._replace(loss=loss, grad=grad, converged=conv, diverged=bad), h2
-                kept = moved._replace(
-                    train=_select(undo, c.train, train),
+                    return ended._replace(loss=loss, grad=grad, converged=conv, diverged=bad), h2
+                kept = ended._replace(
+                    train=_select(undo, c.train, after),
                     step=jnp.where(undo, c.step, step),
                     loss=jnp.where(undo, c.loss, loss),
                     grad=_select(undo, c.grad, grad),
@@ -320,6 +328,15 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
                 )
                 return kept, h2
 
+            def boundary(_):  # the full-data evaluation
+                loss, grad, gnorm = parts.evaluate(data, train)
+                return settle(loss, grad, gnorm, train, c.loss0)
+
+            def pass_end(_):  # the training pass's loss (LoopSpec.pass_loss), its sums reset
+                loss = (train.pass_loss[0] / train.pass_loss[1]).astype(c.loss.dtype)
+                after = train._replace(pass_loss=jnp.zeros_like(train.pass_loss))
+                return settle(loss, c.grad, jnp.nan, after, jnp.where(jnp.isnan(c.loss0), loss, c.loss0))
+
             def unevaluated(_):  # an epoch end off the evaluation schedule: NaN in the history
                 i = e - first_epoch
                 return moved, h._replace(counts=h.counts.at[4 + i].set(train.skipped)) if spec.record_skipped else h
@@ -327,6 +344,10 @@ def build_loop(spec: LoopSpec, parts: Parts) -> Callable[..., tuple[Carry, Histo
             if not spec.evaluate:  # fed data: the host evaluates at the boundary
                 return moved, h
             ended = s1 == S
+            if spec.pass_loss:
+                if not spec.partial_epochs:
+                    return pass_end(None)
+                return jax.lax.cond(ended, pass_end, lambda _: (moved, h), None)
             if spec.eval_every != 1:
                 due = _stopping.evaluation_due(e + 1, spec.eval_every, until)
                 if not spec.partial_epochs:
@@ -354,6 +375,7 @@ def apply_gradients(
     nan_policy: str | None,
     loss_scale: str | float,
     grads_ok: jax.Array | None = None,
+    rows: jax.Array | None = None,
 ) -> TrainState:
     """One optimizer update from the (unscaled) gradients of the step's batch.
 
@@ -363,10 +385,20 @@ def apply_gradients(
     and counted. In both, steps with non-finite gradients (a loss-scale overflow) are skipped
     and the dynamic loss scale is updated (``update_loss_scale``). ``grads_ok`` overrides
     ``all_finite(grads)`` (sharded strategies pass the flag reduced over devices).
+    ``rows``: the step's real rows, whose mean loss is ``loss``; a training pass's loss
+    (``TrainState.pass_loss``, when not ``()``) adds ``(loss * rows, rows)`` of each step
+    taken.
     """
-    updates, new_opt = optimizer.update(grads, train.opt_state, train.params)
-    new_params = optax.apply_updates(train.params, updates)
+    def update(params, opt_state):
+        updates, new_opt = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), new_opt
+
+    tracked = not isinstance(train.pass_loss, tuple)  # (then rows is given): add the step's sums
+    sums = jnp.stack([loss.astype(jnp.float32) * rows, jnp.asarray(rows, jnp.float32)]) if tracked else None
     if nan_policy is None:
+        if tracked:
+            train = train._replace(pass_loss=train.pass_loss + sums)
+        new_params, new_opt = update(train.params, train.opt_state)
         return train._replace(params=new_params, opt_state=new_opt)
     loss_ok = jnp.isfinite(loss)
     grads_ok = all_finite(grads) if grads_ok is None else grads_ok
@@ -382,10 +414,17 @@ def apply_gradients(
     if isinstance(scale, LossScale):
         new_scale = update_loss_scale(scale, loss_ok & grads_ok, loss_scale)
         scale = jax.tree.map(lambda a, b: jnp.where(active, a, b), new_scale, scale)
+    pass_loss = train.pass_loss
+    if tracked:  # the steps taken (a skipped step's loss is not the pass's)
+        pass_loss = pass_loss + jnp.where(ok, sums, 0.0)
+    # the update runs only when taken (a cond, not a select of the whole state per step:
+    # the select cost 20% of an MLP's step on 4 CPU devices, BENCHMARKS.md)
+    new_params, new_opt = jax.lax.cond(ok, update, lambda p, s: (p, s), train.params, train.opt_state)
     return TrainState(
-        params=_select(ok, new_params, train.params),
-        opt_state=_select(ok, new_opt, train.opt_state),
+        params=new_params,
+        opt_state=new_opt,
         loss_scale=scale,
         bad_step=bad_step,
         skipped=train.skipped + skip.astype(jnp.int32),
+        pass_loss=pass_loss,
     )

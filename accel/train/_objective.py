@@ -19,8 +19,9 @@ compute the per-row terms:
 * ``accel.linear.LinearObjective``: the linear model, with its analytic sums (two
   matrix-vector products per micro-batch);
 * :class:`PerExampleObjective`: any ``loss_fn(params, batch)`` that is the mean of per-row
-  terms, evaluated per example (a ``vmap`` over batches of one row, so padded rows can be
-  masked) and differentiated with ``jax.grad``.
+  terms, called on a whole micro-batch when every row of it is real (``mean * m``) and
+  evaluated per example where padded rows must be masked (a ``vmap`` over batches of one
+  row), differentiated with ``jax.grad``.
 
 Both compute in the compute dtype (``_precision``) and return float32 (or the parameters'
 float64) sums. ``vary`` marks zero initial carries as device-varying inside ``shard_map``.
@@ -105,29 +106,65 @@ class PerExampleObjective(NamedTuple):
         ).astype(jnp.float32)
         return jnp.sum(jnp.where(mask, losses, 0.0))
 
+    def _batch_sum(self, params, batch, compute_dtype) -> jax.Array:
+        """The sum of the per-row losses of a batch whose rows are all real: ``loss_fn`` on
+        the whole batch (its mean) times its rows, one call instead of one per example."""
+        rows = jax.tree.leaves(batch)[0].shape[0]
+        mean = self.loss_fn(cast_floating(params, compute_dtype), cast_floating(batch, compute_dtype))
+        return mean.astype(jnp.float32) * rows
+
     def local_vector(
-        self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same
+        self, params, batch, mask, count, scale, compute_dtype, vary: Callable = _same,
+        full: jax.Array | None = None,
     ) -> tuple[Any, jax.Array]:
-        """The device's ``(scaled gradient, loss)`` contribution ``v`` (module doc), float32."""
+        """The device's ``(scaled gradient, loss)`` contribution ``v`` (module doc), float32.
+
+        ``full``: every row of the batch is real (``mask`` all true): ``True``, a traced
+        bool (the same on every device: a ``lax.cond``), or ``None`` (not known: masked).
+        Such a batch is computed by ``loss_fn`` on each micro-batch at once (``mean * m``,
+        the same sum to float rounding); the per-example ``vmap`` that masks padded rows
+        (about a fifth of an MLP's step on the CPU, BENCHMARKS.md) runs only for a step with
+        padding (an epoch's partial last batch)."""
 
         def micro(b, m):
-            def objective(p):
-                part = self._masked_sum(p, b, m, compute_dtype) / count
-                return part * scale, part
+            def gradient(total):
+                def objective(p):
+                    part = total(p) / count
+                    return part * scale, part
 
-            (_, part), grads = jax.value_and_grad(objective, has_aux=True)(params)
-            return jax.tree.map(lambda g: g.astype(jnp.float32), grads), part
+                (_, part), grads = jax.value_and_grad(objective, has_aux=True)(params)
+                return jax.tree.map(lambda g: g.astype(jnp.float32), grads), part
+
+            def masked(b, m):
+                return gradient(lambda p: self._masked_sum(p, b, m, compute_dtype))
+
+            if full is None:
+                return masked(b, m)
+            if full is True:
+                return gradient(lambda p: self._batch_sum(p, b, compute_dtype))
+            return jax.lax.cond(full, lambda b, m: gradient(lambda p: self._batch_sum(p, b, compute_dtype)),
+                                masked, b, m)  # fmt: skip
 
         return accumulate(micro, params, batch, mask, vary)
 
-    def loss_sum(self, params, data, mask, chunk, compute_dtype, vary: Callable = _same) -> jax.Array:
+    def loss_sum(self, params, data, mask, chunk, compute_dtype, vary: Callable = _same,
+                 real: int = 0) -> jax.Array:  # fmt: skip
         """``sum`` of the per-example losses of the rows of ``data`` where ``mask`` is true,
-        in chunks of ``chunk`` rows (one ``vmap`` each), float32."""
+        in chunks of ``chunk`` rows, float32. The first ``real`` rows (a static count) are
+        known to be real (``mask`` true there): their whole chunks call ``loss_fn`` on the
+        chunk, the others one ``vmap`` of it per example (masked)."""
         rows, valid = chunked(mask, chunk)
+        whole = min(real // rows.shape[1], rows.shape[0])
+        total = vary(jnp.float32(0.0))
+        if whole:
+            def plain(total, r):
+                return total + self._batch_sum(params, gather(data, r), compute_dtype), None
 
-        def body(total, xs):
-            r, m = xs
-            return total + self._masked_sum(params, gather(data, r), m, compute_dtype), None
+            total, _ = jax.lax.scan(plain, total, rows[:whole])
+        if whole < rows.shape[0]:
+            def masked(total, xs):
+                r, m = xs
+                return total + self._masked_sum(params, gather(data, r), m, compute_dtype), None
 
-        total, _ = jax.lax.scan(body, vary(jnp.float32(0.0)), (rows, valid))
+            total, _ = jax.lax.scan(masked, total, (rows[whole:], valid[whole:]))
         return total

@@ -146,6 +146,8 @@ def data_parallel_parts(
     n_global = lay.n_global
     padded = lay.rows_per_device * lay.group_devices != lay.n_rows
     chunk = lay.accum * lay.micro
+    # rows of a device's block that are real on every device (the last block of a group is short)
+    real_rows = max(0, lay.n_rows - (lay.group_devices - 1) * lay.rows_per_device)
 
     def scale_of(train):
         return train.loss_scale.scale if scaled else jnp.float32(1.0)
@@ -163,11 +165,22 @@ def data_parallel_parts(
 
         return device_scatter(contribution, data), ids
 
+    def full_step(count):
+        """Whether every slot of the step holds a real row (``count`` of them): ``True``
+        or ``None`` (never: padding slots in every step) when known statically."""
+        if lay.micro * lay.n_devices != lay.batch_size:  # B not a multiple of D
+            return None
+        if lay.n_global % lay.rows_per_step == 0:  # no partial step
+            return True
+        return count == lay.rows_per_step
+
     def step(tx, data, train: TrainState, order, index: StepIndex, boundary):
         if reuse:  # full batch: the evaluation at these parameters gave the gradient
             loss, grads = boundary
+            count = jnp.float32(n_global)
         else:
             count = _plan.step_count(index.step, lay)
+            full = full_step(count)
             scale = scale_of(train)
             if fed:
                 i = index.global_step - index.first
@@ -177,7 +190,7 @@ def data_parallel_parts(
                                    data_d["ids"][i] if augment is not None else None, index)  # fmt: skip
                     return objective.local_vector(
                         vary(train.params), batch_d, data_d["valid"][i], count, scale,
-                        compute_dtype, vary,
+                        compute_dtype, vary, full,
                     )  # fmt: skip
 
                 grads, loss = device_sum(local, data)
@@ -187,20 +200,21 @@ def data_parallel_parts(
                 def local(d, batch_d):
                     return objective.local_vector(
                         vary(train.params), seen(batch_d, ids[d], index), ids[d] >= 0, count, scale,
-                        compute_dtype, vary,
+                        compute_dtype, vary, full,
                     )  # fmt: skip
 
                 grads, loss = device_sum(local, batch)  # the one reduction per optimizer step
             if scaled:
                 grads = jax.tree.map(lambda g: g / scale, grads)
         return apply_gradients(
-            train, grads, loss, index, tx, nan_policy=nan_policy, loss_scale=loss_scale
+            train, grads, loss, index, tx, nan_policy=nan_policy, loss_scale=loss_scale, rows=count
         )
 
     def local_sums(params, rows, valid, weighted):
         """The loss (and gradient) sums of the rows a device holds or was fed."""
-        if not linear:
-            return objective.loss_sum(vary(params), strip(rows), valid, chunk, compute_dtype, vary)
+        if not linear:  # resident: every device's first real_rows rows are real
+            return objective.loss_sum(vary(params), strip(rows), valid, chunk, compute_dtype, vary,
+                                      0 if fed else real_rows)  # fmt: skip
         weight = valid.astype(params["w"].dtype) if weighted else None
         value, grads = objective.evaluation_sums(vary(params), rows, weight, compute_dtype, row_blocks=row_blocks)
         g, _ = ravel_pytree(grads)

@@ -78,17 +78,20 @@ class Streamed:
     gradient on the host, or ``None`` when the evaluation gives the loss only (any
     ``loss_fn``); ``tol`` and ``nonfinite_diverges``: the stopping rules' settings;
     ``eval_every``: the evaluation's schedule (``LoopSpec.eval_every``; the run's last epoch is
-    ``total // S``): an epoch end off it reads no chunk and records NaN."""
+    ``total // S``): an epoch end off it reads no chunk and records NaN. ``pass_loss``: the
+    history's loss is the training pass's instead (``LoopSpec.pass_loss``: the steps add it
+    up in ``TrainState.pass_loss``; no chunk is read)."""
 
     evaluates_on_host = True
 
     def __init__(self, programs: Programs, loader: Any, key: Any, hyper: Any, *, total: int,
                  n_global: int, template: Any, grad_norm: Callable[[Any], float] | None,
-                 tol: float | None, nonfinite_diverges: bool, eval_every: int = 1) -> None:  # fmt: skip
+                 tol: float | None, nonfinite_diverges: bool, eval_every: int = 1,
+                 pass_loss: bool = False) -> None:  # fmt: skip
         self.programs, self.loader, self.key, self.hyper = programs, loader, key, hyper
         self.total, self.n_global, self.template = total, n_global, template
         self.grad_norm, self.tol, self.nonfinite_diverges = grad_norm, tol, nonfinite_diverges
-        self.eval_every = eval_every
+        self.eval_every, self.pass_loss = eval_every, pass_loss
         self.snapshot: Any = None  # host carry at the current epoch's start (divergence goes back)
 
     def _evaluate(self, carry_dev: Any) -> tuple[float, Any, float, float]:
@@ -120,7 +123,7 @@ class Streamed:
         self.snapshot = carry
         if bool(carry.started):
             return carry_dev, None
-        if self.eval_every == 0:  # nothing evaluated, ever
+        if self.eval_every == 0 or self.pass_loss:  # no full-data evaluation, ever
             carry = self.snapshot = carry._replace(started=np.bool_(True))
             return self.programs.put_carry(carry), None
         t0 = time.perf_counter()
@@ -149,6 +152,8 @@ class Streamed:
             return carry_dev, Report(int(carry[0]), int(carry[1]), False, False, float(carry[2]), None,
                                      time.perf_counter() - t0, wait)  # fmt: skip
         carry = p.get(carry_dev)
+        if self.pass_loss:
+            return self._pass_end(carry, g1 // S, time.perf_counter() - t0, wait)
         if not _stopping.evaluation_due(g1 // S, self.eval_every, self.total // S):
             self.snapshot = carry
             ends = Boundaries.one(g1 // S, float("nan"), float("nan"), int(carry.train.skipped))
@@ -173,6 +178,29 @@ class Streamed:
         report = Report(int(carry.step), int(carry.train.bad_step), bool(carry.converged), bad,
                         float(carry.loss), ends, time.perf_counter() - t0, wait)  # fmt: skip
         return p.put_carry(carry), report
+
+    def _pass_end(self, carry: Any, epoch: int, wall: float, wait: float) -> tuple[Any, Report]:
+        """Epoch ``epoch``'s end with the training pass's loss (``pass_loss``): the rules
+        as the resident loop applies them (``LoopSpec.pass_loss``), the sums reset."""
+        total, rows = (float(v) for v in carry.train.pass_loss)
+        dtype = np.asarray(carry.loss).dtype
+        value = dtype.type(total / rows) if rows else dtype.type(np.nan)
+        loss0 = value if np.isnan(carry.loss0) else carry.loss0
+        halted = int(carry.train.bad_step) >= 0
+        bad = bool(_stopping.diverged(value, loss0, np, nonfinite=self.nonfinite_diverges)) and not halted
+        if bad:  # back to the epoch's start
+            carry = self.snapshot._replace(converged=np.bool_(False), diverged=np.bool_(True))
+            ends = None
+        else:
+            conv = self.tol is not None and bool(_stopping.converged(carry.loss, value, self.tol, np))
+            train = carry.train._replace(pass_loss=np.zeros_like(carry.train.pass_loss))
+            carry = carry._replace(train=train, loss=value, loss0=loss0, converged=np.bool_(conv),
+                                   diverged=np.bool_(False))  # fmt: skip
+            ends = Boundaries.one(epoch, float(value), float("nan"), int(carry.train.skipped))
+        self.snapshot = carry
+        report = Report(int(carry.step), int(carry.train.bad_step), bool(carry.converged), bad,
+                        float(carry.loss), ends, wall, wait)  # fmt: skip
+        return self.programs.put_carry(carry), report
 
     def host(self, carry_dev: Any) -> Any:
         return self.programs.get(carry_dev)
