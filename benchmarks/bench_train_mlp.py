@@ -92,6 +92,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from accel import ParallelTrainer
+from benchmarks._scan_loop import batched, scan_epoch
 
 AXIS = "data"
 ACCEL_BACKENDS = ("pmap", "shard_map", "jit", None)  # None: the default, last (see doc)
@@ -123,32 +124,7 @@ def loss_fn(params: Any, batch: Any) -> jax.Array:
     return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]))
 
 
-def batched(data: dict[str, np.ndarray], batch: int) -> tuple[dict[str, np.ndarray], int]:
-    """The full batches as ``(n_batches, batch, ...)`` (the partial one dropped), and their rows."""
-    nb = data["x"].shape[0] // batch
-    if nb == 0:
-        raise SystemExit(f"fewer rows ({data['x'].shape[0]}) than one batch ({batch})")
-    out = {k: v[: nb * batch].reshape(nb, batch, *v.shape[1:]) for k, v in data.items()}
-    return out, nb * batch
-
-
 # -- the hand-written loops ---------------------------------------------------------------
-def scan_epoch(tx: optax.GradientTransformation, grad_fn: Callable) -> Callable:
-    """``epoch(params, opt_state, batches) -> (params, opt_state, mean batch loss)``."""
-
-    def epoch(params, opt_state, batches):
-        def step(carry, batch):
-            p, s = carry
-            loss, g = grad_fn(p, batch)
-            updates, s = tx.update(g, s, p)
-            return (optax.apply_updates(p, updates), s), loss
-
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
-        return params, opt_state, jnp.mean(losses)
-
-    return epoch
-
-
 def shard_map_grad(p, batch):
     """Each device's gradient of its rows, averaged over the mesh (``lax.pmean``)."""
     local = jax.lax.pcast(p, AXIS, to="varying")  # per-device gradients, reduced below

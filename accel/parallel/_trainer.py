@@ -80,7 +80,7 @@ class ParallelTrainer(LinearEstimator):
         backend: ``None`` (the strategy's default: ``'pmap'`` for data_parallel,
             ``'shard_map'`` for the others), ``'pmap'``, ``'shard_map'`` or ``'jit'``
             (NamedSharding/GSPMD); for data_parallel all three run the same step arithmetic
-            (equal results to float32 rounding) and, on 4 CPU host devices, at the same speed.
+            (equal results to float32 rounding); on 4 CPU host devices pmap is the fastest.
         optimizer_type, learning_rate: as in ``JAXOptimizer``
             (``accel.linear.HYPERPARAMETERS``: 'sgd', 'momentum', 'nesterov', 'adagrad',
             'rmsprop', 'adam', 'adamw' or an ``optax.GradientTransformation``). The learning
@@ -126,8 +126,8 @@ class ParallelTrainer(LinearEstimator):
             yet). ``1``: the full-data loss at the initial parameters and after every epoch;
             ``k > 1``: at the initial parameters, every ``k``-th epoch and the last; ``0``:
             never. A full-data evaluation is a forward pass over every row (for an MLP
-            about a third of an epoch's training work, 0.4x the time of the epochs in
-            BENCHMARKS.md; on a streamed source, another read of it); the parameters
+            about a third of an epoch's training time, BENCHMARKS.md; on a streamed
+            source, another read of it); the parameters
             trained are the same whatever the choice. The history holds NaN at unevaluated
             epochs; ``tol`` and the divergence rule act at the recorded losses (``tol``
             compares consecutive ones, so it needs ``eval_every != 0``; with the training

@@ -224,13 +224,21 @@ def _softmax_head(out: Any, batch: Any) -> Any:
 
 
 def parallel_trainer(ctx: Any) -> dict[str, Any]:
-    """ParallelTrainer on one GPU: the linear ``fit`` and an MLP ``train`` (float32, bfloat16).
+    """ParallelTrainer on one GPU: the linear ``fit`` and an MLP ``train`` (float32, bfloat16),
+    against a hand-written loop of the same MLP (``jit`` + ``lax.scan`` over the batches,
+    ``optax.adam``, float32: ``benchmarks._scan_loop``, as in ``bench_train_mlp``; issue 27
+    item 1).
 
     Model FLOP/s of the MLP: ``6 * sum(in * out)`` per sample and epoch (forward 2, backward
-    4 multiply-adds per weight), over the median time of ``train``.
+    4 multiply-adds per weight), over the median time of ``train``. The data are placed on
+    the GPU once, before timing, for both.
     """
+    import jax
+    import optax
+
     from accel import ParallelTrainer, benchmark_optimizer
     from accel.parallel import init_mlp, mlp_loss
+    from benchmarks._scan_loop import batched, scan_epoch
 
     ctx.require_jax_gpu()
     X, y = _linear_data(ctx)
@@ -251,6 +259,25 @@ def parallel_trainer(ctx: Any) -> dict[str, Any]:
     data = {"x": X, "label": labels}
     loss_fn = mlp_loss(_softmax_head, activation="relu")
     flops_per_sample = 6 * sum(a * b for a, b in itertools.pairwise(widths))
+    placed = jax.block_until_ready(jax.device_put(data))
+    batches_host, peer_rows = batched(data, p.minibatch_size)
+    batches, start = jax.block_until_ready(jax.device_put((batches_host, layers)))
+    tx = optax.adam(1e-3)
+    epoch = jax.jit(scan_epoch(tx, jax.value_and_grad(loss_fn)))
+
+    def hand_written() -> Any:
+        params, state = start, tx.init(start)
+        for _ in range(p.mlp_epochs):
+            params, state, _ = epoch(params, state, batches)
+        return jax.block_until_ready(params)
+
+    t = time_calls(hand_written, repeats=p.repeats, budget_s=ctx.left())
+    peer_rate = peer_rows * p.mlp_epochs / t.median_s
+    result["hand_written"] = {"widths": list(widths), "epochs": p.mlp_epochs, "rows_per_epoch": peer_rows,
+                              **t.to_dict(), "samples_per_s": peer_rate}  # fmt: skip
+    rows.append([f"hand-written jit + lax.scan, MLP {'-'.join(map(str, widths))}", "float32", p.mlp_epochs,
+                 rounded(t.first_s), rounded(t.median_s * 1e3), rounded(peer_rate),
+                 rounded(peer_rate * flops_per_sample / 1e12)])  # fmt: skip
     for dtype in p.mlp_dtypes:
         if ctx.left() <= 0:
             result.setdefault("skipped_steps", []).append(f"train {dtype}: section budget spent")
@@ -260,7 +287,7 @@ def parallel_trainer(ctx: Any) -> dict[str, Any]:
         losses: list[float] = []
 
         def train(trainer: Any = trainer, losses: list[float] = losses) -> Any:
-            params, history = trainer.train(loss_fn, layers, data)
+            params, history = trainer.train(loss_fn, layers, placed)
             losses.append(history["loss"][-1])
             return params
 
@@ -270,7 +297,8 @@ def parallel_trainer(ctx: Any) -> dict[str, Any]:
         rate = n * p.mlp_epochs / t.median_s
         result["train"].append({"compute_dtype": dtype, "widths": list(widths), "epochs": p.mlp_epochs,
                                 "batch_size": p.minibatch_size, **t.to_dict(), "samples_per_s": rate,
-                                "model_flop_per_s": rate * flops_per_sample, "final_loss": float(losses[-1])})  # fmt: skip
+                                "model_flop_per_s": rate * flops_per_sample, "final_loss": float(losses[-1]),
+                                "throughput_vs_hand_written": rate / peer_rate})  # fmt: skip
         rows.append([f"train, MLP {'-'.join(map(str, widths))} relu", dtype, p.mlp_epochs, rounded(t.first_s),
                      rounded(t.median_s * 1e3), rounded(rate), rounded(rate * flops_per_sample / 1e12)])  # fmt: skip
     headers = ["case", "compute dtype", "epochs", "compile+first s", "median ms", "samples/s", "model TFLOP/s"]
