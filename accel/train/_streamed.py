@@ -152,19 +152,25 @@ class Streamed:
             return carry_dev, Report(int(carry[0]), int(carry[1]), False, False, float(carry[2]), None,
                                      time.perf_counter() - t0, wait)  # fmt: skip
         carry = p.get(carry_dev)
-        if self.pass_loss:
-            return self._pass_end(carry, g1 // S, time.perf_counter() - t0, wait)
-        if not _stopping.evaluation_due(g1 // S, self.eval_every, self.total // S):
+        dtype = np.asarray(carry.loss).dtype
+        if self.pass_loss:  # the training pass's loss: the steps' sums, reset for the next epoch
+            total, rows = (float(v) for v in carry.train.pass_loss)
+            value, grad, gnorm = dtype.type(total / rows if rows else np.nan), carry.grad, float("nan")
+            loss = float(value)
+            loss0 = value if np.isnan(carry.loss0) else carry.loss0  # the first epoch's
+            carry = carry._replace(train=carry.train._replace(pass_loss=np.zeros_like(carry.train.pass_loss)),
+                                   loss0=loss0)  # fmt: skip
+        elif not _stopping.evaluation_due(g1 // S, self.eval_every, self.total // S):
             self.snapshot = carry
             ends = Boundaries.one(g1 // S, float("nan"), float("nan"), int(carry.train.skipped))
             report = Report(int(carry.step), int(carry.train.bad_step), False, False, float("nan"),
                             ends, time.perf_counter() - t0, wait)  # fmt: skip
             return carry_dev, report
-        loss, grad, gnorm, chunks_wait = self._evaluate(carry_dev)
-        wait += chunks_wait
+        else:
+            loss, grad, gnorm, chunks_wait = self._evaluate(carry_dev)
+            wait += chunks_wait
+            value = dtype.type(loss)
         halted = int(carry.train.bad_step) >= 0
-        dtype = np.asarray(carry.loss).dtype
-        value = dtype.type(loss)
         bad = bool(_stopping.diverged(value, carry.loss0, np, nonfinite=self.nonfinite_diverges)) and not halted
         if bad:  # back to the epoch's start
             carry = self.snapshot._replace(converged=np.bool_(False), diverged=np.bool_(True))
@@ -178,29 +184,6 @@ class Streamed:
         report = Report(int(carry.step), int(carry.train.bad_step), bool(carry.converged), bad,
                         float(carry.loss), ends, time.perf_counter() - t0, wait)  # fmt: skip
         return p.put_carry(carry), report
-
-    def _pass_end(self, carry: Any, epoch: int, wall: float, wait: float) -> tuple[Any, Report]:
-        """Epoch ``epoch``'s end with the training pass's loss (``pass_loss``): the rules
-        as the resident loop applies them (``LoopSpec.pass_loss``), the sums reset."""
-        total, rows = (float(v) for v in carry.train.pass_loss)
-        dtype = np.asarray(carry.loss).dtype
-        value = dtype.type(total / rows) if rows else dtype.type(np.nan)
-        loss0 = value if np.isnan(carry.loss0) else carry.loss0
-        halted = int(carry.train.bad_step) >= 0
-        bad = bool(_stopping.diverged(value, loss0, np, nonfinite=self.nonfinite_diverges)) and not halted
-        if bad:  # back to the epoch's start
-            carry = self.snapshot._replace(converged=np.bool_(False), diverged=np.bool_(True))
-            ends = None
-        else:
-            conv = self.tol is not None and bool(_stopping.converged(carry.loss, value, self.tol, np))
-            train = carry.train._replace(pass_loss=np.zeros_like(carry.train.pass_loss))
-            carry = carry._replace(train=train, loss=value, loss0=loss0, converged=np.bool_(conv),
-                                   diverged=np.bool_(False))  # fmt: skip
-            ends = Boundaries.one(epoch, float(value), float("nan"), int(carry.train.skipped))
-        self.snapshot = carry
-        report = Report(int(carry.step), int(carry.train.bad_step), bool(carry.converged), bad,
-                        float(carry.loss), ends, wall, wait)  # fmt: skip
-        return self.programs.put_carry(carry), report
 
     def host(self, carry_dev: Any) -> Any:
         return self.programs.get(carry_dev)
