@@ -127,9 +127,8 @@ class ParallelTrainer(LinearEstimator):
             ``k > 1``: at the initial parameters, every ``k``-th epoch and the last; ``0``:
             never. A full-data evaluation is a forward pass over every row (for an MLP
             about a third of an epoch's training time, BENCHMARKS.md; on a streamed
-            source, another read of it); the parameters
-            trained are the same whatever the choice. The history holds NaN at unevaluated
-            epochs; ``tol`` and the divergence rule act at the recorded losses (``tol``
+            source, another read of it); the parameters trained are the same whatever the
+            choice. The history holds NaN at unevaluated epochs; ``tol`` and the divergence rule act at the recorded losses (``tol``
             compares consecutive ones, so it needs ``eval_every != 0``; with the training
             pass's loss the divergence rule's reference is the first epoch's); a non-finite
             batch loss is caught at its step by ``nan_policy`` whatever the setting.
@@ -313,8 +312,9 @@ class ParallelTrainer(LinearEstimator):
         be a mean of per-row terms (no batch statistics). ``history['loss']`` is by default
         the training pass's loss of each epoch (free); ``eval_every`` asks for full-data
         evaluations instead (see the class doc). ``data`` given as JAX arrays already on a
-        device is used where it is (NumPy data are checked and placed by every call). ``data`` may also be a data source (``accel.data``) or a
-        mapping with memory-mapped columns: it is then streamed (see :meth:`fit`).
+        device is used where it is (NumPy data are checked and placed by every call).
+        ``data`` may also be a data source (``accel.data``) or a mapping with memory-mapped
+        columns: it is then streamed (see :meth:`fit`).
         ``eval_data`` (arrays like ``data``, or a source) is evaluated with ``loss_fn``
         after every epoch (``history['val_loss']``, ``patience``, ``best_params_``).
         ``resume``, ``data_is_local`` and ``allow_new_hyperparameters`` as in :meth:`fit`.

@@ -138,12 +138,12 @@ class PerExampleObjective(NamedTuple):
             def masked(b, m):
                 return gradient(lambda p: self._masked_sum(p, b, m, compute_dtype))
 
-            if full is None:
-                return masked(b, m)
-            if full is True:
+            def whole(b, m):  # every row real: the mask is all true
                 return gradient(lambda p: self._batch_sum(p, b, compute_dtype))
-            return jax.lax.cond(full, lambda b, m: gradient(lambda p: self._batch_sum(p, b, compute_dtype)),
-                                masked, b, m)  # fmt: skip
+
+            if full is None or full is True:
+                return masked(b, m) if full is None else whole(b, m)
+            return jax.lax.cond(full, whole, masked, b, m)
 
         return accumulate(micro, params, batch, mask, vary)
 
