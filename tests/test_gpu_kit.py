@@ -99,6 +99,7 @@ def test_dry_run_runs_every_real_section_and_writes_valid_files(tmp_path):
         assert c["ratio_to_engine_floor_measured"] == pytest.approx(c["median_s"] / engine)
         assert c["median_s"] > 0 and c["compile_and_first_fit_s"] > 0
     assert sections["parallel_trainer"]["train"][0]["samples_per_s"] > 0
+    assert sections["parallel_trainer"]["fit_streamed"]["throughput_vs_resident"] > 0
     assert sections["parallel_trainer"]["hand_written"]["samples_per_s"] > 0
     assert sections["parallel_trainer"]["train"][0]["throughput_vs_hand_written"] > 0
     assert [r["algorithm"] for r in sections["augment_params"]["results"]] == ["threefry2x32"]

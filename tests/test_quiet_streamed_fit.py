@@ -1,11 +1,12 @@
 """A streamed fit says nothing the user did not ask for: no third-party warning (issue 26).
 
-grain logs ``prefetch_buffer_size=2 is smaller than num_threads=4`` through absl logging
+grain logged ``prefetch_buffer_size=2 is smaller than num_threads=4`` through absl logging
 (a Python ``logging`` record of the ``absl`` logger, not a ``warnings`` warning) when its
-``ReadOptions`` ask for more threads than steps read ahead. A step of large rows makes a
-block of one step, read ahead two at a time, so the input pipeline must then ask for at
-most two threads. ``BLOCK_BYTES = 1`` makes every step "large" without allocating one.
-"""
+``ReadOptions`` asked for more threads than steps read ahead. The input pipeline now reads
+ahead on its own reused threads (``accel.data._ahead``), never asking for more threads than
+blocks read ahead; these fits check that nothing is logged or warned either way. A step of
+large rows makes a block of one step, read ahead two at a time; ``BLOCK_BYTES = 1`` makes
+every step "large" without allocating one."""
 
 from __future__ import annotations
 
@@ -56,15 +57,18 @@ def test_a_streamed_fit_of_large_rows_from_a_grain_source_warns_nothing(make, mo
     assert np.all(np.isfinite(est.coef_)) and len(est.history_["loss"]) == 3
 
 
-def test_the_loader_never_asks_grain_for_more_threads_than_steps_read_ahead():
+def test_the_loader_never_starts_more_threads_than_blocks_read_ahead():
+    """A block is read at once by one thread, and ``prefetch`` steps are read ahead in whole
+    blocks: more threads than blocks ahead would idle (0 ahead: read when asked)."""
     from accel._plan import Layout
     from accel.data import ArraySource
 
     data = ArraySource({"X": np.zeros((64, 2), np.float32), "y": np.zeros(64, np.float32)})
     lay = Layout(n_rows=64, n_shards=1, group_devices=1, batch_size=8, accum=1)
-    for block, prefetch, threads, expected in [(1, None, 4, 2), (4, None, 4, 4), (2, 3, 8, 3),
-                                               (1, 0, 4, 4)]:
+    for block, prefetch, threads, expected in [(1, None, 4, 2), (4, None, 4, 2), (2, 3, 8, 2),
+                                               (1, 5, 8, 5), (1, 0, 4, 4)]:
         loader = _pipeline.StepLoader(data, lay, seed=0, devices=[0], block=block,
                                       prefetch=prefetch, threads=threads)
         assert loader.threads == expected
-        assert loader.prefetch == 0 or loader.prefetch >= loader.threads
+        ahead = -(-loader.prefetch // block)  # blocks read ahead
+        assert loader.prefetch == 0 or ahead >= loader.threads

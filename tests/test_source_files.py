@@ -139,7 +139,8 @@ RACE = textwrap.dedent(
 
     os.preadv, os.pread = change_at_second_call(os.preadv), change_at_second_call(os.pread)
     try:
-        rows.take(np.arange(0, 4096, 512))  # 8 rows 16 KiB apart: one pread each
+        apart = 2 * _files.GAP_BYTES // 32  # rows of 32 bytes, twice the merge gap apart: one pread each
+        rows.take(np.arange(0, 4096, apart))
     except ValueError as err:
         print("REFUSED", err)
     """

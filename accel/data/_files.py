@@ -28,14 +28,17 @@ milliseconds), or a rewrite that sets the time back (``os.utime``, ``cp -p``).
 
 Rows are read in runs: the requested rows are sorted, and rows that lie within
 ``GAP_BYTES`` of each other in the file are read by one ``pread`` (reading them costs
-less than another system call); a contiguous block of rows (an evaluation chunk, a
-fingerprint) is a single ``pread``. The price of safety is one system call per row read
-at random from a large file: on the 2-core VM (``benchmarks/bench_source_reads.py``,
-BENCHMARKS.md), 1024 random rows of 1 KiB took 2.6 ms against 0.6 ms through a memory map,
-and a streamed ``JAXOptimizer`` fit of 200000 x 64 float32 rows (batch 1024, 3 epochs, a
-model that computes almost nothing) 3.6 s against 0.94 s; contiguous blocks read faster
-than through the map (16384 rows of 1 KiB: 2.5 ms against 3.3 ms). The input pipeline reads on worker threads, ahead of the steps, so the
-cost is hidden wherever a step computes longer than its rows take to read. A row-major (C-ordered) file reads each row's bytes at
+less than another system call); a contiguous block of rows in order (an evaluation chunk,
+a fingerprint) is a single ``pread`` into the result. Runs are read into a scratch buffer
+of at most ``SCRATCH_BYTES``, a window of runs at a time (a run longer than half of it is
+cut), and their rows copied out: a read of many rows spread over the whole file (the input
+pipeline reads a block of several steps at once) reads most of the file in large runs,
+never the file at once. The price of safety is one system call per row read at random
+from a large file, where the rows asked for are few and far apart: on the 2-core VM
+(``benchmarks/bench_source_reads.py``, BENCHMARKS.md), 1024 random rows of 1 KiB took 2.6
+ms against 0.6 ms through a memory map. The input pipeline reads on worker threads, ahead
+of the steps, so the cost is hidden wherever a step computes longer than its rows take to
+read. A row-major (C-ordered) file reads each row's bytes at
 once; a Fortran-ordered file (``np.save`` of an F-contiguous array, such as many
 ``DataFrame.to_numpy()`` results) is read one column at a time, correct but a system call
 per column and run: save such data C-ordered (``np.ascontiguousarray``) for speed.
@@ -51,6 +54,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import stat
@@ -59,12 +63,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GAP_BYTES", "FileRows"]
+__all__ = ["GAP_BYTES", "SCRATCH_BYTES", "FileRows"]
 
 # Rows closer than this in the file (bytes between them) are read by one pread: on the
-# 2-core VM a pread of a row costs about 2.4 us and a copy from the page cache 0.3 ns/byte,
-# so skipping 8 KiB costs what a system call does.
-GAP_BYTES = 8192
+# 2-core VM a pread of a row costs about 2.4 us and a copy from the page cache 0.15-0.3
+# ns/byte, so skipping 8-16 KiB costs what a system call does; of 8, 16 and 32 KiB, 16 read
+# 32768 of 200000 rows of 1 KiB fastest (28 ms against 49 and 29).
+GAP_BYTES = 16384
+# A read of many rows goes through a scratch buffer of at most this many bytes: runs are
+# read into it a window at a time and their rows copied out (a block of dense rows reads
+# most of the file, never all at once).
+SCRATCH_BYTES = 8 << 20
 
 
 def _header(path: str, name: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
@@ -242,37 +251,43 @@ class FileRows:
             buf, at = buf[got:], at + got
 
     def _cells(self, fd: int, rows: np.ndarray, line: int) -> np.ndarray:
-        """The ``cell`` bytes of ``rows`` on one line: ``(len(rows), cell)`` uint8."""
+        """The ``cell`` bytes of ``rows`` on one line: ``(len(rows), cell)`` uint8 (module
+        doc: runs of nearby rows, read through a bounded scratch buffer)."""
         stride, cell = self._stride, self._cell
+        if rows.size > 1 and stride == cell and np.all(np.diff(rows) == 1):  # a block in order
+            buf = np.empty(rows.size * cell, np.uint8)
+            self._pread(fd, memoryview(buf), self.offset + line + int(rows[0]) * stride)
+            return buf.reshape(rows.size, cell)
         order = np.argsort(rows, kind="stable")
         s = rows[order]
-        cut = np.flatnonzero(np.diff(s) > max(1, GAP_BYTES // stride)) + 1
-        first, last = np.r_[0, cut], np.r_[cut - 1, s.size - 1]
+        span = max(1, SCRATCH_BYTES // (2 * stride))  # the most rows one piece reads
+        gap = np.diff(s) > max(1, GAP_BYTES // stride)  # a new run starts after each
+        run_lo = s[np.r_[0, np.flatnonzero(gap) + 1]]
+        part = (s - run_lo[np.r_[0, np.cumsum(gap)]]) // span  # pieces: runs cut every `span` rows
+        cut = np.flatnonzero(gap | (np.diff(part) != 0)) + 1
+        first, last = np.r_[0, cut], np.r_[cut - 1, s.size - 1]  # each piece's rows, in s
         lo = s[first]
-        counts = s[last] - lo + 1
-        starts = np.cumsum(counts) - counts
-        offsets = self.offset + line + lo * stride
-        lattice = None
-        if lo.size > 1 and counts.max() == 1:  # scattered rows (a shuffled batch): the tightest loop
-            pread = os.pread
-            data = b"".join([pread(fd, cell, at) for at in offsets.tolist()])
-            if len(data) == lo.size * cell:  # else a short read: the loop below finds and reports it
-                lattice = np.frombuffer(data, np.uint8).reshape(lo.size, cell)
-        if lattice is None:
-            buf = np.empty(int(counts.sum()) * stride, np.uint8)
-            view = memoryview(buf)
-            begins = starts * stride
-            ends = begins + (counts - 1) * stride + cell
-            read = os.preadv if hasattr(os, "preadv") else None
-            for b, e, at in zip(begins.tolist(), ends.tolist(), offsets.tolist(), strict=True):
-                part = view[b:e]
-                if read is None or read(fd, [part], at) != e - b:  # a short read: finish or report it
-                    self._pread(fd, part, at)
-            lattice = np.lib.stride_tricks.as_strided(buf, shape=(int(counts.sum()), cell), strides=(stride, 1))
-        if lo.size == 1 and counts[0] == rows.size and stride == cell and np.all(np.diff(rows) == 1):
-            return lattice  # a contiguous block in order: the buffer as read
+        counts = s[last] - lo + 1  # rows each piece reads
+        before = np.cumsum(counts) - counts  # where each piece goes, all pieces packed
+        pos = s - np.repeat(lo - before, last - first + 1)  # each row's place there
+        offsets = (self.offset + line + lo * stride).tolist()
+        # windows: consecutive pieces packed in the scratch (fewer than 2 * span rows each)
+        bounds = np.r_[0, np.flatnonzero(np.diff(before // span)) + 1, lo.size].tolist()
+        scratch = np.empty(int(min(counts.sum(), 2 * span)) * stride, np.uint8)
+        view = memoryview(scratch)
         out = np.empty((rows.size, cell), np.uint8)
-        out[order] = lattice[s - np.repeat(lo - starts, last - first + 1)]
+        read = os.preadv if hasattr(os, "preadv") else None
+        for w0, w1 in itertools.pairwise(bounds):
+            base = int(before[w0])
+            begins = ((before[w0:w1] - base) * stride).tolist()
+            ends = ((before[w0:w1] - base + counts[w0:w1] - 1) * stride + cell).tolist()
+            for b, e, at in zip(begins, ends, offsets[w0:w1], strict=True):
+                piece = view[b:e]
+                if read is None or read(fd, [piece], at) != e - b:  # a short read: finish or report it
+                    self._pread(fd, piece, at)
+            lattice = np.lib.stride_tricks.as_strided(scratch, shape=(ends[-1] // stride + 1, cell), strides=(stride, 1))
+            i0, i1 = int(first[w0]), int(last[w1 - 1]) + 1
+            out[order[i0:i1]] = lattice[pos[i0:i1] - base]
         return out
 
     def take(self, rows: Any) -> np.ndarray:

@@ -3,12 +3,19 @@
 For optimizer steps ``[g0, g1)`` of an epoch, step ``g`` needs, on each of this process's
 devices ``l``, the ``(k, m)`` rows of its slots in the batch plan (``accel._plan.step_ids``
 over the shared epoch order ``accel._orders``): the same rows a device would gather from
-device-resident data. A grain ``MapDataset`` over the steps reads them from the source
-(``read_step``), with ``threads`` worker threads and ``prefetch`` steps read ahead, while the
-device computes (sizes bounded in bytes: ``BLOCK_BYTES``, ``CHUNK_BYTES``); :meth:`StepLoader.blocks` groups ``block`` consecutive steps into one
-array per column of shape ``(block, L, k, m, ...)`` plus the slots' validity, padded to
-``block`` steps (a fixed shape: one compiled program) and records how long the consumer
-waited for each block (``Block.wait_s``: the step time spent waiting for data).
+device-resident data. The loader reads them a block at a time: :meth:`StepLoader.blocks`
+yields ``block`` consecutive steps as one array per column of shape ``(block, L, k, m,
+...)`` plus the slots' row ids, padded to ``block`` steps (a fixed shape: one compiled
+program), and records how long the consumer waited for each block (``Block.wait_s``: the
+step time spent waiting for data). All the rows of a block are read from the source at once
+(``_read_block``): a file source sorts them and reads rows that lie close together with one
+system call (``accel.data._files``), so a block of many steps, which holds a good part of
+an epoch's rows, costs far fewer reads than its steps one by one. ``prefetch`` steps (whole
+blocks) are read ahead by ``threads`` worker threads while the device computes, on threads
+the process reuses for every stream (``accel.data._ahead``: new threads for each stream made
+the memory of a streamed fit grow); sizes are bounded in bytes (``BLOCK_BYTES``,
+``CHUNK_BYTES``). A call that ends inside a block already read (a checkpoint period) gets
+its part of it, and the next call the rest.
 
 A process reads only the rows its own devices need: each process opens the same source
 and reads its slots. The evaluation at an epoch boundary reads each device's block of
@@ -36,7 +43,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from accel import _orders, _plan
-from accel.data._sources import read_checked
+from accel.data._ahead import read_ahead
+from accel.data._files import FileRows
+from accel.data._parquet import ParquetShards
+from accel.data._sources import ArraySource, NpyShards, read_checked
 
 __all__ = ["BLOCK_BYTES", "CHUNK_BYTES", "MAX_BLOCK_STEPS", "Block", "Chunk", "StepLoader"]
 
@@ -49,17 +59,6 @@ MAX_BLOCK_STEPS = 8
 BLOCK_BYTES = 32 << 20
 CHUNK_BYTES = 16 << 20
 MIN_CHUNK_ROWS = 256
-
-
-def _grain() -> Any:
-    try:
-        import grain
-    except ImportError:
-        raise ImportError(
-            "training from a data source needs grain (the input pipeline): "
-            "pip install 'accel[data]'"
-        ) from None
-    return grain
 
 
 class Block(NamedTuple):
@@ -91,12 +90,14 @@ class StepLoader:
     """Reads the steps of the batch plan ``lay`` from ``source`` for ``devices`` (global
     device indices of this process), ahead of the consumer (module doc).
 
-    ``threads``: worker threads reading steps, at most ``prefetch`` of them (grain reads no
-    more steps at once than it holds ahead, and warns when given more threads: a block of
-    one large step holds ``prefetch = 2`` steps, so 2 threads then);
+    ``threads``: worker threads reading blocks, at most as many as the blocks read ahead
+    (``prefetch`` steps, rounded up to whole blocks: more threads would idle);
     ``delay_s``: extra seconds per step read (to show the overlap in benchmarks);
     ``check_finite``: refuse NaN or infinity in any column (naming it, the row and the file)
-    wherever read. Every read is checked against the source's ``spec`` (``read_checked``)."""
+    wherever read; once a process that holds every device has read every row (an
+    evaluation, :meth:`chunks`) of a source read from files checked for change on every
+    read (``.npy`` files, shards, Parquet), later reads skip that check: those rows cannot
+    change unseen. Every read is checked against the source's ``spec`` (``read_checked``)."""
 
     def __init__(self, source: Any, lay: _plan.Layout, seed: int, devices: Sequence[int], *,
                  block: int | None = None, threads: int = 4, prefetch: int | None = None,
@@ -119,14 +120,19 @@ class StepLoader:
         self.block = block
         self.chunk_rows = chunk_rows
         self.prefetch = 2 * block if prefetch is None else prefetch
-        # grain warns (through absl logging) when prefetch_buffer_size < num_threads: the
-        # extra threads would idle, so they are not asked for (0 = no read-ahead at all)
-        self.threads = min(threads, self.prefetch) if self.prefetch else threads
+        # read ahead in whole blocks (a block's rows are read at once: see `_read_block`)
+        self._ahead = -(-self.prefetch // block) if self.prefetch else 0
+        # no more threads than blocks read ahead: the others would idle (0 = no read-ahead)
+        self.threads = min(threads, self._ahead) if self._ahead else threads
         self.delay_s = delay_s
         self.check_finite = check_finite
+        # every row was read and found finite, from files checked for change on every read
+        # (`chunks`): later reads skip the finiteness check
+        self._all_finite = False
         self._orders: dict[int, np.ndarray] = {}  # the epochs being read (threads share them)
         self._lock = threading.Lock()
-        self._stream: tuple[Iterator[Any], int, int] | None = None  # (steps, next step, until)
+        # the blocks being read: (their iterator, the next step, until, the block partly used)
+        self._stream: tuple[Iterator[Block], int, int, Block | None] | None = None
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
         with self._lock:
@@ -141,7 +147,8 @@ class StepLoader:
         """Rows ``ids`` (any shape; ``-1`` = padding) as ``{column: ids.shape + row}`` (zeros
         at the padding) and the validity ``ids >= 0``."""
         valid = ids >= 0
-        got = read_checked(self.source, ids[valid].astype(np.int64), finite=self.check_finite, spec=self._spec)
+        finite = self.check_finite and not self._all_finite
+        got = read_checked(self.source, ids[valid].astype(np.int64), finite=finite, spec=self._spec)
         out = {}
         every = bool(valid.all())
         for name, (tail, dtype) in self._spec.items():
@@ -163,38 +170,71 @@ class StepLoader:
             time.sleep(self.delay_s)
         return self._read(ids)[0], ids.astype(np.int32, copy=False)
 
-    def _steps(self, g0: int, until: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-        """Steps ``[g0, until)`` read ahead by grain (one stream across epochs: the next
-        epoch's first steps are read during this epoch's last ones and its evaluation)."""
-        grain = _grain()
-        ds = grain.MapDataset.range(g0, until).map(self.read_step)
-        options = grain.ReadOptions(num_threads=self.threads, prefetch_buffer_size=self.prefetch)
-        return iter(ds.to_iter_dataset(options))
+    def _spans(self, g0: int, until: int) -> list[tuple[int, int]]:
+        """The blocks ``[first, first + count)`` that read steps ``[g0, until)``: ``block``
+        steps at a time from ``g0`` to its epoch's end, then from each epoch's start."""
+        S, T = self.lay.steps_per_epoch, self.block
+        spans, g = [], g0
+        while g < until:
+            end = min(until, (g // S + 1) * S)
+            spans += [(a, min(T, end - a)) for a in range(g, end, T)]
+            g = end
+        return spans
+
+    def _read_block(self, span: tuple[int, int]) -> Block:
+        """Steps ``[first, first + count)`` of one epoch, padded to ``block`` steps: all their
+        rows read at once (sorted by the source: rows near each other in a file are read
+        together, so a block of many steps costs fewer reads than its steps one by one)."""
+        first, count = span
+        S = self.lay.steps_per_epoch
+        e, s0 = divmod(first, S)
+        order = self._epoch_order(e)
+        ids = np.stack([_plan.step_ids(order, s, self.lay, xp=np)[self.devices] for s in range(s0, s0 + count)])
+        if count < self.block:  # padding steps: no rows
+            ids = np.concatenate([ids, np.full((self.block - count, *ids.shape[1:]), -1, ids.dtype)])
+        if self.delay_s:
+            time.sleep(self.delay_s * count)
+        columns, _ = self._read(ids)
+        return Block(first, count, columns, ids.astype(np.int32, copy=False), 0.0)
+
+    def _piece(self, blk: Block, g0: int, g1: int) -> Block:
+        """Steps ``[g0, g1)`` of ``blk``, padded to ``block`` steps (a call that ends inside
+        a block read ahead: a checkpoint or validation period)."""
+        a, b, pad = g0 - blk.first, g1 - blk.first, self.block - (g1 - g0)
+
+        def cut(x: np.ndarray, fill: int) -> np.ndarray:
+            return np.concatenate([x[a:b], np.full((pad, *x.shape[1:]), fill, x.dtype)])
+
+        return Block(g0, g1 - g0, {k: cut(v, 0) for k, v in blk.columns.items()}, cut(blk.ids, -1), 0.0)
 
     def blocks(self, g0: int, g1: int, until: int | None = None) -> Iterator[Block]:
         """Blocks of up to ``block`` steps covering ``[g0, g1)`` (within one epoch).
-        ``until``: the run's last step; reading goes on ahead past ``g1`` up to it, and the
-        next call that starts at ``g1`` continues that stream."""
+        ``until``: the run's last step; reading goes on ahead past ``g1`` up to it
+        (``threads`` workers, ``prefetch`` steps ahead, in whole blocks), and the next call
+        that starts at ``g1`` continues that stream."""
         S = self.lay.steps_per_epoch
         if g0 // S != (g1 - 1) // S:
             raise ValueError(f"steps [{g0}, {g1}) span two epochs (S = {S})")
         until = g1 if until is None else max(until, g1)
-        if self._stream is None or self._stream[1:] != (g0, until):
-            self._stream = (self._steps(g0, until), g0, until)
-        steps = self._stream[0]
-        self._stream = (steps, g1, until)
-        for first in range(g0, g1, self.block):
-            count = min(self.block, g1 - first)
-            t0 = time.perf_counter()
-            parts = [next(steps) for _ in range(count)]
-            wait = time.perf_counter() - t0
-            pad = self.block - count
-            columns = {
-                name: np.stack([p[0][name] for p in parts] + [np.zeros_like(parts[0][0][name])] * pad)
-                for name in self._spec
-            }
-            ids = np.stack([p[1] for p in parts] + [np.full_like(parts[0][1], -1)] * pad)
-            yield Block(first, count, columns, ids, wait)
+        if self._stream is None or self._stream[1:3] != (g0, until):
+            ahead = read_ahead(self._read_block, self._spans(g0, until), threads=self.threads, depth=self._ahead,
+                               role="steps")
+            self._stream = (ahead, g0, until, None)
+        blocks, _, _, held = self._stream
+        g = g0
+        while g < g1:
+            wait = 0.0
+            if held is None:
+                t0 = time.perf_counter()
+                held = next(blocks)
+                wait = time.perf_counter() - t0
+            end = min(g1, held.first + held.count)
+            whole = g == held.first and end == held.first + held.count
+            out = held if whole else self._piece(held, g, end)
+            held = None if end == held.first + held.count else held
+            self._stream = (blocks, end, until, held)
+            yield out._replace(wait_s=wait)
+            g = end
 
     def chunks(self, rows: int | None = None) -> Iterator[Chunk]:
         """Each of this process's devices' own block of rows, ``rows`` (default
@@ -210,8 +250,16 @@ class StepLoader:
                 ids = np.pad(ids, ((0, 0), (0, rows - ids.shape[1])), constant_values=-1)
             return Chunk(*self._read(ids))
 
-        grain = _grain()
-        ds = grain.MapDataset.range(len(starts)).map(read)
         # chunks are large (rows x this process's devices): two read ahead bound the memory
-        options = grain.ReadOptions(num_threads=min(self.threads, 2), prefetch_buffer_size=2)
-        yield from ds.to_iter_dataset(options)
+        yield from read_ahead(read, range(len(starts)), threads=min(self.threads, 2), depth=2,
+                              role="chunks")
+        if self.check_finite and len(self.devices) == self.lay.n_devices and _unchanging(self.source):
+            self._all_finite = True  # this process read every row: they cannot change unseen
+
+
+def _unchanging(source: Any) -> bool:
+    """Whether every column of ``source`` is read from files checked for change on every read
+    (``accel.data._files``): a row found finite once stays finite, or its read fails."""
+    if type(source) is ArraySource:
+        return all(isinstance(a, FileRows) for a in source._arrays.values())
+    return type(source) in (NpyShards, ParquetShards)

@@ -16,6 +16,12 @@ ends a segment at every epoch end for it):
             L, grad = sums / N
             the stopping rules (tol; divergence: back to the epoch's start state)
 
+At most two blocks (and two evaluation chunks) are on the devices at a time: the host waits
+for call ``i - 1`` after dispatching call ``i``, so the device computes while the next block
+is put, and the blocks read ahead wait on the host, in the input pipeline's bounded
+read-ahead, not on the devices. The evaluation's chunk sums stay on the devices until the
+last chunk (one transfer, added up in float64 in order).
+
 The steps, the update, the mini-batch order, the objective and the stopping rules are the
 resident program's, so a streamed fit gives the parameters of the same fit on arrays (up to
 float32 rounding). The boundary's bookkeeping (the only part written again, in NumPy) reads
@@ -99,8 +105,8 @@ class Streamed:
         and the seconds spent waiting for the chunks."""
         p = self.programs
         params = p.params(carry_dev)
-        total = None
-        wait = 0.0
+        pending = []  # each chunk's sums, on the devices: one wait for all (the devices sum
+        wait = 0.0  # a chunk while the next is read)
         parts = self.loader.chunks()
         while True:
             t0 = time.perf_counter()
@@ -108,8 +114,12 @@ class Streamed:
             wait += time.perf_counter() - t0
             if part is None:
                 break
-            sums = np.asarray(p.get(p.evaluate(params, p.put_chunk(part))), np.float64)
-            total = sums if total is None else total + sums
+            pending.append(p.evaluate(params, p.put_chunk(part)))
+            if len(pending) > 1:  # at most two chunks on the devices
+                jax.block_until_ready(pending[-2])
+        total = None
+        for sums in p.get(pending):  # added up in float64, in order
+            total = np.asarray(sums, np.float64) if total is None else total + np.asarray(sums, np.float64)
         total = np.atleast_1d(total) / self.n_global
         if self.grad_norm is None:
             return float(total[0]), (), float("nan"), wait
@@ -144,9 +154,13 @@ class Streamed:
         p = self.programs
         t0 = time.perf_counter()
         wait = 0.0
+        running = None  # the call before this one: at most two blocks are on the devices
         for block in self.loader.blocks(g, g1, until=self.total):
-            carry_dev, _ = p.steps(carry_dev, p.put_block(block), self.key, self.hyper, block.first + block.count)
+            carry_dev, out = p.steps(carry_dev, p.put_block(block), self.key, self.hyper, block.first + block.count)
             wait += block.wait_s
+            if running is not None:
+                jax.block_until_ready(running)
+            running = out  # not donated to the next call, unlike the carry
         if g1 % S:  # inside the epoch: nothing to decide yet
             carry = p.get((carry_dev.step, carry_dev.train.bad_step, carry_dev.loss))
             return carry_dev, Report(int(carry[0]), int(carry[1]), False, False, float(carry[2]), None,

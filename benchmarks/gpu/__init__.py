@@ -16,8 +16,9 @@
    residual, one streaming pass; 2 mini-batch: every row once for the steps and once more
    for the full-data loss ``history_`` records after each epoch), and against the engine's
    own floor (``engine_passes``: 2 full batch, 3 mini-batch: one dot each way per evaluation);
-5. ``parallel_trainer``: ``ParallelTrainer`` on one GPU, the linear ``fit`` and an MLP
-   ``train`` (float32 and bfloat16 compute);
+5. ``parallel_trainer``: ``ParallelTrainer`` on one GPU, the linear ``fit`` (the data in
+   memory, and streamed from ``.npy`` files) and an MLP ``train`` (float32 and bfloat16
+   compute, against a hand-written loop);
 6. ``augment_params``: samples/s of ``gen_augmentation_batch`` for each algorithm of
    ``accel.augment.ALGORITHMS``, GPU and CPU in the same process;
 7. ``image_ops``: images/s of each image op and of ``apply_augmentations``;

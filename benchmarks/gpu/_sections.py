@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -224,8 +225,9 @@ def _softmax_head(out: Any, batch: Any) -> Any:
 
 
 def parallel_trainer(ctx: Any) -> dict[str, Any]:
-    """ParallelTrainer on one GPU: the linear ``fit`` and an MLP ``train`` (float32, bfloat16),
-    against a hand-written loop of the same MLP (``jit`` + ``lax.scan`` over the batches,
+    """ParallelTrainer on one GPU: the linear ``fit`` (the data in memory, and streamed from
+    ``.npy`` files: ``throughput_vs_resident``, issue 27 item 3) and an MLP ``train``
+    (float32, bfloat16), against a hand-written loop of the same MLP (``jit`` + ``lax.scan`` over the batches,
     ``optax.adam``, float32: ``benchmarks._scan_loop``, as in ``bench_train_mlp``; issue 27
     item 1).
 
@@ -253,6 +255,17 @@ def parallel_trainer(ctx: Any) -> dict[str, Any]:
     result: dict[str, Any] = {"fit": {**fit.to_dict(), "batch_size": p.minibatch_size}, "train": []}
     rows.append([f"fit, linear {n} x {d}", "float32", p.trainer_epochs, rounded(fit.warmup_time),
                  rounded(fit.median_time * 1e3), rounded(fit.throughput_samples_per_sec), None])  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="accel-gpu-streamed-") as tmp:  # the same fit from .npy files
+        paths = (os.path.join(tmp, "X.npy"), os.path.join(tmp, "y.npy"))
+        np.save(paths[0], X)
+        np.save(paths[1], y)
+        streamed_fit = ParallelTrainer(**config)
+        t = time_calls(lambda: streamed_fit.fit(*paths).coef_, repeats=p.repeats, budget_s=ctx.left())
+    rate = n * p.trainer_epochs / t.median_s
+    result["fit_streamed"] = {**t.to_dict(), "samples_per_s": rate, "batch_size": p.minibatch_size,
+                              "throughput_vs_resident": rate / fit.throughput_samples_per_sec}  # fmt: skip
+    rows.append([f"fit, linear {n} x {d}, streamed from .npy files", "float32", p.trainer_epochs,
+                 rounded(t.first_s), rounded(t.median_s * 1e3), rounded(rate), None])  # fmt: skip
     widths = (d, *p.mlp_widths[1:])
     layers = init_mlp(list(widths), seed=0)
     labels = np.random.default_rng(1).integers(0, widths[-1], n).astype(np.int32)
