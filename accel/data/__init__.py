@@ -5,8 +5,9 @@
   :class:`WrappedSource` (to transform or count reads), :class:`Throttled` (a slow source,
   to measure its effect), and :func:`as_source`;
 - the input pipeline: :class:`StepLoader` reads the rows each of this
-  process's devices needs for the coming steps of the shared batch plan, with worker
-  threads and read-ahead (grain), while the device computes.
+  process's devices needs for the coming steps of the shared batch plan, a block of steps
+  at a time, on worker threads the process reuses and ahead of the device, while it
+  computes.
 
 ``JAXOptimizer.fit`` and ``ParallelTrainer.fit``/``train`` take a source (or a path, or a
 memory map) wherever they take arrays; training then streams the data (``accel.linear``'s
@@ -14,7 +15,8 @@ one training program, fed a block of steps at a time).
 """
 
 # Layout: private modules _sources (the sources), _parquet (ParquetShards), _files (rows of
-# a file read with pread and checked for change on every read), _pipeline (StepLoader).
+# a file read with pread and checked for change on every read), _ahead (read-ahead on
+# reused threads), _pipeline (StepLoader).
 
 from accel.data._parquet import ParquetShards
 from accel.data._pipeline import Block, StepLoader

@@ -11,8 +11,8 @@ read-ahead blocks) for that arena's next allocations. With new reader threads fo
 stream (each epoch's evaluation, each fit) the process came to hold many such arenas, and
 its memory grew from fit to fit. ``benchmarks/bench_streaming.py`` (BENCHMARKS.md): a
 streamed fit of 196 MiB of rows peaked at 1.78x the resident memory of the same fit on
-arrays in memory with grain's threads, 1.16x on reused threads (with the block reads of
-``StepLoader``, which also changed).
+arrays in memory with grain's threads, 1.06-1.16x on reused threads (with the block reads
+of ``StepLoader``, which also changed).
 
 A worker's exception is raised in the consumer's thread when it reaches that item. A
 consumer that stops early cancels the reads not yet started (those running finish). After

@@ -143,6 +143,16 @@ class StepLoader:
                 self._orders[epoch] = order
             return order
 
+    def close(self) -> None:
+        """The run is over: stop reading ahead (reads not started are dropped) and let go of
+        the blocks read ahead at once, rather than when the garbage collector finds this
+        loader (its read-ahead refers back to it)."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream[0].close()
+        with self._lock:
+            self._orders.clear()
+
     def _read(self, ids: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Rows ``ids`` (any shape; ``-1`` = padding) as ``{column: ids.shape + row}`` (zeros
         at the padding) and the validity ``ids >= 0``."""

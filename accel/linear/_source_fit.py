@@ -139,6 +139,7 @@ def fit(est: Any, source: Any, n: int, d: int, hyper: dict[str, float], data_dty
     finally:
         if bar is not None:
             bar.close()
+        loader.close()
     k = int(final.step) // S
     est.compile_time_ = 0.0
     history = {"loss": hist.losses[: k + 1].astype(pdt), "grad_norm": hist.grad_norms[: k + 1].astype(pdt)}

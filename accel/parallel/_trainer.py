@@ -532,6 +532,8 @@ class ParallelTrainer(LinearEstimator):
             finally:
                 if run.bar is not None:
                     run.bar.close()
+                if loader is not None:
+                    loader.close()
         return self._finish(carry, hist, lay, epochs, fit=fit, early=early)
 
     def _finish(self, carry: engine.Carry, hist: engine.RunHistory, lay, epochs: int, *,
