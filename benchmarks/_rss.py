@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import resource
 
-__all__ = ["reset_peak_rss", "rss_mib"]
+__all__ = ["process_peak_mib", "reset_peak_rss", "rss_mib"]
 
 
 def reset_peak_rss() -> bool:
@@ -39,4 +39,10 @@ def rss_mib(field: str = "VmHWM") -> float:
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
+    return process_peak_mib()
+
+
+def process_peak_mib() -> float:
+    """This process's peak RSS since it started, in MiB (``ru_maxrss``: not reset by
+    :func:`reset_peak_rss`)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -17,7 +17,7 @@ Cases, each in a fresh process per round (``JAX_NUM_CPU_DEVICES`` set to each co
 A process makes its input, fits once (``first_fit_s``: compiling included, the persistent
 compilation cache off), then ``--fits`` more times. Reported per case: throughput (rows
 trained per second: epochs x rows over the median fit's seconds), and peak RSS: the
-process's ``VmHWM`` from its start (the interpreter, JAX, the data in memory for
+process's ``ru_maxrss``, its peak from its start (the interpreter, JAX, the data in memory for
 ``resident``, every fit), and ``fit_peak_MiB``, the peak while fitting over the RSS just
 before the first fit (``reset_peak_rss``). ``--rounds`` rounds, the cases interleaved in
 each; the numbers are medians over rounds. Ratios: streamed throughput over resident (the
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._rss import reset_peak_rss, rss_mib
+from benchmarks._rss import process_peak_mib, reset_peak_rss, rss_mib
 
 CASES = ("resident", "npy", "parquet")
 EPOCHS, BATCH, FEATURES = 3, 4096, 256
@@ -82,19 +82,12 @@ def _child(case: str, folder: Path, fits: int) -> dict:
         t = time.perf_counter()
         est = ParallelTrainer(epochs=EPOCHS, batch_size=BATCH).fit(*args)
         times.append(time.perf_counter() - t)
-    n = len(np.load(folder / "y.npy", mmap_mode="r"))
+    n = len(np.load(folder / "y.npy", mmap_mode="r"))  # the rows of every case
     assert np.all(np.isfinite(est.coef_)), "the fit diverged"
     return {"case": case, "first_fit_s": times[0], "fit_s": statistics.median(times[1:]),
             "rows_per_s": EPOCHS * n / statistics.median(times[1:]), "convert_s": convert,
             "rss_before_fit_MiB": before, "fit_peak_MiB": rss_mib("VmHWM") - before,
-            "process_peak_MiB": _process_peak(), "final_loss": float(est.history_["loss"][-1])}  # fmt: skip
-
-
-def _process_peak() -> float:
-    """The process's peak RSS since it started (``ru_maxrss``: not reset by clear_refs)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            "process_peak_MiB": process_peak_mib(), "final_loss": float(est.history_["loss"][-1])}  # fmt: skip
 
 
 def _run_child(case: str, folder: Path, devices: int, fits: int) -> dict:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accel.data import ArraySource, NpyShards
+from accel.data import ArraySource, NpyShards, _files
 from accel.data._files import FileRows
 
 WORKER = textwrap.dedent(
@@ -229,11 +229,17 @@ def test_an_empty_short_or_overlong_npy_file_is_refused_naming_it(tmp_path):
     shape=st.tuples(st.integers(1, 40), st.integers(1, 5), st.integers(1, 3)),
     dtype=st.sampled_from(["float32", "float64", "int8", "uint16", "bool"]),
     order=st.sampled_from(["C", "F"]),
+    gap=st.sampled_from([0, 8, 64, 4096, _files.GAP_BYTES]),
+    scratch=st.sampled_from([1, 16, 200, 4096, _files.SCRATCH_BYTES]),
     data=st.data(),
 )
-def test_file_rows_take_equals_indexing_the_array(tmp_path, shape, dtype, order, data):
+def test_file_rows_take_equals_indexing_the_array(tmp_path, monkeypatch, shape, dtype, order, gap, scratch,
+                                                  data):
     """Any rows (any order, repeats, far apart or adjacent) of any layout read what NumPy's
-    indexing gives."""
+    indexing gives, whatever the merge gap and the scratch size (runs cut into pieces,
+    pieces packed in windows of the scratch buffer)."""
+    monkeypatch.setattr(_files, "GAP_BYTES", gap)
+    monkeypatch.setattr(_files, "SCRATCH_BYTES", scratch)
     A = np.asarray(np.arange(np.prod(shape)).reshape(shape) % 7 * 3 - 5, dtype=dtype, order=order)
     path = tmp_path / f"h-{order}-{dtype}.npy"
     np.save(path, A)

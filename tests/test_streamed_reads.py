@@ -16,8 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from accel import ParallelTrainer, _orders, _plan
 from accel.data import ArraySource, StepLoader, WrappedSource, _ahead, _files
@@ -25,31 +23,7 @@ from accel.data._files import FileRows
 
 
 # -- FileRows: runs of nearby rows through a bounded scratch buffer ----------------------------
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    n=st.integers(1, 300),
-    cols=st.integers(1, 6),
-    gap=st.sampled_from([0, 8, 64, 4096]),
-    scratch=st.sampled_from([1, 16, 200, 4096, 1 << 20]),
-    data=st.data(),
-)
-def test_rows_read_in_runs_through_any_scratch_size_equal_indexing(
-    tmp_path, monkeypatch, n, cols, gap, scratch, data
-):
-    """Whatever the merge gap and the scratch size (runs cut into pieces, pieces packed in
-    windows), any rows (dense, sparse, repeated, in any order) read what indexing gives."""
-    monkeypatch.setattr(_files, "GAP_BYTES", gap)
-    monkeypatch.setattr(_files, "SCRATCH_BYTES", scratch)
-    A = np.arange(n * cols, dtype=np.float32).reshape(n, cols) * 0.5 - 3
-    path = tmp_path / f"a-{n}-{cols}.npy"
-    if not path.exists():
-        np.save(path, A)
-    rows = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=3 * n)), np.int64)
-    np.testing.assert_array_equal(FileRows.npy(path, "a").take(rows), A[rows])
-
-
+# (any rows through any merge gap and scratch size: tests/test_source_files.py)
 def test_a_dense_read_never_holds_more_than_the_scratch_buffer(tmp_path, monkeypatch):
     """Rows that lie close together are read in runs (gaps included) but never more than
     ``SCRATCH_BYTES`` per system call: a block whose rows span the whole file is read a

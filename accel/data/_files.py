@@ -68,7 +68,7 @@ __all__ = ["GAP_BYTES", "SCRATCH_BYTES", "FileRows"]
 # Rows closer than this in the file (bytes between them) are read by one pread: on the
 # 2-core VM a pread of a row costs about 2.4 us and a copy from the page cache 0.15-0.3
 # ns/byte, so skipping 8-16 KiB costs what a system call does; of 8, 16 and 32 KiB, 16 read
-# 32768 of 200000 rows of 1 KiB fastest (28 ms against 49 and 29).
+# 32768 of 200000 rows of 1 KiB fastest (ad hoc timings on the VM: 28 ms against 49 and 29).
 GAP_BYTES = 16384
 # A read of many rows goes through a scratch buffer of at most this many bytes: runs are
 # read into it a window at a time and their rows copied out (a block of dense rows reads

@@ -170,12 +170,16 @@ class StepLoader:
             out[name] = a
         return out, valid
 
+    def _step_ids(self, g: int) -> np.ndarray:
+        """Global step ``g``'s row ids on this process's devices ``(L, k, m)`` (``-1``:
+        padding), from its epoch's shared order."""
+        e, s = divmod(int(g), self.lay.steps_per_epoch)
+        return _plan.step_ids(self._epoch_order(e), s, self.lay, xp=np)[self.devices]
+
     def read_step(self, g: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Global step ``g``: this process's devices' ``(L, k, m, ...)`` rows and their
         global row ids (int32, ``-1``: padding)."""
-        S = self.lay.steps_per_epoch
-        e, s = divmod(int(g), S)
-        ids = _plan.step_ids(self._epoch_order(e), s, self.lay, xp=np)[self.devices]
+        ids = self._step_ids(g)
         if self.delay_s:
             time.sleep(self.delay_s)
         return self._read(ids)[0], ids.astype(np.int32, copy=False)
@@ -196,10 +200,7 @@ class StepLoader:
         rows read at once (sorted by the source: rows near each other in a file are read
         together, so a block of many steps costs fewer reads than its steps one by one)."""
         first, count = span
-        S = self.lay.steps_per_epoch
-        e, s0 = divmod(first, S)
-        order = self._epoch_order(e)
-        ids = np.stack([_plan.step_ids(order, s, self.lay, xp=np)[self.devices] for s in range(s0, s0 + count)])
+        ids = np.stack([self._step_ids(g) for g in range(first, first + count)])
         if count < self.block:  # padding steps: no rows
             ids = np.concatenate([ids, np.full((self.block - count, *ids.shape[1:]), -1, ids.dtype)])
         if self.delay_s:

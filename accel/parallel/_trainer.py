@@ -128,10 +128,11 @@ class ParallelTrainer(LinearEstimator):
             never. A full-data evaluation is a forward pass over every row (for an MLP
             about a third of an epoch's training time, BENCHMARKS.md; on a streamed
             source, another read of it); the parameters trained are the same whatever the
-            choice. The history holds NaN at unevaluated epochs; ``tol`` and the divergence rule act at the recorded losses (``tol``
-            compares consecutive ones, so it needs ``eval_every != 0``; with the training
-            pass's loss the divergence rule's reference is the first epoch's); a non-finite
-            batch loss is caught at its step by ``nan_policy`` whatever the setting.
+            choice. The history holds NaN at unevaluated epochs; ``tol`` and the divergence
+            rule act at the recorded losses (``tol`` compares consecutive ones, so it needs
+            ``eval_every != 0``; with the training pass's loss the divergence rule's
+            reference is the first epoch's); a non-finite batch loss is caught at its step
+            by ``nan_policy`` whatever the setting.
 
     Stopping: besides ``tol``, the divergence rule shared by every estimator (a non-finite
     loss, or one above ``1e8`` times the initial loss, at an epoch boundary:

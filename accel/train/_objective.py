@@ -141,8 +141,10 @@ class PerExampleObjective(NamedTuple):
             def whole(b, m):  # every row real: the mask is all true
                 return gradient(lambda p: self._batch_sum(p, b, compute_dtype))
 
-            if full is None or full is True:
-                return masked(b, m) if full is None else whole(b, m)
+            if full is None:
+                return masked(b, m)
+            if full is True:
+                return whole(b, m)
             return jax.lax.cond(full, whole, masked, b, m)
 
         return accumulate(micro, params, batch, mask, vary)

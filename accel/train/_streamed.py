@@ -42,6 +42,7 @@ Example (one device, the linear model; see JAXOptimizer for the whole set-up):
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -117,9 +118,8 @@ class Streamed:
             pending.append(p.evaluate(params, p.put_chunk(part)))
             if len(pending) > 1:  # at most two chunks on the devices
                 jax.block_until_ready(pending[-2])
-        total = None
-        for sums in p.get(pending):  # added up in float64, in order
-            total = np.asarray(sums, np.float64) if total is None else total + np.asarray(sums, np.float64)
+        # added up in float64, in order
+        total = functools.reduce(np.add, (np.asarray(sums, np.float64) for sums in p.get(pending)))
         total = np.atleast_1d(total) / self.n_global
         if self.grad_norm is None:
             return float(total[0]), (), float("nan"), wait
